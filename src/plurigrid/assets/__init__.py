@@ -1,0 +1,1 @@
+"""Plurigrid assets layer."""

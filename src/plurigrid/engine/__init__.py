@@ -1,0 +1,1 @@
+"""Plurigrid engine layer."""

@@ -1,0 +1,1 @@
+"""Plurigrid market layer."""

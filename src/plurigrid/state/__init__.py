@@ -1,0 +1,1 @@
+"""Plurigrid state layer."""
