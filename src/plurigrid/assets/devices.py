@@ -1,0 +1,35 @@
+"""Vectorised device models: battery and EV limits and state updates (all arrays over participants)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def battery_limits_kw(soc_kwh: np.ndarray, capacity_kwh: np.ndarray, power_kw: np.ndarray, eff: np.ndarray,
+                      min_kwh: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """(max charge kW, max discharge kW) this step, from power rating and stored energy (AC side)."""
+    safe_eff = np.where(eff > 0, eff, 1.0)
+    charge = np.minimum(power_kw, np.maximum(capacity_kwh - soc_kwh, 0.0) / (safe_eff * dt_h))
+    discharge = np.minimum(power_kw, np.maximum(soc_kwh - min_kwh, 0.0) * safe_eff / dt_h)
+    return charge, discharge
+
+
+def battery_step_kwh(soc_kwh: np.ndarray, battery_kw: np.ndarray, eff: np.ndarray, dt_h: float) -> np.ndarray:
+    """Stored energy after one step of AC power `battery_kw` (+ charge, - discharge) with one-way efficiency."""
+    safe_eff = np.where(eff > 0, eff, 1.0)
+    return soc_kwh + np.where(battery_kw >= 0, battery_kw * safe_eff, battery_kw / safe_eff) * dt_h
+
+
+def ev_min_kw(remaining_kwh: np.ndarray, steps_left: np.ndarray, power_kw: np.ndarray, eff: np.ndarray,
+              dt_h: float) -> np.ndarray:
+    """Least charging power now that still meets the need by departure (least-laxity rule)."""
+    safe_eff = np.where(eff > 0, eff, 1.0)
+    later_kwh = np.maximum(steps_left - 1, 0) * power_kw * safe_eff * dt_h
+    return np.clip((remaining_kwh - later_kwh) / (safe_eff * dt_h), 0.0, power_kw)
+
+
+def ev_max_kw(remaining_kwh: np.ndarray, power_kw: np.ndarray, eff: np.ndarray, plugged: np.ndarray,
+              dt_h: float) -> np.ndarray:
+    """Most charging power now: the charger rating, capped by the energy still needed."""
+    safe_eff = np.where(eff > 0, eff, 1.0)
+    return np.where(plugged, np.minimum(power_kw, np.maximum(remaining_kwh, 0.0) / (safe_eff * dt_h)), 0.0)

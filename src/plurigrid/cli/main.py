@@ -1,0 +1,160 @@
+"""The `plurigrid` command: parse, call the library, print. User errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from plurigrid.microworld.spec import MECHANISMS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Plurigrid: microworld simulator with markets and AC power flow.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """An error a person can fix: printed as one line, exit code 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from plurigrid.assets.profiles import ProfileError
+    from plurigrid.grid.build import GridError
+    from plurigrid.microworld.loader import SpecError
+    from plurigrid.opf.matpower import MatpowerError
+
+    return (UserError, SpecError, GridError, ProfileError, MatpowerError)
+
+
+@app.command("list")
+def list_worlds() -> None:
+    """List the library microworlds."""
+    from plurigrid.microworld.loader import library_worlds
+
+    table = Table("microworld", "description", box=None)
+    for name, desc in library_worlds().items():
+        table.add_row(name, desc)
+    out_console.print(table)
+
+
+@app.command()
+def validate(path: str = typer.Argument(..., help="microworld file or library name")) -> None:
+    """Check a microworld spec (and that its grid and participants compile)."""
+    from plurigrid.engine.world import compile_world
+    from plurigrid.microworld.loader import load
+
+    spec, name, base = load(path)
+    world = compile_world(spec, name, base)
+    out_console.print(f"{name}: valid ({world.n} participants, {len(world.grid.net.bus)} buses, {world.steps} steps)")
+
+
+class _Progress:
+    """A progress bar that appears only when a run takes longer than a second on a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.t0, self.bar, self.task = total, time.perf_counter(), None, None
+
+    def __call__(self, k: int) -> None:
+        if self.bar is None:
+            if time.perf_counter() - self.t0 < 1.0 or not sys.stderr.isatty():
+                return
+            from rich.progress import Progress
+
+            self.bar = Progress(console=err_console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("simulating", total=self.total)
+        self.bar.update(self.task, completed=k + 1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+def run(
+    world: str = typer.Argument(..., help="library microworld name or path to a .toml/.json file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run folder (default runs/<world>-<timestamp>/)"),
+    hours: Optional[float] = typer.Option(None, "--hours", help="simulate only the first H hours"),
+    mechanism: Optional[str] = typer.Option(None, "--mechanism", help=f"one of {', '.join(MECHANISMS)}"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="random seed (default: the world's)"),
+    as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
+) -> None:
+    """Simulate a microworld and write its run folder."""
+    from plurigrid.engine.output import write_run
+    from plurigrid.engine.results import summary as make_summary
+    from plurigrid.engine.simulate import simulate
+    from plurigrid.engine.world import compile_world
+    from plurigrid.microworld.loader import load
+
+    if mechanism is not None and mechanism not in MECHANISMS:
+        raise UserError(f"--mechanism: unknown mechanism {mechanism!r}; expected one of {', '.join(MECHANISMS)}")
+    if hours is not None and hours <= 0:
+        raise UserError(f"--hours: must be > 0, got {hours}")
+    spec, name, base = load(world)
+    w = compile_world(spec, name, base, hours=hours, mechanism=mechanism, seed=seed)
+    progress = _Progress(w.steps)
+    try:
+        record = simulate(w, progress)
+    finally:
+        progress.close()
+    summary = make_summary(record, name.removesuffix(".toml").removesuffix(".json"))
+    folder = out or Path("runs") / f"{summary['microworld']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    write_run(record, summary, folder)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    _print_summary(summary, folder)
+
+
+def _print_summary(summary: dict, folder: Path) -> None:
+    table = Table(title=f"{summary['name']} · {summary['mechanism']} · {summary['steps']} steps · "
+                        f"{summary['participants']} participants", box=None)
+    table.add_column("kpi")
+    table.add_column("value", justify="right")
+    for key, value in summary["kpis"].items():
+        table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else str(value))
+    for key, value in summary["balance"].items():
+        table.add_row(key, str(value))
+    out_console.print(table)
+    total = sum(summary["timings_s"].values())
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["timings_s"].items())
+    out_console.print(f"step time {total:.2f}s ({stages})")
+    out_console.print(f"run folder: {folder}")
+
+
+def main() -> None:
+    """Entry point: maps user errors to one line and exit 2, internal errors to exit 1."""
+    user_errors = _user_errors()
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.UsageError as exc:
+        where = f" ({exc.ctx.command_path})" if exc.ctx else ""
+        err_console.print(f"plurigrid: error{where}: {exc.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except user_errors as exc:
+        err_console.print(f"plurigrid: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:  # internal error: one line, traceback on request
+        if os.environ.get("PLURIGRID_DEBUG"):
+            raise
+        err_console.print(f"plurigrid: internal error: {exc.__class__.__name__}: {exc} (set PLURIGRID_DEBUG=1 for a traceback)",
+                          markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

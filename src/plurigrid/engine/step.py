@@ -1,0 +1,178 @@
+"""The one step every driver repeats: observe -> decide -> clear -> dispatch + AC power flow -> settle.
+
+The simulator calls `step` for each interval on a virtual clock; live nodes will call the same
+function. Nothing here reads the wall clock except the stage timers, which never affect results.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plurigrid.assets.devices import battery_step_kwh
+from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
+from plurigrid.engine.world import World, strategy_groups
+from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
+from plurigrid.market.mechanisms import MECHANISMS, Clearing, OrderBook
+from plurigrid.market.settlement import Settlement, settle
+from plurigrid.strategies.base import Decision, Observation
+from plurigrid.strategies.builtin import BUILTIN
+
+STAGES = ("observe", "decide", "clear", "powerflow", "settle")
+
+
+@dataclass
+class State:
+    """What carries over from one step to the next."""
+
+    soc_kwh: np.ndarray
+    ev_remaining_kwh: np.ndarray
+    ev_unmet_kwh: np.ndarray
+    backlog_kwh: np.ndarray
+    backlog_age_steps: np.ndarray
+    thermal_on: np.ndarray
+    last_price_eur_per_kwh: float = float("nan")
+    powerflows: dict[bytes, FastPowerFlow] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+
+@dataclass
+class StepResult:
+    step: int
+    decision: Decision
+    demand_kw: np.ndarray  # consumption incl. EV, shifted load and battery charging (discharge negative)
+    renewable_kw: np.ndarray  # renewable power used after curtailment
+    dispatch: Dispatch
+    net_kw: np.ndarray  # scheduled net withdrawal per participant
+    clearing: Clearing
+    settlement: Settlement
+    pf: PowerFlowResult
+    upstream_wh: int  # energy from the upstream grid (negative: export)
+    losses_wh: int
+    thermal_cost_eur: np.ndarray
+    served_kw: np.ndarray  # demand actually served (load after shifting + EV)
+
+
+def initial_state(world: World) -> State:
+    n = world.n
+    return State(
+        soc_kwh=world.battery_soc0_kwh.copy(), ev_remaining_kwh=np.zeros(n), ev_unmet_kwh=np.zeros(n),
+        backlog_kwh=np.zeros(n), backlog_age_steps=np.zeros(n), thermal_on=world.thermal_on0.copy(),
+    )
+
+
+def _powerflow(world: World, state: State, k: int) -> FastPowerFlow:
+    """The cached power flow for the topology in force at step k (rebuilt only when it changes)."""
+    key = np.packbits(world.line_out[k]).tobytes()
+    if key not in state.powerflows:
+        net = world.grid.net
+        saved = net.line.in_service.copy()
+        net.line.loc[net.line.index[world.line_out[k]], "in_service"] = False
+        try:
+            state.powerflows[key] = FastPowerFlow(net)
+        finally:
+            net.line["in_service"] = saved
+    return state.powerflows[key]
+
+
+def observe(world: World, state: State, k: int) -> Observation:
+    """What participants know at the start of step k."""
+    arrive = world.ev_arrive[k]
+    state.ev_remaining_kwh = np.where(arrive, world.ev_need_kwh, state.ev_remaining_kwh)
+    available = np.where(world.tripped[k], 0.0, world.variable_kw[k] + world.hydro_kw[k])
+    h = slice(k, k + world.horizon_steps)
+    return Observation(
+        step=k, dt_h=world.dt_h, load_kw=world.load_p_kw[k], renewable_kw=available,
+        flexible_frac=world.flexible_frac, max_delay_steps=world.max_delay_steps, backlog_kwh=state.backlog_kwh,
+        backlog_age_steps=state.backlog_age_steps, soc_kwh=state.soc_kwh, battery_kwh=world.battery_kwh,
+        battery_kw=world.battery_kw, battery_eff=world.battery_eff, battery_min_kwh=world.battery_min_kwh,
+        ev_remaining_kwh=state.ev_remaining_kwh, ev_kw=world.ev_kw, ev_eff=world.ev_eff,
+        ev_plugged=world.ev_plugged[k], ev_steps_left=world.ev_steps_left[k], value_eur_per_kwh=world.value_eur_per_kwh,
+        marginal_cost_eur_per_kwh=world.thermal_var_eur_per_kwh,
+        import_forecast_eur_per_kwh=world.import_eur_per_kwh[h], export_forecast_eur_per_kwh=world.export_eur_per_kwh[h],
+        last_price_eur_per_kwh=state.last_price_eur_per_kwh,
+    )
+
+
+def decide(world: World, obs: Observation, k: int) -> Decision:
+    """Runs each strategy on its participants; offline participants fall back to passive."""
+    out = Decision.empty(world.n)
+    rng = np.random.default_rng([world.seed, k])
+    offline = world.offline[k]
+    for name, members in strategy_groups(world).items():
+        online = members[~offline[members]]
+        if len(online):
+            BUILTIN[name](obs, online, out, rng)
+    if offline.any():
+        BUILTIN["passive"](obs, np.flatnonzero(offline), out, rng)
+    return out
+
+
+def step(world: World, state: State, k: int) -> StepResult:
+    """Advances the world by one interval and returns everything that happened in it."""
+    t = state.timings_s
+    t0 = time.perf_counter()
+    obs = observe(world, state, k)
+    t1 = time.perf_counter()
+    d = decide(world, obs, k)
+    t2 = time.perf_counter()
+
+    dt_h = world.dt_h
+    served = np.maximum(obs.load_kw - d.shift_kw + d.serve_kw, 0.0)
+    demand = served + d.ev_kw + d.battery_kw
+    avg_cost = world.thermal_var_eur_per_kwh + world.thermal_noload_eur_per_h / np.maximum(world.thermal_max_kw, 1e-9)
+    avail_thermal = np.where(world.tripped[k], 0.0, world.thermal_max_kw)
+    disp = dispatch_thermal(demand, obs.renewable_kw, avail_thermal, world.thermal_min_kw, avg_cost, state.thermal_on,
+                            islanded=not world.grid.connected, import_eur_per_kwh=float(obs.import_forecast_eur_per_kwh[0]),
+                            max_import_kw=world.max_import_kw)
+    renewable = obs.renewable_kw * (1.0 - disp.curtail_frac)
+    net_kw = demand - renewable - disp.thermal_kw
+    scheduled_wh = np.rint(net_kw * dt_h * 1000).astype(np.int64)
+    book = OrderBook.from_positions(scheduled_wh, d.bid_eur_per_kwh, d.ask_eur_per_kwh, d.trades)
+    clearing = MECHANISMS[world.mechanism](book, world.n)
+    t3 = time.perf_counter()
+
+    net = world.grid.net
+    q_ratio = np.divide(served, obs.load_kw, out=np.ones_like(served), where=obs.load_kw > 0)
+    p_bus_mw = -np.bincount(world.bus_pos, weights=net_kw, minlength=len(net.bus)) / 1000
+    q_bus_mvar = -np.bincount(world.bus_pos, weights=world.load_q_kvar[k] * q_ratio, minlength=len(net.bus)) / 1000
+    pf = _powerflow(world, state, k).solve(p_bus_mw, q_bus_mvar)
+    t4 = time.perf_counter()
+
+    # The reference (upstream grid or island unit) supplies what the schedule leaves: losses and mismatch.
+    extra_mw = pf.losses_mw - p_bus_mw.sum() if pf.converged else -p_bus_mw.sum()
+    metered_wh = scheduled_wh.copy()
+    if world.grid.connected:
+        upstream_wh = int(np.rint(extra_mw * dt_h * 1e6))
+    else:
+        metered_wh[world.reference] -= int(np.rint(extra_mw * dt_h * 1e6))
+        upstream_wh = 0
+    losses_wh = upstream_wh - int(metered_wh.sum())
+    imp, exp = float(obs.import_forecast_eur_per_kwh[0]), float(obs.export_forecast_eur_per_kwh[0])
+    st = settle(metered_wh, clearing, imp, exp, world.fee_eur_per_kwh)
+    thermal_cost = (world.thermal_var_eur_per_kwh * disp.thermal_kw * dt_h + world.thermal_noload_eur_per_h * dt_h * disp.on
+                    + world.thermal_startup_eur * disp.started)
+    _advance(world, state, k, obs, d, disp, clearing)
+    t5 = time.perf_counter()
+    for name, dur in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+        t[name] += dur
+    return StepResult(k, d, demand, renewable, disp, net_kw, clearing, st, pf, upstream_wh, losses_wh, thermal_cost,
+                      served + d.ev_kw)
+
+
+def _advance(world: World, state: State, k: int, obs: Observation, d: Decision, disp: Dispatch, clearing: Clearing) -> None:
+    """Moves device and market state to the end of step k."""
+    dt_h = world.dt_h
+    state.soc_kwh = battery_step_kwh(state.soc_kwh, d.battery_kw, world.battery_eff, dt_h)
+    state.ev_remaining_kwh = np.maximum(state.ev_remaining_kwh - d.ev_kw * world.ev_eff * dt_h, 0.0)
+    depart = world.ev_depart[k]
+    state.ev_unmet_kwh += np.where(depart, state.ev_remaining_kwh, 0.0)
+    state.ev_remaining_kwh = np.where(depart, 0.0, state.ev_remaining_kwh)
+    backlog = np.maximum(state.backlog_kwh + (d.shift_kw - d.serve_kw) * dt_h, 0.0)
+    state.backlog_age_steps = np.where(backlog > 1e-9, np.where(state.backlog_kwh > 1e-9, state.backlog_age_steps + 1, 0), 0)
+    state.backlog_kwh = np.where(backlog > 1e-9, backlog, 0.0)
+    state.thermal_on = disp.on
+    if np.isfinite(clearing.price_eur_per_kwh):
+        state.last_price_eur_per_kwh = clearing.price_eur_per_kwh

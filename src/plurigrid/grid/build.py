@@ -1,0 +1,144 @@
+"""Builds the pandapower network of a microworld: inline components or a referenced grid.
+
+Referenced grids: `simbench:<code>`, `pandapower:<network>` (a function of
+`pandapower.networks`), or a path to a pandapower `.json` or a MATPOWER `.m` file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+
+from plurigrid.microworld.spec import GridSection
+
+F_HZ = 50.0
+
+
+class GridError(ValueError):
+    """A grid that cannot be built, with the spec path it came from."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path, self.message = path, message
+        super().__init__(f"{path}: {message}")
+
+
+@dataclass
+class GridModel:
+    """A pandapower net plus the names the microworld uses for its buses and lines."""
+
+    net: pp.pandapowerNet
+    bus_by_name: dict[str, int]  # user-facing bus name -> net.bus index label
+    line_by_name: dict[str, int]  # user-facing line name -> net.line index label
+    source: str | None
+    connected: bool  # has an upstream grid connection (ext_grid)
+
+
+def build_grid(grid: GridSection, base_dir: Path | None) -> GridModel:
+    """Returns the network for a grid section; raises GridError for anything a person must fix."""
+    if grid.source is None:
+        return _inline(grid)
+    net = _referenced(grid.source, base_dir)
+    net.load["p_mw"] = net.load["p_mw"].astype(float)
+    names = {str(i): int(i) for i in net.bus.index}
+    for i, name in zip(net.bus.index, net.bus.get("name", [])):
+        if isinstance(name, str) and name and name not in names:
+            names[name] = int(i)
+    lines = {str(i): int(i) for i in net.line.index}
+    for i, name in zip(net.line.index, net.line.get("name", [])):
+        if isinstance(name, str) and name and name not in lines:
+            lines[name] = int(i)
+    return GridModel(net, names, lines, grid.source, connected=len(net.ext_grid) > 0)
+
+
+def _referenced(source: str, base_dir: Path | None) -> pp.pandapowerNet:
+    where = "grid.source"
+    if source.startswith("simbench:"):
+        from plurigrid.assets.simbench_profiles import simbench_net
+
+        try:
+            return simbench_net(source.split(":", 1)[1])
+        except ValueError as exc:
+            raise GridError(where, str(exc)) from None
+    if source.startswith("pandapower:"):
+        name = source.split(":", 1)[1]
+        factory = getattr(pn, name, None)
+        if name.startswith("_") or not callable(factory):
+            raise GridError(where, f"unknown pandapower network {name!r}; expected a function of pandapower.networks such as 'mv_oberrhein'")
+        return factory()
+    path = Path(source)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.is_file():
+        raise GridError(where, f"{source}: no such file; expected simbench:<code>, pandapower:<network>, or a .json/.m file")
+    if path.suffix == ".json":
+        try:
+            return pp.from_json(str(path))
+        except Exception as exc:  # pandapower raises many types for a bad file
+            raise GridError(where, f"{source}: not a pandapower JSON network ({exc.__class__.__name__})") from None
+    if path.suffix == ".m":
+        from plurigrid.opf.matpower import MatpowerError, read_matpower, to_pandapower
+
+        try:
+            return to_pandapower(read_matpower(path))
+        except MatpowerError as exc:
+            raise GridError(where, str(exc)) from None
+    raise GridError(where, f"{source}: unsupported file type; expected .json (pandapower) or .m (MATPOWER)")
+
+
+def _inline(grid: GridSection) -> GridModel:
+    net = pp.create_empty_network(f_hz=F_HZ, sn_mva=grid.base_mva)
+    buses: dict[str, int] = {}
+    for i, b in enumerate(grid.bus):
+        if b.id in buses:
+            raise GridError(f"grid.bus[{i}].id", f"bus id {b.id!r} appears twice")
+        buses[b.id] = int(pp.create_bus(net, vn_kv=b.vn_kv, name=b.id, min_vm_pu=b.min_vm_pu, max_vm_pu=b.max_vm_pu))
+
+    def bus_of(path: str, name: str) -> int:
+        if name not in buses:
+            raise GridError(path, f"unknown bus {name!r}; expected one of {sorted(buses)}")
+        return buses[name]
+
+    lines: dict[str, int] = {}
+    for i, ln in enumerate(grid.line):
+        fb, tb = bus_of(f"grid.line[{i}].from_bus", ln.from_bus), bus_of(f"grid.line[{i}].to_bus", ln.to_bus)
+        if ln.id in lines:
+            raise GridError(f"grid.line[{i}].id", f"line id {ln.id!r} appears twice")
+        if ln.r_pu is not None:
+            z_base_ohm = net.bus.at[fb, "vn_kv"] ** 2 / grid.base_mva
+            r = ln.r_pu * z_base_ohm / ln.length_km
+            x = ln.x_pu * z_base_ohm / ln.length_km
+            c_nf = ln.b_pu / z_base_ohm / (2 * math.pi * F_HZ) * 1e9 / ln.length_km
+        else:
+            r, x, c_nf = ln.r_ohm_per_km, ln.x_ohm_per_km, ln.c_nf_per_km
+        lines[ln.id] = int(
+            pp.create_line_from_parameters(
+                net, fb, tb, length_km=ln.length_km, r_ohm_per_km=r, x_ohm_per_km=x,
+                c_nf_per_km=c_nf, max_i_ka=ln.max_i_ka, name=ln.id,
+            )
+        )
+    for i, t in enumerate(grid.transformer):
+        hv, lv = bus_of(f"grid.transformer[{i}].hv_bus", t.hv_bus), bus_of(f"grid.transformer[{i}].lv_bus", t.lv_bus)
+        pp.create_transformer_from_parameters(
+            net, hv, lv, sn_mva=t.sn_mva, vn_hv_kv=net.bus.at[hv, "vn_kv"], vn_lv_kv=net.bus.at[lv, "vn_kv"],
+            vkr_percent=100 * t.r_pu, vk_percent=100 * math.hypot(t.r_pu, t.x_pu), pfe_kw=0.0, i0_percent=0.0,
+            tap_side="hv", tap_neutral=0, tap_min=t.tap_min, tap_max=t.tap_max,
+            tap_step_percent=t.tap_step_percent, tap_pos=t.tap_pos, name=t.id,
+        )
+    if grid.connection is not None:
+        pp.create_ext_grid(net, bus_of("grid.connection.bus", grid.connection.bus), vm_pu=grid.connection.vm_pu)
+    return GridModel(net, buses, lines, None, connected=grid.connection is not None)
+
+
+def add_island_reference(model: GridModel, bus: int, p_max_mw: float) -> None:
+    """Makes a generator bus the slack of an islanded grid (the seed's diesel bus in `hello`)."""
+    pp.create_gen(model.net, bus, p_mw=0.0, vm_pu=1.0, slack=True, max_p_mw=p_max_mw, name="island-reference")
+
+
+def bus_positions(net: pp.pandapowerNet, labels: np.ndarray) -> np.ndarray:
+    """Row positions in net.bus of bus index labels (vectorised)."""
+    return net.bus.index.get_indexer(labels)

@@ -1,0 +1,131 @@
+"""Generates participants from a referenced grid's own loads and generators, then applies rules.
+
+Each load becomes a participant at its bus; a PV unit at a bus with exactly one load joins that
+load's participant (a prosumer); other generators become producers. Rules add assets or a
+strategy to a seeded random share of the generated participants of one kind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from plurigrid.microworld.spec import (
+    PV,
+    Assets,
+    ConstantProfile,
+    GridSection,
+    Hydro,
+    Load,
+    Participant,
+    ParticipantRule,
+    PerUnitValues,
+    PvlibProfile,
+    SimbenchProfile,
+    Thermal,
+    Wind,
+    WindModelProfile,
+)
+
+
+def _kind_of_load(profile: object) -> str:
+    name = str(profile).upper()
+    if name.startswith("H"):
+        return "household"
+    if name.startswith("L"):
+        return "farm"
+    return "business"
+
+
+def _power_factor(p_mw: float, q_mvar: float) -> float:
+    s = float(np.hypot(p_mw, q_mvar))
+    return 1.0 if s == 0 else max(min(abs(p_mw) / s, 1.0), 0.05)
+
+
+def generate_participants(net, grid: GridSection, seed: int) -> list[Participant]:
+    """Participants for every in-service load and generator of `net` (ids `load<i>`, `sgen<i>`, `gen<i>`)."""
+    simbench = bool(grid.source and grid.source.startswith("simbench:")) and "profile" in net.load
+    strategy = grid.default_strategy
+    loads = net.load[net.load.in_service]
+    by_bus = loads.groupby("bus").size()
+    assets: dict[str, dict] = {}
+    meta: dict[str, tuple[int, str]] = {}
+    for idx, row in loads.iterrows():
+        profile = (SimbenchProfile(source="simbench", element="load", index=int(idx)) if simbench
+                   else ConstantProfile(source="constant", p_kw=float(row.p_mw) * 1000))
+        pid = f"load{idx}"
+        assets[pid] = {"load": Load(profile=profile, power_factor=_power_factor(row.p_mw, row.q_mvar))}
+        meta[pid] = (int(row.bus), _kind_of_load(row.get("profile", "")) if simbench else "business")
+    owner_at_bus = {int(bus): f"load{loads.index[loads.bus == bus][0]}" for bus, n in by_bus.items() if n == 1}
+    for idx, row in net.sgen[net.sgen.in_service].iterrows():
+        kw = float(row.get("sn_mva", np.nan)) * 1000
+        if not np.isfinite(kw) or kw <= 0:
+            kw = float(row.p_mw) * 1000
+        if kw <= 0:
+            continue
+        gen_type = str(row.get("type", "PV")).lower()
+        if simbench:
+            profile = SimbenchProfile(source="simbench", element="sgen", index=int(idx))
+        elif "wind" in gen_type:
+            profile = WindModelProfile(source="wind-model")
+        elif "pv" in gen_type or "solar" in gen_type:
+            profile = PvlibProfile(source="pvlib")
+        else:
+            profile = PerUnitValues(source="values", per_unit=[min(max(float(row.p_mw) * 1000 / kw, 0.0), 1.0)])
+        if "wind" in gen_type:
+            asset = ("wind", Wind(p_kw=kw, profile=profile))
+        elif "hydro" in gen_type:
+            asset = ("hydro", Hydro(p_kw=kw, profile=profile))
+        else:
+            asset = ("pv", PV(kwp=kw, profile=profile))
+        owner = owner_at_bus.get(int(row.bus))
+        if asset[0] == "pv" and owner is not None and "pv" not in assets[owner]:
+            assets[owner]["pv"] = asset[1]
+            continue
+        pid = f"sgen{idx}"
+        assets[pid] = {asset[0]: asset[1]}
+        meta[pid] = (int(row.bus), "producer")
+    for idx, row in net.gen[net.gen.in_service].iterrows():
+        p_max_kw = float(row.get("max_p_mw", np.nan)) * 1000
+        if not np.isfinite(p_max_kw) or p_max_kw <= 0:
+            p_max_kw = max(float(row.p_mw), 1e-3) * 1000
+        p_min_kw = float(np.nan_to_num(row.get("min_p_mw", 0.0))) * 1000
+        thermal = Thermal(p_max_kw=p_max_kw, p_min_kw=min(max(p_min_kw, 0.0), p_max_kw),
+                          variable_cost_eur_per_mwh=_linear_cost(net, "gen", idx), initially_on=True)
+        pid = f"gen{idx}"
+        assets[pid] = {"thermal": thermal}
+        meta[pid] = (int(row.bus), "utility")
+    participants = [
+        Participant(id=pid, bus=meta[pid][0], kind=meta[pid][1], assets=Assets(**assets[pid]), strategy=strategy)
+        for pid in assets
+    ]
+    return apply_rules(participants, grid.rule, seed)
+
+
+def _linear_cost(net, element: str, idx: int) -> float:
+    costs = getattr(net, "poly_cost", pd.DataFrame())
+    if len(costs):
+        row = costs[(costs.et == element) & (costs.element == idx)]
+        if len(row):
+            return float(max(row.iloc[0].get("cp1_eur_per_mw", 0.0), 0.0))
+    return 50.0
+
+
+def apply_rules(participants: list[Participant], rules: list[ParticipantRule], seed: int) -> list[Participant]:
+    """Applies each rule to round(fraction * n) participants of its kind, chosen by a seeded shuffle."""
+    rng = np.random.default_rng(seed)
+    out = list(participants)
+    for rule in rules:
+        members = [i for i, p in enumerate(out) if p.kind == rule.kind]
+        chosen = rng.permutation(len(members))[: int(round(rule.fraction * len(members)))]
+        for j in sorted(chosen):
+            i = members[j]
+            p = out[i]
+            extra = {k: getattr(rule, k) for k in ("battery", "ev", "pv") if getattr(rule, k) is not None}
+            update: dict = {"assets": p.assets.model_copy(update=extra)}
+            if rule.strategy is not None:
+                update["strategy"] = rule.strategy
+            if rule.preferences is not None:
+                update["preferences"] = rule.preferences
+            out[i] = p.model_copy(update=update)
+    return out

@@ -1,0 +1,1 @@
+"""The library of built-in microworlds (one TOML file each)."""

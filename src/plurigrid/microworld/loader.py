@@ -1,0 +1,126 @@
+"""Reads a microworld from a library name, TOML or JSON file, and reports errors for people.
+
+Every problem becomes a `SpecError` whose text is one line:
+``<file>: <field path>: <what was expected>``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from plurigrid.microworld.spec import Microworld
+
+LIBRARY_PACKAGE = "plurigrid.microworld.library"
+
+
+class SpecError(ValueError):
+    """A user error in a microworld spec: one line naming the file, the field and the expectation."""
+
+    def __init__(self, source: str, path: str, message: str) -> None:
+        self.source, self.path, self.message = source, path, message
+        where = f"{source}: {path}: " if path else f"{source}: "
+        super().__init__(where + message)
+
+
+def library_worlds() -> dict[str, str]:
+    """Names of the built-in microworlds mapped to their one-line descriptions."""
+    out: dict[str, str] = {}
+    for entry in sorted(resources.files(LIBRARY_PACKAGE).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            data = tomllib.loads(entry.read_text(encoding="utf-8"))
+            out[entry.name[: -len(".toml")]] = str(data.get("world", {}).get("description", "")).split("\n")[0]
+    return out
+
+
+def resolve(world: str) -> tuple[str, str, Path | None]:
+    """Finds a world by library name or path: returns (display name, text, base directory for relative paths)."""
+    path = Path(world)
+    if path.suffix in (".toml", ".json") or path.exists():
+        if not path.is_file():
+            raise SpecError(str(path), "", "no such file")
+        try:
+            return path.name, path.read_text(encoding="utf-8"), path.resolve().parent
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(str(path), "", f"cannot read file ({exc.__class__.__name__})") from None
+    entry = resources.files(LIBRARY_PACKAGE) / f"{world}.toml"
+    if not entry.is_file():
+        names = ", ".join(library_worlds())
+        raise SpecError(world, "", f"not a file and not a library microworld; expected a path or one of: {names}")
+    return f"{world}.toml", entry.read_text(encoding="utf-8"), None
+
+
+def parse_text(name: str, text: str) -> dict:
+    """Parses TOML (or JSON for *.json names) into plain data, reporting the line of a syntax error."""
+    try:
+        if name.endswith(".json"):
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(name, "", f"invalid TOML: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(name, "", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise SpecError(name, "", "expected a table/object at the top level")
+    return data
+
+
+def _field_path(loc: tuple) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif i > 0 and loc[i - 1] == "profile" and not isinstance(loc[i - 1], int) and _is_tag(item):
+            continue  # discriminated-union tag, not a key the user wrote
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _is_tag(item: object) -> bool:
+    return item in {"constant", "values", "bdew", "csv", "simbench", "pvlib", "wind-model", "run-of-river"}
+
+
+def _message(err: dict) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    simple = {
+        "greater_than": "must be > {gt}",
+        "greater_than_equal": "must be >= {ge}",
+        "less_than": "must be < {lt}",
+        "less_than_equal": "must be <= {le}",
+        "missing": "required field is missing",
+        "extra_forbidden": "unknown key (check the spelling)",
+        "string_too_short": "must not be empty",
+        "too_short": "needs at least {min_length} item(s)",
+    }
+    if kind in simple:
+        return simple[kind].format(**ctx)
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected')}, got {err.get('input')!r}"
+    if kind == "union_tag_invalid":
+        return f"unknown source {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return f"needs 'source' (one of the profile kinds)"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def validate_data(name: str, data: dict) -> Microworld:
+    """Validates plain data against the spec; the first problem becomes a one-line SpecError."""
+    try:
+        return Microworld.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise SpecError(name, _field_path(tuple(err["loc"])), _message(err)) from None
+
+
+def load(world: str) -> tuple[Microworld, str, Path | None]:
+    """Loads and validates a microworld; returns (spec, display name, base directory for relative paths)."""
+    name, text, base = resolve(world)
+    return validate_data(name, parse_text(name, text)), name, base

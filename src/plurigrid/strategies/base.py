@@ -1,0 +1,62 @@
+"""What a strategy sees (Observation) and what it returns (Decision), both columnar over participants.
+
+A strategy is a function `decide(obs, members, out, rng)` that fills `out` for the participant
+indices in `members`. Limit prices are in EUR per kWh; powers in kW, AC side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Observation:
+    """Everything participants may know at the start of a step (forecasts are perfect in [A])."""
+
+    step: int
+    dt_h: float
+    load_kw: np.ndarray
+    renewable_kw: np.ndarray
+    flexible_frac: np.ndarray
+    max_delay_steps: np.ndarray
+    backlog_kwh: np.ndarray
+    backlog_age_steps: np.ndarray
+    soc_kwh: np.ndarray
+    battery_kwh: np.ndarray
+    battery_kw: np.ndarray
+    battery_eff: np.ndarray
+    battery_min_kwh: np.ndarray
+    ev_remaining_kwh: np.ndarray
+    ev_kw: np.ndarray
+    ev_eff: np.ndarray
+    ev_plugged: np.ndarray
+    ev_steps_left: np.ndarray
+    value_eur_per_kwh: np.ndarray
+    marginal_cost_eur_per_kwh: np.ndarray
+    import_forecast_eur_per_kwh: np.ndarray  # (H,) starting with this step
+    export_forecast_eur_per_kwh: np.ndarray  # (H,)
+    last_price_eur_per_kwh: float
+
+
+@dataclass
+class Decision:
+    """Device setpoints and limit prices chosen for one step."""
+
+    battery_kw: np.ndarray  # + charge, - discharge
+    ev_kw: np.ndarray
+    shift_kw: np.ndarray  # flexible demand deferred out of this step
+    serve_kw: np.ndarray  # deferred demand served in this step
+    bid_eur_per_kwh: np.ndarray
+    ask_eur_per_kwh: np.ndarray
+    trades: np.ndarray  # bool: submits orders to the market
+
+    @classmethod
+    def empty(cls, n: int) -> "Decision":
+        z = lambda: np.zeros(n)  # noqa: E731
+        return cls(z(), z(), z(), z(), z(), z(), np.zeros(n, dtype=bool))
+
+
+Strategy = Callable[[Observation, np.ndarray, Decision, np.random.Generator], None]
