@@ -249,7 +249,7 @@ def pv_kw_per_kwp(
 
     Evaluated at 5-min sub-step mid-points and averaged, so a sunrise interval gets its true mean.
     ``cloud_scale`` multiplies the result (weather events scale the clear sky); clear sky is
-    an upper envelope, so annual yields are ~30-50 % above real Central-European yields.
+    an upper envelope: ~1600 kWh/kWp a year in Berlin, where real systems yield ~950.
     Typical peak: ~0.75-0.8 kW/kWp at solar noon in June at 52 °N, 0 at night.
     """
     import pvlib

@@ -10,8 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click; older releases depend on it
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
 from rich.console import Console
 from rich.table import Table
 
@@ -137,11 +141,11 @@ def main() -> None:
     user_errors = _user_errors()
     try:
         app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except click_exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click_exceptions.Abort, typer.Abort):
         sys.exit(130)
-    except click.UsageError as exc:
+    except click_exceptions.UsageError as exc:
         where = f" ({exc.ctx.command_path})" if exc.ctx else ""
         err_console.print(f"plurigrid: error{where}: {exc.format_message()}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -266,7 +266,6 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
                 raise SpecError(name, "grid.connection", "an islanded grid needs a [grid.connection] or a thermal unit to be its reference")
             reference = int(cand[np.argmax(arrays["thermal_max_kw"][cand])])
         add_island_reference(grid, int(bus_labels[reference]), arrays["thermal_max_kw"][reference] / 1000)
-        thermal_on0[reference] = True
 
     offline, tripped, line_out, variable = _compile_events(spec, name, index, ids, grid, variable)
     market = spec.market
