@@ -98,7 +98,7 @@ def index_resolution(index: pd.DatetimeIndex) -> pd.Timedelta:
                 "expected a fixed step such as '15min' or '1h'"
             ) from None
     elif len(index) >= 2:
-        diffs_ns = np.diff(index.asi8)
+        diffs_ns = np.diff(_utc_ns(index))
         if np.any(diffs_ns != diffs_ns[0]):
             raise ProfileError(
                 "time index: timestamps are not evenly spaced; expected a fixed step "
@@ -128,6 +128,11 @@ def _check_index(index: object) -> None:
         )
 
 
+def _utc_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """Timestamps as int64 UTC nanoseconds, whatever unit the index stores."""
+    return index.as_unit("ns").asi8
+
+
 def _as_timedelta(value: object, what: str) -> pd.Timedelta:
     try:
         step = pd.Timedelta(value)
@@ -152,13 +157,13 @@ def _substep_times_utc_ns(index: pd.DatetimeIndex, sub_ns: int, *, mid: bool) ->
     step_ns = index_resolution(index).value
     k = step_ns // sub_ns
     offsets = np.arange(k, dtype=np.int64) * sub_ns + (sub_ns // 2 if mid else 0)
-    return index.asi8[:, None] + offsets[None, :]
+    return _utc_ns(index)[:, None] + offsets[None, :]
 
 
 def _wall_clock_ns(utc_ns: np.ndarray, tz: object) -> np.ndarray:
     """Local wall-clock time (as naive nanoseconds) of UTC instants, same shape."""
     flat = pd.DatetimeIndex(utc_ns.ravel(), tz="UTC").tz_convert(tz).tz_localize(None)
-    return flat.asi8.reshape(utc_ns.shape)
+    return flat.as_unit("ns").asi8.reshape(utc_ns.shape)
 
 
 def _quarter_hour_wall_substeps(index: pd.DatetimeIndex) -> np.ndarray:
@@ -168,7 +173,7 @@ def _quarter_hour_wall_substeps(index: pd.DatetimeIndex) -> np.ndarray:
     for indexes aligned to the quarter hour (also across DST changes, where the wall clock jumps).
     """
     step_ns = index_resolution(index).value
-    first_wall_ns = int(_wall_clock_ns(index.asi8[:1], index.tz)[0])
+    first_wall_ns = int(_wall_clock_ns(_utc_ns(index)[:1], index.tz)[0])
     sub_ns = _substep_ns(step_ns, _QUARTER_HOUR_NS, first_wall_ns)
     return _wall_clock_ns(_substep_times_utc_ns(index, sub_ns, mid=False), index.tz)
 
@@ -264,7 +269,7 @@ def pv_kw_per_kwp(
 
     s = _clear_sky_samples(
         lat, lon, _check_finite(altitude_m, "pv: altitude_m", low=-500.0, high=9000.0),
-        int(index.asi8[0]), len(index), step_ns,
+        int(_utc_ns(index)[0]), len(index), step_ns,
     )
     poa = pvlib.irradiance.get_total_irradiance(
         tilt, azimuth, s["apparent_zenith"], s["azimuth"], s["dni"], s["ghi"], s["dhi"],
@@ -347,9 +352,12 @@ def _bdew_year_kw_per_annual_kwh(slp: str, year: int, holidays: tuple[dt.date, .
     else:
         from demandlib import bdew
 
-        quarter_hours = pd.date_range(dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1), freq="15min", inclusive="left")
+        quarter_hours = pd.date_range(
+            dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1), freq="15min", inclusive="left"
+        )
+        profile_class = getattr(bdew, _BDEW25_CLASSES[slp])
         with warnings.catch_warnings():
-            weights = getattr(bdew, _BDEW25_CLASSES[slp])(quarter_hours, holidays=list(holidays)).to_numpy(dtype=float)
+            weights = profile_class(quarter_hours, holidays=list(holidays)).to_numpy(dtype=float)
     kw = weights * (4.0 / weights.sum())  # sum(kw) * 0.25 h == 1 kWh
     kw.flags.writeable = False
     return kw
@@ -578,7 +586,8 @@ def csv_profile(
 
     Rows are step functions, so the result is their exact time-weighted mean over each index
     interval: finer CSVs are averaged, coarser ones repeated. ``column`` picks a value column by
-    header name or by position among the value columns (needed when there are several).
+    header name or by position among the value columns (needed when there are several); in a
+    file without a header the columns are named by their 1-based position ('2', '3', ...).
     ``scale`` multiplies the values. Problems raise ``ProfileError`` naming the file.
     """
     where = os.fspath(path)
@@ -597,7 +606,7 @@ def csv_profile(
     pos = _pick_column(where, names, value_pos, column)
     values_kw = _parse_values(where, body.iloc[:, pos], names[pos]) * factor
 
-    first_ns, last_ns = int(index.asi8[0]), int(index.asi8[-1]) + step_ns
+    first_ns, last_ns = int(_utc_ns(index)[0]), int(_utc_ns(index)[-1]) + step_ns
     if time_pos is None:
         row_ns = _as_timedelta(step, f"{where}: step").value if step is not None else step_ns
         edges_ns = first_ns + np.arange(len(values_kw) + 1, dtype=np.int64) * row_ns
@@ -612,7 +621,10 @@ def csv_profile(
         starts_ns = _parse_times(where, body.iloc[:, time_pos], index.tz)
         if len(starts_ns) < 2 and step is None:
             raise ProfileError(f"{where}: one timestamped row; expected at least two rows or step= set")
-        last_row_ns = _as_timedelta(step, f"{where}: step").value if step is not None else int(starts_ns[-1] - starts_ns[-2])
+        if step is not None:
+            last_row_ns = _as_timedelta(step, f"{where}: step").value
+        else:
+            last_row_ns = int(starts_ns[-1] - starts_ns[-2])
         edges_ns = np.append(starts_ns, starts_ns[-1] + last_row_ns)
         if edges_ns[0] > first_ns or edges_ns[-1] < last_ns:
             fmt = lambda ns: pd.Timestamp(int(ns), tz="UTC").tz_convert(index.tz).isoformat()  # noqa: E731
@@ -624,7 +636,7 @@ def csv_profile(
     # Exact interval means of a step function: cumulative energy is piecewise linear in time.
     t_s = (edges_ns - edges_ns[0]).astype(np.float64) / _NS_PER_S
     energy_kws = np.concatenate(([0.0], np.cumsum(values_kw * np.diff(t_s))))
-    bounds_ns = np.append(index.asi8, last_ns)
+    bounds_ns = np.append(_utc_ns(index), last_ns)
     e_at = np.interp((bounds_ns - edges_ns[0]).astype(np.float64) / _NS_PER_S, t_s, energy_kws)
     return np.diff(e_at) / (step_ns / _NS_PER_S)
 
@@ -688,7 +700,9 @@ def _pick_column(where: str, names: list[str], value_pos: list[int], column: str
         return value_pos[0]
     if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
         if not 0 <= column < len(value_pos):
-            raise ProfileError(f"{where}: no value column number {column}; expected 0..{len(value_pos) - 1} ({shown})")
+            raise ProfileError(
+                f"{where}: no value column number {column}; expected 0..{len(value_pos) - 1} ({shown})"
+            )
         return value_pos[int(column)]
     for i in value_pos:
         if names[i] == column:
@@ -712,22 +726,23 @@ def _parse_values(where: str, cells: pd.Series, name: str) -> np.ndarray:
 
 def _parse_times(where: str, cells: pd.Series, tz: object) -> np.ndarray:
     text = cells.fillna("").astype(str).str.strip()
-    aware = text.str.contains(_TZ_SUFFIX)
-    if aware.any() and not aware.all():
-        row = int(np.flatnonzero(~aware.to_numpy())[0])
-        raise ProfileError(
-            f"{where}: line {cells.index[row] + 1}: timestamp {text.iloc[row]!r} has no UTC offset "
-            "while others do; expected all timestamps with offsets or none"
-        )
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=bool(aware.all()))
-    bad = np.flatnonzero(parsed.isna().to_numpy())
+    # utc=True reads offset-less text as UTC; only used here to find unreadable cells
+    bad = np.flatnonzero(pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).isna().to_numpy())
     if len(bad):
         row = int(bad[0])
         raise ProfileError(
             f"{where}: line {cells.index[row] + 1}: cannot read timestamp {text.iloc[row]!r}; "
             "expected ISO 8601 such as 2024-06-01T12:00:00+02:00"
         )
-    times = pd.DatetimeIndex(parsed)
+    aware = text.str.contains(_TZ_SUFFIX).to_numpy()
+    if aware.any() and not aware.all():
+        row = int(np.flatnonzero(aware != aware[0])[0])
+        raise ProfileError(
+            f"{where}: line {cells.index[row] + 1}: timestamp {text.iloc[row]!r} "
+            f"{'has a' if aware[row] else 'has no'} UTC offset unlike line {cells.index[0] + 1}; "
+            "expected all timestamps with offsets or none"
+        )
+    times = pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601", utc=bool(aware.all())))
     if times.tz is None:
         try:
             times = times.tz_localize(tz, ambiguous="infer", nonexistent="raise")
@@ -736,7 +751,7 @@ def _parse_times(where: str, cells: pd.Series, tz: object) -> np.ndarray:
                 f"{where}: local timestamps are ambiguous or do not exist at a DST change ({exc}); "
                 "expected timestamps with UTC offsets (e.g. +01:00)"
             ) from None
-    ns = times.asi8
+    ns = times.as_unit("ns").asi8
     steps = np.diff(ns)
     if np.any(steps <= 0):
         row = int(np.flatnonzero(steps <= 0)[0]) + 1

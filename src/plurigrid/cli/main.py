@@ -139,19 +139,22 @@ def _print_summary(summary: dict, folder: Path) -> None:
 def main() -> None:
     """Entry point: maps user errors to one line and exit 2, internal errors to exit 1."""
     user_errors = _user_errors()
+    exits = tuple({typer.Exit, getattr(click_exceptions, "Exit", typer.Exit)})
+    aborts = tuple({typer.Abort, getattr(click_exceptions, "Abort", typer.Abort)})
     try:
-        app(standalone_mode=False)
-    except click_exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (click_exceptions.Abort, typer.Abort):
-        sys.exit(130)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except user_errors as exc:
+        err_console.print(f"plurigrid: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     except click_exceptions.UsageError as exc:
         where = f" ({exc.ctx.command_path})" if exc.ctx else ""
         err_console.print(f"plurigrid: error{where}: {exc.format_message()}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except user_errors as exc:
-        err_console.print(f"plurigrid: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+    except exits as exc:
+        sys.exit(exc.exit_code)
+    except aborts:
+        sys.exit(130)
     except Exception as exc:  # internal error: one line, traceback on request
         if os.environ.get("PLURIGRID_DEBUG"):
             raise

@@ -105,8 +105,8 @@ def _values_on_index(values: list[float], resolution: str, index: pd.DatetimeInd
 class _ProfileBuilder:
     """Builds (T, N) profile arrays, batching SimBench lookups into one vectorised call per element table."""
 
-    def __init__(self, world_spec: Microworld, index: pd.DatetimeIndex, net, base_dir: Path | None) -> None:
-        self.spec, self.index, self.net, self.base_dir = world_spec, index, net, base_dir
+    def __init__(self, name: str, world_spec: Microworld, index: pd.DatetimeIndex, net, base_dir: Path | None) -> None:
+        self.name, self.spec, self.index, self.net, self.base_dir = name, world_spec, index, net, base_dir
         self.simbench: dict[str, list[tuple[int, int, float, str]]] = {}
 
     def _path(self, p: str) -> str:
@@ -151,7 +151,7 @@ class _ProfileBuilder:
         try:
             return prof.csv_profile(self._path(profile.path), self.index, profile.column, scale=profile.scale)
         except prof.ProfileError as exc:
-            raise SpecError(self.spec.world.name, where + ".profile", str(exc)) from None
+            raise SpecError(self.name, where + ".profile", str(exc)) from None
 
     def flush_simbench(self, load_p: np.ndarray, load_q: np.ndarray, gen: np.ndarray) -> None:
         """One vectorised SimBench lookup per element table, scattered into the (T, N) arrays."""
@@ -187,10 +187,13 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         participants = generate_participants(net, spec.grid, seed)
     participants += list(spec.participant)
     ids = [p.id for p in participants]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise SpecError(name, "participant", f"participant id {dup!r} is also a generated participant's id")
     T, N = len(index), len(participants)
+    n_generated = N - len(spec.participant)
+    seen: set[str] = set()
+    for i, pid in enumerate(ids):
+        if pid in seen:
+            raise SpecError(name, f"participant[{i - n_generated}].id", f"participant id {pid!r} appears twice")
+        seen.add(pid)
 
     bus_labels = np.empty(N, dtype=np.int64)
     for i, p in enumerate(participants):
@@ -211,8 +214,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     thermal_on0 = np.zeros(N, dtype=bool)
     power_factor = np.ones(N)
     ev_arrive, ev_depart, ev_plugged = (np.zeros((T, N), dtype=bool) for _ in range(3))
-    builder = _ProfileBuilder(spec, index, net, base_dir)
-    n_generated = N - len(spec.participant)
+    builder = _ProfileBuilder(name, spec, index, net, base_dir)
     reference: int | None = None
     minutes = np.asarray(index.hour * 60 + index.minute)
     step_min = dt_h * 60

@@ -89,10 +89,10 @@ def _is_tag(item: object) -> bool:
 def _message(err: dict) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
     simple = {
-        "greater_than": "must be > {gt}",
-        "greater_than_equal": "must be >= {ge}",
-        "less_than": "must be < {lt}",
-        "less_than_equal": "must be <= {le}",
+        "greater_than": "must be > {gt:g}",
+        "greater_than_equal": "must be >= {ge:g}",
+        "less_than": "must be < {lt:g}",
+        "less_than_equal": "must be <= {le:g}",
         "missing": "required field is missing",
         "extra_forbidden": "unknown key (check the spelling)",
         "string_too_short": "must not be empty",
@@ -116,7 +116,8 @@ def validate_data(name: str, data: dict) -> Microworld:
     try:
         return Microworld.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        err = min(errors, key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
         raise SpecError(name, _field_path(tuple(err["loc"])), _message(err)) from None
 
 

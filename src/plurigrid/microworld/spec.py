@@ -408,12 +408,7 @@ class Microworld(Strict):
     event: list[Event] = []
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Microworld":
-        seen: set[str] = set()
-        for p in self.participant:
-            if p.id in seen:
-                raise ValueError(f"participant id {p.id!r} appears twice")
-            seen.add(p.id)
+    def _has_participants(self) -> "Microworld":
         if self.grid.source is None and not self.participant:
             raise ValueError("an inline grid needs at least one [[participant]]")
         return self
