@@ -284,6 +284,32 @@ def test_simbench_element_profiles_match_direct_computation(rural_net, resolutio
     assert sgen_p_kw[index.hour == 1].max() == 0.0 and sgen_p_kw.max() > 0.0  # PV: dark at 1 am
 
 
+def test_simbench_element_profiles_match_simbench_get_absolute_values(rural_net):
+    import simbench
+
+    net = rural_net[1]
+    index = day("2016-03-27")  # the spring DST day: wall-clock rows, one hour skipped
+    rows = S.simbench_rows(index)[:, 0]
+    reference = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    for element, column in [("load", "p_mw"), ("load", "q_mvar"), ("sgen", "p_mw")]:
+        p_kw, q_kvar = S.element_profiles_kw(net, element, index)
+        mine = p_kw if column == "p_mw" else q_kvar
+        np.testing.assert_allclose(mine, reference[(element, column)].to_numpy()[rows] * 1000.0, rtol=1e-12)
+
+
+def test_simbench_profile_names_missing_or_empty(rural_net):
+    import copy
+
+    net = copy.deepcopy(rural_net[1])
+    first = net.load.index[0]
+    net.load.loc[first, "profile"] = None  # no profile: nominal power, as in SimBench
+    p_kw, _ = S.element_profiles_kw(net, "load", day("2016-01-05"))
+    np.testing.assert_array_equal(p_kw[:, 0], net.load.p_mw.iloc[0] * 1000.0)
+    net.load.loc[first, "profile"] = "nope"
+    with pytest.raises(S.SimbenchError, match=r"net.load row 0 .* needs profile column 'nope_pload'"):
+        S.element_profiles_kw(net, "load", day("2016-01-05"))
+
+
 def test_simbench_rows_wrap_around_the_year_end():
     index = P.time_index("2023-12-31 23:30", 4)
     np.testing.assert_array_equal(S.simbench_rows(index)[:, 0], [364 * 96 + 94, 364 * 96 + 95, 0, 1])

@@ -405,10 +405,10 @@ def _post_kernel(v, pos, bus_int, vm, va, f_ptr, f_idx, f_val, t_ptr, t_idx, t_v
             i_t += t_val[k] * v[t_idx[k]]
         if np.isinf(cf[b]) or np.isinf(ct[b]):
             loading[out_pos[b]] = np.inf  # pandapower: a 0 kA rating gives inf loading
-        else:
-            lf = abs(i_f) * cf[b]
-            lt = abs(i_t) * ct[b]
-            loading[out_pos[b]] = lf if lf >= lt else lt
+        else:  # compare squares, one sqrt (abs() of a complex is a slow hypot)
+            lf2 = (i_f.real * i_f.real + i_f.imag * i_f.imag) * (cf[b] * cf[b])
+            lt2 = (i_t.real * i_t.real + i_t.imag * i_t.imag) * (ct[b] * ct[b])
+            loading[out_pos[b]] = np.sqrt(lf2 if lf2 >= lt2 else lt2)
 
 
 # ====================================================================== Z-bus fixed point

@@ -82,7 +82,8 @@ def _clearing(book: OrderBook, n: int, bpos: np.ndarray, apos: np.ndarray, wh: n
         pays = np.bincount(buyer, weights=money_micro(wh, buyer_price), minlength=n).astype(np.int64)
         gets = np.bincount(seller, weights=money_micro(wh, seller_price), minlength=n).astype(np.int64)
     else:
-        pays, gets = money_micro(bought, price), money_micro(sold, price)
+        unit = price if np.isfinite(price) else 0.0  # nothing traded
+        pays, gets = money_micro(bought, unit), money_micro(sold, unit)
     return Clearing(bought, sold, pays, gets, price, buyer, seller, wh, buyer_price if per_trade else np.full(len(wh), price))
 
 
