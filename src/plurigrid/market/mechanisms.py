@@ -73,24 +73,26 @@ def match(book: OrderBook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return bo[bi[:n_ok]], ao[ai[:n_ok]], (edges - starts)[:n_ok]
 
 
-def _clearing(book: OrderBook, n: int, bpos: np.ndarray, apos: np.ndarray, wh: np.ndarray,
-              buyer_price: np.ndarray, seller_price: np.ndarray, per_trade: bool, price: float) -> Clearing:
+def _clearing(book: OrderBook, n: int, bpos: np.ndarray, apos: np.ndarray, wh: np.ndarray, price: float,
+              discriminatory: bool) -> Clearing:
+    """Aggregates accepted segments per participant; each participant's payment is rounded once."""
     buyer, seller = book.buyer[bpos], book.seller[apos]
     bought = np.bincount(buyer, weights=wh, minlength=n).astype(np.int64)
     sold = np.bincount(seller, weights=wh, minlength=n).astype(np.int64)
-    if per_trade:
-        pays = np.bincount(buyer, weights=money_micro(wh, buyer_price), minlength=n).astype(np.int64)
-        gets = np.bincount(seller, weights=money_micro(wh, seller_price), minlength=n).astype(np.int64)
-    else:
-        unit = price if np.isfinite(price) else 0.0  # nothing traded
-        pays, gets = money_micro(bought, unit), money_micro(sold, unit)
-    return Clearing(bought, sold, pays, gets, price, buyer, seller, wh, buyer_price if per_trade else np.full(len(wh), price))
+    unit = price if np.isfinite(price) else 0.0  # NaN: nothing traded
+    buy_price, sell_price = np.full(n, unit), np.full(n, unit)
+    if discriminatory:
+        buy_price[book.buyer] = book.bid_eur_per_kwh
+        sell_price[book.seller] = book.ask_eur_per_kwh
+    trade_price = book.bid_eur_per_kwh[bpos] if discriminatory else np.full(len(wh), price)
+    return Clearing(bought, sold, money_micro(bought, buy_price), money_micro(sold, sell_price), price,
+                    buyer, seller, wh, trade_price)
 
 
 def clear_tariff(book: OrderBook, n: int) -> Clearing:
     """No market: nothing is matched; everything settles with the grid operator at tariff."""
     e = np.zeros(0, dtype=np.int64)
-    return _clearing(book, n, e, e, e, np.zeros(0), np.zeros(0), False, float("nan"))
+    return _clearing(book, n, e, e, e, float("nan"), False)
 
 
 def clear_pay_as_clear(book: OrderBook, n: int) -> Clearing:
@@ -99,7 +101,7 @@ def clear_pay_as_clear(book: OrderBook, n: int) -> Clearing:
     if not len(wh):
         return clear_tariff(book, n)
     price = 0.5 * (book.bid_eur_per_kwh[bpos[-1]] + book.ask_eur_per_kwh[apos[-1]])
-    return _clearing(book, n, bpos, apos, wh, np.zeros(0), np.zeros(0), False, float(price))
+    return _clearing(book, n, bpos, apos, wh, float(price), False)
 
 
 def clear_pay_as_bid(book: OrderBook, n: int) -> Clearing:
@@ -107,9 +109,8 @@ def clear_pay_as_bid(book: OrderBook, n: int) -> Clearing:
     bpos, apos, wh = match(book)
     if not len(wh):
         return clear_tariff(book, n)
-    bid, ask = book.bid_eur_per_kwh[bpos], book.ask_eur_per_kwh[apos]
-    price = float(np.sum(bid * wh) / np.sum(wh))
-    return _clearing(book, n, bpos, apos, wh, bid, ask, True, price)
+    price = float(np.sum(book.bid_eur_per_kwh[bpos] * wh) / np.sum(wh))
+    return _clearing(book, n, bpos, apos, wh, price, True)
 
 
 MECHANISMS: dict[str, Callable[[OrderBook, int], Clearing]] = {
