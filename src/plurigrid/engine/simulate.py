@@ -25,7 +25,7 @@ class RunRecord:
 
 
 _SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "demand_kw", "served_kw", "renewable_kw",
-           "renewable_available_kw", "thermal_kw", "upstream_kw", "losses_kw", "traded_kwh", "vm_min_pu",
+           "renewable_available_kw", "thermal_kw", "upstream_kw", "losses_kw", "pf_losses_kw", "traded_kwh", "vm_min_pu",
            "vm_max_pu", "max_line_loading_pct", "max_trafo_loading_pct", "pf_converged", "thermal_on",
            "thermal_starts", "soc_kwh", "thermal_cost_eur", "curtail_frac")
 _PARTICIPANT = {"net_kw": float, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
@@ -66,6 +66,7 @@ def _record(world: World, k: int, r: StepResult, state: State, series: dict, par
     s["thermal_kw"][k] = r.dispatch.thermal_kw.sum()
     s["upstream_kw"][k] = r.upstream_wh / 1000 / dt_h
     s["losses_kw"][k] = r.losses_wh / 1000 / dt_h
+    s["pf_losses_kw"][k] = pf.losses_mw * 1000 if pf.converged else np.nan
     s["traded_kwh"][k] = r.clearing.bought_wh.sum() / 1000
     s["vm_min_pu"][k] = np.nanmin(pf.vm_pu) if pf.converged else np.nan
     s["vm_max_pu"][k] = np.nanmax(pf.vm_pu) if pf.converged else np.nan
