@@ -53,6 +53,8 @@ class StepResult:
     losses_wh: int
     thermal_cost_eur: np.ndarray
     served_kw: np.ndarray  # demand actually served (load after shifting + EV)
+    p_bus_mw: np.ndarray  # net injection per bus (net.bus row order) given to the power flow
+    q_bus_mvar: np.ndarray
 
 
 def initial_state(world: World) -> State:
@@ -159,7 +161,7 @@ def step(world: World, state: State, k: int) -> StepResult:
     for name, dur in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
         t[name] += dur
     return StepResult(k, d, demand, renewable, disp, net_kw, clearing, st, pf, upstream_wh, losses_wh, thermal_cost,
-                      served + d.ev_kw)
+                      served + d.ev_kw, p_bus_mw, q_bus_mvar)
 
 
 def _advance(world: World, state: State, k: int, obs: Observation, d: Decision, disp: Dispatch, clearing: Clearing) -> None:

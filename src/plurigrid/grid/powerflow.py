@@ -42,6 +42,10 @@ __all__ = ["FastPowerFlow", "PowerFlowResult"]
 _SQRT3 = float(np.sqrt(3.0))
 # The Z-bus mismatch growing this many iterations in a row means the fixed point is not contracting.
 _ZBUS_MAX_GROWTH_STREAK = 2
+# Newton-Raphson gives up early past these: no operating point has |V| = 10 p.u., and a mismatch
+# a million times the starting one means the iteration has left the region where it converges.
+_NR_MAX_VM_PU = 10.0
+_NR_MAX_ERR_GROWTH = 1e6
 # Elements whose effect is not a plain bus injection or admittance; we refuse rather than guess.
 _UNSUPPORTED_TABLES = ("dcline", "svc", "tcsc", "ssc", "vsc", "vsc_stacked", "line_dc", "b2b_vsc")
 
@@ -599,6 +603,17 @@ class _NewtonSolver:
         data = np.r_[d_va[self._s11].real, d_vm[self._s12].real, d_va[self._s21].imag, d_vm[self._s22].imag]
         return sp.csc_matrix((data, (self._j_rows, self._j_cols)), shape=(self._dim, self._dim))
 
+    @staticmethod
+    def _plausible(err: float, err0: float, vm: np.ndarray) -> bool:
+        """False once the iteration has clearly diverged, to fail fast instead of burning
+        ``max_iter`` Jacobian factorisations: non-finite state, a voltage magnitude above
+        ``_NR_MAX_VM_PU`` or a mismatch ``_NR_MAX_ERR_GROWTH`` times the initial one."""
+        return (
+            np.isfinite(err)
+            and err <= _NR_MAX_ERR_GROWTH * max(err0, 1.0)
+            and float(np.max(vm, initial=0.0)) <= _NR_MAX_VM_PU
+        )
+
     def solve(self, s: np.ndarray, v0: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int, bool]:
         """Newton iterations from ``v0``; returns (V, iterations, converged). Never raises."""
         v = np.array(v0, dtype=np.complex128)
@@ -606,14 +621,13 @@ class _NewtonSolver:
         n_a = self._n_a
         with np.errstate(all="ignore"):
             f, i_bus = self._mismatch(v, s)
+            err0 = float(np.max(np.abs(f), initial=0.0))
             for it in range(max_iter + 1):
                 err = float(np.max(np.abs(f), initial=0.0))
-                if not np.isfinite(err):
-                    return v, it, False
                 if err <= tol:
                     return v, it, True
-                if it == max_iter:
-                    break
+                if it == max_iter or not self._plausible(err, err0, vm):
+                    return v, it, False
                 try:
                     dx = spla.splu(self._jacobian(v, i_bus)).solve(-f)
                 except (RuntimeError, ValueError):  # singular or non-finite Jacobian
@@ -622,4 +636,3 @@ class _NewtonSolver:
                 vm[self._pq] += dx[n_a:]
                 v = vm * np.exp(1j * va)
                 f, i_bus = self._mismatch(v, s)
-        return v, max_iter, False
