@@ -13,7 +13,7 @@ import numpy as np
 
 from plurigrid.assets.devices import battery_step_kwh
 from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
-from plurigrid.engine.world import World, strategy_groups
+from plurigrid.engine.world import World
 from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
 from plurigrid.market.mechanisms import MECHANISMS, Clearing, OrderBook
 from plurigrid.market.settlement import Settlement, settle
@@ -34,7 +34,6 @@ class State:
     backlog_age_steps: np.ndarray
     thermal_on: np.ndarray
     last_price_eur_per_kwh: float = float("nan")
-    powerflows: dict[bytes, FastPowerFlow] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
@@ -65,18 +64,18 @@ def initial_state(world: World) -> State:
     )
 
 
-def _powerflow(world: World, state: State, k: int) -> FastPowerFlow:
-    """The cached power flow for the topology in force at step k (rebuilt only when it changes)."""
+def _powerflow(world: World, k: int) -> FastPowerFlow:
+    """The cached power flow for the topology in force at step k (built once per topology)."""
     key = np.packbits(world.line_out[k]).tobytes()
-    if key not in state.powerflows:
+    if key not in world.powerflows:
         net = world.grid.net
         saved = net.line.in_service.copy()
         net.line.loc[net.line.index[world.line_out[k]], "in_service"] = False
         try:
-            state.powerflows[key] = FastPowerFlow(net)
+            world.powerflows[key] = FastPowerFlow(net)
         finally:
             net.line["in_service"] = saved
-    return state.powerflows[key]
+    return world.powerflows[key]
 
 
 def observe(world: World, state: State, k: int) -> Observation:
@@ -103,7 +102,7 @@ def decide(world: World, obs: Observation, k: int) -> Decision:
     out = Decision.empty(world.n)
     rng = np.random.default_rng([world.seed, k])
     offline = world.offline[k]
-    for name, members in strategy_groups(world).items():
+    for name, members in world.groups.items():
         online = members[~offline[members]]
         if len(online):
             BUILTIN[name](obs, online, out, rng)
@@ -140,7 +139,7 @@ def step(world: World, state: State, k: int) -> StepResult:
     q_ratio = np.divide(served, obs.load_kw, out=np.ones_like(served), where=obs.load_kw > 0)
     p_bus_mw = -np.bincount(world.bus_pos, weights=net_kw, minlength=len(net.bus)) / 1000
     q_bus_mvar = -np.bincount(world.bus_pos, weights=world.load_q_kvar[k] * q_ratio, minlength=len(net.bus)) / 1000
-    pf = _powerflow(world, state, k).solve(p_bus_mw, q_bus_mvar)
+    pf = _powerflow(world, k).solve(p_bus_mw, q_bus_mvar)
     t4 = time.perf_counter()
 
     # The reference (upstream grid or island unit) supplies what the schedule leaves: losses and mismatch.

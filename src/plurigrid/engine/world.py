@@ -68,7 +68,8 @@ class World:
     reference: int | None  # participant index of the island reference unit
     seed: int
     max_import_kw: float | None
-    extra: dict = field(default_factory=dict)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)  # participant indices per strategy
+    powerflows: dict[bytes, object] = field(default_factory=dict)  # cached power flow per topology
 
     @property
     def steps(self) -> int:
@@ -277,6 +278,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         name=spec.world.name, spec=spec, index=index, dt_h=dt_h, grid=grid, ids=ids,
         kind=np.array([p.kind for p in participants]), bus_pos=bus_pos,
         strategy=np.array([p.strategy for p in participants]),
+        groups=strategy_groups(np.array([p.strategy for p in participants])),
         load_p_kw=load_p, load_q_kvar=load_q, variable_kw=variable, hydro_kw=hydro,
         ev_arrive=ev_arrive, ev_depart=ev_depart, ev_plugged=ev_plugged, thermal_on0=thermal_on0,
         import_eur_per_kwh=_tariff(market.import_price_eur_per_kwh, extended),
@@ -338,6 +340,6 @@ def _compile_events(spec: Microworld, name: str, index: pd.DatetimeIndex, ids: l
     return offline, tripped, line_out, variable
 
 
-def strategy_groups(world: World) -> dict[str, np.ndarray]:
+def strategy_groups(strategy: np.ndarray) -> dict[str, np.ndarray]:
     """Participant indices per strategy, in the fixed order of STRATEGIES (deterministic)."""
-    return {s: np.flatnonzero(world.strategy == s) for s in STRATEGIES if np.any(world.strategy == s)}
+    return {s: np.flatnonzero(strategy == s) for s in STRATEGIES if np.any(strategy == s)}

@@ -63,8 +63,8 @@ def match(book: OrderBook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     bo = np.lexsort((book.buyer, -book.bid_eur_per_kwh))
     ao = np.lexsort((book.seller, book.ask_eur_per_kwh))
     cum_b, cum_a = np.cumsum(book.buy_wh[bo]), np.cumsum(book.sell_wh[ao])
-    edges = np.union1d(cum_b, cum_a)
-    edges = edges[edges <= min(cum_b[-1], cum_a[-1])]
+    edges = np.sort(np.concatenate((cum_b, cum_a)))
+    edges = edges[(edges <= min(cum_b[-1], cum_a[-1])) & np.concatenate(([True], edges[1:] != edges[:-1]))]
     starts = np.concatenate(([0], edges[:-1]))
     bi = np.searchsorted(cum_b, starts, side="right")
     ai = np.searchsorted(cum_a, starts, side="right")
