@@ -142,7 +142,7 @@ def main() -> None:
     exits = tuple({typer.Exit, getattr(click_exceptions, "Exit", typer.Exit)})
     aborts = tuple({typer.Abort, getattr(click_exceptions, "Abort", typer.Abort)})
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="plurigrid")
         sys.exit(code if isinstance(code, int) else 0)
     except user_errors as exc:
         err_console.print(f"plurigrid: error: {exc}", markup=False, highlight=False, soft_wrap=True)

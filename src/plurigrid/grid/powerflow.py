@@ -60,8 +60,9 @@ class PowerFlowResult:
 
     * ``vm_pu``, ``va_degree``: per bus; NaN for buses that are out of service / not energised.
     * ``line_loading_pct``: as pandapower ``res_line.loading_percent``, the larger end current over
-      ``max_i_ka * df * parallel``; 0 for an out-of-service line between energised buses, NaN if
-      an end bus is not energised, inf for a line rated 0 kA.
+      ``max_i_ka * df * parallel``; inf for a line rated 0 kA. Branches that carry no current
+      report what pandapower reports: 0 if both ends of its internal branch are energised, else
+      NaN (pandapower gives out-of-service lines a dead auxiliary end, so those are NaN).
     * ``trafo_loading_pct``: as ``res_trafo.loading_percent`` with ``trafo_loading='current'``,
       ``max over ends of i_ka * vn_end_kv * sqrt3 / (sn_mva * parallel * df)``.
     * ``slack_p_mw``/``slack_q_mvar``: power delivered into the network by all reference buses
@@ -347,7 +348,7 @@ class _Topology:
             cf[~is_line] = 100.0 * i_ka_per_pu_f[~is_line] * _SQRT3 * trafo["vn_hv_kv"].to_numpy(float)[tm] / rating_mva[tm]
             ct[~is_line] = 100.0 * i_ka_per_pu_t[~is_line] * _SQRT3 * trafo["vn_lv_kv"].to_numpy(float)[tm] / rating_mva[tm]
 
-        # pandapower reports 0 current for a dead branch, so 0 % -- or NaN if an end bus is dead
+        # pandapower computes 0 MVA / (vm * kV) for a dead branch: 0 %, or NaN if an end bus is dead
         template = np.where(ppc_ends_ok[all_rows], 0.0, np.nan)
 
         def csr_rows(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,71 @@
+"""The command-line contract: library worlds run, --json prints summary.json, errors exit 2 with one line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from plurigrid.microworld.loader import library_worlds
+
+LIBRARY = ["hello", "offgrid-battery-sharing", "residential", "commercial", "datacenter", "simbench-rural1",
+           "simbench-semiurb4"]
+KPIS = {"total_cost", "baseline_cost", "savings_frac", "energy_traded_kwh", "self_sufficiency", "self_consumption",
+        "peak_import_kw", "max_line_loading_pct", "voltage_violations", "pf_nonconverged_steps", "losses_kwh", "welfare"}
+
+
+def plurigrid(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "plurigrid.cli.main", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_list_shows_every_library_world():
+    assert set(LIBRARY) <= set(library_worlds())
+    out = plurigrid("list").stdout
+    for name in LIBRARY:
+        assert name in out
+
+
+@pytest.mark.parametrize("world", LIBRARY)
+def test_library_world_runs_from_cli(world, tmp_path):
+    res = plurigrid("run", world, "--json", "--out", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["microworld"] == world
+    assert KPIS <= set(summary["kpis"])
+    assert summary["balance"] == {"energy_residual_wh": 0, "money_residual_micro": 0}
+    assert set(summary["timings_s"]) == {"observe", "decide", "clear", "powerflow", "settle"}
+    assert summary["kpis"]["pf_nonconverged_steps"] == 0
+    run = tmp_path / "run"
+    for name in ("summary.json", "timeseries.parquet", "participants.parquet", "settlements.parquet", "trades.parquet",
+                 "grid_buses.parquet", "grid_branches.parquet", "report.html"):
+        assert (run / name).is_file(), name
+    assert len(pd.read_parquet(run / "timeseries.parquet")) == summary["steps"]
+    html = (run / "report.html").read_text()
+    assert "<script>" in html and "cdn." not in html.split("</script>", 1)[1]  # opens offline
+
+
+def test_table_output_and_overrides(tmp_path):
+    res = plurigrid("run", "hello", "--hours", "6", "--mechanism", "pay-as-bid", "--seed", "3", "--out", str(tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    assert "pay-as-bid" in res.stdout and "6 steps" in res.stdout
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert (summary["mechanism"], summary["steps"], summary["seed"]) == ("pay-as-bid", 6, 3)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "hello", "--mechanism", "lottery"], "--mechanism: unknown mechanism 'lottery'"),
+    (["run", "hello", "--hours", "-1"], "--hours: must be > 0"),
+    (["run", "no-such-world"], "no-such-world: not a file and not a library microworld"),
+    (["run", "missing.toml"], "missing.toml: no such file"),
+    (["run", "hello", "--frobnicate"], "No such option: --frobnicate"),
+    (["run", "hello", "--seed", "many"], "(plurigrid run): Invalid value for '--seed'"),
+])
+def test_user_errors_exit_2_with_one_line(args, message, tmp_path):
+    res = plurigrid(*args, cwd=tmp_path)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "runs").exists()
