@@ -24,6 +24,8 @@ VA_ATOL_DEG = 1e-4
 LOADING_ATOL_PCT = 1e-3
 SLACK_ATOL_MW = 1e-6
 
+NetLoader = Callable[[str], pp.pandapowerNet]
+
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -93,10 +95,9 @@ def _assert_matches_runpp(net: pp.pandapowerNet, res: PowerFlowResult) -> None:
     assert res.slack_p_mw == pytest.approx(_slack_p_mw(net), abs=SLACK_ATOL_MW)
 
 
-@pytest.fixture(scope="module")
-def lv_rural1() -> pp.pandapowerNet:
+def _lv_rural1() -> pp.pandapowerNet:
     simbench = pytest.importorskip("simbench")
-    return simbench.get_simbench_net("1-LV-rural1--0-sw")
+    return simbench.get_simbench_net("1-LV-rural1--0-sw")  # no get_absolute_values: very slow
 
 
 NETS: dict[str, Callable[[], pp.pandapowerNet]] = {
@@ -105,13 +106,27 @@ NETS: dict[str, Callable[[], pp.pandapowerNet]] = {
     "case9": pn.case9,  # transmission, PV buses (Newton path)
     "case30": pn.case30,
     "island_slack_gen": _island_with_slack_gen,
+    "simbench_lv_rural1": _lv_rural1,  # SimBench LV feeder, Dyn5 trafo (150 deg shift)
 }
+
+
+@pytest.fixture(scope="module")
+def load_net() -> NetLoader:
+    """Fresh copy of a named test net; each is built once per module (loading costs ~1-2 s)."""
+    pristine: dict[str, pp.pandapowerNet] = {}
+
+    def load(name: str) -> pp.pandapowerNet:
+        if name not in pristine:
+            pristine[name] = NETS[name]()
+        return copy.deepcopy(pristine[name])
+
+    return load
 
 
 # ---------------------------------------------------------------------------------------- agreement
 @pytest.mark.parametrize("name", sorted(NETS))
-def test_matches_runpp(name: str) -> None:
-    net = NETS[name]()
+def test_matches_runpp(name: str, load_net: NetLoader) -> None:
+    net = load_net(name)
     fpf = FastPowerFlow(net, tol_pu=TOL_PU)
     rng = np.random.default_rng(7)
     for _ in range(3):
@@ -119,18 +134,9 @@ def test_matches_runpp(name: str) -> None:
         _assert_matches_runpp(net, fpf.solve(p, q))
 
 
-def test_matches_runpp_simbench_lv(lv_rural1: pp.pandapowerNet) -> None:
-    net = copy.deepcopy(lv_rural1)
-    fpf = FastPowerFlow(net, tol_pu=TOL_PU)
-    rng = np.random.default_rng(11)
-    for _ in range(3):
-        p, q = _randomise(net, rng)
-        _assert_matches_runpp(net, fpf.solve(p, q))
-
-
-def test_newton_and_zbus_agree_on_pq_grid() -> None:
+def test_newton_and_zbus_agree_on_pq_grid(load_net: NetLoader) -> None:
     """The two algorithms are independent implementations; on a PQ grid they must coincide."""
-    net = pn.mv_oberrhein()
+    net = load_net("mv_oberrhein")
     p, q = _randomise(net, np.random.default_rng(3))
     zbus = FastPowerFlow(net, tol_pu=TOL_PU).solve(p, q)
     newton = FastPowerFlow(net, tol_pu=TOL_PU, zbus_max_iter=0).solve(p, q)
@@ -139,8 +145,8 @@ def test_newton_and_zbus_agree_on_pq_grid() -> None:
     np.testing.assert_allclose(zbus.va_degree, newton.va_degree, rtol=0, atol=1e-7)
 
 
-def test_pv_buses_hold_their_setpoint() -> None:
-    net = pn.case30()
+def test_pv_buses_hold_their_setpoint(load_net: NetLoader) -> None:
+    net = load_net("case30")
     res = FastPowerFlow(net).solve(*_randomise(net, np.random.default_rng(5)))
     assert res.converged
     pos = _bus_positions(net, net.gen["bus"].to_numpy())
@@ -148,8 +154,8 @@ def test_pv_buses_hold_their_setpoint() -> None:
 
 
 # ---------------------------------------------------------------------------------------- topology
-def test_out_of_service_line_and_open_line_switches() -> None:
-    net = pn.mv_oberrhein()
+def test_out_of_service_line_and_open_line_switches(load_net: NetLoader) -> None:
+    net = load_net("mv_oberrhein")
     net.line.loc[net.line.index[5], "in_service"] = False
     net.switch.loc[net.switch.index[(net.switch["et"] == "l").to_numpy()][:3], "closed"] = False
     fpf = FastPowerFlow(net, tol_pu=TOL_PU)
@@ -161,9 +167,9 @@ def test_out_of_service_line_and_open_line_switches() -> None:
         assert np.isnan(res.line_loading_pct[5])
 
 
-def test_open_bus_switch_isolates_buses_like_pandapower() -> None:
+def test_open_bus_switch_isolates_buses_like_pandapower(load_net: NetLoader) -> None:
     """Opening the bus-bus breakers of example_simple de-energises the MV part: NaN, as pandapower."""
-    net = pn.example_simple()
+    net = load_net("example_simple")
     net.switch.loc[net.switch["et"] == "b", "closed"] = False
     net.bus.loc[net.bus.index[-1], "in_service"] = False
     p, q = _randomise(net, np.random.default_rng(2))
@@ -172,9 +178,9 @@ def test_open_bus_switch_isolates_buses_like_pandapower() -> None:
     _assert_matches_runpp(net, res)
 
 
-def test_injections_on_fused_buses_are_summed() -> None:
+def test_injections_on_fused_buses_are_summed(load_net: NetLoader) -> None:
     """Buses joined by a closed bus-bus switch are one node: where the injection sits cannot matter."""
-    net = pn.example_simple()
+    net = load_net("example_simple")
     sw = net.switch[(net.switch["et"] == "b") & net.switch["closed"]].iloc[0]
     a, b = _bus_positions(net, np.array([sw["bus"], sw["element"]]))
     p, q = _randomise(net, np.random.default_rng(4))
@@ -193,9 +199,9 @@ def test_injections_on_fused_buses_are_summed() -> None:
 
 # ---------------------------------------------------------------------------------------- balance
 @pytest.mark.parametrize("name", ["mv_oberrhein", "case9"])
-def test_energy_balance_and_losses(name: str) -> None:
+def test_energy_balance_and_losses(name: str, load_net: NetLoader) -> None:
     """Injections + slack = losses, and losses equal pandapower's branch + shunt losses."""
-    net = NETS[name]()
+    net = load_net(name)
     p, q = _randomise(net, np.random.default_rng(9))
     res = FastPowerFlow(net, tol_pu=TOL_PU).solve(p, q)
     assert res.converged
@@ -207,9 +213,9 @@ def test_energy_balance_and_losses(name: str) -> None:
     assert res.losses_mw > 0
 
 
-def test_passive_network_losses_nonnegative() -> None:
+def test_passive_network_losses_nonnegative(load_net: NetLoader) -> None:
     """Loads only (no generation): the slack supplies all load plus non-negative losses."""
-    net = pn.mv_oberrhein()
+    net = load_net("mv_oberrhein")
     net.sgen["in_service"] = False
     p, q = _randomise(net, np.random.default_rng(12))
     res = FastPowerFlow(net).solve(p, q)
@@ -219,8 +225,8 @@ def test_passive_network_losses_nonnegative() -> None:
 
 
 # ---------------------------------------------------------------------------------------- robustness
-def test_gross_overload_fails_cleanly_then_recovers() -> None:
-    net = pn.mv_oberrhein()
+def test_gross_overload_fails_cleanly_then_recovers(load_net: NetLoader) -> None:
+    net = load_net("mv_oberrhein")
     p, q = _randomise(net, np.random.default_rng(6))
     fpf = FastPowerFlow(net, tol_pu=TOL_PU)
     normal = fpf.solve(p, q)
@@ -234,16 +240,16 @@ def test_gross_overload_fails_cleanly_then_recovers() -> None:
     np.testing.assert_allclose(again.vm_pu, normal.vm_pu, rtol=0, atol=1e-9)
 
 
-def test_gross_overload_with_pv_buses_fails_cleanly() -> None:
-    net = pn.case30()
+def test_gross_overload_with_pv_buses_fails_cleanly(load_net: NetLoader) -> None:
+    net = load_net("case30")
     p, q = _randomise(net, np.random.default_rng(8))
     fpf = FastPowerFlow(net)
     assert not fpf.solve(100 * p, 100 * q).converged
     assert fpf.solve(p, q).converged
 
 
-def test_non_finite_injections_give_not_converged() -> None:
-    net = pn.case9()
+def test_non_finite_injections_give_not_converged(load_net: NetLoader) -> None:
+    net = load_net("case9")
     fpf = FastPowerFlow(net)
     p, q = _randomise(net, np.random.default_rng(0))
     p[3] = np.nan
@@ -251,22 +257,22 @@ def test_non_finite_injections_give_not_converged() -> None:
     assert not res.converged and res.iterations == 0
 
 
-def test_wrong_shape_is_rejected() -> None:
-    fpf = FastPowerFlow(pn.case9())
+def test_wrong_shape_is_rejected(load_net: NetLoader) -> None:
+    fpf = FastPowerFlow(load_net("case9"))
     with pytest.raises(ValueError, match="one entry per net.bus row"):
         fpf.solve(np.zeros(3), np.zeros(3))
 
 
-def test_caller_net_is_not_modified() -> None:
-    net = pn.example_simple()
+def test_caller_net_is_not_modified(load_net: NetLoader) -> None:
+    net = load_net("example_simple")
     before = copy.deepcopy(net)
     FastPowerFlow(net).solve(np.zeros(len(net.bus)), np.zeros(len(net.bus)))
     for table in ("bus", "line", "trafo", "load", "sgen", "gen", "switch", "res_bus"):
         assert net[table].equals(before[table]), table
 
 
-def test_results_are_read_only() -> None:
-    net = pn.case9()
+def test_results_are_read_only(load_net: NetLoader) -> None:
+    net = load_net("case9")
     res = FastPowerFlow(net).solve(*_randomise(net, np.random.default_rng(0)))
     with pytest.raises(ValueError):
         res.vm_pu[0] = 1.0
@@ -279,8 +285,8 @@ def _result_bytes(res: PowerFlowResult) -> bytes:
     return b"".join(a.tobytes() for a in arrays) + scalars.tobytes()
 
 
-def test_same_inputs_same_bytes() -> None:
-    net = pn.mv_oberrhein()
+def test_same_inputs_same_bytes(load_net: NetLoader) -> None:
+    net = load_net("mv_oberrhein")
     rng = np.random.default_rng(21)
     steps = [_randomise(net, rng) for _ in range(3)]
     runs = []
@@ -290,8 +296,8 @@ def test_same_inputs_same_bytes() -> None:
     assert runs[0] == runs[1]
 
 
-def test_cold_start_result_independent_of_history() -> None:
-    net = pn.mv_oberrhein()
+def test_cold_start_result_independent_of_history(load_net: NetLoader) -> None:
+    net = load_net("mv_oberrhein")
     rng = np.random.default_rng(22)
     (p1, q1), (p2, q2) = _randomise(net, rng), _randomise(net, rng)
     fresh = FastPowerFlow(net, warm_start=False)
@@ -301,8 +307,8 @@ def test_cold_start_result_independent_of_history() -> None:
     assert _result_bytes(fresh.solve(p2, q2)) == _result_bytes(used.solve(p2, q2))
 
 
-def test_unsupported_elements_are_refused() -> None:
-    net = pn.example_simple()
+def test_unsupported_elements_are_refused(load_net: NetLoader) -> None:
+    net = load_net("example_simple")
     b0, b1 = net.bus.index[:2]
     pp.create_dcline(net, b0, b1, p_mw=0.1, loss_percent=1.0, loss_mw=0.0, vm_from_pu=1.0, vm_to_pu=1.0)
     with pytest.raises(NotImplementedError, match="dcline"):
