@@ -28,7 +28,7 @@ def test_energy_and_money_conserved_exactly(fixture, request):
     # losses in the accounts agree with the AC power flow (rounding: 1 Wh per participant)
     assert rec.series["pf_converged"].all()
     pf_losses_wh = rec.series["pf_losses_kw"] * 1000 * dt_h
-    assert np.all(pf_losses_wh > 0)
+    assert np.all(pf_losses_wh > -0.01)  # passive network: losses are never negative (beyond solver tolerance)
     assert np.all(np.abs(losses_wh - pf_losses_wh) <= rec.world.n / 2 + 1)
 
 

@@ -23,7 +23,8 @@ position; they *replace* every constant-power element of the net (load, sgen, ge
 motor, ward/xward PQ parts, ...). Admittance parts (line charging, shunts, ward/xward impedances,
 trafo magnetising, taps, phase shifts) stay as pandapower models them. Reactive-power limits of
 PV generators are **not** enforced (their Q is free), so results match
-``runpp(enforce_q_lims=False)``. Injections given for non-energised buses are ignored.
+``runpp(enforce_q_lims=False)``; there is no distributed slack (the reference buses take all
+mismatch). Injections given for non-energised buses are ignored (also in ``losses_mw``).
 """
 
 from __future__ import annotations
@@ -345,8 +346,11 @@ class _Topology:
             i_ka_per_pu_t = base_mva / (_SQRT3 * t_kv)
             cf[is_line] = 100.0 * i_ka_per_pu_f[is_line] / i_max_ka[lm]
             ct[is_line] = 100.0 * i_ka_per_pu_t[is_line] / i_max_ka[lm]
-            cf[~is_line] = 100.0 * i_ka_per_pu_f[~is_line] * _SQRT3 * trafo["vn_hv_kv"].to_numpy(float)[tm] / rating_mva[tm]
-            ct[~is_line] = 100.0 * i_ka_per_pu_t[~is_line] * _SQRT3 * trafo["vn_lv_kv"].to_numpy(float)[tm] / rating_mva[tm]
+            # trafo: i_ka * vn_kv * sqrt3 is the apparent power at rated voltage (MVA)
+            hv_mva_per_pu = i_ka_per_pu_f[~is_line] * _SQRT3 * trafo["vn_hv_kv"].to_numpy(float)[tm]
+            lv_mva_per_pu = i_ka_per_pu_t[~is_line] * _SQRT3 * trafo["vn_lv_kv"].to_numpy(float)[tm]
+            cf[~is_line] = 100.0 * hv_mva_per_pu / rating_mva[tm]
+            ct[~is_line] = 100.0 * lv_mva_per_pu / rating_mva[tm]
 
         # pandapower computes 0 MVA / (vm * kV) for a dead branch: 0 %, or NaN if an end bus is dead
         template = np.where(ppc_ends_ok[all_rows], 0.0, np.nan)
