@@ -292,7 +292,7 @@ class _Topology:
             tolerance_mva=1e-8, trafo_model="t", trafo_loading="current", enforce_p_lims=False,
             enforce_q_lims=False, check_connectivity=True, voltage_depend_loads=False,
             passed_parameters={}, consider_line_temperature=False, distributed_slack=False,
-            tdpf=False,
+            tdpf=False, numba=False,  # pandapower's numba bus lookup recompiles in every process (~1.5 s)
         )
         empty = np.array([], dtype=np.int64)
         net._pd2ppc_lookups = {"bus": empty, "bus_dc": empty, "ext_grid": empty, "gen": empty,
