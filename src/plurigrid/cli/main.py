@@ -35,7 +35,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.assets.profiles import ProfileError
     from plurigrid.grid.build import GridError
     from plurigrid.microworld.loader import SpecError
-    from plurigrid.opf.matpower import MatpowerError
+    from plurigrid.grid.matpower import MatpowerError
 
     return (UserError, SpecError, GridError, ProfileError, MatpowerError)
 

@@ -81,7 +81,7 @@ def _referenced(source: str, base_dir: Path | None) -> pp.pandapowerNet:
         except Exception as exc:  # pandapower raises many types for a bad file
             raise GridError(where, f"{source}: not a pandapower JSON network ({exc.__class__.__name__})") from None
     if path.suffix == ".m":
-        from plurigrid.opf.matpower import MatpowerError, read_matpower, to_pandapower
+        from plurigrid.grid.matpower import MatpowerError, read_matpower, to_pandapower
 
         try:
             return to_pandapower(read_matpower(path))

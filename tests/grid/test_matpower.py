@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from plurigrid.opf.matpower import MatpowerError, read_matpower, to_pandapower
+from plurigrid.grid.matpower import MatpowerError, read_matpower, to_pandapower
 
 # (buses, generators, branches) as published for each PGLib case
 SIZES = {
