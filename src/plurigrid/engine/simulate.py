@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from plurigrid.engine.step import STAGES, State, StepResult, initial_state, step
+from plurigrid.engine.step import State, StepResult, initial_state, step
 from plurigrid.engine.world import World
 
 

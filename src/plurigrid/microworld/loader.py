@@ -75,7 +75,7 @@ def _field_path(loc: tuple) -> str:
     for i, item in enumerate(loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif i > 0 and loc[i - 1] == "profile" and not isinstance(loc[i - 1], int) and _is_tag(item):
+        elif i > 0 and loc[i - 1] == "profile" and _is_tag(item):
             continue  # discriminated-union tag, not a key the user wrote
         else:
             parts.append(("." if parts else "") + str(item))
@@ -105,7 +105,7 @@ def _message(err: dict) -> str:
     if kind == "union_tag_invalid":
         return f"unknown source {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
-        return f"needs 'source' (one of the profile kinds)"
+        return "needs 'source' (one of the profile kinds)"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     return err["msg"][0].lower() + err["msg"][1:]
