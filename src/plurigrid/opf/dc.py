@@ -1,0 +1,97 @@
+"""DC optimal power flow (B-theta) with MATPOWER's or PowerModels' line model, solved by HiGHS.
+
+The two line models differ in what a branch's susceptance is, and PGLib's published DC objectives
+use PowerModels' (b = x/(r^2+x^2), taps and phase shifts ignored) while MATPOWER uses
+b = 1/(x*tap) with phase shifters as fixed injections. Both consume bus shunt conductance at
+V = 1 and enforce angle-difference limits. Nodal prices are the duals of the bus balance rows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from plurigrid.opf import highs
+from plurigrid.opf.network import OpfNetwork
+from plurigrid.opf.result import OPTIMAL, OpfResult
+
+LineModel = Literal["matpower", "powermodels"]
+LINE_MODELS: tuple[str, ...] = ("matpower", "powermodels")
+
+
+def branch_susceptance(net: OpfNetwork, line_model: LineModel) -> tuple[np.ndarray, np.ndarray]:
+    """Per-branch DC susceptance and the flow each phase shifter forces (both per unit)."""
+    if line_model == "powermodels":
+        return net.x / (net.r**2 + net.x**2), np.zeros(net.n_branch)
+    b = 1.0 / (net.x * net.tap)
+    return b, -b * net.shift
+
+
+def pwl_epigraph(net: OpfNetwork, first_col: int) -> tuple[sp.csr_matrix, np.ndarray, int]:
+    """Rows `slope*P_g - z_g <= slope*p0 - c0` for piecewise-linear costs, in per-unit P.
+
+    Returns (rows over [pg..., z...] columns starting at `first_col` for z, upper bounds, number of z).
+    """
+    gens = [g for g, pts in enumerate(net.cost_pwl) if pts is not None]
+    rows, cols, vals, hi = [], [], [], []
+    r = 0
+    for k, g in enumerate(gens):
+        pts = net.cost_pwl[g]
+        slope = np.diff(pts[:, 1]) / np.diff(pts[:, 0]) * net.base_mva
+        icpt = pts[:-1, 1] - slope * pts[:-1, 0] / net.base_mva
+        for s, c in zip(slope, icpt):
+            rows += [r, r]
+            cols += [g, first_col + k]
+            vals += [s, -1.0]
+            hi.append(-c)
+            r += 1
+    return sp.csr_matrix((vals, (rows, cols)), shape=(r, first_col + len(gens))), np.array(hi), len(gens)
+
+
+def solve_dc(net: OpfNetwork, line_model: LineModel = "matpower") -> OpfResult:
+    """Minimises generation cost subject to DC power flow, branch ratings and angle-difference limits."""
+    t0 = time.perf_counter()
+    nb, ng, nl, base = net.n_bus, net.n_gen, net.n_branch, net.base_mva
+    b, pf_shift = branch_susceptance(net, line_model)
+    lines = np.arange(nl)
+    incid = sp.csr_matrix((np.r_[np.ones(nl), -np.ones(nl)], (np.r_[lines, lines], np.r_[net.f, net.t])), shape=(nl, nb))
+    bf = sp.diags(b) @ incid  # branch flow = bf @ theta + pf_shift
+    bbus = incid.T @ bf
+    p_shift_bus = incid.T @ pf_shift
+    cg = net.gen_incidence()
+
+    epi, epi_hi, nz = pwl_epigraph(net, ng + nb)
+    nx = ng + nb + nz
+    pad = lambda m: sp.hstack([m, sp.csr_matrix((m.shape[0], nx - m.shape[1]))])  # noqa: E731
+    theta = lambda m: pad(sp.hstack([sp.csr_matrix((m.shape[0], ng)), m]))  # noqa: E731
+    lim = np.flatnonzero(np.isfinite(net.rate))
+    ang = np.flatnonzero(np.isfinite(net.angmin) | np.isfinite(net.angmax))
+    demand = net.pd + net.gs + p_shift_bus
+    a = sp.vstack([
+        pad(sp.hstack([cg, -bbus])),
+        theta(bf[lim]),
+        theta(incid[ang]),
+        pad(sp.csr_matrix(epi)) if nz else sp.csr_matrix((0, nx)),
+    ]).tocsr()
+    row_lo = np.r_[demand, -net.rate[lim] - pf_shift[lim], net.angmin[ang], np.full(len(epi_hi), -np.inf)]
+    row_hi = np.r_[demand, net.rate[lim] - pf_shift[lim], net.angmax[ang], epi_hi]
+    col_lo = np.r_[net.pmin, np.full(nb, -np.inf), np.full(nz, -np.inf)]
+    col_hi = np.r_[net.pmax, np.full(nb, np.inf), np.full(nz, np.inf)]
+    col_lo[ng + net.ref] = col_hi[ng + net.ref] = 0.0
+    c2, c1, c0 = net.cost_poly.T
+    cost = np.r_[c1 * base, np.zeros(nb), np.ones(nz)]
+    q = sp.diags(np.r_[2 * c2 * base**2, np.zeros(nb + nz)]) if np.any(c2) else None
+    build = time.perf_counter() - t0
+
+    sol = highs.solve(cost, a, row_lo, row_hi, col_lo, col_hi, q)
+    ok = sol.status == OPTIMAL
+    pg, th = sol.x[:ng], sol.x[ng:ng + nb]
+    return OpfResult(
+        model=f"dc-{line_model}", status=sol.status, objective=sol.objective + float(c0.sum()) if ok else float("nan"),
+        solve_time_s=sol.solve_time_s, build_time_s=build, pg_mw=pg * base, lmp=sol.row_dual[:nb] / base,
+        va_deg=np.rad2deg(th), vm_pu=np.ones(nb) if ok else None, branch_p_mw=(bf @ th + pf_shift) * base,
+        iterations=sol.iterations,
+    )

@@ -1,0 +1,85 @@
+"""One call from scipy.sparse matrices to HiGHS for LP, convex QP and MILP.
+
+highspy's modelling layer is linear-only; quadratic objectives go through the Hessian API, so
+every formulation builds `min c'x + 1/2 x'Qx  s.t.  row_lo <= A x <= row_hi, col_lo <= x <= col_hi`
+and calls `solve`. Row duals are HiGHS's: the change of the objective per unit increase of the
+active row bound (so a balance row `sum(injections) = demand` has dual = marginal cost of demand).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from plurigrid.opf.result import FAILED, INFEASIBLE, OPTIMAL, UNBOUNDED
+
+INF = highspy.kHighsInf
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: OPTIMAL,
+    highspy.HighsModelStatus.kInfeasible: INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: UNBOUNDED,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: INFEASIBLE,
+}
+
+
+@dataclass
+class Solution:
+    status: str
+    x: np.ndarray
+    row_dual: np.ndarray
+    objective: float  # c'x + 1/2 x'Qx, without constants
+    solve_time_s: float
+    iterations: int
+
+
+def _finite(v: np.ndarray) -> np.ndarray:
+    return np.where(np.isposinf(v), INF, np.where(np.isneginf(v), -INF, v))
+
+
+def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray, col_lo: np.ndarray, col_hi: np.ndarray,
+          q: sp.spmatrix | None = None, integer: np.ndarray | None = None, *, mip_rel_gap: float = 1e-6,
+          time_limit_s: float = float("inf"), threads: int = 1) -> Solution:
+    """Solves the problem; `q` is the (symmetric, positive semidefinite) Hessian, `integer` a bool mask.
+
+    One thread by default: results are then reproducible bit for bit, and small models do not
+    gain from more.
+    """
+    n, m = len(c), a.shape[0]
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_ = np.asarray(c, float)
+    lp.col_lower_, lp.col_upper_ = _finite(np.asarray(col_lo, float)), _finite(np.asarray(col_hi, float))
+    lp.row_lower_, lp.row_upper_ = _finite(np.asarray(row_lo, float)), _finite(np.asarray(row_hi, float))
+    csc = sp.csc_matrix(a)
+    csc.sort_indices()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, m
+    if integer is not None and integer.any():
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", threads)
+    h.setOptionValue("mip_rel_gap", mip_rel_gap)
+    if np.isfinite(time_limit_s):
+        h.setOptionValue("time_limit", float(time_limit_s))
+    h.passModel(lp)
+    if q is not None and q.nnz:
+        low = sp.csc_matrix(sp.tril(q))
+        low.sort_indices()
+        h.passHessian(n, low.nnz, highspy.HessianFormat.kTriangular, low.indptr, low.indices, low.data)
+    t0 = time.perf_counter()
+    h.run()
+    dt = time.perf_counter() - t0
+    status = _STATUS.get(h.getModelStatus(), FAILED)
+    sol = h.getSolution()
+    info = h.getInfo()
+    x = np.asarray(sol.col_value) if status == OPTIMAL else np.full(n, np.nan)
+    dual = np.asarray(sol.row_dual) if status == OPTIMAL and sol.dual_valid else np.full(m, np.nan)
+    iters = int(max(info.simplex_iteration_count, info.qp_iteration_count, info.ipm_iteration_count, 0))
+    return Solution(status, x, dual, float(info.objective_function_value) if status == OPTIMAL else float("nan"), dt, iters)
