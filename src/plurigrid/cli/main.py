@@ -36,8 +36,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.grid.build import GridError
     from plurigrid.microworld.loader import SpecError
     from plurigrid.grid.matpower import MatpowerError
+    from plurigrid.opf.network import CaseError
 
-    return (UserError, SpecError, GridError, ProfileError, MatpowerError)
+    return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError)
 
 
 @app.command("list")
@@ -118,6 +119,39 @@ def run(
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     _print_summary(summary, folder)
+
+
+@app.command()
+def opf(
+    case: Path = typer.Argument(..., help="MATPOWER .m case file or pandapower .json net"),
+    model: str = typer.Option("dc", "--model", help="dc, ac or lindistflow"),
+    dc_line_model: str = typer.Option("matpower", "--dc-line-model",
+                                      help="DC branch model: matpower (b = 1/(x*tap), shifters) or powermodels (b = x/(r^2+x^2))"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Solve an optimal power flow; exit 3 if the problem has no optimum."""
+    from plurigrid.opf.dc import LINE_MODELS
+    from plurigrid.opf.network import load_case
+    from plurigrid.opf.solve import MODELS, solve_case
+
+    if model not in MODELS:
+        raise UserError(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    if dc_line_model not in LINE_MODELS:
+        raise UserError(f"--dc-line-model: unknown line model {dc_line_model!r}; expected one of {', '.join(LINE_MODELS)}")
+    net = load_case(case)
+    result = solve_case(net, model, dc_line_model)
+    if as_json:
+        sys.stdout.write(json.dumps({"case": net.name, **result.to_json()}) + "\n")
+    else:
+        out_console.print(f"{net.name}: {result.model} {result.status}, objective {result.objective:,.4f} per h, "
+                          f"build {result.build_time_s * 1000:.1f} ms, solve {result.solve_time_s * 1000:.1f} ms")
+        if result.ok:
+            table = Table("bus", "LMP per MWh", box=None)
+            for bus, price in zip(net.bus_id, result.lmp):
+                table.add_row(str(bus), f"{price:,.4f}")
+            out_console.print(table)
+    if not result.ok:
+        raise typer.Exit(3)
 
 
 def _print_summary(summary: dict, folder: Path) -> None:

@@ -5,9 +5,11 @@ direct check: a pi model per branch with off-nominal tap and phase shift, bus sh
 active and reactive balance, apparent-power ratings at both branch ends, angle-difference
 limits, voltage and generator bounds, and quadratic (or convex piecewise-linear) generator cost.
 
-Every expression is built on whole arrays (one casadi SX vector per quantity, sparse incidence
-matrices for the bus sums), so building the NLP stays a fraction of a second on thousand-bus
-cases. IPOPT runs with fixed options from a fixed start, which makes the result reproducible.
+Every expression is built on whole arrays: one casadi MX node per vector operation and sparse
+incidence matrices for the bus sums. MX rather than SX (scalar graphs) because casadi then
+differentiates a few dozen vector nodes instead of ~10^5 scalar ones: on a 1354-bus case the
+NLP builds in about 0.1 s instead of 1.6 s, with the same iterates. IPOPT runs with fixed options
+from a fixed start, which makes the result reproducible.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def branch_admittances(net: OpfNetwork) -> tuple[np.ndarray, np.ndarray, np.ndar
     return ytt / net.tap**2, -ys / np.conj(ratio), -ys / ratio, ytt
 
 
-def _branch_flows(net: OpfNetwork, vm: ca.SX, va: ca.SX) -> tuple[ca.SX, ca.SX, ca.SX, ca.SX]:
+def _branch_flows(net: OpfNetwork, vm: ca.MX, va: ca.MX) -> tuple[ca.MX, ca.MX, ca.MX, ca.MX]:
     """Active and reactive power entering each branch at its from and to ends (per unit)."""
     yff, yft, ytf, ytt = branch_admittances(net)
     vf, vt = vm[net.f], vm[net.t]
@@ -59,14 +61,14 @@ def _branch_flows(net: OpfNetwork, vm: ca.SX, va: ca.SX) -> tuple[ca.SX, ca.SX, 
     return pf, qf, pt, qt
 
 
-def _pwl_epigraph(net: OpfNetwork, pg_mw: ca.SX) -> tuple[ca.SX, ca.SX, np.ndarray]:
+def _pwl_epigraph(net: OpfNetwork, pg_mw: ca.MX) -> tuple[ca.MX, ca.MX, np.ndarray]:
     """Epigraph variables and constraints `y_g - slope*Pg >= intercept` for piecewise-linear costs.
 
     A convex piecewise-linear cost is the maximum of its segments' lines, so minimising y with
     y above every line gives the cost at the optimum while keeping the problem smooth.
     """
     gens = [g for g, pts in enumerate(net.cost_pwl) if pts is not None]
-    y = ca.SX.sym("y_pwl", len(gens))
+    y = ca.MX.sym("y_pwl", len(gens))
     rows, cols, slopes, intercepts = [], [], [], []
     for k, g in enumerate(gens):
         pts = net.cost_pwl[g]
@@ -96,8 +98,8 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     """
     t0 = time.perf_counter()
     n, g_count, base = net.n_bus, net.n_gen, net.base_mva
-    va, vm = ca.SX.sym("va", n), ca.SX.sym("vm", n)
-    pg, qg = ca.SX.sym("pg", g_count), ca.SX.sym("qg", g_count)
+    va, vm = ca.MX.sym("va", n), ca.MX.sym("vm", n)
+    pg, qg = ca.MX.sym("pg", g_count), ca.MX.sym("qg", g_count)
     pf, qf, pt, qt = _branch_flows(net, vm, va)
 
     branch_ids = np.arange(net.n_branch)

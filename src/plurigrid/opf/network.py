@@ -119,12 +119,14 @@ def from_matpower(case: MatpowerCase) -> OpfNetwork:
     ids = bus[live, 0].astype(np.int64)
     pos = {int(b): i for i, b in enumerate(ids)}
 
-    def position(numbers: np.ndarray, table: str) -> np.ndarray:
-        try:
-            return np.array([pos[int(v)] for v in numbers], dtype=np.int64)
-        except KeyError as exc:
-            raise CaseError(f"{path}: mpc.{table} refers to bus {exc.args[0]}, which is missing or isolated") from None
+    def position(numbers: np.ndarray) -> np.ndarray:
+        return np.array([pos[int(v)] for v in numbers], dtype=np.int64)
 
+    known = bus[:, 0].astype(np.int64)
+    for table, ends in (("gen", gen[:, :1]), ("branch", br[:, :2])):
+        missing = ~np.isin(ends.astype(np.int64), known)
+        if missing.any():
+            raise CaseError(f"{path}: mpc.{table} refers to bus {int(ends[missing][0])}, which is not in mpc.bus")
     gon = np.flatnonzero((gen[:, 7] > 0) & np.isin(gen[:, 0].astype(np.int64), ids))
     bon = np.flatnonzero((br[:, 10] > 0) & np.isin(br[:, 0].astype(np.int64), ids) & np.isin(br[:, 1].astype(np.int64), ids))
     ref = np.flatnonzero(bus[live, 1] == REF)
@@ -144,9 +146,9 @@ def from_matpower(case: MatpowerCase) -> OpfNetwork:
         name=path, base_mva=base, bus_id=ids, ref=ref,
         pd=bl[:, 2] / base, qd=bl[:, 3] / base, gs=bl[:, 4] / base, bs=bl[:, 5] / base,
         vmin=bl[:, 12], vmax=bl[:, 11],
-        gen_bus=position(g[:, 0], "gen"), pmin=g[:, 9] / base, pmax=g[:, 8] / base, qmin=g[:, 4] / base, qmax=g[:, 3] / base,
+        gen_bus=position(g[:, 0]), pmin=g[:, 9] / base, pmax=g[:, 8] / base, qmin=g[:, 4] / base, qmax=g[:, 3] / base,
         cost_poly=poly, cost_pwl=pwl,
-        f=position(b[:, 0], "branch"), t=position(b[:, 1], "branch"), r=b[:, 2], x=b[:, 3], b=b[:, 4], rate=rate,
+        f=position(b[:, 0]), t=position(b[:, 1]), r=b[:, 2], x=b[:, 3], b=b[:, 4], rate=rate,
         tap=tap, shift=np.deg2rad(b[:, 9]), angmin=angmin, angmax=angmax, gen_index=gon, branch_index=bon,
     )
 
@@ -154,7 +156,7 @@ def from_matpower(case: MatpowerCase) -> OpfNetwork:
 def _pandapower_case(path: Path) -> MatpowerCase:
     """A pandapower JSON net as a MATPOWER case, through pandapower's own converter (costs from poly_cost)."""
     import pandapower as pp
-    from pandapower.converter import to_mpc
+    from pandapower.converter.matpower.to_mpc import to_mpc
 
     try:
         net = pp.from_json(str(path))
