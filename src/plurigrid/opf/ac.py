@@ -95,6 +95,8 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     `tol` is IPOPT's convergence tolerance, `max_iter` its iteration limit and `print_level` its
     console verbosity (0 = silent). LMPs are the duals of the active-power balance in $/MWh
     (cost of one more MW of load at the bus); they and the objective are NaN unless optimal.
+    IPOPT's "solved to acceptable level" counts as optimal; its own status word is kept in
+    `extra["solver_status"]`.
     """
     t0 = time.perf_counter()
     n, g_count, base = net.n_bus, net.n_gen, net.base_mva
@@ -123,9 +125,8 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
 
     x = ca.vertcat(va, vm, pg, qg, y)
     g = ca.vertcat(p_balance, q_balance, s_from2, s_to2, ang_diff, pwl_rows)
-    inf_rated = np.zeros(len(rated))
-    lbg = np.concatenate([np.zeros(2 * n), inf_rated - np.inf, inf_rated - np.inf,
-                          net.angmin[limited], intercepts])
+    no_lower = np.full(2 * len(rated), -np.inf)
+    lbg = np.concatenate([np.zeros(2 * n), no_lower, net.angmin[limited], intercepts])
     ubg = np.concatenate([np.zeros(2 * n), net.rate[rated] ** 2, net.rate[rated] ** 2,
                           net.angmax[limited], np.full(len(intercepts), np.inf)])
     va_lo, va_hi = np.full(n, -np.inf), np.full(n, np.inf)
