@@ -20,6 +20,7 @@ from plurigrid.opf.result import OPTIMAL, OpfResult
 
 LineModel = Literal["matpower", "powermodels"]
 LINE_MODELS: tuple[str, ...] = ("matpower", "powermodels")
+DC_OPTIONS = {"simplex_strategy": 4}  # HiGHS primal simplex: 1.5x faster than dual on case1354pegase
 
 
 def branch_susceptance(net: OpfNetwork, line_model: LineModel) -> tuple[np.ndarray, np.ndarray]:
@@ -72,12 +73,13 @@ def solve_dc(net: OpfNetwork, line_model: LineModel = "matpower") -> OpfResult:
     demand = net.pd + net.gs + p_shift_bus
     a = sp.vstack([
         pad(sp.hstack([cg, -bbus])),
-        theta(bf[lim]),
         theta(incid[ang]),
         pad(sp.csr_matrix(epi)) if nz else sp.csr_matrix((0, nx)),
     ]).tocsr()
-    row_lo = np.r_[demand, -net.rate[lim] - pf_shift[lim], net.angmin[ang], np.full(len(epi_hi), -np.inf)]
-    row_hi = np.r_[demand, net.rate[lim] - pf_shift[lim], net.angmax[ang], epi_hi]
+    row_lo = np.r_[demand, net.angmin[ang], np.full(len(epi_hi), -np.inf)]
+    row_hi = np.r_[demand, net.angmax[ang], epi_hi]
+    # branch limits bind on few branches: added as violated (same optimum, a fraction of the rows)
+    flow_limits = (theta(bf[lim]), -net.rate[lim] - pf_shift[lim], net.rate[lim] - pf_shift[lim])
     col_lo = np.r_[net.pmin, np.full(nb, -np.inf), np.full(nz, -np.inf)]
     col_hi = np.r_[net.pmax, np.full(nb, np.inf), np.full(nz, np.inf)]
     col_lo[ng + net.ref] = col_hi[ng + net.ref] = 0.0
@@ -86,7 +88,7 @@ def solve_dc(net: OpfNetwork, line_model: LineModel = "matpower") -> OpfResult:
     q = sp.diags(np.r_[2 * c2 * base**2, np.zeros(nb + nz)]) if np.any(c2) else None
     build = time.perf_counter() - t0
 
-    sol = highs.solve(cost, a, row_lo, row_hi, col_lo, col_hi, q)
+    sol = highs.solve(cost, a, row_lo, row_hi, col_lo, col_hi, q, lazy=flow_limits, options=DC_OPTIONS)
     ok = sol.status == OPTIMAL
     pg, th = sol.x[:ng], sol.x[ng:ng + nb]
     return OpfResult(

@@ -43,11 +43,16 @@ def _finite(v: np.ndarray) -> np.ndarray:
 
 def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray, col_lo: np.ndarray, col_hi: np.ndarray,
           q: sp.spmatrix | None = None, integer: np.ndarray | None = None, *, mip_rel_gap: float = 1e-6,
-          time_limit_s: float = float("inf"), threads: int = 1) -> Solution:
+          time_limit_s: float = float("inf"), threads: int = 1,
+          lazy: tuple[sp.spmatrix, np.ndarray, np.ndarray] | None = None, lazy_tol: float = 1e-9,
+          options: dict[str, object] | None = None) -> Solution:
     """Solves the problem; `q` is the (symmetric, positive semidefinite) Hessian, `integer` a bool mask.
 
-    One thread by default: results are then reproducible bit for bit, and small models do not
-    gain from more.
+    `lazy = (A, lo, hi)` are rows that rarely bind (branch limits of a transmission grid): they
+    are left out, and those the solution violates are added and the model re-solved from the
+    previous basis until none is violated. The optimum is the same; `row_dual` then covers the
+    base rows followed by the added ones. One thread by default: results are then reproducible
+    bit for bit, and small models do not gain from more. `options` are further HiGHS options.
     """
     n, m = len(c), a.shape[0]
     lp = highspy.HighsLp()
@@ -66,6 +71,8 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", threads)
     h.setOptionValue("mip_rel_gap", mip_rel_gap)
+    for key, value in (options or {}).items():
+        h.setOptionValue(key, value)
     if np.isfinite(time_limit_s):
         h.setOptionValue("time_limit", float(time_limit_s))
     h.passModel(lp)
@@ -75,6 +82,8 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
         h.passHessian(n, low.nnz, highspy.HessianFormat.kTriangular, low.indptr, low.indices, low.data)
     t0 = time.perf_counter()
     h.run()
+    if lazy is not None:
+        _add_violated_rows(h, *lazy, lazy_tol)
     dt = time.perf_counter() - t0
     status = _STATUS.get(h.getModelStatus(), FAILED)
     sol = h.getSolution()
@@ -83,3 +92,19 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     dual = np.asarray(sol.row_dual) if status == OPTIMAL and sol.dual_valid else np.full(m, np.nan)
     iters = int(max(info.simplex_iteration_count, info.qp_iteration_count, info.ipm_iteration_count, 0))
     return Solution(status, x, dual, float(info.objective_function_value) if status == OPTIMAL else float("nan"), dt, iters)
+
+
+def _add_violated_rows(h: highspy.Highs, a: sp.spmatrix, lo: np.ndarray, hi: np.ndarray, tol: float) -> None:
+    """Adds the lazy rows the current solution violates and re-solves, until none is violated."""
+    a = sp.csr_matrix(a)
+    pending = np.ones(a.shape[0], dtype=bool)
+    while h.getModelStatus() == highspy.HighsModelStatus.kOptimal and pending.any():
+        ax = a @ np.asarray(h.getSolution().col_value)
+        add = np.flatnonzero(pending & ((ax < lo - tol) | (ax > hi + tol)))
+        if not len(add):
+            return
+        pending[add] = False
+        rows = a[add]
+        h.addRows(len(add), _finite(lo[add]), _finite(hi[add]), rows.nnz, rows.indptr[:-1].astype(np.int32),
+                  rows.indices.astype(np.int32), rows.data)
+        h.run()

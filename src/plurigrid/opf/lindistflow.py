@@ -11,7 +11,7 @@ The model is exact in neither losses nor meshes, so it refuses meshed networks.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +29,32 @@ def loops(net: OpfNetwork) -> int:
     graph = sp.csr_matrix((np.ones(net.n_branch), (net.f, net.t)), shape=(net.n_bus, net.n_bus))
     n_comp, _ = connected_components(graph, directed=False)
     return int(net.n_branch - net.n_bus + n_comp)
+
+
+def merge_parallel(net: OpfNetwork) -> OpfNetwork:
+    """Replaces parallel branches (same end buses and tap) by one equivalent branch.
+
+    Parallel cables are the usual way a radial feeder gets a "loop"; their equivalent is exact
+    for the flow split (by admittance), and the rating is the total at which the first of them
+    reaches its own limit.
+    """
+    lo, hi = np.minimum(net.f, net.t), np.maximum(net.f, net.t)
+    keys = np.stack([lo, hi, np.round(np.where(net.f <= net.t, net.tap, 1.0 / net.tap), 9)], axis=1)
+    _, group, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    if counts.max(initial=1) == 1:
+        return net
+    group = group.ravel()
+    y = 1.0 / (net.r + 1j * net.x)
+    y_sum = np.bincount(group, y.real) + 1j * np.bincount(group, y.imag)
+    share = np.abs(y) / np.abs(y_sum[group])
+    rate = np.full(len(counts), np.inf)
+    np.minimum.at(rate, group, net.rate / share)
+    first = np.unique(group, return_index=True)[1]
+    z = 1.0 / y_sum
+    merged = replace(net, f=net.f[first], t=net.t[first], r=z.real, x=z.imag, b=np.bincount(group, net.b), rate=rate,
+                     tap=net.tap[first], shift=net.shift[first], angmin=net.angmin[first], angmax=net.angmax[first],
+                     branch_index=net.branch_index[first])
+    return merged
 
 
 @dataclass

@@ -7,7 +7,7 @@ case is: which elements are in service, how costs, shunts, taps and limits are r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +76,13 @@ class OpfNetwork:
     def gen_incidence(self) -> sp.csr_matrix:
         """Bus x generator 0/1 matrix."""
         return sp.csr_matrix((np.ones(self.n_gen), (self.gen_bus, np.arange(self.n_gen))), shape=(self.n_bus, self.n_gen))
+
+    def rebased(self, base_mva: float) -> "OpfNetwork":
+        """The same network in per unit of another base (e.g. kW-sized units for LV feeders)."""
+        k = self.base_mva / base_mva  # old per unit -> new per unit, for powers and admittances
+        return replace(self, base_mva=base_mva, pd=self.pd * k, qd=self.qd * k, gs=self.gs * k, bs=self.bs * k,
+                       pmin=self.pmin * k, pmax=self.pmax * k, qmin=self.qmin * k, qmax=self.qmax * k,
+                       r=self.r / k, x=self.x / k, b=self.b * k, rate=self.rate * k)
 
     def cost_usd_per_h(self, pg_mw: np.ndarray) -> float:
         """Total generation cost of a dispatch, in the case's money per hour."""
