@@ -9,6 +9,9 @@ import pytest
 
 from plurigrid.engine.output import write_run
 from plurigrid.engine.results import summary
+from plurigrid.engine.simulate import simulate
+from plurigrid.engine.world import compile_world
+from plurigrid.microworld.loader import load
 
 from .conftest import run_world
 
@@ -122,3 +125,39 @@ def test_weather_event_scales_pv():
     cloudy = (hours >= 30) & (hours < 38)
     same_time_day1 = (hours >= 6) & (hours < 14)
     assert avail[cloudy].sum() < 0.4 * avail[same_time_day1].sum()
+
+
+@pytest.mark.parametrize("mechanism", ["vcg", "second-price", "k-price"])
+def test_new_mechanisms_balance_and_report_their_properties(mechanism):
+    rec = run_world("residential", mechanism=mechanism)
+    s = summary(rec, "residential")
+    assert s["balance"] == {"energy_residual_wh": 0, "money_residual_micro": 0}
+    assert np.all(rec.participant["traded_wh"].sum(axis=1) == 0)
+    m = s["mechanism_properties"]
+    assert set(m) == {"efficiency", "budget", "individual_rationality", "price_spread_eur_per_kwh"}
+    budget, ratio = m["budget"], m["efficiency"]["ratio"]
+    assert budget["operator_surplus_micro"] == rec.series["market_surplus_micro"].sum()
+    assert budget["collected_by"] == "operator"
+    assert s["kpis"]["energy_traded_kwh"] > 0
+    if mechanism == "vcg":  # efficient, and the operator covers a deficit
+        assert ratio == 1.0
+        assert budget["operator_surplus_micro"] < 0 and budget["step_max"] <= 0
+    elif mechanism == "second-price":  # trade reduction: some gains lost, never a deficit
+        assert 0 < ratio < 1
+        assert budget["operator_surplus_micro"] > 0 and budget["step_min"] >= 0
+    else:  # one uniform price: efficient and balanced up to each payment's half-micro rounding
+        assert ratio == 1.0
+        assert m["price_spread_eur_per_kwh"]["max"] == 0.0
+        assert abs(budget["operator_surplus_micro"]) <= rec.world.n * rec.world.steps / 2
+
+
+def test_k_price_k_comes_from_the_spec():
+    spec, fname, base = load("residential")
+    prices = {}
+    for k in (0.0, 1.0):
+        market = spec.market.model_copy(update={"mechanism": "k-price", "k_price_k": k})
+        prices[k] = simulate(compile_world(spec.model_copy(update={"market": market}), fname, base, hours=12)
+                             ).series["price_eur_per_kwh"]
+    # until the first trade both runs see the same books: there k = 1 prices at the bid, k = 0 at the ask
+    first = int(np.flatnonzero(np.isfinite(prices[0.0]))[0])
+    assert prices[1.0][first] > prices[0.0][first]

@@ -55,9 +55,19 @@ def figures(record: RunRecord) -> list[go.Figure]:
     return [prices, load, soc, volt, loading, bills]
 
 
+def _rows(items: dict) -> str:
+    return "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in items.items())
+
+
+def mechanism_table(properties: dict, currency: str) -> str:
+    """The summary's mechanism properties as one HTML table, a row per measure; money in `currency`."""
+    rows = {f"{group} · {key}": value for group, measures in properties.items() for key, value in measures.items()}
+    return f"<h2>Mechanism properties</h2><p>Money in {html.escape(currency)}.</p><table>{_rows(rows)}</table>"
+
+
 def write_report(record: RunRecord, summary: dict, path: Path) -> None:
-    """Writes one HTML file that opens offline: KPI table plus the figures."""
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary["kpis"].items())
+    """Writes one HTML file that opens offline: KPI table, mechanism properties, then the figures."""
+    rows = _rows(summary["kpis"])
     divs = "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures(record))
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
@@ -67,6 +77,7 @@ def write_report(record: RunRecord, summary: dict, path: Path) -> None:
         f"<h1>{html.escape(summary['name'])} — {html.escape(summary['mechanism'])}</h1>"
         f"<p>{summary['steps']} steps of {summary['resolution_h']} h from {html.escape(summary['start'])}, "
         f"{summary['participants']} participants, {summary['buses']} buses.</p>"
-        f"<table>{rows}</table>{divs}</body></html>"
+        f"<table>{rows}</table>{mechanism_table(summary['mechanism_properties'], summary['currency'])}"
+        f"{divs}</body></html>"
     )
     path.write_text(page, encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from plurigrid.engine.simulate import RunRecord
+from plurigrid.market.properties import mechanism_properties
 
 MICRO = 1e-6
 
@@ -98,5 +99,7 @@ def summary(record: RunRecord, microworld: str) -> dict:
         "currency": w.spec.world.currency,
         "kpis": kpis(record),
         "balance": balance(record),
+        "mechanism_properties": mechanism_properties(record.series, record.participant["bill_micro"],
+                                                     record.participant["baseline_micro"]),
         "timings_s": {k: round(v, 4) for k, v in record.timings_s.items()},
     }

@@ -9,6 +9,7 @@ import numpy as np
 
 from plurigrid.engine.step import State, StepResult, initial_state, step
 from plurigrid.engine.world import World
+from plurigrid.market.properties import STEP_COLUMNS, step_properties
 
 
 @dataclass
@@ -36,7 +37,7 @@ def simulate(world: World, progress: Callable[[int], None] | None = None) -> Run
     """Runs every step of the world and returns the recorded columns."""
     T, N = world.steps, world.n
     net = world.grid.net
-    series = {k: np.zeros(T) for k in _SERIES}
+    series = {k: np.zeros(T) for k in _SERIES} | {k: np.zeros(T, dtype=dt) for k, dt in STEP_COLUMNS.items()}
     part = {k: np.zeros((T, N), dtype=dt) for k, dt in _PARTICIPANT.items()}
     grid = {"vm_pu": np.zeros((T, len(net.bus)), dtype=np.float32),
             "line_loading_pct": np.zeros((T, len(net.line)), dtype=np.float32),
@@ -78,6 +79,8 @@ def _record(world: World, k: int, r: StepResult, state: State, series: dict, par
     s["soc_kwh"][k] = state.soc_kwh.sum()
     s["thermal_cost_eur"][k] = r.thermal_cost_eur.sum()
     s["curtail_frac"][k] = r.dispatch.curtail_frac
+    for key, value in step_properties(r.clearing).items():
+        s[key][k] = value
     p = part
     p["net_kw"][k] = r.net_kw
     p["metered_wh"][k] = st.metered_wh

@@ -15,7 +15,7 @@ from plurigrid.assets.devices import battery_step_kwh
 from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
 from plurigrid.engine.world import World
 from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
-from plurigrid.market.mechanisms import MECHANISMS, Clearing, OrderBook
+from plurigrid.market.mechanisms import Clearing, OrderBook
 from plurigrid.market.settlement import Settlement, settle
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
@@ -133,7 +133,7 @@ def step(world: World, state: State, k: int) -> StepResult:
     net_kw = demand - renewable - disp.thermal_kw
     scheduled_wh = np.rint(net_kw * dt_h * 1000).astype(np.int64)
     book = OrderBook.from_positions(scheduled_wh, d.bid_eur_per_kwh, d.ask_eur_per_kwh, d.trades)
-    clearing = MECHANISMS[world.mechanism](book, world.n)
+    clearing = world.clear(book, world.n)
     t3 = time.perf_counter()
 
     net = world.grid.net

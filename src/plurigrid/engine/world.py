@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from plurigrid.assets import profiles as prof
 from plurigrid.grid.build import GridModel, add_island_reference, build_grid, bus_positions
+from plurigrid.market.mechanisms import Clearing, OrderBook, clearing_rule
 from plurigrid.microworld.generate import generate_participants
 from plurigrid.microworld.loader import SpecError
 from plurigrid.microworld.spec import STRATEGIES, Microworld, Participant
@@ -62,6 +64,7 @@ class World:
     horizon_steps: int  # look-ahead of forecasts (one day)
     fee_eur_per_kwh: float
     mechanism: str
+    clear: Callable[[OrderBook, int], Clearing]  # the mechanism with the market's parameters bound
     offline: np.ndarray  # (T, N) bool: participant cannot reach the market
     tripped: np.ndarray  # (T, N) bool: participant's generators are unavailable
     line_out: np.ndarray  # (T, n_lines) bool: line out of service at step
@@ -272,6 +275,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
 
     offline, tripped, line_out, variable = _compile_events(spec, name, index, ids, grid, variable)
     market = spec.market
+    mechanism = mechanism or market.mechanism
     horizon = max(1, int(round(24 / dt_h)))
     extended = pd.date_range(index[0], periods=T + horizon, freq=index.freq)
     return World(
@@ -284,7 +288,8 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         import_eur_per_kwh=_tariff(market.import_price_eur_per_kwh, extended),
         export_eur_per_kwh=_tariff(market.export_price_eur_per_kwh, extended), horizon_steps=horizon,
         ev_steps_left=_steps_to_departure(ev_depart),
-        fee_eur_per_kwh=market.fee_eur_per_kwh, mechanism=mechanism or market.mechanism,
+        fee_eur_per_kwh=market.fee_eur_per_kwh, mechanism=mechanism,
+        clear=clearing_rule(mechanism, market.k_price_k),
         offline=offline, tripped=tripped, line_out=line_out, reference=reference, seed=seed,
         max_import_kw=spec.grid.connection.max_import_kw if spec.grid.connection else None,
         **arrays,

@@ -20,7 +20,7 @@ STRATEGIES = (
     "battery-arbitrage",
     "demand-response",
 )
-MECHANISMS = ("tariff", "pay-as-clear", "pay-as-bid")
+MECHANISMS = ("tariff", "pay-as-clear", "pay-as-bid", "vcg", "second-price", "k-price")
 KINDS = (
     "household",
     "business",
@@ -360,6 +360,7 @@ class MarketSection(Strict):
     import_price_eur_per_kwh: float | list[float] = 0.30
     export_price_eur_per_kwh: float | list[float] = 0.08
     fee_eur_per_kwh: float = Field(0.0, ge=0, description="network fee on peer-to-peer energy, paid by the buyer")
+    k_price_k: float = Field(0.5, ge=0, le=1, description="k-price: price = k * marginal bid + (1 - k) * marginal ask")
 
     @field_validator("import_price_eur_per_kwh", "export_price_eur_per_kwh")
     @classmethod
