@@ -137,6 +137,7 @@ def bench_cases(repeat: int, ac_baseline: bool) -> None:
 
 
 def bench_clearing(steps: int) -> None:
+    from plurigrid.engine.results import kpis
     from plurigrid.engine.simulate import simulate
     from plurigrid.engine.world import compile_world
     from plurigrid.microworld.loader import validate_data
@@ -157,7 +158,7 @@ def bench_clearing(steps: int) -> None:
             t0 = time.perf_counter()
             record = simulate(world)
             total = time.perf_counter() - t0
-            welfare[mechanism] = float(record.welfare_eur())
+            welfare[mechanism] = kpis(record)["welfare"]
             if mechanism == "opf":
                 clear = record.timings_s["clear"] / n_steps
                 solve = float(np.sum(record.series["opf_solve_s"])) / n_steps

@@ -18,7 +18,7 @@ class Dispatch:
     thermal_kw: np.ndarray  # (N,) output of each participant's thermal unit
     on: np.ndarray  # (N,) bool, committed this step
     started: np.ndarray  # (N,) bool, started this step
-    curtail_frac: float  # share of available renewable power curtailed
+    curtail_frac: float | np.ndarray  # share of available renewable power curtailed (one for all, or per participant)
 
 
 def dispatch_thermal(demand_kw: np.ndarray, renewable_kw: np.ndarray, p_max_kw: np.ndarray, p_min_kw: np.ndarray,

@@ -28,7 +28,8 @@ class RunRecord:
 _SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "demand_kw", "served_kw", "renewable_kw",
            "renewable_available_kw", "thermal_kw", "upstream_kw", "losses_kw", "pf_losses_kw", "traded_kwh", "vm_min_pu",
            "vm_max_pu", "max_line_loading_pct", "max_trafo_loading_pct", "pf_converged", "thermal_on",
-           "thermal_starts", "soc_kwh", "thermal_cost_eur", "curtail_frac")
+           "thermal_starts", "soc_kwh", "thermal_cost_eur", "curtail_frac",
+           "opf_ok", "opf_solve_s", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
 _PARTICIPANT = {"net_kw": float, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
                 "baseline_micro": np.int64, "soc_kwh": float, "thermal_kw": float, "served_kw": float}
 
@@ -78,9 +79,13 @@ def _record(world: World, k: int, r: StepResult, state: State, series: dict, par
     s["thermal_starts"][k] = r.dispatch.started.sum()
     s["soc_kwh"][k] = state.soc_kwh.sum()
     s["thermal_cost_eur"][k] = r.thermal_cost_eur.sum()
-    s["curtail_frac"][k] = r.dispatch.curtail_frac
+    available = s["renewable_available_kw"][k]
+    s["curtail_frac"][k] = 1.0 - s["renewable_kw"][k] / available if available > 0 else 0.0
     for key, value in step_properties(r.clearing).items():
         s[key][k] = value
+    if r.opf is not None:
+        s["opf_ok"][k], s["opf_solve_s"][k] = r.opf.ok, r.opf.solve_time_s
+        s["opf_imbalance_kw"][k], s["opf_welfare_eur"][k] = (r.opf.imbalance_kw, r.opf.welfare_eur) if r.opf.ok else (0.0, 0.0)
     p = part
     p["net_kw"][k] = r.net_kw
     p["metered_wh"][k] = st.metered_wh

@@ -15,7 +15,9 @@ from plurigrid.assets.devices import battery_step_kwh
 from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
 from plurigrid.engine.world import World
 from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
-from plurigrid.market.mechanisms import Clearing, OrderBook
+from plurigrid.engine.opf_clearing import apply_plan, opf_problem
+from plurigrid.market.mechanisms import Clearing, OrderBook, clear_nodal, clear_tariff
+from plurigrid.opf.agentic import AgentPlan, AgentProblem, solve_agentic
 from plurigrid.market.settlement import Settlement, settle
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
@@ -54,6 +56,7 @@ class StepResult:
     served_kw: np.ndarray  # demand actually served (load after shifting + EV)
     p_bus_mw: np.ndarray  # net injection per bus (net.bus row order) given to the power flow
     q_bus_mvar: np.ndarray
+    opf: AgentPlan | None = None  # the opf mechanism's plan (a failed one carries its status)
 
 
 def initial_state(world: World) -> State:
@@ -122,18 +125,25 @@ def step(world: World, state: State, k: int) -> StepResult:
     t2 = time.perf_counter()
 
     dt_h = world.dt_h
+    problem, plan = _plan_with_opf(world, state, obs, d, k) if world.mechanism == "opf" else (None, None)
+    use_plan = plan is not None and plan.ok
     served = np.maximum(obs.load_kw - d.shift_kw + d.serve_kw, 0.0)
     demand = served + d.ev_kw + d.battery_kw
-    avg_cost = world.thermal_var_eur_per_kwh + world.thermal_noload_eur_per_h / np.maximum(world.thermal_max_kw, 1e-9)
-    avail_thermal = np.where(world.tripped[k], 0.0, world.thermal_max_kw)
-    disp = dispatch_thermal(demand, obs.renewable_kw, avail_thermal, world.thermal_min_kw, avg_cost, state.thermal_on,
-                            islanded=not world.grid.connected, import_eur_per_kwh=float(obs.import_forecast_eur_per_kwh[0]),
-                            max_import_kw=world.max_import_kw)
+    if use_plan:
+        used = np.divide(plan.renewable_kw, obs.renewable_kw, out=np.ones_like(served), where=obs.renewable_kw > 0)
+        disp = Dispatch(plan.thermal_kw, plan.thermal_on, plan.thermal_started, 1.0 - used)
+    else:
+        disp = _dispatch_by_merit_order(world, state, obs, demand, k)
     renewable = obs.renewable_kw * (1.0 - disp.curtail_frac)
     net_kw = demand - renewable - disp.thermal_kw
     scheduled_wh = np.rint(net_kw * dt_h * 1000).astype(np.int64)
     book = OrderBook.from_positions(scheduled_wh, d.bid_eur_per_kwh, d.ask_eur_per_kwh, d.trades)
-    clearing = world.clear(book, world.n)
+    if use_plan:
+        clearing = clear_nodal(book, world.n, plan.price_eur_per_kwh)
+    elif world.clear is not None:
+        clearing = world.clear(book, world.n)
+    else:  # the OPF found no plan this step: settle at tariff
+        clearing = clear_tariff(book, world.n)
     t3 = time.perf_counter()
 
     net = world.grid.net
@@ -157,11 +167,33 @@ def step(world: World, state: State, k: int) -> StepResult:
     thermal_cost = (world.thermal_var_eur_per_kwh * disp.thermal_kw * dt_h + world.thermal_noload_eur_per_h * dt_h * disp.on
                     + world.thermal_startup_eur * disp.started)
     _advance(world, state, k, obs, d, disp, clearing)
+    if use_plan:  # demand the OPF dropped or shed is gone, not waiting
+        opt = problem.optimised
+        state.backlog_kwh[opt] = plan.backlog_kwh[opt]
+        state.backlog_age_steps[opt & (state.backlog_kwh <= 1e-9)] = 0
     t5 = time.perf_counter()
     for name, dur in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
         t[name] += dur
     return StepResult(k, d, demand, renewable, disp, net_kw, clearing, st, pf, upstream_wh, losses_wh, thermal_cost,
-                      served + d.ev_kw, p_bus_mw, q_bus_mvar)
+                      served + d.ev_kw, p_bus_mw, q_bus_mvar, plan)
+
+
+def _dispatch_by_merit_order(world: World, state: State, obs: Observation, demand: np.ndarray, k: int) -> Dispatch:
+    """Thermal commitment of the order-book mechanisms (and of `opf` when it finds no plan)."""
+    avg_cost = world.thermal_var_eur_per_kwh + world.thermal_noload_eur_per_h / np.maximum(world.thermal_max_kw, 1e-9)
+    avail_thermal = np.where(world.tripped[k], 0.0, world.thermal_max_kw)
+    return dispatch_thermal(demand, obs.renewable_kw, avail_thermal, world.thermal_min_kw, avg_cost, state.thermal_on,
+                            islanded=not world.grid.connected, import_eur_per_kwh=float(obs.import_forecast_eur_per_kwh[0]),
+                            max_import_kw=world.max_import_kw)
+
+
+def _plan_with_opf(world: World, state: State, obs: Observation, d: Decision, k: int) -> tuple[AgentProblem, AgentPlan]:
+    """Clears step k with the agentic OPF; an optimal plan's setpoints are written into `d`."""
+    problem = opf_problem(world, _powerflow(world, k), obs, d, state, k)
+    plan = solve_agentic(problem)
+    if plan.ok:
+        apply_plan(problem, plan, obs, d)
+    return problem, plan
 
 
 def _advance(world: World, state: State, k: int, obs: Observation, d: Decision, disp: Dispatch, clearing: Clearing) -> None:

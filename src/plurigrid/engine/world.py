@@ -43,6 +43,7 @@ class World:
     battery_eff: np.ndarray
     battery_min_kwh: np.ndarray
     battery_soc0_kwh: np.ndarray
+    battery_degradation_eur_per_kwh: np.ndarray
     ev_kw: np.ndarray
     ev_eff: np.ndarray
     ev_need_kwh: np.ndarray
@@ -64,7 +65,8 @@ class World:
     horizon_steps: int  # look-ahead of forecasts (one day)
     fee_eur_per_kwh: float
     mechanism: str
-    clear: Callable[[OrderBook, int], Clearing]  # the mechanism with the market's parameters bound
+    clear: Callable[[OrderBook, int], Clearing] | None  # the order-book mechanism with its parameters bound (None: opf)
+    opf_horizon_steps: int  # look-ahead of the opf clearing
     offline: np.ndarray  # (T, N) bool: participant cannot reach the market
     tripped: np.ndarray  # (T, N) bool: participant's generators are unavailable
     line_out: np.ndarray  # (T, n_lines) bool: line out of service at step
@@ -73,6 +75,7 @@ class World:
     max_import_kw: float | None
     groups: dict[str, np.ndarray] = field(default_factory=dict)  # participant indices per strategy
     powerflows: dict[bytes, object] = field(default_factory=dict)  # cached power flow per topology
+    opf_networks: dict[int, tuple] = field(default_factory=dict)  # cached OPF feeder model per power-flow model
 
     @property
     def steps(self) -> int:
@@ -212,7 +215,8 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     load_p, load_q = np.zeros((T, N)), np.zeros((T, N))
     variable, hydro = np.zeros((T, N)), np.zeros((T, N))
     arrays = {k: z() for k in (
-        "battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "battery_soc0_kwh", "ev_kw", "ev_eff",
+        "battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "battery_soc0_kwh", "battery_degradation_eur_per_kwh",
+        "ev_kw", "ev_eff",
         "ev_need_kwh", "thermal_max_kw", "thermal_min_kw", "thermal_var_eur_per_kwh", "thermal_noload_eur_per_h",
         "thermal_startup_eur", "value_eur_per_kwh", "flexible_frac", "max_delay_steps")}
     thermal_on0 = np.zeros(N, dtype=bool)
@@ -241,6 +245,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
             arrays["battery_kwh"][i], arrays["battery_kw"][i], arrays["battery_eff"][i] = b.capacity_kwh, b.power_kw, b.efficiency
             arrays["battery_min_kwh"][i] = b.min_soc_frac * b.capacity_kwh
             arrays["battery_soc0_kwh"][i] = max(b.initial_soc_frac, b.min_soc_frac) * b.capacity_kwh
+            arrays["battery_degradation_eur_per_kwh"][i] = b.degradation_cost_eur_per_kwh
         if a.ev is not None:
             e = a.ev
             arr_min = int(e.arrival[:2]) * 60 + int(e.arrival[3:])
@@ -289,7 +294,8 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         export_eur_per_kwh=_tariff(market.export_price_eur_per_kwh, extended), horizon_steps=horizon,
         ev_steps_left=_steps_to_departure(ev_depart),
         fee_eur_per_kwh=market.fee_eur_per_kwh, mechanism=mechanism,
-        clear=clearing_rule(mechanism, market.k_price_k),
+        clear=None if mechanism == "opf" else clearing_rule(mechanism, market.k_price_k),
+        opf_horizon_steps=max(1, int(round(market.opf_horizon_h / dt_h))),
         offline=offline, tripped=tripped, line_out=line_out, reference=reference, seed=seed,
         max_import_kw=spec.grid.connection.max_import_kw if spec.grid.connection else None,
         **arrays,

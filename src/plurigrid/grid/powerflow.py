@@ -35,6 +35,7 @@ from typing import Any
 
 import numba as nb
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -152,6 +153,19 @@ class FastPowerFlow:
     def n_internal_buses(self) -> int:
         """Number of energised internal (fused) buses the solver works on."""
         return self._topo.n_int
+
+    def model_tables(self) -> dict[str, Any]:
+        """The internal model as MATPOWER-style tables, for OPF formulations on the same topology.
+
+        Keys: base_mva, bus, branch (RATE_A = rating in MVA, 0 = none), ref (internal bus
+        positions), v_ref (complex reference voltages), bus_of_row (internal bus per net.bus row,
+        -1 if de-energised).
+        """
+        topo = self._topo
+        bus_of_row = np.full(topo.n_pp_bus, -1, dtype=np.int64)
+        bus_of_row[topo.energised_pos] = topo.bus_int
+        return {"base_mva": topo.base_mva, "bus": topo.bus_table, "branch": topo.branch_table, "ref": topo.ref,
+                "v_ref": topo.v_set[topo.ref], "bus_of_row": bus_of_row}
 
     def reset(self) -> None:
         """Forget the warm start: the next solve starts from the cold start."""
@@ -273,6 +287,8 @@ class _Topology:
     mon_ct: np.ndarray
     mon_out_pos: np.ndarray  # position in [line rows..., trafo rows...]
     loading_template: np.ndarray  # 0 / NaN for branches that are not monitored
+    bus_table: np.ndarray  # MATPOWER bus columns of the internal buses (for OPF models)
+    branch_table: np.ndarray  # MATPOWER branch columns of in-service branches, RATE_A = thermal rating in MVA
 
     @classmethod
     def from_net(cls, net: Any) -> "_Topology":
@@ -352,6 +368,21 @@ class _Topology:
             cf[~is_line] = 100.0 * hv_mva_per_pu / rating_mva[tm]
             ct[~is_line] = 100.0 * lv_mva_per_pu / rating_mva[tm]
 
+        # the same model as MATPOWER tables for OPF formulations; ratings at nominal voltage, 0 = none
+        branch_table = np.real(branch[:, :13]).astype(np.float64)
+        branch_table[:, 5] = 0.0
+        branch_table[mon_rows[is_line], 5] = i_max_ka[lm] * _SQRT3 * f_kv[is_line]
+        branch_table[mon_rows[~is_line], 5] = rating_mva[tm]
+        branch_table[:, 5] = np.nan_to_num(branch_table[:, 5], nan=0.0, posinf=0.0)
+        bus_table = np.real(bus[:, :13]).astype(np.float64)
+        lo = np.nan_to_num(net.bus.get("min_vm_pu", pd.Series(0.9, index=net.bus.index)).to_numpy(float), nan=0.9)
+        hi = np.nan_to_num(net.bus.get("max_vm_pu", pd.Series(1.1, index=net.bus.index)).to_numpy(float), nan=1.1)
+        bus_table[:, 12], bus_table[:, 11] = 0.0, np.inf
+        np.maximum.at(bus_table[:, 12], int_of_row[energised_pos], lo[energised_pos])
+        np.minimum.at(bus_table[:, 11], int_of_row[energised_pos], hi[energised_pos])
+        bus_table[:, 12] = np.where(bus_table[:, 12] > 0, bus_table[:, 12], 0.9)
+        bus_table[:, 11] = np.where(np.isfinite(bus_table[:, 11]), bus_table[:, 11], 1.1)
+
         # pandapower computes 0 MVA / (vm * kV) for a dead branch: 0 %, or NaN if an end bus is dead
         template = np.where(ppc_ends_ok[all_rows], 0.0, np.nan)
 
@@ -367,6 +398,7 @@ class _Topology:
             n_pp_bus=len(net.bus), energised_pos=energised_pos, bus_int=int_of_row[energised_pos],
             n_line=n_line, n_trafo=n_trafo, mon_yf=csr_rows(yf), mon_yt=csr_rows(yt),
             mon_cf=cf, mon_ct=ct, mon_out_pos=mon.astype(np.int64), loading_template=template,
+            bus_table=bus_table, branch_table=branch_table,
         )
 
 

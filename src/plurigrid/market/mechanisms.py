@@ -242,6 +242,23 @@ MECHANISMS: dict[str, Callable[[OrderBook, int], Clearing]] = {
 }
 
 
+def clear_nodal(book: OrderBook, n: int, price_eur_per_kwh: np.ndarray) -> Clearing:
+    """Pool at locational prices (the `opf` mechanism): every order is filled at its participant's nodal price.
+
+    The OPF has already matched supply and demand through the network, so there are no bilateral
+    trades; what buyers pay minus what sellers get is the congestion (and loss) rent the operator keeps.
+    """
+    bought = np.zeros(n, dtype=np.int64)
+    sold = np.zeros(n, dtype=np.int64)
+    bought[book.buyer], sold[book.seller] = book.buy_wh, book.sell_wh
+    pays, gets = money_micro(bought, price_eur_per_kwh), money_micro(sold, price_eur_per_kwh)
+    volume = int(bought.sum())
+    mean = float(np.dot(bought, price_eur_per_kwh) / volume) if volume else float("nan")
+    e = np.zeros(0, dtype=np.int64)
+    unit = np.where((bought > 0) | (sold > 0), price_eur_per_kwh, np.nan)
+    return Clearing(bought, sold, pays, gets, mean, e, e, e, np.zeros(0), unit, None)
+
+
 def clearing_rule(name: str, k_price_k: float = 0.5) -> Callable[[OrderBook, int], Clearing]:
     """The mechanism `name` with its parameters bound, as a function of (book, n)."""
     return partial(clear_k_price, k=k_price_k) if name == "k-price" else MECHANISMS[name]

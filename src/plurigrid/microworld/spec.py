@@ -20,7 +20,7 @@ STRATEGIES = (
     "battery-arbitrage",
     "demand-response",
 )
-MECHANISMS = ("tariff", "pay-as-clear", "pay-as-bid", "vcg", "second-price", "k-price")
+MECHANISMS = ("tariff", "pay-as-clear", "pay-as-bid", "vcg", "second-price", "k-price", "opf")
 KINDS = (
     "household",
     "business",
@@ -208,6 +208,7 @@ class Battery(Strict):
     efficiency: float = Field(0.95, gt=0, le=1, description="one-way (charge and discharge) efficiency")
     initial_soc_frac: float = Field(0.5, ge=0, le=1)
     min_soc_frac: float = Field(0.0, ge=0, lt=1)
+    degradation_cost_eur_per_kwh: float = Field(0.0, ge=0, description="wear per kWh charged or discharged (opf)")
 
 
 class EV(Strict):
@@ -361,6 +362,7 @@ class MarketSection(Strict):
     export_price_eur_per_kwh: float | list[float] = 0.08
     fee_eur_per_kwh: float = Field(0.0, ge=0, description="network fee on peer-to-peer energy, paid by the buyer")
     k_price_k: float = Field(0.5, ge=0, le=1, description="k-price: price = k * marginal bid + (1 - k) * marginal ask")
+    opf_horizon_h: float = Field(24.0, gt=0, description="opf: look-ahead of the rolling clearing (only its first interval settles)")
 
     @field_validator("import_price_eur_per_kwh", "export_price_eur_per_kwh")
     @classmethod

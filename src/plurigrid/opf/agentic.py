@@ -101,6 +101,10 @@ class AgentPlan:
     imbalance_kw: float  # power the reference had to supply (+) or absorb (-) beyond any schedule
     solve_time_s: float
 
+    @property
+    def ok(self) -> bool:
+        return self.status == OPTIMAL
+
 
 def _window_kwh(flex_kwh: np.ndarray, delay: np.ndarray) -> np.ndarray:
     """Flexible demand of the last `delay` periods (inclusive) per period and participant."""
@@ -149,8 +153,9 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     F = np.flatnonzero(opt & (p.flexible_frac > 0) & ((p.load_kw.max(axis=0) > 0) | (p.backlog_kwh > 0)))
     flex_kwh = p.flexible_frac[F] * p.load_kw[:, F] * dt
     delay = p.max_delay_steps[F].astype(np.int64)
-    window = _window_kwh(flex_kwh, delay) + np.where(np.arange(H)[:, None] < (delay - p.backlog_age_steps[F])[None, :],
-                                                     p.backlog_kwh[F][None, :], 0.0)
+    # carried backlog was deferred age + 1 steps ago, so (like fresh demand) it may wait D - 1 - age more periods
+    wait = delay - 1 - p.backlog_age_steps[F]
+    window = _window_kwh(flex_kwh, delay) + np.where(np.arange(H)[:, None] < wait[None, :], p.backlog_kwh[F][None, :], 0.0)
     serve = prog.var((H, len(F)), cost=-value[F] * dt)
     drop = prog.var((H, len(F)))
     backlog = prog.var((H, len(F)), hi=window)
