@@ -42,7 +42,7 @@ def problem(net: OpfNetwork, H: int, N: int = 1, **given) -> AgentProblem:
         thermal_on=np.zeros(N, dtype=bool), import_eur_per_kwh=np.zeros(H), export_eur_per_kwh=np.zeros(H),
         connected=True, max_import_kw=None,
     )
-    for name in ("load_kw", "q_per_p", "fixed_kw", "fixed_kvar", "renewable_kw", "thermal_max_kw"):
+    for name in ("load_kw", "q_per_p", "fixed_kw", "fixed_kvar", "renewable_kw", "thermal_max_kw", "outdoor_c"):
         defaults[name] = hn
     for name in ("ev_plugged", "ev_arrive", "ev_depart"):
         defaults[name] = hn.astype(bool)
@@ -230,3 +230,23 @@ def test_unsupplied_reactive_demand_fails_cleanly() -> None:
     plan = solve_agentic(p)
     assert plan.status != OPTIMAL
     assert np.isnan(plan.welfare_eur) and np.isnan(plan.bus_price_eur_per_kwh).all()
+
+
+def _heat_pump(net: OpfNetwork, prices: list[float], discomfort: float) -> AgentProblem:
+    """A 5 kW heat pump (COP 3, R 4 K/kW, C 10 kWh/K) at 20 C in a 20-23 C band, 0 C outside."""
+    decay = float(np.exp(-1.0 / 40.0))
+    return problem(net, len(prices), optimised=True, bus=1, import_eur_per_kwh=prices, hvac_kw=5.0,
+                   hvac_gain_k_per_kw=(1 - decay) * 4.0 * 3.0, hvac_decay=decay, outdoor_c=0.0, indoor_c=20.0,
+                   comfort_min_c=20.0, comfort_max_c=23.0, discomfort_eur_per_kh=discomfort)
+
+
+def test_heat_pump_keeps_the_band_at_least_cost_and_preheats_before_dear_hours() -> None:
+    net = feeder()
+    flat = solve_agentic(_heat_pump(net, [0.3] * 4, discomfort=5.0))
+    # flat prices: hold the floor, replacing the 20 K / 4 K/kW = 5 kW heat loss with 5 / COP 3 kW of electricity
+    assert flat.hvac_kw[0] == pytest.approx(5.0 / 3.0, abs=1e-6)
+    cheap_first = solve_agentic(_heat_pump(net, [0.1, 0.5, 0.5, 0.5], discomfort=5.0))
+    assert cheap_first.hvac_kw[0] > flat.hvac_kw[0] + 0.5  # stores heat in the building while it is cheap
+    # comfort is worth less than the energy: the room is let cool below the band
+    cold = solve_agentic(_heat_pump(net, [0.3] * 4, discomfort=0.01))
+    assert cold.hvac_kw[0] == pytest.approx(0.0, abs=1e-9)

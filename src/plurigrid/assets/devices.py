@@ -33,3 +33,22 @@ def ev_max_kw(remaining_kwh: np.ndarray, power_kw: np.ndarray, eff: np.ndarray, 
     """Most charging power now: the charger rating, capped by the energy still needed."""
     safe_eff = np.where(eff > 0, eff, 1.0)
     return np.where(plugged, np.minimum(power_kw, np.maximum(remaining_kwh, 0.0) / (safe_eff * dt_h)), 0.0)
+
+
+def hvac_decay(dt_h: float, resistance_k_per_kw: np.ndarray, capacitance_kwh_per_k: np.ndarray) -> np.ndarray:
+    """Share of the indoor-outdoor temperature difference left after one step without HVAC: exp(-dt/RC)."""
+    return np.exp(-dt_h / (resistance_k_per_kw * capacitance_kwh_per_k))
+
+
+def indoor_step_c(indoor_c: np.ndarray, outdoor_c: np.ndarray, hvac_kw: np.ndarray, gain_k_per_kw: np.ndarray,
+                  decay: np.ndarray) -> np.ndarray:
+    """Indoor temperature after one step of the exact RC model; `gain_k_per_kw` = (1 - decay) * +-R * COP."""
+    return decay * indoor_c + (1 - decay) * outdoor_c + gain_k_per_kw * hvac_kw
+
+
+def thermostat_kw(indoor_c: np.ndarray, outdoor_c: np.ndarray, target_c: np.ndarray, gain_k_per_kw: np.ndarray,
+                  decay: np.ndarray, p_max_kw: np.ndarray) -> np.ndarray:
+    """Least power that brings the room to `target_c` by the end of the step (a thermostat), within 0..p_max."""
+    drift_c = decay * indoor_c + (1 - decay) * outdoor_c
+    need = np.divide(target_c - drift_c, gain_k_per_kw, out=np.zeros_like(drift_c), where=gain_k_per_kw != 0)
+    return np.clip(need, 0.0, p_max_kw)

@@ -1,7 +1,7 @@
 """The `opf` mechanism's side of a step: the world's state as an agentic OPF problem, and back.
 
 Participants with the `truthful` strategy hand their flexibility (deferrable demand, EV charging,
-storage) and their declared values to the OPF; every other strategy submits what its own logic
+storage, HVAC within its comfort band) and their declared values to the OPF; every other strategy submits what its own logic
 decided this step, as a fixed net demand (a price-taker). Renewables and thermal units are
 dispatched by the OPF for everyone. The feeder is the same internal model the AC power flow
 uses (one per topology, cached), as LinDistFlow.
@@ -51,7 +51,7 @@ def opf_problem(world: World, flow: FastPowerFlow, obs: Observation, d: Decision
     q_per_p = np.divide(load_q, load, out=np.zeros_like(load), where=load > 0)
     served_now = np.maximum(obs.load_kw - d.shift_kw + d.serve_kw, 0.0)
     fixed = load.copy()
-    fixed[0] = (served_now + d.ev_kw + d.battery_kw) * alive
+    fixed[0] = (served_now + d.ev_kw + d.hvac_kw + d.battery_kw) * alive
     fixed_q = load_q.copy()
     fixed_q[0] = served_now * q_per_p[0]
     renewable = np.where(world.tripped[h], 0.0, world.variable_kw[h] + world.hydro_kw[h]) * alive
@@ -64,6 +64,9 @@ def opf_problem(world: World, flow: FastPowerFlow, obs: Observation, d: Decision
         battery_min_kwh=world.battery_min_kwh, soc_kwh=state.soc_kwh, degradation_eur_per_kwh=world.battery_degradation_eur_per_kwh,
         ev_kw=world.ev_kw, ev_eff=world.ev_eff, ev_plugged=world.ev_plugged[h], ev_arrive=world.ev_arrive[h],
         ev_depart=world.ev_depart[h], ev_remaining_kwh=state.ev_remaining_kwh, ev_need_kwh=world.ev_need_kwh,
+        hvac_kw=world.hvac_kw, hvac_gain_k_per_kw=world.hvac_gain_k_per_kw, hvac_decay=world.hvac_decay,
+        outdoor_c=world.outdoor_c[h], indoor_c=state.indoor_c, comfort_min_c=world.hvac_min_c, comfort_max_c=world.hvac_max_c,
+        discomfort_eur_per_kh=world.hvac_discomfort_eur_per_kh,
         thermal_max_kw=np.where(world.tripped[h], 0.0, world.thermal_max_kw), thermal_min_kw=world.thermal_min_kw,
         thermal_var_eur_per_kwh=world.thermal_var_eur_per_kwh, thermal_noload_eur_per_h=world.thermal_noload_eur_per_h,
         thermal_startup_eur=world.thermal_startup_eur, thermal_on=state.thermal_on,
@@ -77,5 +80,6 @@ def apply_plan(problem: AgentProblem, plan: AgentPlan, obs: Observation, d: Deci
     opt = problem.optimised
     d.battery_kw[opt] = plan.battery_kw[opt]
     d.ev_kw[opt] = plan.ev_kw[opt]
+    d.hvac_kw[opt] = plan.hvac_kw[opt]
     d.shift_kw[opt] = np.maximum(obs.load_kw[opt] - plan.served_kw[opt], 0.0)
     d.serve_kw[opt] = np.maximum(plan.served_kw[opt] - obs.load_kw[opt], 0.0)

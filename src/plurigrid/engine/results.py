@@ -41,7 +41,8 @@ def kpis(record: RunRecord) -> dict[str, float | int]:
     served_kwh = float(s["served_kw"].sum() * dt_h)
     local_gen_kwh = float((s["renewable_kw"] + s["thermal_kw"]).sum() * dt_h)
     served_by_participant_kwh = p["served_kw"].sum(axis=0) * dt_h
-    welfare = (float(np.dot(w.value_eur_per_kwh, served_by_participant_kwh)) - thermal_cost
+    discomfort = float(s["discomfort_eur"].sum())
+    welfare = (float(np.dot(w.value_eur_per_kwh, served_by_participant_kwh)) - thermal_cost - discomfort
                - float(np.dot(imp_kwh, s["import_eur_per_kwh"]) - np.dot(exp_kwh, s["export_eur_per_kwh"])))
     loading = s["max_line_loading_pct"]
     return {
@@ -63,6 +64,7 @@ def kpis(record: RunRecord) -> dict[str, float | int]:
         "thermal_energy_kwh": round(float(s["thermal_kw"].sum() * dt_h), 3),
         "curtailed_kwh": round(float((s["renewable_available_kw"] - s["renewable_kw"]).sum() * dt_h), 3),
         "ev_unmet_kwh": round(float(record.state.ev_unmet_kwh.sum()), 3),
+        "discomfort_cost": round(discomfort, 6),
     }
 
 

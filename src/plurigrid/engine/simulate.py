@@ -29,9 +29,10 @@ _SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "dem
            "renewable_available_kw", "thermal_kw", "upstream_kw", "losses_kw", "pf_losses_kw", "traded_kwh", "vm_min_pu",
            "vm_max_pu", "max_line_loading_pct", "max_trafo_loading_pct", "pf_converged", "thermal_on",
            "thermal_starts", "soc_kwh", "thermal_cost_eur", "curtail_frac",
-           "opf_ok", "opf_solve_s", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
+           "discomfort_eur", "opf_ok", "opf_solve_s", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
 _PARTICIPANT = {"net_kw": float, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
-                "baseline_micro": np.int64, "soc_kwh": float, "thermal_kw": float, "served_kw": float}
+                "baseline_micro": np.int64, "soc_kwh": float, "thermal_kw": float, "served_kw": float,
+                "indoor_c": float, "unit_price_eur_per_kwh": float}
 
 
 def simulate(world: World, progress: Callable[[int], None] | None = None) -> RunRecord:
@@ -79,6 +80,8 @@ def _record(world: World, k: int, r: StepResult, state: State, series: dict, par
     s["thermal_starts"][k] = r.dispatch.started.sum()
     s["soc_kwh"][k] = state.soc_kwh.sum()
     s["thermal_cost_eur"][k] = r.thermal_cost_eur.sum()
+    outside_k = np.maximum(world.hvac_min_c - state.indoor_c, 0.0) + np.maximum(state.indoor_c - world.hvac_max_c, 0.0)
+    s["discomfort_eur"][k] = float(np.dot(world.hvac_discomfort_eur_per_kh, np.where(world.hvac_kw > 0, outside_k, 0.0))) * dt_h
     available = s["renewable_available_kw"][k]
     s["curtail_frac"][k] = 1.0 - s["renewable_kw"][k] / available if available > 0 else 0.0
     for key, value in step_properties(r.clearing).items():
@@ -93,6 +96,9 @@ def _record(world: World, k: int, r: StepResult, state: State, series: dict, par
     p["bill_micro"][k] = st.bill_micro
     p["baseline_micro"][k] = st.baseline_micro
     p["soc_kwh"][k] = state.soc_kwh
+    p["indoor_c"][k] = np.where(world.hvac_kw > 0, state.indoor_c, np.nan)
+    unit = r.clearing.unit_price_eur_per_kwh
+    p["unit_price_eur_per_kwh"][k] = np.nan if unit is None else unit
     p["thermal_kw"][k] = r.dispatch.thermal_kw
     p["served_kw"][k] = r.served_kw
     grid["vm_pu"][k] = pf.vm_pu

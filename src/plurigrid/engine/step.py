@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from plurigrid.assets.devices import battery_step_kwh
+from plurigrid.assets.devices import battery_step_kwh, indoor_step_c, thermostat_kw
 from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
 from plurigrid.engine.world import World
 from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
@@ -35,6 +35,7 @@ class State:
     backlog_kwh: np.ndarray
     backlog_age_steps: np.ndarray
     thermal_on: np.ndarray
+    indoor_c: np.ndarray
     last_price_eur_per_kwh: float = float("nan")
     timings_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
@@ -43,7 +44,7 @@ class State:
 class StepResult:
     step: int
     decision: Decision
-    demand_kw: np.ndarray  # consumption incl. EV, shifted load and battery charging (discharge negative)
+    demand_kw: np.ndarray  # consumption incl. EV, HVAC, shifted load and battery charging (discharge negative)
     renewable_kw: np.ndarray  # renewable power used after curtailment
     dispatch: Dispatch
     net_kw: np.ndarray  # scheduled net withdrawal per participant
@@ -64,6 +65,7 @@ def initial_state(world: World) -> State:
     return State(
         soc_kwh=world.battery_soc0_kwh.copy(), ev_remaining_kwh=np.zeros(n), ev_unmet_kwh=np.zeros(n),
         backlog_kwh=np.zeros(n), backlog_age_steps=np.zeros(n), thermal_on=world.thermal_on0.copy(),
+        indoor_c=world.hvac_t0_c.copy(),
     )
 
 
@@ -94,7 +96,8 @@ def observe(world: World, state: State, k: int) -> Observation:
         backlog_age_steps=state.backlog_age_steps, soc_kwh=state.soc_kwh, battery_kwh=world.battery_kwh,
         battery_kw=world.battery_kw, battery_eff=world.battery_eff, battery_min_kwh=world.battery_min_kwh,
         ev_remaining_kwh=state.ev_remaining_kwh, ev_kw=world.ev_kw, ev_eff=world.ev_eff,
-        ev_plugged=world.ev_plugged[k], ev_steps_left=world.ev_steps_left[k], value_eur_per_kwh=world.value_eur_per_kwh,
+        ev_plugged=world.ev_plugged[k], ev_steps_left=world.ev_steps_left[k], indoor_c=state.indoor_c,
+        value_eur_per_kwh=world.value_eur_per_kwh,
         marginal_cost_eur_per_kwh=world.thermal_var_eur_per_kwh,
         import_forecast_eur_per_kwh=world.import_eur_per_kwh[h], export_forecast_eur_per_kwh=world.export_eur_per_kwh[h],
         last_price_eur_per_kwh=state.last_price_eur_per_kwh,
@@ -112,6 +115,11 @@ def decide(world: World, obs: Observation, k: int) -> Decision:
             BUILTIN[name](obs, online, out, rng)
     if offline.any():
         BUILTIN["passive"](obs, np.flatnonzero(offline), out, rng)
+    # every building's HVAC runs on its thermostat (the opf mechanism may replace that for truthful ones)
+    heating = world.hvac_gain_k_per_kw > 0
+    target = np.where(heating, world.hvac_min_c, world.hvac_max_c)
+    out.hvac_kw[:] = thermostat_kw(obs.indoor_c, world.outdoor_c[k], target, world.hvac_gain_k_per_kw, world.hvac_decay,
+                                   world.hvac_kw)
     return out
 
 
@@ -128,7 +136,7 @@ def step(world: World, state: State, k: int) -> StepResult:
     problem, plan = _plan_with_opf(world, state, obs, d, k) if world.mechanism == "opf" else (None, None)
     use_plan = plan is not None and plan.ok
     served = np.maximum(obs.load_kw - d.shift_kw + d.serve_kw, 0.0)
-    demand = served + d.ev_kw + d.battery_kw
+    demand = served + d.ev_kw + d.hvac_kw + d.battery_kw
     if use_plan:
         used = np.divide(plan.renewable_kw, obs.renewable_kw, out=np.ones_like(served), where=obs.renewable_kw > 0)
         disp = Dispatch(plan.thermal_kw, plan.thermal_on, plan.thermal_started, 1.0 - used)
@@ -208,5 +216,6 @@ def _advance(world: World, state: State, k: int, obs: Observation, d: Decision, 
     state.backlog_age_steps = np.where(backlog > 1e-9, np.where(state.backlog_kwh > 1e-9, state.backlog_age_steps + 1, 0), 0)
     state.backlog_kwh = np.where(backlog > 1e-9, backlog, 0.0)
     state.thermal_on = disp.on
+    state.indoor_c = indoor_step_c(state.indoor_c, world.outdoor_c[k], d.hvac_kw, world.hvac_gain_k_per_kw, world.hvac_decay)
     if np.isfinite(clearing.price_eur_per_kwh):
         state.last_price_eur_per_kwh = clearing.price_eur_per_kwh

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from plurigrid.assets import profiles as prof
+from plurigrid.assets.devices import hvac_decay
 from plurigrid.grid.build import GridModel, add_island_reference, build_grid, bus_positions
 from plurigrid.market.mechanisms import Clearing, OrderBook, clearing_rule
 from plurigrid.microworld.generate import generate_participants
@@ -57,6 +58,14 @@ class World:
     thermal_noload_eur_per_h: np.ndarray
     thermal_startup_eur: np.ndarray
     thermal_on0: np.ndarray
+    hvac_kw: np.ndarray  # electrical rating (0: no HVAC)
+    hvac_gain_k_per_kw: np.ndarray  # indoor temperature change per kW over one step (+ heating, - cooling)
+    hvac_decay: np.ndarray  # exp(-dt / RC)
+    hvac_min_c: np.ndarray
+    hvac_max_c: np.ndarray
+    hvac_t0_c: np.ndarray
+    hvac_discomfort_eur_per_kh: np.ndarray
+    outdoor_c: np.ndarray  # (T, N) outdoor temperature seen by each participant's building
     value_eur_per_kwh: np.ndarray
     flexible_frac: np.ndarray
     max_delay_steps: np.ndarray
@@ -97,7 +106,8 @@ def time_index(spec: Microworld, hours: float | None = None) -> pd.DatetimeIndex
     return pd.date_range(start, periods=max(steps, 1), freq=res)
 
 
-def _tariff(value: float | list[float], index: pd.DatetimeIndex) -> np.ndarray:
+def _hourly(value: float | list[float], index: pd.DatetimeIndex) -> np.ndarray:
+    """A constant, or 24 values by hour of day (tariffs, outdoor temperature), at each step."""
     if isinstance(value, list):
         return np.asarray(value, dtype=float)[index.hour]
     return np.full(len(index), float(value))
@@ -222,6 +232,9 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     thermal_on0 = np.zeros(N, dtype=bool)
     power_factor = np.ones(N)
     ev_arrive, ev_depart, ev_plugged = (np.zeros((T, N), dtype=bool) for _ in range(3))
+    hvac = {k: z() for k in ("hvac_kw", "hvac_gain_k_per_kw", "hvac_decay", "hvac_min_c", "hvac_max_c", "hvac_t0_c",
+                             "hvac_discomfort_eur_per_kh")}
+    outdoor_c = np.zeros((T, N))
     builder = _ProfileBuilder(name, spec, index, net, base_dir)
     reference: int | None = None
     minutes = np.asarray(index.hour * 60 + index.minute)
@@ -254,6 +267,16 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
             ev_arrive[:, i] = (minutes <= arr_min) & (arr_min < minutes + step_min)
             ev_depart[:, i] = (minutes < dep_min) & (dep_min <= minutes + step_min)
             ev_plugged[:, i] = ((minutes >= arr_min) | (minutes < dep_min)) if arr_min > dep_min else ((minutes >= arr_min) & (minutes < dep_min))
+        if a.hvac is not None:
+            h = a.hvac
+            decay = float(hvac_decay(dt_h, h.resistance_k_per_kw, h.capacitance_kwh_per_k))
+            sign = 1.0 if h.mode == "heat" else -1.0
+            hvac["hvac_kw"][i], hvac["hvac_decay"][i] = h.p_max_kw, decay
+            hvac["hvac_gain_k_per_kw"][i] = (1 - decay) * sign * h.resistance_k_per_kw * h.cop
+            hvac["hvac_min_c"][i], hvac["hvac_max_c"][i] = h.comfort_min_c, h.comfort_max_c
+            hvac["hvac_t0_c"][i] = h.initial_c if h.initial_c is not None else (h.comfort_min_c + h.comfort_max_c) / 2
+            hvac["hvac_discomfort_eur_per_kh"][i] = h.discomfort_eur_per_kh
+            outdoor_c[:, i] = _hourly(h.outdoor_c, index)
         if a.thermal is not None:
             t = a.thermal
             arrays["thermal_max_kw"][i], arrays["thermal_min_kw"][i] = t.p_max_kw, t.p_min_kw
@@ -289,9 +312,9 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         strategy=np.array([p.strategy for p in participants]),
         groups=strategy_groups(np.array([p.strategy for p in participants])),
         load_p_kw=load_p, load_q_kvar=load_q, variable_kw=variable, hydro_kw=hydro,
-        ev_arrive=ev_arrive, ev_depart=ev_depart, ev_plugged=ev_plugged, thermal_on0=thermal_on0,
-        import_eur_per_kwh=_tariff(market.import_price_eur_per_kwh, extended),
-        export_eur_per_kwh=_tariff(market.export_price_eur_per_kwh, extended), horizon_steps=horizon,
+        ev_arrive=ev_arrive, ev_depart=ev_depart, ev_plugged=ev_plugged, thermal_on0=thermal_on0, outdoor_c=outdoor_c, **hvac,
+        import_eur_per_kwh=_hourly(market.import_price_eur_per_kwh, extended),
+        export_eur_per_kwh=_hourly(market.export_price_eur_per_kwh, extended), horizon_steps=horizon,
         ev_steps_left=_steps_to_departure(ev_depart),
         fee_eur_per_kwh=market.fee_eur_per_kwh, mechanism=mechanism,
         clear=None if mechanism == "opf" else clearing_rule(mechanism, market.k_price_k),

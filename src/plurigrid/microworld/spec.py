@@ -220,6 +220,29 @@ class EV(Strict):
     efficiency: float = Field(0.92, gt=0, le=1)
 
 
+class HVAC(Strict):
+    """A heat pump or air conditioner keeping a building, a first-order (RC) thermal model, in a comfort band."""
+
+    p_max_kw: float = Field(gt=0, description="electrical power")
+    cop: float = Field(3.0, gt=0, description="heat moved per unit of electricity")
+    mode: Literal["heat", "cool"] = "heat"
+    capacitance_kwh_per_k: float = Field(10.0, gt=0, description="heat stored per kelvin of indoor temperature")
+    resistance_k_per_kw: float = Field(4.0, gt=0, description="indoor-outdoor temperature difference per kW of heat loss")
+    comfort_min_c: float = 20.0
+    comfort_max_c: float = 23.0
+    initial_c: float | None = Field(None, description="indoor temperature at the start (default: middle of the band)")
+    outdoor_c: float | list[float] = Field(5.0, description="outdoor temperature: constant or 24 hourly values")
+    discomfort_eur_per_kh: float = Field(0.5, ge=0, description="what a kelvin-hour outside the band costs the occupants")
+
+    @model_validator(mode="after")
+    def _band(self) -> "HVAC":
+        if self.comfort_min_c >= self.comfort_max_c:
+            raise ValueError(f"comfort_min_c ({self.comfort_min_c}) must be below comfort_max_c ({self.comfort_max_c})")
+        if isinstance(self.outdoor_c, list) and len(self.outdoor_c) != 24:
+            raise ValueError(f"outdoor_c needs 24 hourly values, got {len(self.outdoor_c)}")
+        return self
+
+
 class Thermal(Strict):
     """A dispatchable thermal unit with three-part cost."""
 
@@ -245,6 +268,7 @@ class Assets(Strict):
     hydro: Hydro | None = None
     battery: Battery | None = None
     ev: EV | None = None
+    hvac: HVAC | None = None
     thermal: Thermal | None = None
 
 

@@ -12,6 +12,8 @@ their preferences:
 - EV: charging within the plugged-in window, energy by departure (shortfall priced at the value),
   never more than needed;
 - storage: state of charge with one-way efficiency and a throughput degradation cost;
+- HVAC: a first-order building model; each kelvin-hour outside the comfort band costs the
+  occupants' declared discomfort price (so comfort is traded against energy, e.g. pre-heating);
 - renewables: curtailable at no cost (for every participant: curtailment is the operator's act);
 - thermal units (all of them): three-part cost with commitment binaries (MILP), trips as events.
 
@@ -69,6 +71,14 @@ class AgentProblem:
     ev_depart: np.ndarray  # (H, N)
     ev_remaining_kwh: np.ndarray
     ev_need_kwh: np.ndarray
+    hvac_kw: np.ndarray  # electrical rating (0: none)
+    hvac_gain_k_per_kw: np.ndarray  # indoor temperature change per kW over one period
+    hvac_decay: np.ndarray
+    outdoor_c: np.ndarray  # (H, N)
+    indoor_c: np.ndarray
+    comfort_min_c: np.ndarray
+    comfort_max_c: np.ndarray
+    discomfort_eur_per_kh: np.ndarray
     thermal_max_kw: np.ndarray  # (H, N), 0 while tripped
     thermal_min_kw: np.ndarray
     thermal_var_eur_per_kwh: np.ndarray
@@ -89,6 +99,7 @@ class AgentPlan:
     welfare_eur: float  # of the whole horizon, utilities of optimised demand included
     battery_kw: np.ndarray
     ev_kw: np.ndarray
+    hvac_kw: np.ndarray
     served_kw: np.ndarray  # load served now (optimised participants; others: nominal load)
     backlog_kwh: np.ndarray  # deferred demand still waiting after this period
     renewable_kw: np.ndarray  # renewable power used
@@ -193,6 +204,20 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     prog.add(rows, short, 1.0)
     inject(ev, E, -1.0)
 
+    # HVAC: indoor temperature follows the RC model; leaving the comfort band costs discomfort
+    V = np.flatnonzero(opt & (p.hvac_kw > 0))
+    decay, gain = p.hvac_decay[V], p.hvac_gain_k_per_kw[V]
+    hvac = prog.var((H, len(V)), hi=p.hvac_kw[V])
+    indoor = prog.var((H, len(V)), lo=-np.inf)
+    too_cold = prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
+    too_warm = prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
+    drift = (1 - decay) * p.outdoor_c[:, V] + np.vstack([decay * p.indoor_c[V], np.zeros((H - 1, len(V)))])
+    indoor_prev = np.vstack([np.full((1, len(V)), -1), indoor[:-1]])
+    prog.constrain(drift, drift, (indoor, 1.0), (indoor_prev, -decay), (hvac, -gain))
+    prog.constrain(p.comfort_min_c[V], np.inf, (indoor, 1.0), (too_cold, 1.0))
+    prog.constrain(-np.inf, p.comfort_max_c[V], (indoor, 1.0), (too_warm, -1.0))
+    inject(hvac, V, -1.0)
+
     # thermal units with commitment
     G = np.flatnonzero(p.thermal_max_kw.max(axis=0) > 0)
     pmax = p.thermal_max_kw[:, G]
@@ -227,10 +252,11 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     n = lambda: np.zeros(N)  # noqa: E731
     if sol.status != OPTIMAL:
         nan = np.full(N, np.nan)
-        return AgentPlan(sol.status, float("nan"), nan, nan, nan, nan, nan, nan, np.zeros(N, bool), np.zeros(N, bool),
+        return AgentPlan(sol.status, float("nan"), nan, nan, nan, nan, nan, nan, nan, np.zeros(N, bool), np.zeros(N, bool),
                          nan, np.full(net.n_bus, np.nan), float("nan"), float("nan"), sol.solve_time_s)
     x = sol.x
-    battery, ev_kw, renewable, thermal = n(), n(), n(), n()
+    battery, ev_kw, hvac_kw, renewable, thermal = n(), n(), n(), n(), n()
+    hvac_kw[V] = x[hvac[0]]
     battery[B] = x[charge[0]] - x[discharge[0]]
     ev_kw[E] = x[ev[0]]
     renewable[R] = x[ren[0]]
@@ -245,7 +271,7 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     started[G] = thermal_on[G] & ~p.thermal_on[G]
     bus_price = sol.row_dual[pb[0]] / (base_kw * dt)
     return AgentPlan(
-        status=sol.status, welfare_eur=utility_of_fixed - sol.objective, battery_kw=battery, ev_kw=ev_kw, served_kw=served,
+        status=sol.status, welfare_eur=utility_of_fixed - sol.objective, battery_kw=battery, ev_kw=ev_kw, hvac_kw=hvac_kw, served_kw=served,
         backlog_kwh=left, renewable_kw=renewable, thermal_kw=thermal, thermal_on=thermal_on, thermal_started=started,
         price_eur_per_kwh=bus_price[p.bus], bus_price_eur_per_kwh=bus_price,
         import_kw=float(x[imp[0]] - x[exp[0]]) if p.connected else 0.0,

@@ -34,6 +34,7 @@ class Observation:
     ev_eff: np.ndarray
     ev_plugged: np.ndarray
     ev_steps_left: np.ndarray
+    indoor_c: np.ndarray  # indoor temperature of buildings with HVAC
     value_eur_per_kwh: np.ndarray
     marginal_cost_eur_per_kwh: np.ndarray
     import_forecast_eur_per_kwh: np.ndarray  # (H,) starting with this step
@@ -47,6 +48,7 @@ class Decision:
 
     battery_kw: np.ndarray  # + charge, - discharge
     ev_kw: np.ndarray
+    hvac_kw: np.ndarray
     shift_kw: np.ndarray  # flexible demand deferred out of this step
     serve_kw: np.ndarray  # deferred demand served in this step
     bid_eur_per_kwh: np.ndarray
@@ -56,7 +58,7 @@ class Decision:
     @classmethod
     def empty(cls, n: int) -> "Decision":
         z = lambda: np.zeros(n)  # noqa: E731
-        return cls(z(), z(), z(), z(), z(), z(), np.zeros(n, dtype=bool))
+        return cls(z(), z(), z(), z(), z(), z(), z(), np.zeros(n, dtype=bool))
 
 
 Strategy = Callable[[Observation, np.ndarray, Decision, np.random.Generator], None]
