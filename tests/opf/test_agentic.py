@@ -250,3 +250,23 @@ def test_heat_pump_keeps_the_band_at_least_cost_and_preheats_before_dear_hours()
     # comfort is worth less than the energy: the room is let cool below the band
     cold = solve_agentic(_heat_pump(net, [0.3] * 4, discomfort=0.01))
     assert cold.hvac_kw[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_premium_for_local_renewables_moves_flexible_demand_to_the_sun_and_is_priced() -> None:
+    """A fully flexible 2 kWh load may wait 2 h; PV (3 kW) shines in period 1 only; import 0.30 all day.
+
+    Without a premium, serving now or later costs the same 0.30 at the margin; with a 0.20 premium for
+    local renewable energy the load waits for the sun, and the premium's price is what it is worth.
+    """
+    net = feeder()
+    common = dict(optimised=[True, False], bus=[1, 1], load_kw=[[2.0, 0.0]] + [[0.0, 0.0]] * 3, flexible_frac=[1.0, 0.0],
+                  max_delay_steps=[2, 0], value_eur_per_kwh=[1.0, 0.0], import_eur_per_kwh=0.30, export_eur_per_kwh=0.30,
+                  renewable_kw=[[0.0, 0.0], [0.0, 3.0], [0.0, 0.0], [0.0, 0.0]])
+    green = solve_agentic(problem(net, 4, N=2, premium_eur_per_kwh=[0.2, 0.0], **common))
+    assert green.ok and green.served_kw[0] == pytest.approx(0.0, abs=1e-9)
+    assert green.backlog_kwh[0] == pytest.approx(2.0)
+    # no PV now: one more kWh of local renewable energy now would be worth the full premium
+    assert green.green_price_eur_per_kwh == pytest.approx(0.2)
+    assert green.green_kw[0] == pytest.approx(0.0, abs=1e-9)
+    plain = solve_agentic(problem(net, 4, N=2, premium_eur_per_kwh=[0.0, 0.0], **common))
+    assert green.welfare_eur - plain.welfare_eur == pytest.approx(0.2 * 2.0)

@@ -1,49 +1,69 @@
 """The `opf` mechanism's side of a step: the world's state as an agentic OPF problem, and back.
 
 Participants with the `truthful` strategy hand their flexibility (deferrable demand, EV charging,
-storage, HVAC within its comfort band) and their declared values to the OPF; every other strategy submits what its own logic
-decided this step, as a fixed net demand (a price-taker). Renewables and thermal units are
-dispatched by the OPF for everyone. The feeder is the same internal model the AC power flow
-uses (one per topology, cached), as LinDistFlow.
+storage, HVAC within its comfort band) and their declared values to the OPF; every other strategy
+submits what its own logic decided this step, as a fixed net demand (a price-taker). Renewables
+and thermal units are dispatched by the OPF for everyone. The feeder is the same internal model
+the AC power flow uses (one per topology, cached), as LinDistFlow.
+
+LinDistFlow neglects losses, so where a voltage or thermal limit binds, the AC power flow can land
+just outside it. `tighten` turns each AC violation into a tighter LinDistFlow limit (by the model
+error measured there), and the step re-plans, a few times at most; what remains is reported.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from plurigrid.engine.world import World
 from plurigrid.grid.matpower import MatpowerCase
-from plurigrid.grid.powerflow import FastPowerFlow
-from plurigrid.opf.agentic import AgentPlan, AgentProblem, solve_agentic
+from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
+from plurigrid.opf.agentic import AgentPlan, AgentProblem
 from plurigrid.opf.lindistflow import merge_parallel
 from plurigrid.opf.network import OpfNetwork, from_matpower
 from plurigrid.strategies.base import Decision, Observation
 
 OPTIMISED_STRATEGIES = ("truthful",)
 KVA_IN_MVA = 1e-3
+AC_CHECKS = 4  # plans per step at most: the first and up to three tightened ones
+TOL_PU, TOL_PCT = 1e-6, 1e-6
 
 
-def feeder(flow: FastPowerFlow) -> tuple[OpfNetwork, np.ndarray, float]:
-    """(network, network bus per net.bus row (-1: de-energised), squared reference voltage)."""
+@dataclass
+class Feeder:
+    """The OPF's view of one topology: the network (per unit of 1 kVA) and how to map AC results onto it."""
+
+    network: OpfNetwork  # before merging parallel branches, so limits map one-to-one onto AC branches
+    bus_of_row: np.ndarray  # network bus per net.bus row (-1: de-energised)
+    loading_of_branch: np.ndarray  # position of each branch in [line..., trafo...] loading results (-1: none)
+    w_ref: float  # squared reference voltage magnitude
+
+
+def feeder(flow: FastPowerFlow) -> Feeder:
     tables = flow.model_tables()
     bus = tables["bus"].copy()
     bus[:, 0] = np.arange(len(bus))
-    gen = np.zeros((0, 10))
-    case = MatpowerCase("grid", tables["base_mva"], bus, gen, tables["branch"])
+    case = MatpowerCase("grid", tables["base_mva"], bus, np.zeros((0, 10)), tables["branch"])
     # per unit of 1 kVA: participants' kW then enter the balance with coefficient 1 (well scaled)
-    net = merge_parallel(from_matpower(case)).rebased(KVA_IN_MVA)
-    return net, tables["bus_of_row"], float(np.abs(tables["v_ref"][0]) ** 2)
+    return Feeder(from_matpower(case).rebased(KVA_IN_MVA), tables["bus_of_row"], tables["loading_of_branch"],
+                  float(np.abs(tables["v_ref"][0]) ** 2))
 
 
-def opf_problem(world: World, flow: FastPowerFlow, obs: Observation, d: Decision, state, k: int) -> AgentProblem:
-    """The clearing problem of step k with the world's look-ahead (cut at the end of the run)."""
+def feeder_of(world: World, flow: FastPowerFlow) -> Feeder:
+    """The cached Feeder of a power-flow model."""
     key = id(flow)
     if key not in world.opf_networks:
         world.opf_networks[key] = feeder(flow)
-    net, bus_of_row, w_ref = world.opf_networks[key]
+    return world.opf_networks[key]
+
+
+def opf_problem(world: World, grid: Feeder, network: OpfNetwork, obs: Observation, d: Decision, state, k: int) -> AgentProblem:
+    """The clearing problem of step k with the world's look-ahead (cut at the end of the run)."""
     H = min(world.opf_horizon_steps, world.steps - k)
     h = slice(k, k + H)
-    bus = bus_of_row[world.bus_pos]
+    bus = grid.bus_of_row[world.bus_pos]
     alive = bus >= 0
     optimised = np.isin(world.strategy, OPTIMISED_STRATEGIES) & ~world.offline[k] & alive
     load = world.load_p_kw[h] * alive
@@ -56,10 +76,10 @@ def opf_problem(world: World, flow: FastPowerFlow, obs: Observation, d: Decision
     fixed_q[0] = served_now * q_per_p[0]
     renewable = np.where(world.tripped[h], 0.0, world.variable_kw[h] + world.hydro_kw[h]) * alive
     return AgentProblem(
-        dt_h=world.dt_h, network=net, w_ref=w_ref, bus=np.where(alive, bus, 0), optimised=optimised,
+        dt_h=world.dt_h, network=merge_parallel(network), w_ref=grid.w_ref, bus=np.where(alive, bus, 0), optimised=optimised,
         load_kw=load, q_per_p=q_per_p, fixed_kw=fixed, fixed_kvar=fixed_q, renewable_kw=renewable,
-        value_eur_per_kwh=world.value_eur_per_kwh, flexible_frac=world.flexible_frac, max_delay_steps=world.max_delay_steps,
-        backlog_kwh=state.backlog_kwh, backlog_age_steps=state.backlog_age_steps,
+        value_eur_per_kwh=world.value_eur_per_kwh, premium_eur_per_kwh=world.premium_eur_per_kwh, flexible_frac=world.flexible_frac,
+        max_delay_steps=world.max_delay_steps, backlog_kwh=state.backlog_kwh, backlog_age_steps=state.backlog_age_steps,
         battery_kwh=world.battery_kwh, battery_kw=world.battery_kw, battery_eff=world.battery_eff,
         battery_min_kwh=world.battery_min_kwh, soc_kwh=state.soc_kwh, degradation_eur_per_kwh=world.battery_degradation_eur_per_kwh,
         ev_kw=world.ev_kw, ev_eff=world.ev_eff, ev_plugged=world.ev_plugged[h], ev_arrive=world.ev_arrive[h],
@@ -83,3 +103,33 @@ def apply_plan(problem: AgentProblem, plan: AgentPlan, obs: Observation, d: Deci
     d.hvac_kw[opt] = plan.hvac_kw[opt]
     d.shift_kw[opt] = np.maximum(obs.load_kw[opt] - plan.served_kw[opt], 0.0)
     d.serve_kw[opt] = np.maximum(plan.served_kw[opt] - obs.load_kw[opt], 0.0)
+
+
+def tighten(grid: Feeder, network: OpfNetwork, plan: AgentPlan, pf: PowerFlowResult) -> OpfNetwork | None:
+    """`network` with its limits tightened where the AC power flow violates the true ones; None if none is.
+
+    A bus below its minimum voltage gets its LinDistFlow minimum raised by the violation, so the next
+    plan leaves the margin LinDistFlow's missing losses eat; likewise for maximum voltage, and a branch
+    loaded beyond 100 % gets its rating scaled down by the overload.
+    """
+    if not pf.converged:
+        return None
+    base = grid.network
+    rows = np.flatnonzero(grid.bus_of_row >= 0)
+    vm_low = np.full(base.n_bus, np.inf)
+    vm_high = np.full(base.n_bus, -np.inf)
+    np.minimum.at(vm_low, grid.bus_of_row[rows], pf.vm_pu[rows])
+    np.maximum.at(vm_high, grid.bus_of_row[rows], pf.vm_pu[rows])
+    under = np.maximum(base.vmin - vm_low, 0.0)
+    over = np.maximum(vm_high - base.vmax, 0.0)
+    loading = np.r_[pf.line_loading_pct, pf.trafo_loading_pct]
+    branch_loading = np.where(grid.loading_of_branch >= 0, loading[np.maximum(grid.loading_of_branch, 0)], 0.0)
+    branch_loading = np.nan_to_num(branch_loading, nan=0.0)[base.branch_index]
+    overloaded = branch_loading > 100.0 + TOL_PCT
+    if not ((under > TOL_PU).any() or (over > TOL_PU).any() or overloaded.any()):
+        return None
+    margin = 1e-4
+    vmin = np.where(under > TOL_PU, network.vmin + under + margin, network.vmin)
+    vmax = np.where(over > TOL_PU, network.vmax - over - margin, network.vmax)
+    rate = np.where(overloaded, network.rate * 100.0 / np.where(overloaded, branch_loading, 1.0) * (1 - margin), network.rate)
+    return replace(network, vmin=vmin, vmax=vmax, rate=rate)

@@ -42,7 +42,8 @@ def kpis(record: RunRecord) -> dict[str, float | int]:
     local_gen_kwh = float((s["renewable_kw"] + s["thermal_kw"]).sum() * dt_h)
     served_by_participant_kwh = p["served_kw"].sum(axis=0) * dt_h
     discomfort = float(s["discomfort_eur"].sum())
-    welfare = (float(np.dot(w.value_eur_per_kwh, served_by_participant_kwh)) - thermal_cost - discomfort
+    premium = float(np.dot(w.premium_eur_per_kwh, p["green_kw"].sum(axis=0) * dt_h))
+    welfare = (float(np.dot(w.value_eur_per_kwh, served_by_participant_kwh)) + premium - thermal_cost - discomfort
                - float(np.dot(imp_kwh, s["import_eur_per_kwh"]) - np.dot(exp_kwh, s["export_eur_per_kwh"])))
     loading = s["max_line_loading_pct"]
     return {

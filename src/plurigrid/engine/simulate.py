@@ -32,7 +32,7 @@ _SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "dem
            "discomfort_eur", "opf_ok", "opf_solve_s", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
 _PARTICIPANT = {"net_kw": float, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
                 "baseline_micro": np.int64, "soc_kwh": float, "thermal_kw": float, "served_kw": float,
-                "indoor_c": float, "unit_price_eur_per_kwh": float}
+                "indoor_c": float, "unit_price_eur_per_kwh": float, "green_kw": float}
 
 
 def simulate(world: World, progress: Callable[[int], None] | None = None) -> RunRecord:
@@ -98,6 +98,8 @@ def _record(world: World, k: int, r: StepResult, state: State, series: dict, par
     p["soc_kwh"][k] = state.soc_kwh
     p["indoor_c"][k] = np.where(world.hvac_kw > 0, state.indoor_c, np.nan)
     unit = r.clearing.unit_price_eur_per_kwh
+    if r.opf is not None and r.opf.ok:
+        p["green_kw"][k] = r.opf.green_kw
     p["unit_price_eur_per_kwh"][k] = np.nan if unit is None else unit
     p["thermal_kw"][k] = r.dispatch.thermal_kw
     p["served_kw"][k] = r.served_kw

@@ -15,7 +15,7 @@ from plurigrid.assets.devices import battery_step_kwh, indoor_step_c, thermostat
 from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
 from plurigrid.engine.world import World
 from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
-from plurigrid.engine.opf_clearing import apply_plan, opf_problem
+from plurigrid.engine.opf_clearing import AC_CHECKS, apply_plan, feeder_of, opf_problem, tighten
 from plurigrid.market.mechanisms import Clearing, OrderBook, clear_nodal, clear_tariff
 from plurigrid.opf.agentic import AgentPlan, AgentProblem, solve_agentic
 from plurigrid.market.settlement import Settlement, settle
@@ -133,32 +133,27 @@ def step(world: World, state: State, k: int) -> StepResult:
     t2 = time.perf_counter()
 
     dt_h = world.dt_h
-    problem, plan = _plan_with_opf(world, state, obs, d, k) if world.mechanism == "opf" else (None, None)
-    use_plan = plan is not None and plan.ok
-    served = np.maximum(obs.load_kw - d.shift_kw + d.serve_kw, 0.0)
-    demand = served + d.ev_kw + d.hvac_kw + d.battery_kw
-    if use_plan:
-        used = np.divide(plan.renewable_kw, obs.renewable_kw, out=np.ones_like(served), where=obs.renewable_kw > 0)
-        disp = Dispatch(plan.thermal_kw, plan.thermal_on, plan.thermal_started, 1.0 - used)
+    if world.mechanism == "opf":
+        problem, plan, sched, pf = _clear_with_opf(world, state, obs, d, k)
     else:
-        disp = _dispatch_by_merit_order(world, state, obs, demand, k)
-    renewable = obs.renewable_kw * (1.0 - disp.curtail_frac)
-    net_kw = demand - renewable - disp.thermal_kw
+        problem, plan, sched, pf = None, None, _schedule(world, state, obs, d, k, None), None
+    use_plan = plan is not None and plan.ok
+    served, demand, disp, renewable, net_kw = sched.served_kw, sched.demand_kw, sched.dispatch, sched.renewable_kw, sched.net_kw
     scheduled_wh = np.rint(net_kw * dt_h * 1000).astype(np.int64)
     book = OrderBook.from_positions(scheduled_wh, d.bid_eur_per_kwh, d.ask_eur_per_kwh, d.trades)
     if use_plan:
-        clearing = clear_nodal(book, world.n, plan.price_eur_per_kwh)
+        to_wh = lambda kw: np.rint(kw * dt_h * 1000).astype(np.int64)  # noqa: E731
+        clearing = clear_nodal(book, world.n, plan.price_eur_per_kwh, to_wh(plan.green_kw), plan.green_price_eur_per_kwh,
+                               to_wh(renewable))
     elif world.clear is not None:
         clearing = world.clear(book, world.n)
     else:  # the OPF found no plan this step: settle at tariff
         clearing = clear_tariff(book, world.n)
     t3 = time.perf_counter()
 
-    net = world.grid.net
-    q_ratio = np.divide(served, obs.load_kw, out=np.ones_like(served), where=obs.load_kw > 0)
-    p_bus_mw = -np.bincount(world.bus_pos, weights=net_kw, minlength=len(net.bus)) / 1000
-    q_bus_mvar = -np.bincount(world.bus_pos, weights=world.load_q_kvar[k] * q_ratio, minlength=len(net.bus)) / 1000
-    pf = _powerflow(world, k).solve(p_bus_mw, q_bus_mvar)
+    p_bus_mw, q_bus_mvar = sched.p_bus_mw, sched.q_bus_mvar
+    if pf is None:
+        pf = _powerflow(world, k).solve(p_bus_mw, q_bus_mvar)
     t4 = time.perf_counter()
 
     # The reference (upstream grid or island unit) supplies what the schedule leaves: losses and mismatch.
@@ -195,13 +190,62 @@ def _dispatch_by_merit_order(world: World, state: State, obs: Observation, deman
                             max_import_kw=world.max_import_kw)
 
 
-def _plan_with_opf(world: World, state: State, obs: Observation, d: Decision, k: int) -> tuple[AgentProblem, AgentPlan]:
-    """Clears step k with the agentic OPF; an optimal plan's setpoints are written into `d`."""
-    problem = opf_problem(world, _powerflow(world, k), obs, d, state, k)
-    plan = solve_agentic(problem)
-    if plan.ok:
+@dataclass
+class _Schedule:
+    """What the clear stage fixes: per participant (kW) and the resulting bus injections (MW, Mvar)."""
+
+    served_kw: np.ndarray
+    demand_kw: np.ndarray
+    dispatch: Dispatch
+    renewable_kw: np.ndarray
+    net_kw: np.ndarray
+    p_bus_mw: np.ndarray
+    q_bus_mvar: np.ndarray
+
+
+def _schedule(world: World, state: State, obs: Observation, d: Decision, k: int, plan: AgentPlan | None) -> _Schedule:
+    """Demand, dispatch and injections from the decision and either the OPF's plan or the merit order."""
+    served = np.maximum(obs.load_kw - d.shift_kw + d.serve_kw, 0.0)
+    demand = served + d.ev_kw + d.hvac_kw + d.battery_kw
+    if plan is not None:
+        used = np.divide(plan.renewable_kw, obs.renewable_kw, out=np.ones_like(served), where=obs.renewable_kw > 0)
+        disp = Dispatch(plan.thermal_kw, plan.thermal_on, plan.thermal_started, 1.0 - used)
+    else:
+        disp = _dispatch_by_merit_order(world, state, obs, demand, k)
+    renewable = obs.renewable_kw * (1.0 - disp.curtail_frac)
+    net_kw = demand - renewable - disp.thermal_kw
+    n_bus = len(world.grid.net.bus)
+    q_ratio = np.divide(served, obs.load_kw, out=np.ones_like(served), where=obs.load_kw > 0)
+    p_bus_mw = -np.bincount(world.bus_pos, weights=net_kw, minlength=n_bus) / 1000
+    q_bus_mvar = -np.bincount(world.bus_pos, weights=world.load_q_kvar[k] * q_ratio, minlength=n_bus) / 1000
+    return _Schedule(served, demand, disp, renewable, net_kw, p_bus_mw, q_bus_mvar)
+
+
+def _clear_with_opf(world: World, state: State, obs: Observation, d: Decision, k: int):
+    """Plans step k with the agentic OPF and checks it by AC power flow, re-planning with tightened limits.
+
+    Returns (problem, plan, schedule, power flow); the setpoints of the last optimal plan are in `d`.
+    Without an optimal plan the step falls back to the merit order (and settles at tariff).
+    """
+    flow = _powerflow(world, k)
+    grid = feeder_of(world, flow)
+    network = grid.network
+    best = None
+    for _ in range(AC_CHECKS):
+        problem = opf_problem(world, grid, network, obs, d, state, k)
+        plan = solve_agentic(problem)
+        if not plan.ok:
+            break
         apply_plan(problem, plan, obs, d)
-    return problem, plan
+        sched = _schedule(world, state, obs, d, k, plan)
+        pf = flow.solve(sched.p_bus_mw, sched.q_bus_mvar)
+        best = (problem, plan, sched, pf)
+        network = tighten(grid, network, plan, pf)
+        if network is None:
+            break
+    if best is None:
+        return problem, plan, _schedule(world, state, obs, d, k, None), None
+    return best
 
 
 def _advance(world: World, state: State, k: int, obs: Observation, d: Decision, disp: Dispatch, clearing: Clearing) -> None:

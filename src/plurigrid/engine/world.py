@@ -67,6 +67,7 @@ class World:
     hvac_discomfort_eur_per_kh: np.ndarray
     outdoor_c: np.ndarray  # (T, N) outdoor temperature seen by each participant's building
     value_eur_per_kwh: np.ndarray
+    premium_eur_per_kwh: np.ndarray  # extra value of energy from the community's own renewables
     flexible_frac: np.ndarray
     max_delay_steps: np.ndarray
     import_eur_per_kwh: np.ndarray  # (T + horizon,) tariffs continue past the horizon for forecasts
@@ -228,7 +229,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         "battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "battery_soc0_kwh", "battery_degradation_eur_per_kwh",
         "ev_kw", "ev_eff",
         "ev_need_kwh", "thermal_max_kw", "thermal_min_kw", "thermal_var_eur_per_kwh", "thermal_noload_eur_per_h",
-        "thermal_startup_eur", "value_eur_per_kwh", "flexible_frac", "max_delay_steps")}
+        "thermal_startup_eur", "value_eur_per_kwh", "premium_eur_per_kwh", "flexible_frac", "max_delay_steps")}
     thermal_on0 = np.zeros(N, dtype=bool)
     power_factor = np.ones(N)
     ev_arrive, ev_depart, ev_plugged = (np.zeros((T, N), dtype=bool) for _ in range(3))
@@ -286,6 +287,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
             if t.reference and reference is None:
                 reference = i
         arrays["value_eur_per_kwh"][i] = p.preferences.value_eur_per_mwh / 1000
+        arrays["premium_eur_per_kwh"][i] = p.preferences.local_renewable_premium_eur_per_mwh / 1000
         arrays["flexible_frac"][i] = p.preferences.flexible_frac
         arrays["max_delay_steps"][i] = max(1, round(p.preferences.max_delay_h / dt_h))
     builder.flush_simbench(load_p, load_q, variable)

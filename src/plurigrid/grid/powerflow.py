@@ -159,13 +159,16 @@ class FastPowerFlow:
 
         Keys: base_mva, bus, branch (RATE_A = rating in MVA, 0 = none), ref (internal bus
         positions), v_ref (complex reference voltages), bus_of_row (internal bus per net.bus row,
-        -1 if de-energised).
+        -1 if de-energised), loading_of_branch (position of each branch row in a result's
+        [line_loading_pct..., trafo_loading_pct...], -1 if not monitored).
         """
         topo = self._topo
         bus_of_row = np.full(topo.n_pp_bus, -1, dtype=np.int64)
         bus_of_row[topo.energised_pos] = topo.bus_int
+        loading_of_branch = np.full(len(topo.branch_table), -1, dtype=np.int64)
+        loading_of_branch[topo.mon_rows] = topo.mon_out_pos
         return {"base_mva": topo.base_mva, "bus": topo.bus_table, "branch": topo.branch_table, "ref": topo.ref,
-                "v_ref": topo.v_set[topo.ref], "bus_of_row": bus_of_row}
+                "v_ref": topo.v_set[topo.ref], "bus_of_row": bus_of_row, "loading_of_branch": loading_of_branch}
 
     def reset(self) -> None:
         """Forget the warm start: the next solve starts from the cold start."""
@@ -287,6 +290,7 @@ class _Topology:
     mon_ct: np.ndarray
     mon_out_pos: np.ndarray  # position in [line rows..., trafo rows...]
     loading_template: np.ndarray  # 0 / NaN for branches that are not monitored
+    mon_rows: np.ndarray  # internal branch row of each monitored branch
     bus_table: np.ndarray  # MATPOWER bus columns of the internal buses (for OPF models)
     branch_table: np.ndarray  # MATPOWER branch columns of in-service branches, RATE_A = thermal rating in MVA
 
@@ -398,7 +402,7 @@ class _Topology:
             n_pp_bus=len(net.bus), energised_pos=energised_pos, bus_int=int_of_row[energised_pos],
             n_line=n_line, n_trafo=n_trafo, mon_yf=csr_rows(yf), mon_yt=csr_rows(yt),
             mon_cf=cf, mon_ct=ct, mon_out_pos=mon.astype(np.int64), loading_template=template,
-            bus_table=bus_table, branch_table=branch_table,
+            mon_rows=mon_rows.astype(np.int64), bus_table=bus_table, branch_table=branch_table,
         )
 
 

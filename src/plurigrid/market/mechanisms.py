@@ -242,16 +242,34 @@ MECHANISMS: dict[str, Callable[[OrderBook, int], Clearing]] = {
 }
 
 
-def clear_nodal(book: OrderBook, n: int, price_eur_per_kwh: np.ndarray) -> Clearing:
+def split_micro(total_micro: int, weights: np.ndarray) -> np.ndarray:
+    """Integer shares of `total_micro` in proportion to `weights` that sum to it exactly (largest remainder)."""
+    if total_micro == 0 or weights.sum() <= 0:
+        return np.zeros(len(weights), dtype=np.int64)
+    exact = total_micro * weights / weights.sum()
+    shares = np.floor(exact).astype(np.int64)
+    left = int(total_micro - shares.sum())
+    shares[np.argsort(-(exact - shares), kind="stable")[:left]] += 1
+    return shares
+
+
+def clear_nodal(book: OrderBook, n: int, price_eur_per_kwh: np.ndarray, green_wh: np.ndarray | None = None,
+                green_eur_per_kwh: float = 0.0, renewable_wh: np.ndarray | None = None) -> Clearing:
     """Pool at locational prices (the `opf` mechanism): every order is filled at its participant's nodal price.
 
     The OPF has already matched supply and demand through the network, so there are no bilateral
     trades; what buyers pay minus what sellers get is the congestion (and loss) rent the operator keeps.
+    Consumption matched to local renewables (`green_wh`) also pays the premium's price, which goes
+    to the renewable producers in proportion to their `renewable_wh`, to the micro-unit.
     """
     bought = np.zeros(n, dtype=np.int64)
     sold = np.zeros(n, dtype=np.int64)
     bought[book.buyer], sold[book.seller] = book.buy_wh, book.sell_wh
     pays, gets = money_micro(bought, price_eur_per_kwh), money_micro(sold, price_eur_per_kwh)
+    if green_wh is not None and renewable_wh is not None:
+        premium = money_micro(green_wh, green_eur_per_kwh)
+        pays = pays + premium
+        gets = gets + split_micro(int(premium.sum()), renewable_wh.astype(float))
     volume = int(bought.sum())
     mean = float(np.dot(bought, price_eur_per_kwh) / volume) if volume else float("nan")
     e = np.zeros(0, dtype=np.int64)

@@ -276,6 +276,8 @@ class Preferences(Strict):
     value_eur_per_mwh: float = Field(1000.0, gt=0, description="willingness to pay for energy (value of lost load)")
     flexible_frac: float = Field(0.0, ge=0, le=1, description="share of load that may be shifted")
     max_delay_h: float = Field(4.0, gt=0, description="how long shifted load may wait")
+    local_renewable_premium_eur_per_mwh: float = Field(
+        0.0, ge=0, description="extra willingness to pay for energy from the community's own renewables (opf)")
 
 
 class Participant(Strict):

@@ -15,6 +15,8 @@ their preferences:
 - HVAC: a first-order building model; each kelvin-hour outside the comfort band costs the
   occupants' declared discomfort price (so comfort is traded against energy, e.g. pre-heating);
 - renewables: curtailable at no cost (for every participant: curtailment is the operator's act);
+- product differentiation: a premium for consuming the community's own renewable energy, with the
+  community's renewable output as the pool it is drawn from (its dual is the premium's price);
 - thermal units (all of them): three-part cost with commitment binaries (MILP), trips as events.
 
 Other participants are price-takers whose net demand is fixed. Only the first period is used (MPC).
@@ -54,6 +56,7 @@ class AgentProblem:
     fixed_kvar: np.ndarray  # (H, N)
     renewable_kw: np.ndarray  # (H, N) available renewable power
     value_eur_per_kwh: np.ndarray
+    premium_eur_per_kwh: np.ndarray  # extra value of consuming local renewable energy
     flexible_frac: np.ndarray
     max_delay_steps: np.ndarray
     backlog_kwh: np.ndarray
@@ -101,6 +104,8 @@ class AgentPlan:
     ev_kw: np.ndarray
     hvac_kw: np.ndarray
     served_kw: np.ndarray  # load served now (optimised participants; others: nominal load)
+    green_kw: np.ndarray  # consumption matched to local renewable energy (premium paid)
+    green_price_eur_per_kwh: float  # the premium's clearing price
     backlog_kwh: np.ndarray  # deferred demand still waiting after this period
     renewable_kw: np.ndarray  # renewable power used
     thermal_kw: np.ndarray
@@ -218,6 +223,17 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     prog.constrain(-np.inf, p.comfort_max_c[V], (indoor, 1.0), (too_warm, -1.0))
     inject(hvac, V, -1.0)
 
+    # product differentiation: served demand drawn from the pool of local renewable output
+    P = np.flatnonzero(opt & (p.premium_eur_per_kwh > 0) & (p.load_kw.max(axis=0) > 0))
+    green = prog.var((H, len(P)), cost=-p.premium_eur_per_kwh[P] * dt)
+    shed_col, serve_col = np.full((H, N), -1), np.full((H, N), -1)
+    shed_col[:, O], serve_col[:, F] = shed, serve
+    inflexible = (1 - p.flexible_frac[P]) * p.load_kw[:, P]
+    prog.constrain(-np.inf, inflexible, (green, 1.0), (shed_col[:, P], 1.0), (serve_col[:, P], -1.0))
+    pool = prog.rows(-np.inf, 0.0, H)
+    prog.add(pool[:, None], green, 1.0)
+    prog.add(pool[:, None], ren, -1.0)
+
     # thermal units with commitment
     G = np.flatnonzero(p.thermal_max_kw.max(axis=0) > 0)
     pmax = p.thermal_max_kw[:, G]
@@ -251,12 +267,17 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
         sol = prog.solve(relax_integers=True, fixed=(on.ravel(), np.rint(sol.x[on.ravel()])))
     n = lambda: np.zeros(N)  # noqa: E731
     if sol.status != OPTIMAL:
-        nan = np.full(N, np.nan)
-        return AgentPlan(sol.status, float("nan"), nan, nan, nan, nan, nan, nan, nan, np.zeros(N, bool), np.zeros(N, bool),
-                         nan, np.full(net.n_bus, np.nan), float("nan"), float("nan"), sol.solve_time_s)
+        nan, off = np.full(N, np.nan), np.zeros(N, dtype=bool)
+        return AgentPlan(status=sol.status, welfare_eur=float("nan"), battery_kw=nan, ev_kw=nan, hvac_kw=nan, served_kw=nan,
+                         green_kw=nan, green_price_eur_per_kwh=float("nan"), backlog_kwh=nan, renewable_kw=nan,
+                         thermal_kw=nan, thermal_on=off, thermal_started=off, price_eur_per_kwh=nan,
+                         bus_price_eur_per_kwh=np.full(net.n_bus, np.nan), import_kw=float("nan"),
+                         imbalance_kw=float("nan"), solve_time_s=sol.solve_time_s)
     x = sol.x
     battery, ev_kw, hvac_kw, renewable, thermal = n(), n(), n(), n(), n()
     hvac_kw[V] = x[hvac[0]]
+    green_kw = n()
+    green_kw[P] = x[green[0]]
     battery[B] = x[charge[0]] - x[discharge[0]]
     ev_kw[E] = x[ev[0]]
     renewable[R] = x[ren[0]]
@@ -271,7 +292,8 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     started[G] = thermal_on[G] & ~p.thermal_on[G]
     bus_price = sol.row_dual[pb[0]] / (base_kw * dt)
     return AgentPlan(
-        status=sol.status, welfare_eur=utility_of_fixed - sol.objective, battery_kw=battery, ev_kw=ev_kw, hvac_kw=hvac_kw, served_kw=served,
+        status=sol.status, welfare_eur=utility_of_fixed - sol.objective, battery_kw=battery, ev_kw=ev_kw, hvac_kw=hvac_kw, green_kw=green_kw,
+        green_price_eur_per_kwh=float(-sol.row_dual[pool[0]] / dt), served_kw=served,
         backlog_kwh=left, renewable_kw=renewable, thermal_kw=thermal, thermal_on=thermal_on, thermal_started=started,
         price_eur_per_kwh=bus_price[p.bus], bus_price_eur_per_kwh=bus_price,
         import_kw=float(x[imp[0]] - x[exp[0]]) if p.connected else 0.0,
