@@ -1,6 +1,7 @@
 """Benchmark of the OPF formulations against baselines run in the same process.
 
-Usage: .venv/bin/python benchmarks/bench_opf.py [--repeat 5] [--skip-clearing] [--skip-ac-baseline]
+Usage: .venv/bin/python benchmarks/bench_opf.py [--repeat 5] [--steps 96] [--skip-cases] [--skip-clearing]
+       [--skip-ac-baseline]
 
 1. DC-OPF on PGLib case118 and pandapower's case1354pegase: Plurigrid (model build + HiGHS solve)
    vs PyPSA's `Network.optimize` with HiGHS (if PyPSA is installed: `pip install -e '.[bench]'`)
@@ -143,10 +144,11 @@ def bench_clearing(steps: int) -> None:
     from plurigrid.microworld.loader import validate_data
 
     print("\n## `opf` clearing inside the simulator (per step: build + solve + AC check + settle)\n")
-    print("| grid | buses | participants | look-ahead | steps | opf per step (ms) | solve per step (ms) | whole step (ms) | welfare vs pay-as-clear |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---|")
+    print("| grid | buses | participants | look-ahead | steps | opf per step (ms) | solve per step (ms) | whole step (ms) "
+          "| welfare opf / pay-as-clear | voltage violations opf / pay-as-clear (bus-steps) |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---|---|")
     for grid, horizon_h, n_steps in (("1-LV-semiurb4--0-sw", 24.0, steps), ("1-MVLV-semiurb-all-0-sw", 0.25, min(steps, 8))):
-        welfare = {}
+        welfare, violations = {}, {}
         for mechanism in ("pay-as-clear", "opf"):
             spec = validate_data("bench", {
                 "world": {"name": f"bench-{grid}", "start": "2016-06-06T00:00:00", "duration": f"{n_steps * 15}min",
@@ -159,11 +161,13 @@ def bench_clearing(steps: int) -> None:
             record = simulate(world)
             total = time.perf_counter() - t0
             welfare[mechanism] = kpis(record)["welfare"]
+            violations[mechanism] = kpis(record)["voltage_violations"]
             if mechanism == "opf":
                 clear = record.timings_s["clear"] / n_steps
                 solve = float(np.sum(record.series["opf_solve_s"])) / n_steps
                 print(f"| {grid} | {len(world.grid.net.bus)} | {world.n} | {horizon_h:g} h | {n_steps} | {clear * 1000:.0f} | "
-                      f"{solve * 1000:.0f} | {total / n_steps * 1000:.0f} | {welfare['opf']:,.2f} vs {welfare['pay-as-clear']:,.2f} |")
+                      f"{solve * 1000:.0f} | {total / n_steps * 1000:.0f} | {welfare['opf']:,.2f} / {welfare['pay-as-clear']:,.2f} | "
+                      f"{violations['opf']} / {violations['pay-as-clear']} |")
 
 
 def main() -> None:
@@ -172,8 +176,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=96)
     parser.add_argument("--skip-clearing", action="store_true")
     parser.add_argument("--skip-ac-baseline", action="store_true")
+    parser.add_argument("--skip-cases", action="store_true")
     args = parser.parse_args()
-    bench_cases(args.repeat, not args.skip_ac_baseline)
+    if not args.skip_cases:
+        bench_cases(args.repeat, not args.skip_ac_baseline)
     if not args.skip_clearing:
         bench_clearing(args.steps)
 

@@ -120,8 +120,10 @@ def tighten(grid: Feeder, network: OpfNetwork, plan: AgentPlan, pf: PowerFlowRes
     vm_high = np.full(base.n_bus, -np.inf)
     np.minimum.at(vm_low, grid.bus_of_row[rows], pf.vm_pu[rows])
     np.maximum.at(vm_high, grid.bus_of_row[rows], pf.vm_pu[rows])
-    under = np.maximum(base.vmin - vm_low, 0.0)
-    over = np.maximum(vm_high - base.vmax, 0.0)
+    # only where the plan kept the limit: where it already had to violate it, tightening cannot help
+    planned_ok = (plan.bus_vm_pu >= base.vmin - TOL_PU) & (plan.bus_vm_pu <= base.vmax + TOL_PU)
+    under = np.where(planned_ok, np.maximum(base.vmin - vm_low, 0.0), 0.0)
+    over = np.where(planned_ok, np.maximum(vm_high - base.vmax, 0.0), 0.0)
     loading = np.r_[pf.line_loading_pct, pf.trafo_loading_pct]
     branch_loading = np.where(grid.loading_of_branch >= 0, loading[np.maximum(grid.loading_of_branch, 0)], 0.0)
     branch_loading = np.nan_to_num(branch_loading, nan=0.0)[base.branch_index]

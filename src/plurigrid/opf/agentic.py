@@ -39,6 +39,8 @@ from plurigrid.opf.result import OPTIMAL
 
 
 BALANCE_PENALTY_EUR_PER_KWH = 10.0  # 10,000 per MWh: a market price cap; binds only when nothing else balances
+VOLTAGE_PENALTY_EUR_PER_H = 1e4  # per unit of |V|^2 outside the band: 0.001 (0.05 % of V) costs 10 per hour
+LARGE_LP_COLUMNS = 20_000  # from here HiGHS's interior point (with crossover) beats its simplex on feeder LPs
 
 
 @dataclass
@@ -113,6 +115,7 @@ class AgentPlan:
     thermal_started: np.ndarray
     price_eur_per_kwh: np.ndarray  # nodal price at the participant's bus
     bus_price_eur_per_kwh: np.ndarray  # per network bus
+    bus_vm_pu: np.ndarray  # LinDistFlow voltage magnitude per network bus
     import_kw: float
     imbalance_kw: float  # power the reference had to supply (+) or absorb (-) beyond any schedule
     solve_time_s: float
@@ -145,7 +148,7 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     qd = np.zeros((H, net.n_bus))
     np.add.at(pd.T, p.bus, fixed_p.T / base_kw)
     np.add.at(qd.T, p.bus, fixed_q.T / base_kw)
-    block = feeder_block(prog, net, pd, qd, w_ref=p.w_ref, name="grid")
+    block = feeder_block(prog, net, pd, qd, w_ref=p.w_ref, name="grid", voltage_penalty=VOLTAGE_PENALTY_EUR_PER_H * dt)
     pb, qb = block.p_balance, block.q_balance
 
     def inject(cols: np.ndarray, members: np.ndarray, sign: float, q_ratio: np.ndarray | None = None) -> None:
@@ -262,7 +265,8 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     prog.add(qb[:, ref[0]], q_ref, 1.0)
     utility_of_fixed = float(np.sum(value[O] * np.maximum(fixed_p[:, O], 0.0) * dt))
 
-    sol = prog.solve()
+    lp_options = {"solver": "ipm"} if prog.n_cols >= LARGE_LP_COLUMNS and not len(G) else {}
+    sol = prog.solve(options=lp_options)
     if sol.status == OPTIMAL and len(G):
         sol = prog.solve(relax_integers=True, fixed=(on.ravel(), np.rint(sol.x[on.ravel()])))
     n = lambda: np.zeros(N)  # noqa: E731
@@ -271,7 +275,7 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
         return AgentPlan(status=sol.status, welfare_eur=float("nan"), battery_kw=nan, ev_kw=nan, hvac_kw=nan, served_kw=nan,
                          green_kw=nan, green_price_eur_per_kwh=float("nan"), backlog_kwh=nan, renewable_kw=nan,
                          thermal_kw=nan, thermal_on=off, thermal_started=off, price_eur_per_kwh=nan,
-                         bus_price_eur_per_kwh=np.full(net.n_bus, np.nan), import_kw=float("nan"),
+                         bus_price_eur_per_kwh=np.full(net.n_bus, np.nan), bus_vm_pu=np.full(net.n_bus, np.nan), import_kw=float("nan"),
                          imbalance_kw=float("nan"), solve_time_s=sol.solve_time_s)
     x = sol.x
     battery, ev_kw, hvac_kw, renewable, thermal = n(), n(), n(), n(), n()
@@ -295,7 +299,7 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
         status=sol.status, welfare_eur=utility_of_fixed - sol.objective, battery_kw=battery, ev_kw=ev_kw, hvac_kw=hvac_kw, green_kw=green_kw,
         green_price_eur_per_kwh=float(-sol.row_dual[pool[0]] / dt), served_kw=served,
         backlog_kwh=left, renewable_kw=renewable, thermal_kw=thermal, thermal_on=thermal_on, thermal_started=started,
-        price_eur_per_kwh=bus_price[p.bus], bus_price_eur_per_kwh=bus_price,
+        price_eur_per_kwh=bus_price[p.bus], bus_price_eur_per_kwh=bus_price, bus_vm_pu=np.sqrt(np.maximum(x[block.w[0]], 0.0)),
         import_kw=float(x[imp[0]] - x[exp[0]]) if p.connected else 0.0,
         imbalance_kw=float(x[imbalance[0, 0]] - x[imbalance[0, 1]]), solve_time_s=sol.solve_time_s,
     )

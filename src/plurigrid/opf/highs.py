@@ -107,4 +107,5 @@ def _add_violated_rows(h: highspy.Highs, a: sp.spmatrix, lo: np.ndarray, hi: np.
         rows = a[add]
         h.addRows(len(add), _finite(lo[add]), _finite(hi[add]), rows.nnz, rows.indptr[:-1].astype(np.int32),
                   rows.indices.astype(np.int32), rows.data)
+        h.setOptionValue("solver", "simplex")  # dual simplex restarts from the last basis; interior point cannot
         h.run()

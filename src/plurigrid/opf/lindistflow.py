@@ -70,15 +70,16 @@ class FeederBlock:
     w: np.ndarray  # (periods, buses) squared voltage magnitude
     p_balance: np.ndarray  # (periods, buses) rows
     q_balance: np.ndarray
-    thermal: np.ndarray  # (periods, branches with rating, sides) rows
 
 
 def feeder_block(prog: Program, net: OpfNetwork, pd: np.ndarray, qd: np.ndarray, w_ref: np.ndarray | float | None = None,
-                 name: str = "network") -> FeederBlock:
+                 name: str = "network", voltage_penalty: float | None = None) -> FeederBlock:
     """Adds the LinDistFlow network for demands `pd`, `qd` (periods x buses, per unit) to `prog`.
 
     `w_ref` fixes the squared voltage at the reference buses (the upstream grid's set point);
-    None leaves it to the optimiser within the bus limits.
+    None leaves it to the optimiser within the bus limits. With `voltage_penalty` the voltage limits
+    are soft: each unit of w outside them costs that much, so a grid that violates them whatever the
+    dispatch (a set point above a bus's maximum, say) still gets the least-violating plan.
     """
     if (n_loops := loops(net)) > 0:
         raise CaseError(f"{name}: LinDistFlow needs a radial network; this one has {n_loops} loop(s) (use the DC model)")
@@ -90,7 +91,15 @@ def feeder_block(prog: Program, net: OpfNetwork, pd: np.ndarray, qd: np.ndarray,
     w_lo, w_hi = np.broadcast_to(net.vmin**2, (periods, nb)).copy(), np.broadcast_to(net.vmax**2, (periods, nb)).copy()
     if w_ref is not None:
         w_lo[:, net.ref] = w_hi[:, net.ref] = np.broadcast_to(w_ref, (periods, len(net.ref)))
-    w = prog.var((periods, nb), lo=w_lo, hi=w_hi)
+    if voltage_penalty is None:
+        w = prog.var((periods, nb), lo=w_lo, hi=w_hi)
+    else:  # soft limits: a violation (in units of w) costs `voltage_penalty`; the rows bind rarely
+        fixed = np.zeros((periods, nb), dtype=bool) if w_ref is None else np.isin(np.arange(nb), net.ref)[None, :].repeat(periods, 0)
+        w = prog.var((periods, nb), lo=np.where(fixed, w_lo, 0.0), hi=np.where(fixed, w_hi, np.inf))
+        under = prog.var((periods, nb), cost=voltage_penalty)
+        over = prog.var((periods, nb), cost=voltage_penalty)
+        prog.constrain_lazily(w_lo, np.inf, (w, 1.0), (under, 1.0))
+        prog.constrain_lazily(-np.inf, w_hi, (w, 1.0), (over, -1.0))
 
     line_b = np.bincount(net.f, net.b / 2, nb) + np.bincount(net.t, net.b / 2, nb)
     pb = prog.rows(pd, pd, (periods, nb))
@@ -106,8 +115,9 @@ def feeder_block(prog: Program, net: OpfNetwork, pd: np.ndarray, qd: np.ndarray,
     lim = np.flatnonzero(np.isfinite(rate))
     angles = (np.arange(POLYGON_SIDES) + 0.5) * 2 * np.pi / POLYGON_SIDES
     facet = (rate[lim] * np.cos(np.pi / POLYGON_SIDES))[None, :, None]
-    thermal = prog.constrain(-np.inf, facet, (p[:, lim, None], np.cos(angles)), (q[:, lim, None], np.sin(angles)))
-    return FeederBlock(p, q, w, pb, qb, thermal)
+    # the box |P|, |Q| <= rating is in the column bounds; the polygon's facets rarely bind: added when violated
+    prog.constrain_lazily(-np.inf, facet, (p[:, lim, None], np.cos(angles)), (q[:, lim, None], np.sin(angles)))
+    return FeederBlock(p, q, w, pb, qb)
 
 
 def solve_lindistflow(net: OpfNetwork) -> OpfResult:

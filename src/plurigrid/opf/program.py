@@ -24,6 +24,7 @@ class Program:
         self._row_lo: list[np.ndarray] = []
         self._row_hi: list[np.ndarray] = []
         self._a: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._lazy: list[tuple[np.ndarray, np.ndarray, tuple]] = []
         self.constant = 0.0
 
     def var(self, shape: int | tuple[int, ...], lo=0.0, hi=np.inf, cost=0.0, quad=0.0, integer: bool = False) -> np.ndarray:
@@ -56,10 +57,27 @@ class Program:
             self.add(rows, cols, coef)
         return rows
 
-    def set_bounds(self, cols: np.ndarray, lo, hi) -> None:
-        lo_all, hi_all = np.concatenate(self._col["lo"]), np.concatenate(self._col["hi"])
-        lo_all[cols], hi_all[cols] = lo, hi
-        self._col["lo"], self._col["hi"] = [lo_all], [hi_all]
+    def constrain_lazily(self, lo, hi, *terms: tuple[np.ndarray, object]) -> None:
+        """Like `constrain`, for rows that rarely bind: HiGHS gets only those a solution violates."""
+        shape = np.broadcast_shapes(*(np.shape(c) for c, _ in terms), np.shape(lo), np.shape(hi))
+        self._lazy.append((np.broadcast_to(np.asarray(lo, float), shape).ravel(),
+                           np.broadcast_to(np.asarray(hi, float), shape).ravel(), (shape, terms)))
+
+    def _lazy_rows(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray] | None:
+        if not self._lazy:
+            return None
+        blocks, lo, hi, offset = [], [], [], 0
+        for row_lo, row_hi, (shape, terms) in self._lazy:
+            rows = np.arange(offset, offset + int(np.prod(shape))).reshape(shape)
+            offset += rows.size
+            for cols, coef in terms:
+                r, c, v = np.broadcast_arrays(rows, cols, np.asarray(coef, dtype=float))
+                keep = c >= 0
+                blocks.append((r[keep].ravel(), c[keep].ravel(), v[keep].ravel()))
+            lo.append(row_lo)
+            hi.append(row_hi)
+        r, c, v = (np.concatenate(x) for x in zip(*blocks))
+        return sp.csr_matrix((v, (r, c)), shape=(offset, self.n_cols)), np.concatenate(lo), np.concatenate(hi)
 
     def column_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate(self._col["lo"]), np.concatenate(self._col["hi"])
@@ -78,6 +96,7 @@ class Program:
         quad = np.concatenate(self._col["quad"])
         integer = None if relax_integers else np.concatenate(self._col["int"]).astype(bool)
         sol = highs.solve(np.concatenate(self._col["cost"]), self.matrix(), np.concatenate(self._row_lo),
-                          np.concatenate(self._row_hi), lo, hi, sp.diags(quad) if quad.any() else None, integer, **options)
+                          np.concatenate(self._row_hi), lo, hi, sp.diags(quad) if quad.any() else None, integer,
+                          lazy=self._lazy_rows(), **options)
         sol.objective += self.constant
         return sol
