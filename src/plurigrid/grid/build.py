@@ -126,7 +126,7 @@ def _inline(grid: GridSection) -> GridModel:
         pp.create_transformer_from_parameters(
             net, hv, lv, sn_mva=t.sn_mva, vn_hv_kv=net.bus.at[hv, "vn_kv"], vn_lv_kv=net.bus.at[lv, "vn_kv"],
             vkr_percent=100 * t.r_pu, vk_percent=100 * math.hypot(t.r_pu, t.x_pu), pfe_kw=0.0, i0_percent=0.0,
-            tap_side="hv", tap_neutral=0, tap_min=t.tap_min, tap_max=t.tap_max,
+            tap_side="hv", tap_neutral=0, tap_min=t.tap_min, tap_max=t.tap_max, tap_changer_type="Ratio",
             tap_step_percent=t.tap_step_percent, tap_pos=t.tap_pos, name=t.id,
         )
     if grid.connection is not None:
