@@ -11,7 +11,7 @@ import pytest
 from plurigrid.microworld.loader import library_worlds
 
 LIBRARY = ["hello", "offgrid-battery-sharing", "residential", "commercial", "datacenter", "simbench-rural1",
-           "simbench-semiurb4"]
+           "simbench-semiurb4", "congested-feeder"]
 KPIS = {"total_cost", "baseline_cost", "savings_frac", "energy_traded_kwh", "self_sufficiency", "self_consumption",
         "peak_import_kw", "max_line_loading_pct", "voltage_violations", "pf_nonconverged_steps", "losses_kwh", "welfare"}
 
@@ -69,3 +69,13 @@ def test_user_errors_exit_2_with_one_line(args, message, tmp_path):
     assert len(lines) == 1, res.stderr
     assert message in lines[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_efficiency_compares_the_run_with_the_opf_optimum(tmp_path):
+    out = tmp_path / "run"
+    result = plurigrid("run", "residential", "--efficiency", "--json", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    welfare = json.loads(result.stdout)["mechanism_properties"]["welfare"]
+    assert welfare["welfare"] == pytest.approx(welfare["efficiency"] * welfare["optimal_welfare"], rel=1e-6)
+    assert 0.9 < welfare["efficiency"] < 1.0  # residential's truthful homes have flexibility the heuristic leaves unused
+    assert json.loads((out / "summary.json").read_text())["mechanism_properties"]["welfare"] == welfare

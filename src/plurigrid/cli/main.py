@@ -93,6 +93,8 @@ def run(
     mechanism: Optional[str] = typer.Option(None, "--mechanism", help=f"one of {', '.join(MECHANISMS)}"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed (default: the world's)"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
+    efficiency: bool = typer.Option(False, "--efficiency",
+                                    help="also run the opf optimum of the same world and report welfare / optimal welfare"),
 ) -> None:
     """Simulate a microworld and write its run folder."""
     from plurigrid.engine.output import write_run
@@ -113,6 +115,13 @@ def run(
     finally:
         progress.close()
     summary = make_summary(record, name.removesuffix(".toml").removesuffix(".json"))
+    if efficiency:
+        from plurigrid.engine.results import kpis, welfare_efficiency
+
+        welfare = summary["kpis"]["welfare"]
+        optimal = welfare if w.mechanism == "opf" else kpis(simulate(compile_world(
+            spec, name, base, hours=hours, mechanism="opf", seed=seed)))["welfare"]
+        summary["mechanism_properties"]["welfare"] = welfare_efficiency(welfare, optimal)
     folder = out or Path("runs") / f"{summary['microworld']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     write_run(record, summary, folder)
     if as_json:

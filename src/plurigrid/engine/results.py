@@ -86,6 +86,13 @@ def balance(record: RunRecord) -> dict[str, int]:
     }
 
 
+def welfare_efficiency(welfare: float, optimal_welfare: float) -> dict[str, float | None]:
+    """Welfare of a run against the `opf` optimum of the same world (the summary's `mechanism_properties.welfare`)."""
+    ratio = welfare / optimal_welfare if optimal_welfare > 0 else None
+    return {"welfare": round(welfare, 6), "optimal_welfare": round(optimal_welfare, 6),
+            "efficiency": None if ratio is None else round(ratio, 9)}
+
+
 def summary(record: RunRecord, microworld: str) -> dict:
     """The run's summary.json content (deterministic for a seed; timings are the only wall-clock numbers)."""
     w = record.world
