@@ -20,6 +20,7 @@ STRATEGIES = (
     "battery-arbitrage",
     "demand-response",
 )
+STRATEGY_CHOICES = STRATEGIES + ("module",)  # built-ins, or a sandboxed WASM module
 MECHANISMS = ("tariff", "pay-as-clear", "pay-as-bid", "vcg", "second-price", "k-price", "opf")
 KINDS = (
     "household",
@@ -280,13 +281,41 @@ class Preferences(Strict):
         0.0, ge=0, description="extra willingness to pay for energy from the community's own renewables (opf)")
 
 
+class ModuleLimits(Strict):
+    """Per-call limits of a WASM strategy; each may only lower the manifest's."""
+
+    fuel: int | None = Field(None, gt=0)
+    memory_mb: float | None = Field(None, gt=0)
+    deadline_ms: float | None = Field(None, gt=0)
+    output_kb: float | None = Field(None, gt=0)
+
+
+class ModuleRef(Strict):
+    """A participant's strategy as a sandboxed WebAssembly module (see docs/modules.md)."""
+
+    path: str = Field(min_length=1, description="the .wasm (or .wat) file, relative to the microworld file")
+    manifest: str | None = Field(None, description="its manifest TOML (default: beside the module, same name)")
+    grants: list[str] | None = Field(None, description="capabilities granted; may only narrow the manifest's")
+    limits: ModuleLimits = ModuleLimits()
+    fallback: Literal[STRATEGIES] | None = Field(None, description="safe strategy when a call fails (default: the manifest's)")  # type: ignore[valid-type]
+
+
 class Participant(Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     bus: str | int
     kind: Literal[KINDS] = "household"  # type: ignore[valid-type]
     assets: Assets = Assets()
     preferences: Preferences = Preferences()
-    strategy: Literal[STRATEGIES] = "passive"  # type: ignore[valid-type]
+    strategy: Literal[STRATEGY_CHOICES] = "passive"  # type: ignore[valid-type]
+    module: ModuleRef | None = None
+
+    @model_validator(mode="after")
+    def _module_strategy(self) -> "Participant":
+        if self.strategy == "module" and self.module is None:
+            raise ValueError("strategy 'module' needs a [participant.module] with a path")
+        if self.module is not None and self.strategy != "module":
+            raise ValueError(f"a module is given but strategy is {self.strategy!r}; set strategy = \"module\"")
+        return self
 
 
 # ---------------------------------------------------------------- grid

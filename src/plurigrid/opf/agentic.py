@@ -136,71 +136,89 @@ def _window_kwh(flex_kwh: np.ndarray, delay: np.ndarray) -> np.ndarray:
     return cum[1:] - np.take_along_axis(cum, start, axis=0)
 
 
-def solve_agentic(p: AgentProblem) -> AgentPlan:
-    """Builds and solves the horizon problem; a failed solve returns status != optimal and NaNs."""
-    H, N = p.load_kw.shape
-    dt, net = p.dt_h, p.network
-    base_kw = net.base_mva * 1000.0
-    prog = Program()
-    opt = p.optimised
-    value = p.value_eur_per_kwh
+def _previous(cols: np.ndarray) -> np.ndarray:
+    """Each period's column of the period before (-1, "no variable", for the first)."""
+    return np.vstack([np.full((1, cols.shape[1]), -1), cols[:-1]])
 
-    fixed_p = np.where(opt, (1 - p.flexible_frac) * p.load_kw, p.fixed_kw)
-    fixed_q = np.where(opt, (1 - p.flexible_frac) * p.load_kw * p.q_per_p, p.fixed_kvar)
-    pd = np.zeros((H, net.n_bus))
-    qd = np.zeros((H, net.n_bus))
-    np.add.at(pd.T, p.bus, fixed_p.T / base_kw)
-    np.add.at(qd.T, p.bus, fixed_q.T / base_kw)
-    block = feeder_block(prog, net, pd, qd, w_ref=p.w_ref, name="grid", voltage_penalty=VOLTAGE_PENALTY_EUR_PER_H * dt)
-    pb, qb = block.p_balance, block.q_balance
 
-    def inject(cols: np.ndarray, members: np.ndarray, sign: float, q_ratio: np.ndarray | None = None) -> None:
-        prog.add(pb[:, p.bus[members]], cols, sign / base_kw)
+@dataclass
+class _Model:
+    """The program under construction, with the feeder's balance rows and the participants' buses."""
+
+    prog: Program
+    p: AgentProblem
+    pb: np.ndarray
+    qb: np.ndarray
+    base_kw: float
+
+    def inject(self, cols: np.ndarray, members: np.ndarray, sign: float, q_ratio: np.ndarray | None = None) -> None:
+        """Adds (H, len(members)) columns as injections (+) or withdrawals (-) at the members' buses."""
+        self.prog.add(self.pb[:, self.p.bus[members]], cols, sign / self.base_kw)
         if q_ratio is not None:
-            prog.add(qb[:, p.bus[members]], cols, sign * q_ratio / base_kw)
+            self.prog.add(self.qb[:, self.p.bus[members]], cols, sign * q_ratio / self.base_kw)
 
-    # renewables (curtailable)
-    R = np.flatnonzero(p.renewable_kw.max(axis=0) > 0)
-    ren = prog.var((H, len(R)), hi=p.renewable_kw[:, R])
-    inject(ren, R, 1.0)
+    def until_first(self, first: np.ndarray) -> np.ndarray:
+        """Right-hand sides: `first` in period 0, zero after."""
+        H = self.p.load_kw.shape[0]
+        return np.vstack([first[None, :], np.zeros((H - 1, len(first)))])
 
-    # inflexible demand shed at the participant's value; a price-taker's demand is firm now and
-    # only its forecast may be shed (so that an expected shortage does not make the plan infeasible)
+
+def _renewables(m: _Model) -> tuple[np.ndarray, np.ndarray]:
+    R = np.flatnonzero(m.p.renewable_kw.max(axis=0) > 0)
+    ren = m.prog.var((m.p.load_kw.shape[0], len(R)), hi=m.p.renewable_kw[:, R])
+    m.inject(ren, R, 1.0)
+    return R, ren
+
+
+def _shedding(m: _Model, fixed_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inflexible demand shed at the participant's value; a price-taker's demand is firm now and only
+    its forecast may be shed (so that an expected shortage does not make the plan infeasible)."""
+    p, H = m.p, m.p.load_kw.shape[0]
     O = np.flatnonzero(p.load_kw.max(axis=0) > 0)
-    firm = np.vstack([~opt[None, O], np.zeros((H - 1, len(O)), dtype=bool)])
-    shed = prog.var((H, len(O)), hi=np.where(firm, 0.0, np.maximum(fixed_p[:, O], 0.0)), cost=value[O] * dt)
-    inject(shed, O, 1.0, p.q_per_p[:, O])
+    firm = np.vstack([~p.optimised[None, O], np.zeros((H - 1, len(O)), dtype=bool)])
+    shed = m.prog.var((H, len(O)), hi=np.where(firm, 0.0, np.maximum(fixed_p[:, O], 0.0)),
+                      cost=p.value_eur_per_kwh[O] * p.dt_h)
+    m.inject(shed, O, 1.0, p.q_per_p[:, O])
+    return O, shed
 
-    # deferrable demand: served (worth its value), waiting (backlog), or dropped
-    F = np.flatnonzero(opt & (p.flexible_frac > 0) & ((p.load_kw.max(axis=0) > 0) | (p.backlog_kwh > 0)))
+
+def _deferrable(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deferrable demand: served (worth its value), waiting in a backlog, or dropped."""
+    p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
+    F = np.flatnonzero(p.optimised & (p.flexible_frac > 0) & ((p.load_kw.max(axis=0) > 0) | (p.backlog_kwh > 0)))
     flex_kwh = p.flexible_frac[F] * p.load_kw[:, F] * dt
     delay = p.max_delay_steps[F].astype(np.int64)
     # carried backlog was deferred age + 1 steps ago, so (like fresh demand) it may wait D - 1 - age more periods
     wait = delay - 1 - p.backlog_age_steps[F]
     window = _window_kwh(flex_kwh, delay) + np.where(np.arange(H)[:, None] < wait[None, :], p.backlog_kwh[F][None, :], 0.0)
-    serve = prog.var((H, len(F)), cost=-value[F] * dt)
-    drop = prog.var((H, len(F)))
-    backlog = prog.var((H, len(F)), hi=window)
-    prev = np.vstack([np.full((1, len(F)), -1), backlog[:-1]])
-    rhs = flex_kwh + np.vstack([p.backlog_kwh[F][None, :], np.zeros((H - 1, len(F)))])
-    prog.constrain(rhs, rhs, (backlog, 1.0), (prev, -1.0), (serve, dt), (drop, dt))
-    inject(serve, F, -1.0, p.q_per_p[:, F])
+    serve = m.prog.var((H, len(F)), cost=-p.value_eur_per_kwh[F] * dt)
+    drop = m.prog.var((H, len(F)))
+    backlog = m.prog.var((H, len(F)), hi=window)
+    rhs = flex_kwh + m.until_first(p.backlog_kwh[F])
+    m.prog.constrain(rhs, rhs, (backlog, 1.0), (_previous(backlog), -1.0), (serve, dt), (drop, dt))
+    m.inject(serve, F, -1.0, p.q_per_p[:, F])
+    return F, serve, backlog
 
-    # storage
-    B = np.flatnonzero(opt & (p.battery_kwh > 0))
-    eff = p.battery_eff[B]
-    charge = prog.var((H, len(B)), hi=p.battery_kw[B], cost=p.degradation_eur_per_kwh[B] * dt)
-    discharge = prog.var((H, len(B)), hi=p.battery_kw[B], cost=p.degradation_eur_per_kwh[B] * dt)
-    soc = prog.var((H, len(B)), lo=p.battery_min_kwh[B], hi=p.battery_kwh[B])
-    soc_prev = np.vstack([np.full((1, len(B)), -1), soc[:-1]])
-    soc0 = np.vstack([p.soc_kwh[B][None, :], np.zeros((H - 1, len(B)))])
-    prog.constrain(soc0, soc0, (soc, 1.0), (soc_prev, -1.0), (charge, -eff * dt), (discharge, dt / eff))
-    inject(charge, B, -1.0)
-    inject(discharge, B, 1.0)
 
-    # EV charging sessions
-    E = np.flatnonzero(opt & (p.ev_kw > 0))
-    ev = prog.var((H, len(E)), hi=p.ev_kw[E] * p.ev_plugged[:, E], cost=-value[E] * dt)
+def _storage(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
+    B = np.flatnonzero(p.optimised & (p.battery_kwh > 0))
+    eff, wear = p.battery_eff[B], p.degradation_eur_per_kwh[B] * dt
+    charge = m.prog.var((H, len(B)), hi=p.battery_kw[B], cost=wear)
+    discharge = m.prog.var((H, len(B)), hi=p.battery_kw[B], cost=wear)
+    soc = m.prog.var((H, len(B)), lo=p.battery_min_kwh[B], hi=p.battery_kwh[B])
+    soc0 = m.until_first(p.soc_kwh[B])
+    m.prog.constrain(soc0, soc0, (soc, 1.0), (_previous(soc), -1.0), (charge, -eff * dt), (discharge, dt / eff))
+    m.inject(charge, B, -1.0)
+    m.inject(discharge, B, 1.0)
+    return B, charge, discharge
+
+
+def _ev_charging(m: _Model) -> tuple[np.ndarray, np.ndarray]:
+    """Charging sessions: energy by departure (shortfall priced at the value), never more than needed."""
+    p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
+    E = np.flatnonzero(p.optimised & (p.ev_kw > 0))
+    ev = m.prog.var((H, len(E)), hi=p.ev_kw[E] * p.ev_plugged[:, E], cost=-p.value_eur_per_kwh[E] * dt)
     arrivals = p.ev_arrive[:, E].copy()
     arrivals[0] = False
     session = np.cumsum(arrivals, axis=0)
@@ -209,100 +227,141 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     deadline = np.zeros((n_sess, len(E)), dtype=bool)
     hh, jj = np.nonzero(p.ev_depart[:, E])
     deadline[session[hh, jj], jj] = True
-    short = prog.var((n_sess, len(E)), hi=np.where(deadline, need, 0.0), cost=value[E])
-    rows = prog.rows(np.where(deadline, need, 0.0), need, (n_sess, len(E)))
-    prog.add(rows[session, np.arange(len(E))[None, :]], ev, p.ev_eff[E] * dt)
-    prog.add(rows, short, 1.0)
-    inject(ev, E, -1.0)
+    short = m.prog.var((n_sess, len(E)), hi=np.where(deadline, need, 0.0), cost=p.value_eur_per_kwh[E])
+    rows = m.prog.rows(np.where(deadline, need, 0.0), need, (n_sess, len(E)))
+    m.prog.add(rows[session, np.arange(len(E))[None, :]], ev, p.ev_eff[E] * dt)
+    m.prog.add(rows, short, 1.0)
+    m.inject(ev, E, -1.0)
+    return E, ev
 
-    # HVAC: indoor temperature follows the RC model; leaving the comfort band costs discomfort
-    V = np.flatnonzero(opt & (p.hvac_kw > 0))
+
+def _hvac(m: _Model) -> tuple[np.ndarray, np.ndarray]:
+    """Indoor temperature follows the RC model; leaving the comfort band costs discomfort."""
+    p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
+    V = np.flatnonzero(p.optimised & (p.hvac_kw > 0))
     decay, gain = p.hvac_decay[V], p.hvac_gain_k_per_kw[V]
-    hvac = prog.var((H, len(V)), hi=p.hvac_kw[V])
-    indoor = prog.var((H, len(V)), lo=-np.inf)
-    too_cold = prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
-    too_warm = prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
-    drift = (1 - decay) * p.outdoor_c[:, V] + np.vstack([decay * p.indoor_c[V], np.zeros((H - 1, len(V)))])
-    indoor_prev = np.vstack([np.full((1, len(V)), -1), indoor[:-1]])
-    prog.constrain(drift, drift, (indoor, 1.0), (indoor_prev, -decay), (hvac, -gain))
-    prog.constrain(p.comfort_min_c[V], np.inf, (indoor, 1.0), (too_cold, 1.0))
-    prog.constrain(-np.inf, p.comfort_max_c[V], (indoor, 1.0), (too_warm, -1.0))
-    inject(hvac, V, -1.0)
+    hvac = m.prog.var((H, len(V)), hi=p.hvac_kw[V])
+    indoor = m.prog.var((H, len(V)), lo=-np.inf)
+    too_cold = m.prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
+    too_warm = m.prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
+    drift = (1 - decay) * p.outdoor_c[:, V] + m.until_first(decay * p.indoor_c[V])
+    m.prog.constrain(drift, drift, (indoor, 1.0), (_previous(indoor), -decay), (hvac, -gain))
+    m.prog.constrain(p.comfort_min_c[V], np.inf, (indoor, 1.0), (too_cold, 1.0))
+    m.prog.constrain(-np.inf, p.comfort_max_c[V], (indoor, 1.0), (too_warm, -1.0))
+    m.inject(hvac, V, -1.0)
+    return V, hvac
 
-    # product differentiation: served demand drawn from the pool of local renewable output
-    P = np.flatnonzero(opt & (p.premium_eur_per_kwh > 0) & (p.load_kw.max(axis=0) > 0))
-    green = prog.var((H, len(P)), cost=-p.premium_eur_per_kwh[P] * dt)
+
+def _premium(m: _Model, O: np.ndarray, shed: np.ndarray, F: np.ndarray, serve: np.ndarray,
+             ren: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Product differentiation: served demand drawn from the pool of local renewable output."""
+    p, H, N = m.p, m.p.load_kw.shape[0], m.p.load_kw.shape[1]
+    P = np.flatnonzero(p.optimised & (p.premium_eur_per_kwh > 0) & (p.load_kw.max(axis=0) > 0))
+    green = m.prog.var((H, len(P)), cost=-p.premium_eur_per_kwh[P] * p.dt_h)
     shed_col, serve_col = np.full((H, N), -1), np.full((H, N), -1)
     shed_col[:, O], serve_col[:, F] = shed, serve
     inflexible = (1 - p.flexible_frac[P]) * p.load_kw[:, P]
-    prog.constrain(-np.inf, inflexible, (green, 1.0), (shed_col[:, P], 1.0), (serve_col[:, P], -1.0))
-    pool = prog.rows(-np.inf, 0.0, H)
-    prog.add(pool[:, None], green, 1.0)
-    prog.add(pool[:, None], ren, -1.0)
+    m.prog.constrain(-np.inf, inflexible, (green, 1.0), (shed_col[:, P], 1.0), (serve_col[:, P], -1.0))
+    pool = m.prog.rows(-np.inf, 0.0, H)
+    m.prog.add(pool[:, None], green, 1.0)
+    m.prog.add(pool[:, None], ren, -1.0)
+    return P, green, pool
 
-    # thermal units with commitment
+
+def _thermal(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thermal units with commitment binaries: minimum output, no-load and start-up costs."""
+    p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
     G = np.flatnonzero(p.thermal_max_kw.max(axis=0) > 0)
     pmax = p.thermal_max_kw[:, G]
-    gen = prog.var((H, len(G)), hi=pmax, cost=p.thermal_var_eur_per_kwh[G] * dt)
-    on = prog.var((H, len(G)), hi=(pmax > 0).astype(float), cost=p.thermal_noload_eur_per_h[G] * dt, integer=True)
-    start = prog.var((H, len(G)), hi=1.0, cost=p.thermal_startup_eur[G])
-    prog.constrain(-np.inf, 0.0, (gen, 1.0), (on, -pmax))
-    prog.constrain(0.0, np.inf, (gen, 1.0), (on, -p.thermal_min_kw[G]))
-    on_prev = np.vstack([np.full((1, len(G)), -1), on[:-1]])
-    was_on = np.vstack([-p.thermal_on[G][None, :].astype(float), np.zeros((H - 1, len(G)))])
-    prog.constrain(was_on, np.inf, (start, 1.0), (on, -1.0), (on_prev, 1.0))
-    inject(gen, G, 1.0)
+    gen = m.prog.var((H, len(G)), hi=pmax, cost=p.thermal_var_eur_per_kwh[G] * dt)
+    on = m.prog.var((H, len(G)), hi=(pmax > 0).astype(float), cost=p.thermal_noload_eur_per_h[G] * dt, integer=True)
+    start = m.prog.var((H, len(G)), hi=1.0, cost=p.thermal_startup_eur[G])
+    m.prog.constrain(-np.inf, 0.0, (gen, 1.0), (on, -pmax))
+    m.prog.constrain(0.0, np.inf, (gen, 1.0), (on, -p.thermal_min_kw[G]))
+    m.prog.constrain(-m.until_first(p.thermal_on[G].astype(float)), np.inf, (start, 1.0), (on, -1.0), (_previous(on), 1.0))
+    m.inject(gen, G, 1.0)
+    return G, gen, on
 
-    # the upstream grid at the reference bus, and the reference's reactive power
-    ref = net.ref[:1]
+
+def _reference(m: _Model) -> tuple[np.ndarray | None, np.ndarray]:
+    """The upstream grid at the reference bus (if connected), the reference's reactive power, and the
+    last resort: the reference unit (or upstream) off its schedule, priced like a market cap."""
+    p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
+    ref = int(p.network.ref[0])
+    trade = None
     if p.connected:
         cap = np.inf if p.max_import_kw is None else p.max_import_kw
-        imp = prog.var(H, hi=cap, cost=p.import_eur_per_kwh * dt)
-        exp = prog.var(H, cost=-p.export_eur_per_kwh * dt)
-        prog.add(pb[:, ref[0]], imp, 1.0 / base_kw)
-        prog.add(pb[:, ref[0]], exp, -1.0 / base_kw)
-    # last resort: the reference unit (or upstream) off its schedule, priced like a market cap
-    imbalance = prog.var((H, 2), cost=BALANCE_PENALTY_EUR_PER_KWH * dt)
-    prog.add(pb[:, ref[0], None], imbalance, np.array([1.0, -1.0]) / base_kw)
-    q_ref = prog.var(H, lo=-np.inf)
-    prog.add(qb[:, ref[0]], q_ref, 1.0)
-    utility_of_fixed = float(np.sum(value[O] * np.maximum(fixed_p[:, O], 0.0) * dt))
+        trade = m.prog.var((H, 2), hi=[cap, np.inf], cost=np.stack([p.import_eur_per_kwh, -p.export_eur_per_kwh], axis=1) * dt)
+        m.prog.add(m.pb[:, ref, None], trade, np.array([1.0, -1.0]) / m.base_kw)
+    imbalance = m.prog.var((H, 2), cost=BALANCE_PENALTY_EUR_PER_KWH * dt)
+    m.prog.add(m.pb[:, ref, None], imbalance, np.array([1.0, -1.0]) / m.base_kw)
+    q_ref = m.prog.var(H, lo=-np.inf)
+    m.prog.add(m.qb[:, ref], q_ref, 1.0)
+    return trade, imbalance
+
+
+def _failed(status: str, n: int, n_bus: int, solve_time_s: float) -> AgentPlan:
+    nan, off = np.full(n, np.nan), np.zeros(n, dtype=bool)
+    return AgentPlan(status=status, welfare_eur=float("nan"), battery_kw=nan, ev_kw=nan, hvac_kw=nan, served_kw=nan,
+                     green_kw=nan, green_price_eur_per_kwh=float("nan"), backlog_kwh=nan, renewable_kw=nan,
+                     thermal_kw=nan, thermal_on=off, thermal_started=off, price_eur_per_kwh=nan,
+                     bus_price_eur_per_kwh=np.full(n_bus, np.nan), bus_vm_pu=np.full(n_bus, np.nan),
+                     import_kw=float("nan"), imbalance_kw=float("nan"), solve_time_s=solve_time_s)
+
+
+def solve_agentic(p: AgentProblem) -> AgentPlan:
+    """Builds and solves the horizon problem; a failed solve returns status != optimal and NaNs."""
+    H, N = p.load_kw.shape
+    dt, net = p.dt_h, p.network
+    base_kw = net.base_mva * 1000.0
+    prog = Program()
+    opt = p.optimised
+
+    fixed_p = np.where(opt, (1 - p.flexible_frac) * p.load_kw, p.fixed_kw)
+    fixed_q = np.where(opt, (1 - p.flexible_frac) * p.load_kw * p.q_per_p, p.fixed_kvar)
+    pd = np.zeros((H, net.n_bus))
+    qd = np.zeros((H, net.n_bus))
+    np.add.at(pd.T, p.bus, fixed_p.T / base_kw)
+    np.add.at(qd.T, p.bus, fixed_q.T / base_kw)
+    block = feeder_block(prog, net, pd, qd, w_ref=p.w_ref, name="grid", voltage_penalty=VOLTAGE_PENALTY_EUR_PER_H * dt)
+    m = _Model(prog, p, block.p_balance, block.q_balance, base_kw)
+
+    R, ren = _renewables(m)
+    O, shed = _shedding(m, fixed_p)
+    F, serve, backlog = _deferrable(m)
+    B, charge, discharge = _storage(m)
+    E, ev = _ev_charging(m)
+    V, hvac = _hvac(m)
+    P, green, pool = _premium(m, O, shed, F, serve, ren)
+    G, gen, on = _thermal(m)
+    trade, imbalance = _reference(m)
 
     lp_options = {"solver": "ipm"} if net.n_bus >= LARGE_FEEDER_BUSES and not len(G) else {}
     sol = prog.solve(options=lp_options)
     if sol.status == OPTIMAL and len(G):
         sol = prog.solve(relax_integers=True, fixed=(on.ravel(), np.rint(sol.x[on.ravel()])))
-    n = lambda: np.zeros(N)  # noqa: E731
     if sol.status != OPTIMAL:
-        nan, off = np.full(N, np.nan), np.zeros(N, dtype=bool)
-        return AgentPlan(status=sol.status, welfare_eur=float("nan"), battery_kw=nan, ev_kw=nan, hvac_kw=nan, served_kw=nan,
-                         green_kw=nan, green_price_eur_per_kwh=float("nan"), backlog_kwh=nan, renewable_kw=nan,
-                         thermal_kw=nan, thermal_on=off, thermal_started=off, price_eur_per_kwh=nan,
-                         bus_price_eur_per_kwh=np.full(net.n_bus, np.nan), bus_vm_pu=np.full(net.n_bus, np.nan), import_kw=float("nan"),
-                         imbalance_kw=float("nan"), solve_time_s=sol.solve_time_s)
+        return _failed(sol.status, N, net.n_bus, sol.solve_time_s)
+
     x = sol.x
-    battery, ev_kw, hvac_kw, renewable, thermal = n(), n(), n(), n(), n()
-    hvac_kw[V] = x[hvac[0]]
-    green_kw = n()
-    green_kw[P] = x[green[0]]
-    battery[B] = x[charge[0]] - x[discharge[0]]
-    ev_kw[E] = x[ev[0]]
-    renewable[R] = x[ren[0]]
-    thermal[G] = x[gen[0]]
-    served = np.where(opt, (1 - p.flexible_frac) * p.load_kw[0], p.load_kw[0])
-    served[O] -= x[shed[0]]
-    served[F] += x[serve[0]]
-    left = n()
-    left[F] = x[backlog[0]]
-    thermal_on, started = np.zeros(N, bool), np.zeros(N, bool)
-    thermal_on[G] = np.rint(x[on[0]]) > 0
-    started[G] = thermal_on[G] & ~p.thermal_on[G]
-    bus_price = sol.row_dual[pb[0]] / (base_kw * dt)
+
+    def now(members: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """First-period values of a block, as an (N,) array over participants (0 elsewhere)."""
+        out = np.zeros(N)
+        out[members] = x[cols[0]]
+        return out
+
+    served = np.where(opt, (1 - p.flexible_frac) * p.load_kw[0], p.load_kw[0]) - now(O, shed) + now(F, serve)
+    thermal_on = now(G, on) > 0.5
+    bus_price = sol.row_dual[block.p_balance[0]] / (base_kw * dt)
+    utility_of_fixed = float(np.sum(p.value_eur_per_kwh[O] * np.maximum(fixed_p[:, O], 0.0) * dt))
     return AgentPlan(
-        status=sol.status, welfare_eur=utility_of_fixed - sol.objective, battery_kw=battery, ev_kw=ev_kw, hvac_kw=hvac_kw, green_kw=green_kw,
-        green_price_eur_per_kwh=float(-sol.row_dual[pool[0]] / dt), served_kw=served,
-        backlog_kwh=left, renewable_kw=renewable, thermal_kw=thermal, thermal_on=thermal_on, thermal_started=started,
-        price_eur_per_kwh=bus_price[p.bus], bus_price_eur_per_kwh=bus_price, bus_vm_pu=np.sqrt(np.maximum(x[block.w[0]], 0.0)),
-        import_kw=float(x[imp[0]] - x[exp[0]]) if p.connected else 0.0,
+        status=sol.status, welfare_eur=utility_of_fixed - sol.objective,
+        battery_kw=now(B, charge) - now(B, discharge), ev_kw=now(E, ev), hvac_kw=now(V, hvac), served_kw=served,
+        green_kw=now(P, green), green_price_eur_per_kwh=float(-sol.row_dual[pool[0]] / dt), backlog_kwh=now(F, backlog),
+        renewable_kw=now(R, ren), thermal_kw=now(G, gen), thermal_on=thermal_on, thermal_started=thermal_on & ~p.thermal_on,
+        price_eur_per_kwh=bus_price[p.bus], bus_price_eur_per_kwh=bus_price,
+        bus_vm_pu=np.sqrt(np.maximum(x[block.w[0]], 0.0)),
+        import_kw=float(x[trade[0, 0]] - x[trade[0, 1]]) if trade is not None else 0.0,
         imbalance_kw=float(x[imbalance[0, 0]] - x[imbalance[0, 1]]), solve_time_s=sol.solve_time_s,
     )
