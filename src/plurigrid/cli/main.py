@@ -19,10 +19,12 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli.module import module_app
 from plurigrid.microworld.spec import MECHANISMS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plurigrid: microworld simulator with markets and AC power flow.")
+app.add_typer(module_app, name="module")
 out_console = Console()
 err_console = Console(stderr=True)
 
@@ -37,8 +39,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.microworld.loader import SpecError
     from plurigrid.grid.matpower import MatpowerError
     from plurigrid.opf.network import CaseError
+    from plurigrid.strategies.wasm.host import ModuleError
+    from plurigrid.strategies.wasm.manifest import ManifestError
 
-    return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError)
+    return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError)
 
 
 @app.command("list")

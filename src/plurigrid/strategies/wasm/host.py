@@ -1,0 +1,506 @@
+"""Run participant strategies compiled to WebAssembly: sandboxed, capability-gated, with hard limits.
+
+The contract is docs/modules.md (ABI 1). One wasmtime Engine per process counts fuel (a
+deterministic instruction budget) and checks an epoch deadline that a 1 ms ticker thread
+advances (a wall-clock backstop). Each `ModuleInstance` owns a Store with a memory limit and a
+Linker that defines only the host functions its grants allow, so an ungranted or unknown import
+fails before any module code runs. A call never raises for anything the module does: traps,
+limit hits and bad output come back as a `CallResult` whose `error` is one short reason.
+
+The per-call path calls wasmtime's C API directly through ctypes (`wasmtime_func_call_unchecked`
+on exports whose types were checked at load) because `Func.__call__` costs ~60 µs; the direct
+path is ~5 µs. That code touches a few private names of wasmtime-py, all in the `_native` block.
+An instance is not thread-safe: call it from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import wasmtime
+import wasmtime._func as _wasmtime_func
+from wasmtime import _ffi
+
+from plurigrid.strategies.wasm.capabilities import (
+    HOST_IMPORTS, HOST_MODULE, WASI_DIR_PREFIX, Import, check_imports, grant_problems, signature_text)
+from plurigrid.strategies.wasm.manifest import Limits
+
+ALLOC_SIGNATURE = "(i32) -> (i32)"
+HANDLER_SIGNATURE = "(i32, i32) -> (i64)"
+LIFECYCLE_EXPORTS: tuple[str, ...] = ("init", "on_event", "on_offline", "on_online")
+HANDLERS: tuple[str, ...] = ("decide", *LIFECYCLE_EXPORTS)
+DECISION_NUMBERS: frozenset[str] = frozenset(
+    {"battery_kw", "ev_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh"})
+DECISION_FLAGS: frozenset[str] = frozenset({"trade"})
+
+KV_CAP_BYTES = 64 << 10  # keys + values of one module's store
+LOG_MAX_LINES = 100  # per context (the engine drains it each step)
+LOG_MAX_CHARS = 1000  # longer lines are cut
+OUTBOX_MAX_MESSAGES = 16  # per context
+MESSAGE_MAX_BYTES = 4096
+EPOCH_TICK_S = 0.001  # one epoch per millisecond, so a deadline in ms is a number of epochs
+WASI_GUEST_DIR = "/data"  # where a `wasi-dir:PATH` grant appears inside the module
+_PAGE_BYTES = 65536
+_U32 = 0xFFFFFFFF
+
+
+class ModuleError(ValueError):
+    """A module that cannot be loaded or instantiated as given: one line, "MODULE: problem"."""
+
+
+class HostFault(Exception):
+    """Raised inside a host function when the module passed something invalid; becomes `trap: <message>`."""
+
+
+# --- _native: the fast call path (private wasmtime-py names live only here) ---------------------
+
+def _entry(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A fresh ctypes prototype of a wasmtime C function (not wasmtime-py's shared one), ints for pointers."""
+    function = _ffi.dll[name]
+    function.restype, function.argtypes = restype, argtypes
+    return function
+
+
+_P, _N = ctypes.c_void_p, ctypes.c_size_t
+_call_unchecked = _entry("wasmtime_func_call_unchecked", _P, _P, _P, _P, _N, _P)
+_memory_data = _entry("wasmtime_memory_data", _P, _P, _P)
+_memory_size = _entry("wasmtime_memory_data_size", _N, _P, _P)
+_set_fuel = _entry("wasmtime_context_set_fuel", _P, _P, ctypes.c_uint64)
+_get_fuel = _entry("wasmtime_context_get_fuel", _P, _P, _P)
+_set_deadline = _entry("wasmtime_context_set_epoch_deadline", None, _P, ctypes.c_uint64)
+
+
+def _trap_of(trap_address: int) -> wasmtime.Trap:
+    return wasmtime.Trap._from_ptr(ctypes.cast(trap_address, ctypes.POINTER(_ffi.wasm_trap_t)))
+
+
+def _error_of(error_address: int) -> wasmtime.WasmtimeError:
+    return wasmtime.WasmtimeError._from_ptr(ctypes.cast(error_address, ctypes.POINTER(_ffi.wasmtime_error_t)))
+
+
+def _take_host_exception() -> BaseException | None:
+    """The exception a host function raised during the last call (wasmtime-py parks it in a global)."""
+    exc, _wasmtime_func.LAST_EXCEPTION = _wasmtime_func.LAST_EXCEPTION, None
+    return exc
+
+
+# --- the shared engine --------------------------------------------------------------------------
+
+_engine: wasmtime.Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def shared_engine() -> wasmtime.Engine:
+    """The process's one Engine (fuel + epochs, NaN-canonical floats, no threads), its ticker started."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            config = wasmtime.Config()
+            config.consume_fuel = True
+            config.epoch_interruption = True
+            config.cranelift_nan_canonicalization = True  # same float bits on every node
+            config.wasm_threads = False
+            config.wasm_relaxed_simd = False  # results may differ across CPUs
+            # Small address-space reservations so thousands of stores fit (and a Pi's 39-bit space):
+            # bounds checks become explicit, and memory beyond 16 MiB moves when it grows.
+            config.memory_reservation = Limits().memory_bytes
+            config.memory_reservation_for_growth = Limits().memory_bytes
+            config.memory_guard_size = _PAGE_BYTES
+            _engine = wasmtime.Engine(config)
+            _start_ticker(_engine)
+        return _engine
+
+
+def _start_ticker(engine: wasmtime.Engine) -> None:
+    def tick() -> None:
+        while True:
+            time.sleep(EPOCH_TICK_S)
+            engine.increment_epoch()
+
+    threading.Thread(target=tick, name="plurigrid-wasm-epoch", daemon=True).start()
+
+
+def _restart_ticker_after_fork() -> None:
+    if _engine is not None:  # threads do not survive fork; the deadline needs one in the child too
+        _start_ticker(_engine)
+
+
+os.register_at_fork(after_in_child=_restart_ticker_after_fork)
+
+
+# --- compiling ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class CompiledModule:
+    """A validated, compiled module with its content hash and the types of its imports and exports."""
+
+    module: wasmtime.Module
+    sha256: str  # of the binary (.wat text is hashed after conversion)
+    name: str  # file name, for messages
+    imports: tuple[Import, ...]
+    exports: Mapping[str, str]  # export name -> function signature, or memory/table/global
+
+    def abi_problems(self) -> list[str]:
+        """What keeps this module from speaking ABI 1 (missing or mistyped exports)."""
+        problems = []
+        if self.exports.get("memory") != "memory":
+            problems.append("missing export 'memory' (its linear memory)")
+        for name, expected in (("alloc", ALLOC_SIGNATURE), ("decide", HANDLER_SIGNATURE)):
+            if name not in self.exports:
+                problems.append(f"missing export '{name}' {expected}")
+        for name, expected in (("alloc", ALLOC_SIGNATURE),) + tuple((h, HANDLER_SIGNATURE) for h in HANDLERS):
+            got = self.exports.get(name)
+            if got is not None and got != expected:
+                problems.append(f"export '{name}' has type {got}, expected {expected}")
+        return problems
+
+
+_compiled: dict[str, wasmtime.Module] = {}
+_compiled_lock = threading.Lock()
+
+
+def compile_module(source: Path | str | bytes, name: str | None = None) -> CompiledModule:
+    """Compile a module from a file path (.wasm or .wat) or its bytes; compiled once per content hash."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModuleError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    else:
+        name, data = name or "<bytes>", bytes(source)
+    if not data.startswith(b"\0asm"):
+        try:
+            data = bytes(wasmtime.wat2wasm(data.decode("utf-8")))
+        except (UnicodeDecodeError, wasmtime.WasmtimeError) as exc:
+            raise ModuleError(f"{name}: not a WebAssembly module (binary or text): {_first_line(exc)}") from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    with _compiled_lock:
+        module = _compiled.get(sha256)
+        if module is None:
+            try:
+                module = wasmtime.Module(shared_engine(), data)
+            except wasmtime.WasmtimeError as exc:
+                raise ModuleError(f"{name}: not a valid WebAssembly module: {_first_line(exc)}") from None
+            _compiled[sha256] = module
+    imports = tuple(Import(i.module, i.name or "", _type_text(i.type)) for i in module.imports)
+    exports = {e.name: _type_text(e.type) for e in module.exports}
+    return CompiledModule(module, sha256, name, imports, exports)
+
+
+def _type_text(ty: Any) -> str:
+    if isinstance(ty, wasmtime.FuncType):
+        return signature_text((str(p) for p in ty.params), (str(r) for r in ty.results))
+    return {wasmtime.MemoryType: "memory", wasmtime.TableType: "table", wasmtime.GlobalType: "global"}.get(type(ty), "other")
+
+
+def _func_type(signature: str) -> wasmtime.FuncType:
+    params, results = (part.strip("()") for part in signature.split(" -> "))
+    valtype = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f64": wasmtime.ValType.f64}
+    return wasmtime.FuncType([valtype[p]() for p in params.split(", ") if p],
+                             [valtype[r]() for r in results.split(", ") if r])
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
+# --- calls --------------------------------------------------------------------------------------
+
+@dataclass
+class HostContext:
+    """What the host functions return during a call, and where their effects go; the engine sets it per step."""
+
+    now_ms: int = 0  # simulation time, ms since the Unix epoch
+    meter_kwh: float = 0.0  # the participant's metered net energy of the last step
+    forecast_json: bytes = b'{"load_kw":[],"renewable_kw":[]}'
+    prices_json: bytes = b'{"import_eur_per_kwh":[],"export_eur_per_kwh":[]}'
+    log_lines: list[str] = field(default_factory=list)  # at most LOG_MAX_LINES, each at most LOG_MAX_CHARS
+    outbox: list[tuple[str, bytes]] = field(default_factory=list)  # (to participant, message) from `send`
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """The outcome of one call; `error` is one of `fuel exhausted`, `memory limit`, `deadline`, `trap: …`, `invalid output: …`."""
+
+    ok: bool
+    output: bytes | None
+    error: str | None
+    fuel_used: int  # deterministic: same module, state and input give the same count
+    seconds: float  # wall clock, for reports only
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+class ModuleInstance:
+    """One participant's running module: its Store, granted host functions, kv store and limits."""
+
+    def __init__(self, compiled: CompiledModule, grants: Iterable[str] = (), limits: Limits = Limits(),
+                 kv: dict[bytes, bytes] | None = None) -> None:
+        self.compiled, self.name, self.limits = compiled, compiled.name, limits
+        self.grants = tuple(dict.fromkeys(grants))
+        problems = grant_problems(self.grants) + check_imports(compiled.imports, self.grants) + compiled.abi_problems()
+        if problems:
+            raise ModuleError(f"{self.name}: {'; '.join(problems)}")
+        self.kv: dict[bytes, bytes] = {} if kv is None else kv
+        self._kv_bytes = sum(len(k) + len(v) for k, v in self.kv.items())
+        if self._kv_bytes > KV_CAP_BYTES:
+            raise ValueError(f"{self.name}: kv holds {self._kv_bytes} bytes, more than the cap of {KV_CAP_BYTES}")
+        self.context = HostContext()
+        self._memory: wasmtime.Memory | None = None
+
+        engine = shared_engine()
+        self._store = wasmtime.Store(engine)
+        self._store.set_limits(memory_size=limits.memory_bytes, table_elements=1 << 20)
+        self._store.set_fuel(limits.fuel)  # a start function runs under the same limits as a call
+        self._store.set_epoch_deadline(limits.deadline_ticks)
+        linker = wasmtime.Linker(engine)
+        self._define_host_functions(linker)
+        if "wasi" in self.grants:
+            self._store.set_wasi(self._wasi_config())
+            linker.define_wasi()
+        instance = self._instantiate(linker)
+
+        exports = instance.exports(self._store)
+        self._memory = exports["memory"]
+        self._funcs = {name: exports[name] for name in ("alloc", *HANDLERS) if name in compiled.exports}
+        self._ctx = ctypes.cast(self._store._context(), ctypes.c_void_p).value
+        self._memory_ref = ctypes.addressof(self._memory._memory)
+        self._handler_refs = {name: ctypes.addressof(f._func) for name, f in self._funcs.items() if name != "alloc"}
+        self._alloc_ref = ctypes.addressof(self._funcs["alloc"]._func)
+        self._raw = (_ffi.wasmtime_val_raw * 2)()  # arguments in, results out
+        self._raw_ref = ctypes.addressof(self._raw)
+        self._trap = ctypes.c_void_p()
+        self._trap_ref = ctypes.addressof(self._trap)
+        self._fuel = ctypes.c_uint64()
+        self._fuel_ref = ctypes.addressof(self._fuel)
+        self._deadline_ticks, self._output_cap = limits.deadline_ticks, limits.output_bytes
+
+    def _instantiate(self, linker: wasmtime.Linker) -> wasmtime.Instance:
+        try:
+            return linker.instantiate(self._store, self.compiled.module)
+        except wasmtime.Trap as trap:
+            exc = _take_host_exception()
+            raise ModuleError(f"{self.name}: start function failed: {self._reason(trap.trap_code, trap.message, exc)}") from None
+        except wasmtime.WasmtimeError as exc:
+            _take_host_exception()
+            message = _first_line(exc)
+            if "exceeds memory limits" in message:
+                message = f"its initial memory exceeds the limit of {self.limits.memory_mb} MiB ({message})"
+            raise ModuleError(f"{self.name}: cannot instantiate: {message}") from None
+
+    def _wasi_config(self) -> wasmtime.WasiConfig:
+        """WASI with no arguments, environment or stdio; at most one read-only directory if granted."""
+        config = wasmtime.WasiConfig()
+        dirs = [g[len(WASI_DIR_PREFIX):] for g in self.grants if g.startswith(WASI_DIR_PREFIX)]
+        if len(dirs) > 1:
+            raise ModuleError(f"{self.name}: at most one {WASI_DIR_PREFIX}PATH grant, got {len(dirs)}")
+        for path in dirs:
+            if not Path(path).is_dir():
+                raise ModuleError(f"{self.name}: grant {WASI_DIR_PREFIX}{path}: not a directory")
+            config.preopen_dir(path, WASI_GUEST_DIR, fs_mutable=False)
+        return config
+
+    # --- the call path
+
+    def call(self, export: str, payload: bytes) -> CallResult:
+        """Run one ABI handler on `payload` under the limits; never raises for what the module does."""
+        func_ref = self._handler_refs.get(export)
+        if func_ref is None:
+            if export in LIFECYCLE_EXPORTS:  # optional handlers a module leaves out do nothing
+                return CallResult(True, None, None, 0, 0.0)
+            raise ValueError(f"{self.name}: {export!r} is not an ABI handler; expected one of {', '.join(HANDLERS)}")
+        start = time.perf_counter()
+        ctx, raw, fuel, size = self._ctx, self._raw, self.limits.fuel, len(payload)
+        _set_fuel(ctx, fuel)
+        _set_deadline(ctx, self._deadline_ticks)
+        output = None
+        raw[0].i32 = size
+        error = self._invoke(self._alloc_ref, 1)
+        if error is None:
+            ptr = raw[0].i32
+            if (ptr & _U32) + size > _memory_size(ctx, self._memory_ref):
+                error = "invalid output: alloc returned an out-of-bounds pointer"
+            else:
+                ctypes.memmove(_memory_data(ctx, self._memory_ref) + (ptr & _U32), payload, size)
+                raw[0].i32, raw[1].i32 = ptr, size
+                error = self._invoke(func_ref, 2)
+                if error is None:
+                    packed = raw[0].i64
+                    out_ptr, out_len = (packed >> 32) & _U32, packed & _U32
+                    if out_len > self._output_cap:
+                        error = "invalid output: too large"
+                    elif out_ptr + out_len > _memory_size(ctx, self._memory_ref):
+                        error = "invalid output: out of bounds"
+                    else:
+                        output = ctypes.string_at(_memory_data(ctx, self._memory_ref) + out_ptr, out_len)
+        _get_fuel(ctx, self._fuel_ref)
+        return CallResult(error is None, output, error, fuel - self._fuel.value, time.perf_counter() - start)
+
+    def _invoke(self, func_ref: int, nargs: int) -> str | None:
+        """Call a typed export with the args in `self._raw` (results land there); the failure reason or None."""
+        error = _call_unchecked(self._ctx, func_ref, self._raw_ref, nargs, self._trap_ref)
+        if error is None and self._trap.value is None:
+            return None
+        if error is not None:
+            problem = _error_of(error)
+            code, message = None, str(problem)
+        else:
+            trap = _trap_of(self._trap.value)
+            self._trap.value = None
+            code, message = trap.trap_code, trap.message
+        return self._reason(code, message, _take_host_exception())
+
+    def _reason(self, code: wasmtime.TrapCode | None, message: str, host_exc: BaseException | None) -> str:
+        """Map a trap to the short reasons of docs/modules.md."""
+        if host_exc is not None:
+            if isinstance(host_exc, HostFault):
+                return f"trap: {host_exc}"
+            raise host_exc  # a bug in a host function, not the module's doing
+        if code is wasmtime.TrapCode.OUT_OF_FUEL:
+            return "fuel exhausted"
+        if code is wasmtime.TrapCode.INTERRUPT:
+            return "deadline"
+        if self._memory_exhausted():
+            return "memory limit"
+        if code is None:
+            return f"trap: {_first_line(Exception(message))}"
+        return f"trap: {code.name.lower().replace('_', ' ')}"
+
+    def _memory_exhausted(self) -> bool:
+        """Whether the last growth would cross the limit: the store refuses `memory.grow` there (it returns -1)."""
+        if self._memory is None:
+            return False
+        return _memory_size(self._ctx, self._memory_ref) + _PAGE_BYTES > self.limits.memory_bytes
+
+    def decide(self, observation: Mapping[str, Any]) -> tuple[dict[str, float | bool] | None, CallResult]:
+        """JSON observation in, validated decision out (None with `invalid output: …` when it is not one)."""
+        try:
+            payload = _ENCODE(observation).encode()
+        except ValueError:
+            bad = sorted(k for k, v in observation.items() if isinstance(v, float) and not math.isfinite(v))
+            raise ValueError(f"{self.name}: observation has non-finite {', '.join(bad) or 'values'} (use null)") from None
+        result = self.call("decide", payload)
+        if not result.ok:
+            return None, result
+        try:
+            return parse_decision(result.output or b""), result
+        except InvalidOutput as exc:
+            return None, replace(result, ok=False, error=f"invalid output: {exc}")
+
+    # --- host functions (each closes over this instance; `self.context` is read at call time)
+
+    def _define_host_functions(self, linker: wasmtime.Linker) -> None:
+        for name, (capability, signature) in HOST_IMPORTS.items():
+            if capability in self.grants:
+                linker.define_func(HOST_MODULE, name, _func_type(signature), getattr(self, f"_host_{name}"),
+                                   access_caller=True)
+
+    def _read(self, caller: wasmtime.Caller, ptr: int, length: int, what: str) -> bytes:
+        ptr, length = ptr & _U32, length & _U32
+        if self._memory is None or ptr + length > self._memory.data_len(caller):
+            raise HostFault(f"{what}: pointer out of bounds")
+        return bytes(self._memory.read(caller, ptr, ptr + length))
+
+    def _write(self, caller: wasmtime.Caller, ptr: int, data: bytes, what: str) -> None:
+        ptr = ptr & _U32
+        if self._memory is None or ptr + len(data) > self._memory.data_len(caller):
+            raise HostFault(f"{what}: pointer out of bounds")
+        if data:
+            self._memory.write(caller, data, ptr)
+
+    def _copy_out(self, caller: wasmtime.Caller, data: bytes, ptr: int, cap: int, what: str) -> int:
+        if len(data) > cap & _U32:
+            return -len(data)
+        self._write(caller, ptr, data, what)
+        return len(data)
+
+    def _host_log(self, caller: wasmtime.Caller, ptr: int, length: int) -> None:
+        text = self._read(caller, ptr, length, "log").decode("utf-8", "replace")
+        if len(self.context.log_lines) < LOG_MAX_LINES:
+            self.context.log_lines.append(text[:LOG_MAX_CHARS])
+
+    def _host_now(self, caller: wasmtime.Caller) -> int:
+        return int(self.context.now_ms)
+
+    def _host_kv_get(self, caller: wasmtime.Caller, key_ptr: int, key_len: int, out_ptr: int, out_cap: int) -> int:
+        value = self.kv.get(self._read(caller, key_ptr, key_len, "kv_get"))
+        if value is None:
+            return -1
+        self._write(caller, out_ptr, value[:out_cap & _U32], "kv_get")
+        return len(value)
+
+    def _host_kv_put(self, caller: wasmtime.Caller, key_ptr: int, key_len: int, val_ptr: int, val_len: int) -> int:
+        key = self._read(caller, key_ptr, key_len, "kv_put")
+        value = self._read(caller, val_ptr, val_len, "kv_put")
+        old = self.kv.get(key)
+        size = self._kv_bytes + len(key) + len(value) - (0 if old is None else len(key) + len(old))
+        if size > KV_CAP_BYTES:
+            return -1
+        self.kv[key], self._kv_bytes = value, size
+        return 0
+
+    def _host_read_meter(self, caller: wasmtime.Caller) -> float:
+        return float(self.context.meter_kwh)
+
+    def _host_forecast(self, caller: wasmtime.Caller, out_ptr: int, out_cap: int) -> int:
+        return self._copy_out(caller, self.context.forecast_json, out_ptr, out_cap, "forecast")
+
+    def _host_prices(self, caller: wasmtime.Caller, out_ptr: int, out_cap: int) -> int:
+        return self._copy_out(caller, self.context.prices_json, out_ptr, out_cap, "prices")
+
+    def _host_send(self, caller: wasmtime.Caller, to_ptr: int, to_len: int, msg_ptr: int, msg_len: int) -> int:
+        to = self._read(caller, to_ptr, to_len, "send")
+        message = self._read(caller, msg_ptr, msg_len, "send")
+        outbox = self.context.outbox
+        if not to or len(message) > MESSAGE_MAX_BYTES or len(outbox) >= OUTBOX_MAX_MESSAGES:
+            return -1
+        try:
+            outbox.append((to.decode("utf-8"), message))
+        except UnicodeDecodeError:
+            return -1
+        return 0
+
+
+class InvalidOutput(ValueError):
+    """Why a module's output is not a decision (the text after `invalid output: `)."""
+
+
+def parse_decision(output: bytes) -> dict[str, float | bool]:
+    """A decision object from UTF-8 JSON: numbers as floats, `trade` as bool; raise InvalidOutput otherwise."""
+    try:
+        value = json.loads(output.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, absurd nesting
+        raise InvalidOutput("not JSON") from None
+    if type(value) is not dict:
+        raise InvalidOutput("not an object")
+    decision: dict[str, float | bool] = {}
+    for key, item in value.items():
+        if key in DECISION_NUMBERS:
+            if type(item) is not float and type(item) is not int:
+                raise InvalidOutput(f"field {key} is not a number")
+            try:
+                number = float(item)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                raise InvalidOutput(f"field {key} is not finite")
+            decision[key] = number
+        elif key in DECISION_FLAGS:
+            if type(item) is not bool:
+                raise InvalidOutput(f"field {key} is not a boolean")
+            decision[key] = item
+        else:
+            raise InvalidOutput(f"unknown field {key!r}")
+    return decision

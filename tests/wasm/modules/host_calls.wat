@@ -1,0 +1,25 @@
+;; Calls the other host functions. decide answers 24 bytes, then the prices JSON (if it fit):
+;;   [0,8) now (i64), [8,16) read_meter (f64), [16,20) prices' return code, [20,24) send's return code;
+;; it also logs its observation and sends it to "peer". on_event logs from an out-of-bounds pointer.
+(module
+  (import "plurigrid" "now" (func $now (result i64)))
+  (import "plurigrid" "read_meter" (func $read_meter (result f64)))
+  (import "plurigrid" "prices" (func $prices (param i32 i32) (result i32)))
+  (import "plurigrid" "log" (func $log (param i32 i32)))
+  (import "plurigrid" "send" (func $send (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 2000) "peer")
+  (func (export "alloc") (param $size i32) (result i32) (i32.const 4096))
+  (func (export "decide") (param $ptr i32) (param $len i32) (result i64)
+    (local $written i32)
+    (i64.store (i32.const 0) (call $now))
+    (f64.store (i32.const 8) (call $read_meter))
+    (local.set $written (call $prices (i32.const 24) (i32.const 1000)))
+    (i32.store (i32.const 16) (local.get $written))
+    (call $log (local.get $ptr) (local.get $len))
+    (i32.store (i32.const 20) (call $send (i32.const 2000) (i32.const 4) (local.get $ptr) (local.get $len)))
+    (i64.extend_i32_u (i32.add (i32.const 24)
+      (select (local.get $written) (i32.const 0) (i32.gt_s (local.get $written) (i32.const 0))))))
+  (func (export "on_event") (param $ptr i32) (param $len i32) (result i64)
+    (call $log (i32.const 0xFFFFFFF0) (i32.const 100))
+    (i64.const 0)))
