@@ -27,7 +27,7 @@ from plurigrid.strategies.wasm.authoring import (
 )
 from plurigrid.strategies.wasm.manifest import load_manifest, manifest_path_for
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "modules"
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "plurigrid" / "microworld" / "library" / "modules"
 ARBITRAGE = EXAMPLES / "battery-arbitrage"
 DEMAND_RESPONSE = EXAMPLES / "price-capped-demand-response"
 DEFAULT_FUEL = 10_000_000  # the host's default per-call limit (docs/modules.md)

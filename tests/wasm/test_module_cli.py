@@ -173,3 +173,18 @@ def test_module_command_is_installed():
     res = subprocess.run([sys.executable, "-m", "plurigrid.cli.main", "module", "check", str(MODULES / "unknown_import.wat")],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "unknown import env.foo" in res.stderr
+
+
+def test_new_build_check_run_a_wat_module_from_the_cli(monkeypatch, capsys, tmp_path, observation):
+    folder = tmp_path / "mine"
+    code, out, _ = plurigrid(monkeypatch, capsys, "module", "new", "mine", "--lang", "wat", "--dir", str(folder))
+    assert code == 0 and "new wat module" in out
+    code, out, _ = plurigrid(monkeypatch, capsys, "module", "build", str(folder))
+    assert code == 0 and "built, sha256" in out
+    code, out, _ = plurigrid(monkeypatch, capsys, "module", "check", str(folder / "mine.wasm"))
+    assert code == 0 and "ABI 1 ok" in out
+    code, out, _ = plurigrid(monkeypatch, capsys, "module", "run", str(folder / "mine.wasm"),
+                             "--observation", str(observation), "--json")
+    assert code == 0, out
+    code, _, err = plurigrid(monkeypatch, capsys, "module", "new", "mine", "--dir", str(folder))
+    assert code == 2 and err.strip().endswith("already exists and is not empty: choose a new folder")

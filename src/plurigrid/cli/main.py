@@ -39,10 +39,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.microworld.loader import SpecError
     from plurigrid.grid.matpower import MatpowerError
     from plurigrid.opf.network import CaseError
+    from plurigrid.strategies.wasm.authoring import AuthoringError
     from plurigrid.strategies.wasm.host import ModuleError
     from plurigrid.strategies.wasm.manifest import ManifestError
 
-    return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError)
+    return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError,
+            AuthoringError)
 
 
 @app.command("list")

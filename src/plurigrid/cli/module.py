@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from plurigrid.strategies.wasm.manifest import Manifest
 
 module_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                         help="Check or try a participant strategy compiled to WebAssembly.")
+                         help="Write, build, check or try a participant strategy compiled to WebAssembly.")
 _out = Console()
 _err = Console(stderr=True)
 MODULE_FAILED_EXIT = 4
@@ -126,6 +126,29 @@ def run(
         _out.print(f"log: {line}", markup=False, highlight=False)
     for to, message in outbox:
         _out.print(f"send to {to}: {message.decode('utf-8', 'replace')}", markup=False, highlight=False)
+
+
+@module_app.command()
+def new(
+    name: str = typer.Argument(..., help="module name (also its folder and file names)"),
+    lang: str = typer.Option("wat", "--lang", help="c, wat, assemblyscript or rust"),
+    folder: Optional[Path] = typer.Option(None, "--dir", help="where to write the project (default ./NAME)"),
+) -> None:
+    """Write a working template strategy module project."""
+    from plurigrid.strategies.wasm.authoring import new_module
+
+    path = new_module(name, lang, folder or Path(name))
+    _out.print(f"{path}: new {lang} module; build it with `plurigrid module build {path}`", soft_wrap=True, markup=False)
+
+
+@module_app.command()
+def build(folder: Path = typer.Argument(Path("."), help="the module project (default: this folder)")) -> None:
+    """Build a module project with its language's toolchain and record the hash in its manifest."""
+    from plurigrid.strategies.wasm.authoring import build_module
+    from plurigrid.strategies.wasm.host import compile_module
+
+    wasm = build_module(folder)
+    _out.print(f"{wasm}: built, sha256 {compile_module(wasm).sha256}", soft_wrap=True, markup=False)
 
 
 def _read_observation(path: Path) -> dict[str, Any]:

@@ -75,4 +75,6 @@ def write_run(record: RunRecord, summary: dict, out: Path) -> None:
     ])
     branches.to_parquet(out / "grid_branches.parquet", index=False)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    if record.world.modules is not None:  # what the modules logged, their failures and swaps
+        (out / "modules.log").write_text("".join(line + "\n" for line in record.world.modules.log), encoding="utf-8")
     write_report(record, summary, out / "report.html")

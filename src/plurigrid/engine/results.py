@@ -111,5 +111,6 @@ def summary(record: RunRecord, microworld: str) -> dict:
         "balance": balance(record),
         "mechanism_properties": mechanism_properties(record.series, record.participant["bill_micro"],
                                                      record.participant["baseline_micro"]),
+        "modules": {} if w.modules is None else w.modules.report(),
         "timings_s": {k: round(v, 4) for k, v in record.timings_s.items()},
     }

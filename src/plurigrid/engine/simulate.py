@@ -35,8 +35,13 @@ _PARTICIPANT = {"net_kw": float, "metered_wh": np.int64, "traded_wh": np.int64, 
                 "indoor_c": float, "unit_price_eur_per_kwh": float, "green_kw": float}
 
 
-def simulate(world: World, progress: Callable[[int], None] | None = None) -> RunRecord:
-    """Runs every step of the world and returns the recorded columns."""
+def simulate(world: World, progress: Callable[[int], None] | None = None,
+             before_step: Callable[[World, int], None] | None = None) -> RunRecord:
+    """Runs every step of the world and returns the recorded columns.
+
+    `before_step(world, k)` runs before each step: the place to change the running world between
+    steps, e.g. swap a participant's module (`world.modules.swap`).
+    """
     T, N = world.steps, world.n
     net = world.grid.net
     series = {k: np.zeros(T) for k in _SERIES} | {k: np.zeros(T, dtype=dt) for k, dt in STEP_COLUMNS.items()}
@@ -47,6 +52,8 @@ def simulate(world: World, progress: Callable[[int], None] | None = None) -> Run
     trades: dict[str, list[np.ndarray]] = {"step": [], "buyer": [], "seller": [], "wh": [], "price_eur_per_kwh": []}
     state = initial_state(world)
     for k in range(T):
+        if before_step is not None:
+            before_step(world, k)
         r = step(world, state, k)
         _record(world, k, r, state, series, part, grid, trades)
         if progress is not None:

@@ -113,6 +113,10 @@ def decide(world: World, obs: Observation, k: int) -> Decision:
         online = members[~offline[members]]
         if len(online):
             BUILTIN[name](obs, online, out, rng)
+    if world.modules is not None:
+        members = world.modules.members
+        t = world.index[k]
+        world.modules.decide(obs, members[~offline[members]], out, rng, int(t.value // 1_000_000), t.isoformat())
     if offline.any():
         BUILTIN["passive"](obs, np.flatnonzero(offline), out, rng)
     # every building's HVAC runs on its thermostat (the opf mechanism may replace that for truthful ones)
@@ -170,6 +174,8 @@ def step(world: World, state: State, k: int) -> StepResult:
     thermal_cost = (world.thermal_var_eur_per_kwh * disp.thermal_kw * dt_h + world.thermal_noload_eur_per_h * dt_h * disp.on
                     + world.thermal_startup_eur * disp.started)
     _advance(world, state, k, obs, d, disp, clearing)
+    if world.modules is not None:
+        world.modules.meter_kwh = metered_wh / 1000.0
     if use_plan:  # demand the OPF dropped or shed is gone, not waiting
         opt = problem.optimised
         state.backlog_kwh[opt] = plan.backlog_kwh[opt]

@@ -15,11 +15,14 @@ import pandas as pd
 
 from plurigrid.assets import profiles as prof
 from plurigrid.assets.devices import hvac_decay
+from plurigrid.engine.modules import ModuleRunner, load_slot
 from plurigrid.grid.build import GridModel, add_island_reference, build_grid, bus_positions
 from plurigrid.market.mechanisms import Clearing, OrderBook, clearing_rule
 from plurigrid.microworld.generate import generate_participants
 from plurigrid.microworld.loader import SpecError
 from plurigrid.microworld.spec import STRATEGIES, Microworld, Participant
+from plurigrid.strategies.wasm.host import ModuleError
+from plurigrid.strategies.wasm.manifest import ManifestError
 
 
 @dataclass
@@ -86,6 +89,7 @@ class World:
     groups: dict[str, np.ndarray] = field(default_factory=dict)  # participant indices per strategy
     powerflows: dict[bytes, object] = field(default_factory=dict)  # cached power flow per topology
     opf_networks: dict[int, tuple] = field(default_factory=dict)  # cached OPF feeder model per power-flow model
+    modules: ModuleRunner | None = None  # participants whose strategy is a WASM module
 
     @property
     def steps(self) -> int:
@@ -308,11 +312,12 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     mechanism = mechanism or market.mechanism
     horizon = max(1, int(round(24 / dt_h)))
     extended = pd.date_range(index[0], periods=T + horizon, freq=index.freq)
+    modules = _load_modules(name, participants, n_generated, ids, base_dir)
     return World(
         name=spec.world.name, spec=spec, index=index, dt_h=dt_h, grid=grid, ids=ids,
         kind=np.array([p.kind for p in participants]), bus_pos=bus_pos,
         strategy=np.array([p.strategy for p in participants]),
-        groups=strategy_groups(np.array([p.strategy for p in participants])),
+        groups=strategy_groups(np.array([p.strategy for p in participants])), modules=modules,
         load_p_kw=load_p, load_q_kvar=load_q, variable_kw=variable, hydro_kw=hydro,
         ev_arrive=ev_arrive, ev_depart=ev_depart, ev_plugged=ev_plugged, thermal_on0=thermal_on0, outdoor_c=outdoor_c, **hvac,
         import_eur_per_kwh=_hourly(market.import_price_eur_per_kwh, extended),
@@ -325,6 +330,19 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         max_import_kw=spec.grid.connection.max_import_kw if spec.grid.connection else None,
         **arrays,
     )
+
+
+def _load_modules(name: str, participants: list[Participant], n_generated: int, ids: list[str],
+                  base_dir: Path | None) -> ModuleRunner | None:
+    """Instances of the participants' WASM strategy modules (compiled once per content hash)."""
+    slots = {}
+    for i, p in enumerate(participants):
+        if p.module is not None:
+            try:
+                slots[i] = load_slot(i, p.module, base_dir)
+            except (ModuleError, ManifestError) as exc:
+                raise SpecError(name, f"participant[{i - n_generated}].module", str(exc)) from None
+    return ModuleRunner(slots, ids, meter_kwh=np.zeros(len(ids))) if slots else None
 
 
 def _steps_to_departure(depart: np.ndarray) -> np.ndarray:

@@ -51,7 +51,8 @@ def resolve(world: str) -> tuple[str, str, Path | None]:
     if not entry.is_file():
         names = ", ".join(library_worlds())
         raise SpecError(world, "", f"not a file and not a library microworld; expected a path or one of: {names}")
-    return f"{world}.toml", entry.read_text(encoding="utf-8"), None
+    # library worlds find their module files and CSVs beside them, in the installed package
+    return f"{world}.toml", entry.read_text(encoding="utf-8"), Path(str(resources.files(LIBRARY_PACKAGE)))
 
 
 def parse_text(name: str, text: str) -> dict:

@@ -1,0 +1,191 @@
+"""Participants whose strategy is a sandboxed WASM module: load, observe, decide, fall back, swap.
+
+Each module participant gets its own instance (compiled once per content hash). Every step it
+receives the observation of docs/modules.md; its decision is clipped to the same physical limits
+as a built-in strategy's. A call that traps, hits a limit or returns an invalid decision never
+stops the run: the participant uses its fallback strategy for that step, and the failure is
+counted and logged with the module's hash and the reason. Modules can be replaced between steps
+(`swap`); the key-value store survives when the manifest names the same module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from plurigrid.assets.devices import battery_limits_kw, ev_max_kw
+from plurigrid.microworld.spec import ModuleRef
+from plurigrid.strategies.base import Decision, Observation
+from plurigrid.strategies.builtin import BUILTIN
+from plurigrid.strategies.wasm.host import DECISION_FLAGS, DECISION_NUMBERS, ModuleError, ModuleInstance, compile_module
+from plurigrid.strategies.wasm.manifest import Manifest, effective, load_manifest, manifest_path_for, verify_module
+
+LOG_KEEP = 1000  # module log lines and failures kept per run
+DECISION_KEYS = tuple(sorted(DECISION_NUMBERS | DECISION_FLAGS))
+_OBSERVED = ("load_kw", "renewable_kw", "flexible_frac", "max_delay_steps", "backlog_kwh", "backlog_age_steps", "soc_kwh",
+             "battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "ev_remaining_kwh", "ev_kw", "ev_eff",
+             "ev_plugged", "ev_steps_left", "indoor_c", "value_eur_per_kwh", "marginal_cost_eur_per_kwh")
+
+
+@dataclass
+class ModuleSlot:
+    """One participant's module: what was granted, its instance, and how it fared."""
+
+    participant: int
+    path: Path
+    manifest: Manifest
+    instance: ModuleInstance
+    failures: int = 0
+    fuel_used: int = 0
+
+
+@dataclass
+class ModuleRunner:
+    """All module participants of a world (built at compile time so bad modules fail early)."""
+
+    slots: dict[int, ModuleSlot]
+    ids: list[str]
+    meter_kwh: np.ndarray  # each participant's metered net energy of the last step (what `read_meter` returns)
+    log: list[str] = field(default_factory=list)
+    inbox: dict[int, list[dict]] = field(default_factory=dict)
+
+    @property
+    def members(self) -> np.ndarray:
+        return np.fromiter(self.slots, dtype=np.int64, count=len(self.slots))
+
+    def decide(self, obs: Observation, online: np.ndarray, out: Decision, rng: np.random.Generator, now_ms: int,
+               time_iso: str) -> None:
+        """Runs the online module participants' `decide`; failed ones use their fallback strategy."""
+        members = online.tolist()
+        columns = {name: _column(getattr(obs, name), online) for name in _OBSERVED}
+        keys = list(columns)
+        rows = zip(*columns.values())
+        imp, exp = obs.import_forecast_eur_per_kwh, obs.export_forecast_eur_per_kwh
+        prices = json.dumps({"import_eur_per_kwh": imp.tolist(), "export_eur_per_kwh": exp.tolist()}).encode()
+        common = {"abi": 1, "step": obs.step, "time": time_iso, "dt_h": obs.dt_h, "import_eur_per_kwh": float(imp[0]),
+                  "export_eur_per_kwh": float(exp[0]), "last_price_eur_per_kwh": _finite(obs.last_price_eur_per_kwh)}
+        wanted = {key: np.full(len(members), np.nan) for key in DECISION_KEYS}
+        ok = np.zeros(len(members), dtype=bool)
+        failed: dict[str, list[int]] = {}
+        inbox, self.inbox = self.inbox, {}
+        for j, (i, row) in enumerate(zip(members, rows)):
+            slot = self.slots[i]
+            ctx = slot.instance.context
+            ctx.now_ms, ctx.meter_kwh, ctx.prices_json = now_ms, float(self.meter_kwh[i]), prices
+            observation = {"participant": self.ids[i], **common, **dict(zip(keys, row)), "inbox": inbox.get(i, [])}
+            decision, result = slot.instance.decide(observation)
+            slot.fuel_used += result.fuel_used
+            if ctx.log_lines or ctx.outbox:
+                self._collect(slot, obs.step)
+            if decision is None:
+                slot.failures += 1
+                self._note(f"step {obs.step}: {self.ids[i]}: module {slot.manifest.name} {slot.manifest.sha256[:12]}: "
+                           f"{result.error}; fallback {slot.manifest.fallback}")
+                failed.setdefault(slot.manifest.fallback, []).append(i)
+                continue
+            ok[j] = True
+            for key, value in decision.items():
+                wanted[key][j] = value
+        _apply(wanted, obs, online[ok], ok, out)
+        for strategy, fallen in failed.items():
+            BUILTIN[strategy](obs, np.array(fallen, dtype=np.int64), out, rng)
+
+    def swap(self, participant_id: str, path: Path, step: int, manifest_path: Path | None = None) -> ModuleSlot:
+        """Replaces a participant's module between steps; its kv store is kept when the module name matches."""
+        i = self.ids.index(participant_id)
+        old = self.slots[i]
+        manifest = _manifest(path, manifest_path)
+        keep = manifest.name == old.manifest.name
+        slot = _slot(i, path, manifest, kv=old.instance.kv if keep else None)
+        self.slots[i] = slot
+        self._note(f"step {step}: {participant_id}: module {old.manifest.name} {old.manifest.sha256[:12]} -> "
+                   f"{manifest.name} {manifest.sha256[:12]} ({'kv kept' if keep else 'kv reset'})")
+        return slot
+
+    def report(self) -> dict[str, dict]:
+        """Per module participant: module name, version, content hash, failures, fuel used."""
+        return {self.ids[i]: {"module": s.manifest.name, "version": s.manifest.version, "sha256": s.manifest.sha256,
+                              "strategy_failures": s.failures, "fuel_used": s.fuel_used} for i, s in self.slots.items()}
+
+    def _collect(self, slot: ModuleSlot, step: int) -> None:
+        ctx = slot.instance.context
+        for line in ctx.log_lines:
+            self._note(f"step {step}: {self.ids[slot.participant]}: {line}")
+        ctx.log_lines.clear()
+        for to, message in ctx.outbox:
+            if to in self.ids:
+                self.inbox.setdefault(self.ids.index(to), []).append(
+                    {"from": self.ids[slot.participant], "message": message.decode("utf-8", "replace")})
+        ctx.outbox.clear()
+
+    def _note(self, line: str) -> None:
+        if len(self.log) < LOG_KEEP:
+            self.log.append(line)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _column(values: np.ndarray, members: np.ndarray) -> list:
+    """Plain Python values of the members (NaN as None, for JSON)."""
+    picked = np.asarray(values)[members]
+    if picked.dtype.kind == "f" and not np.isfinite(picked).all():
+        return [None if not np.isfinite(v) else v for v in picked.tolist()]
+    return picked.tolist()
+
+
+def _apply(wanted: dict[str, np.ndarray], obs: Observation, m: np.ndarray, ok: np.ndarray, out: Decision) -> None:
+    """Writes the modules' decisions for participants m, clipped to this step's physical and tariff limits.
+
+    A key a module left out means what `passive` does: no battery use, the EV charging uncontrolled,
+    no shifting, no trading (limit prices then default to the participant's value and cost).
+    """
+    if not len(m):
+        return
+    w = {key: values[ok] for key, values in wanted.items()}
+
+    def given(key: str, default: np.ndarray | float) -> np.ndarray:
+        return np.where(np.isnan(w[key]), default, w[key])
+
+    charge_max, discharge_max = battery_limits_kw(obs.soc_kwh[m], obs.battery_kwh[m], obs.battery_kw[m], obs.battery_eff[m],
+                                                  obs.battery_min_kwh[m], obs.dt_h)
+    ev_most = ev_max_kw(obs.ev_remaining_kwh[m], obs.ev_kw[m], obs.ev_eff[m], obs.ev_plugged[m], obs.dt_h)
+    imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
+    out.battery_kw[m] = np.clip(given("battery_kw", 0.0), -discharge_max, charge_max)
+    out.ev_kw[m] = np.clip(given("ev_kw", ev_most), 0.0, ev_most)
+    out.shift_kw[m] = np.clip(given("shift_kw", 0.0), 0.0, obs.flexible_frac[m] * obs.load_kw[m])
+    out.serve_kw[m] = np.clip(given("serve_kw", 0.0), 0.0, obs.backlog_kwh[m] / obs.dt_h)
+    out.bid_eur_per_kwh[m] = np.clip(given("bid_eur_per_kwh", obs.value_eur_per_kwh[m]), exp, imp)
+    out.ask_eur_per_kwh[m] = np.clip(given("ask_eur_per_kwh", obs.marginal_cost_eur_per_kwh[m]), exp, imp)
+    out.trades[m] = given("trade", 0.0) > 0.5
+
+
+def _manifest(path: Path, manifest_path: Path | None) -> Manifest:
+    if not path.is_file():
+        raise ModuleError(f"{path}: no such file")
+    manifest = load_manifest(manifest_path or manifest_path_for(path))
+    verify_module(manifest, compile_module(path).sha256, str(path))
+    return manifest
+
+
+def _slot(i: int, path: Path, manifest: Manifest, kv: dict[bytes, bytes] | None = None) -> ModuleSlot:
+    instance = ModuleInstance(compile_module(path), manifest.capabilities, manifest.limits, kv=kv)
+    instance.call("init", b"{}")
+    return ModuleSlot(i, path, manifest, instance)
+
+
+def load_slot(i: int, ref: ModuleRef, base_dir: Path | None) -> ModuleSlot:
+    """Participant i's module as its spec names it; raises ModuleError/ManifestError on a bad file or grant."""
+    def resolve(name: str) -> Path:
+        return Path(name) if base_dir is None or Path(name).is_absolute() else base_dir / name
+
+    path = resolve(ref.path)
+    manifest = effective(_manifest(path, None if ref.manifest is None else resolve(ref.manifest)), ref.grants,
+                         ref.limits.model_dump())
+    if ref.fallback is not None:
+        manifest = replace(manifest, fallback=ref.fallback)
+    return _slot(i, path, manifest)

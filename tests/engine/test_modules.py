@@ -1,0 +1,121 @@
+"""WASM strategy modules inside a running world: decisions, fallbacks, failure counts, hot swap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plurigrid.engine.results import balance, summary
+from plurigrid.engine.simulate import simulate
+from plurigrid.engine.world import compile_world
+from plurigrid.microworld.loader import SpecError, validate_data
+from plurigrid.strategies.wasm.host import compile_module
+
+from .conftest import run_world
+
+# decide: n = kv["n"] + 1 (n < 10), stores it, answers {"battery_kw":n}; VERSION only changes the hash
+COUNTER = """(module
+  (import "plurigrid" "kv_get" (func $get (param i32 i32 i32 i32) (result i32)))
+  (import "plurigrid" "kv_put" (func $put (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "n")
+  (data (i32.const 100) "{\\"battery_kw\\":0}")
+  (data (i32.const 200) "VERSION")
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "decide") (param i32 i32) (result i64)
+    (if (i32.eq (call $get (i32.const 0) (i32.const 1) (i32.const 64) (i32.const 4)) (i32.const -1))
+      (then (i32.store (i32.const 64) (i32.const 0))))
+    (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))
+    (drop (call $put (i32.const 0) (i32.const 1) (i32.const 64) (i32.const 4)))
+    (i32.store8 (i32.const 114) (i32.add (i32.const 48) (i32.load (i32.const 64))))
+    (i64.or (i64.shl (i64.const 100) (i64.const 32)) (i64.const 16))))"""
+
+LOOP = """(module (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "decide") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0)))"""
+
+
+def _module(folder: Path, file: str, wat: str, name: str, capabilities: str = "[]", version: str = "1") -> Path:
+    path = folder / f"{file}.wat"
+    path.write_text(wat.replace("VERSION", version))
+    sha = compile_module(path).sha256
+    path.with_suffix(".toml").write_text(f'name = "{name}"\nversion = "{version}"\nsha256 = "{sha}"\n'
+                                         f"capabilities = {capabilities}\n")
+    return path
+
+
+def _world(module: Path, steps: int = 8, **ref):
+    data = {
+        "world": {"name": "modules", "start": "2024-06-21T00:00:00", "duration": f"{steps * 15}min", "resolution": "15min"},
+        "grid": {"bus": [{"id": "b", "vn_kv": 0.4}], "connection": {"bus": "b"}},
+        "market": {"mechanism": "pay-as-clear"},
+        "participant": [
+            {"id": "agent", "bus": "b", "strategy": "module", "module": {"path": str(module), **ref},
+             "assets": {"load": {"profile": {"source": "constant", "p_kw": 1.0}},
+                        "battery": {"capacity_kwh": 100.0, "power_kw": 20.0, "efficiency": 1.0, "initial_soc_frac": 0.0}}},
+            {"id": "neighbour", "bus": "b", "strategy": "truthful", "assets": {"pv": {"kwp": 5.0}}},
+        ],
+    }
+    return compile_world(validate_data("modules", data), "modules", None)
+
+
+def test_library_world_runs_its_c_and_wat_modules_without_failures():
+    record = run_world("sandboxed-strategies")
+    report = summary(record, "sandboxed-strategies")["modules"]
+    assert set(report) == {"home01", "home02", "home03", "home04"}
+    assert all(r["strategy_failures"] == 0 for r in report.values())
+    assert len({r["sha256"] for r in report.values()}) == 2  # one C module, one WAT module
+    assert balance(record) == {"energy_residual_wh": 0, "money_residual_micro": 0}
+    soc = record.participant["soc_kwh"][:, 0]
+    assert soc[20] > soc[0] + 1.0  # home01 (C battery arbitrage) charges in the cheap night hours
+
+
+def test_hostile_module_falls_back_every_step_and_the_world_completes(tmp_path):
+    world = _world(_module(tmp_path, "loop", LOOP, "loop"), limits={"fuel": 100_000})
+    record = simulate(world)
+    assert world.modules.report()["agent"]["strategy_failures"] == world.steps
+    assert world.modules.report()["agent"]["fuel_used"] == world.steps * 100_000  # deterministic
+    assert "fuel exhausted; fallback passive" in world.modules.log[0]
+    assert not record.participant["traded_wh"][:, 0].any()  # passive: no trading
+    assert balance(record) == {"energy_residual_wh": 0, "money_residual_micro": 0}
+
+
+def test_module_decisions_drive_the_devices_and_hot_swap_keeps_kv_of_the_same_module(tmp_path):
+    v1 = _module(tmp_path, "counter1", COUNTER, "counter", '["kv"]', version="1")
+    v2 = _module(tmp_path, "counter2", COUNTER, "counter", '["kv"]', version="2")
+    other = _module(tmp_path, "other", COUNTER, "other", '["kv"]')
+
+    def soc_steps(swap_to: Path | None) -> np.ndarray:
+        world = _world(v1)
+
+        def before(w, k):
+            if k == 4 and swap_to is not None:
+                w.modules.swap("agent", swap_to, k)
+        record = simulate(world, before_step=before)
+        soc = np.r_[0.0, record.participant["soc_kwh"][:, 0]]
+        return np.round(np.diff(soc) / 0.25, 9), world.modules.log  # battery kW the module asked for
+
+    kept, log = soc_steps(v2)
+    assert kept.tolist() == [1, 2, 3, 4, 5, 6, 7, 8]  # the count goes on across the swap
+    assert "step 4: agent: module counter" in log[0] and "(kv kept)" in log[0]
+    reset, log = soc_steps(other)
+    assert reset.tolist() == [1, 2, 3, 4, 1, 2, 3, 4]
+    assert "(kv reset)" in log[0]
+
+
+@pytest.mark.parametrize("ref, message", [
+    ({"path": "missing.wasm"}, "participant[0].module: {dir}/missing.wasm: no such file"),
+    ({"grants": ["prices"]}, "participant[0].module: {dir}/counter.toml: capabilities: the spec grants 'prices', "
+                             "which the manifest does not declare"),
+    ({"limits": {"fuel": 10**9}}, "participant[0].module: {dir}/counter.toml: limits.fuel: "),
+])
+def test_bad_module_reference_is_a_one_line_spec_error(tmp_path, ref, message):
+    module = _module(tmp_path, "counter", COUNTER, "counter", '["kv"]')
+    ref = dict(ref)
+    path = Path(ref.pop("path", module))
+    with pytest.raises(SpecError) as err:
+        _world(path if path.is_absolute() else tmp_path / path, **ref)
+    assert message.format(dir=tmp_path) in str(err.value)
+    assert "\n" not in str(err.value)
