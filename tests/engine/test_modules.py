@@ -119,3 +119,26 @@ def test_bad_module_reference_is_a_one_line_spec_error(tmp_path, ref, message):
         _world(path if path.is_absolute() else tmp_path / path, **ref)
     assert message.format(dir=tmp_path) in str(err.value)
     assert "\n" not in str(err.value)
+
+
+HOSTILE = Path(__file__).resolve().parents[1] / "wasm" / "modules"
+
+
+@pytest.mark.parametrize("module, limits, reason", [
+    ("grow.wat", {"memory_mb": 1}, "memory limit"),
+    ("huge.wat", {}, "invalid output: too large"),
+    ("out_of_bounds.wat", {}, "invalid output: out of bounds"),
+    ("not_json.wat", {}, "invalid output: not JSON"),
+    ("trap.wat", {}, "trap: "),
+    ("wasi_read.wat", {}, "invalid output: "),  # WASI granted, no directory: the open fails, "E…" is no decision
+])
+def test_each_hostile_module_only_costs_its_participant_the_step(tmp_path, module, limits, reason):
+    capabilities = '["wasi"]' if module == "wasi_read.wat" else "[]"
+    path = _module(tmp_path, Path(module).stem, (HOSTILE / module).read_text(), Path(module).stem, capabilities)
+    (tmp_path / "secret.txt").write_text("the neighbour's secret")
+    world = _world(path, steps=4, limits=limits)
+    record = simulate(world)
+    assert world.modules.report()["agent"]["strategy_failures"] == 4
+    assert all(reason in line for line in world.modules.log), world.modules.log[0]
+    assert all("secret" not in line for line in world.modules.log)
+    assert balance(record) == {"energy_residual_wh": 0, "money_residual_micro": 0}
