@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from plurigrid.engine.modules import ModuleRunner, load_slot
 from plurigrid.engine.results import balance, summary
 from plurigrid.engine.simulate import simulate
 from plurigrid.engine.world import compile_world
 from plurigrid.microworld.loader import SpecError, validate_data
+from plurigrid.microworld.spec import ModuleRef
+from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.wasm.host import compile_module
 
 from .conftest import run_world
@@ -142,3 +146,46 @@ def test_each_hostile_module_only_costs_its_participant_the_step(tmp_path, modul
     assert all(reason in line for line in world.modules.log), world.modules.log[0]
     assert all("secret" not in line for line in world.modules.log)
     assert balance(record) == {"energy_residual_wh": 0, "money_residual_micro": 0}
+
+
+# the observation of docs/modules.md, in the order the engine writes it
+OBSERVED = ("load_kw", "renewable_kw", "flexible_frac", "max_delay_steps", "backlog_kwh", "backlog_age_steps", "soc_kwh",
+            "battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "ev_remaining_kwh", "ev_kw", "ev_eff",
+            "ev_plugged", "ev_steps_left", "indoor_c", "value_eur_per_kwh", "marginal_cost_eur_per_kwh")
+
+
+def _plain(value):
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+@pytest.mark.parametrize("online, time, last_price, inbox", [
+    ([0, 1, 2, 3], "2024-06-21T10:00:00+02:00", float("nan"), {}),
+    ([3, 1], "100% %s", 0.21, {1: [{"from": 'a"b', "message": "h\u00e9llo %s \u2603"}], 3: [{"from": "x", "message": ""}]}),
+])
+def test_engine_observations_are_the_json_of_the_observation_dict(tmp_path, online, time, last_price, inbox):
+    """What a module receives is byte for byte json.dumps of its observation dict (non-finite values as null)."""
+    ids = ["home01", 'q"uote\\d%s', "\u00fcn\u00efc\u00f6de \u2603", "%d%%"]
+    path = _module(tmp_path, "fixed", (HOSTILE / "fixed.wat").read_text(), "fixed")
+    runner = ModuleRunner({i: load_slot(i, ModuleRef(path=str(path)), None) for i in range(4)}, ids, np.zeros(4))
+    seen = []
+    for slot in runner.slots.values():
+        slot.instance.decide_payload = lambda payload, call=slot.instance.decide_payload: seen.append(payload) or call(payload)
+    nan, inf = float("nan"), float("inf")
+    columns = {name: np.full(4, 0.5) for name in OBSERVED}  # shared by all: written once for everyone
+    columns |= {"load_kw": np.array([0.41, 1e-7, 1e22, 0.41]), "renewable_kw": np.array([0.0, -0.0, 0.0, -0.0]),
+                "soc_kwh": np.array([nan, 6.5, inf, -inf]), "indoor_c": np.full(4, nan),
+                "battery_kwh": np.array([13.5, 13.5, 0.1 + 0.2, 1 / 3]), "ev_plugged": np.array([True, False, True, True]),
+                "ev_steps_left": np.array([34, 0, -1, 2**40]), "max_delay_steps": np.full(4, 12.0)}
+    obs = Observation(step=40, dt_h=0.25, **columns, import_forecast_eur_per_kwh=np.array([0.28, 0.3]),
+                      export_forecast_eur_per_kwh=np.array([0.08, 0.08]), last_price_eur_per_kwh=last_price)
+    runner.inbox = {i: list(messages) for i, messages in inbox.items()}
+    out = Decision.empty(4)
+    runner.decide(obs, np.array(online), out, np.random.default_rng(0), 0, time)
+    expected = [json.dumps({"participant": ids[i], "abi": 1, "step": 40, "time": time, "dt_h": 0.25,
+                            "import_eur_per_kwh": 0.28, "export_eur_per_kwh": 0.08,
+                            "last_price_eur_per_kwh": _plain(last_price),
+                            **{name: _plain(obs.__dict__[name][i]) for name in OBSERVED},
+                            "inbox": inbox.get(i, [])}, separators=(",", ":")).encode() for i in online]
+    assert seen == expected
+    assert out.trades[online].all()  # fixed.wat decides to trade

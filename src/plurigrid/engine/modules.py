@@ -20,7 +20,8 @@ from plurigrid.assets.devices import battery_limits_kw, ev_max_kw
 from plurigrid.microworld.spec import ModuleRef
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
-from plurigrid.strategies.wasm.host import DECISION_FLAGS, DECISION_NUMBERS, ModuleError, ModuleInstance, compile_module
+from plurigrid.strategies.wasm.host import (
+    DECISION_FLAGS, DECISION_NUMBERS, ModuleError, ModuleInstance, compile_module, encode_json)
 from plurigrid.strategies.wasm.manifest import Manifest, effective, load_manifest, manifest_path_for, verify_module
 
 LOG_KEEP = 1000  # module log lines and failures kept per run
@@ -51,6 +52,11 @@ class ModuleRunner:
     meter_kwh: np.ndarray  # each participant's metered net energy of the last step (what `read_meter` returns)
     log: list[str] = field(default_factory=list)
     inbox: dict[int, list[dict]] = field(default_factory=dict)
+    _ids_json: list[bytes] = field(init=False, repr=False)  # each id as JSON (observations quote it every step)
+
+    def __post_init__(self) -> None:
+        """Encodes the participant ids as JSON once."""
+        self._ids_json = [encode_json(i).encode() for i in self.ids]
 
     @property
     def members(self) -> np.ndarray:
@@ -60,23 +66,21 @@ class ModuleRunner:
                time_iso: str) -> None:
         """Runs the online module participants' `decide`; failed ones use their fallback strategy."""
         members = online.tolist()
-        columns = {name: _column(getattr(obs, name), online) for name in _OBSERVED}
-        keys = list(columns)
-        rows = zip(*columns.values())
+        inbox, self.inbox = self.inbox, {}
+        payloads = self._observations(obs, online, members, time_iso, inbox)
         imp, exp = obs.import_forecast_eur_per_kwh, obs.export_forecast_eur_per_kwh
         prices = json.dumps({"import_eur_per_kwh": imp.tolist(), "export_eur_per_kwh": exp.tolist()}).encode()
-        common = {"abi": 1, "step": obs.step, "time": time_iso, "dt_h": obs.dt_h, "import_eur_per_kwh": float(imp[0]),
-                  "export_eur_per_kwh": float(exp[0]), "last_price_eur_per_kwh": _finite(obs.last_price_eur_per_kwh)}
+        meter = self.meter_kwh[online].tolist()
         wanted = {key: np.full(len(members), np.nan) for key in DECISION_KEYS}
         ok = np.zeros(len(members), dtype=bool)
         failed: dict[str, list[int]] = {}
-        inbox, self.inbox = self.inbox, {}
-        for j, (i, row) in enumerate(zip(members, rows)):
-            slot = self.slots[i]
-            ctx = slot.instance.context
-            ctx.now_ms, ctx.meter_kwh, ctx.prices_json = now_ms, float(self.meter_kwh[i]), prices
-            observation = {"participant": self.ids[i], **common, **dict(zip(keys, row)), "inbox": inbox.get(i, [])}
-            decision, result = slot.instance.decide(observation)
+        slots = self.slots
+        for j, (i, payload, meter_kwh) in enumerate(zip(members, payloads, meter)):
+            slot = slots[i]
+            instance = slot.instance
+            ctx = instance.context
+            ctx.now_ms, ctx.meter_kwh, ctx.prices_json = now_ms, meter_kwh, prices
+            decision, result = instance.decide_payload(payload)
             slot.fuel_used += result.fuel_used
             if ctx.log_lines or ctx.outbox:
                 self._collect(slot, obs.step)
@@ -92,6 +96,40 @@ class ModuleRunner:
         _apply(wanted, obs, online[ok], ok, out)
         for strategy, fallen in failed.items():
             BUILTIN[strategy](obs, np.array(fallen, dtype=np.int64), out, rng)
+
+    def _observations(self, obs: Observation, online: np.ndarray, members: list[int], time_iso: str,
+                      inbox: dict[int, list[dict]]) -> list[bytes]:
+        """Each member's observation as the ABI's compact JSON (docs/modules.md), built column by column.
+
+        The bytes are what `encode_json` gives for the dict {"participant", the step's common fields,
+        the observed fields, "inbox"}, but the common part and every field whose value all members
+        share are encoded once into a template and the other fields once per distinct value, leaving
+        one bytes format per participant.
+        """
+        if not members:
+            return []
+        imp, exp = obs.import_forecast_eur_per_kwh, obs.export_forecast_eur_per_kwh
+        common = encode_json({"abi": 1, "step": obs.step, "time": time_iso, "dt_h": obs.dt_h,
+                              "import_eur_per_kwh": float(imp[0]), "export_eur_per_kwh": float(exp[0]),
+                              "last_price_eur_per_kwh": _finite(obs.last_price_eur_per_kwh)}).encode()
+        ids = self._ids_json
+        parts, columns = [b'{"participant":%s,', common[1:-1].replace(b"%", b"%%")], [[ids[i] for i in members]]
+        for name in _OBSERVED:
+            texts = _encoded(getattr(obs, name), online)
+            key = b"," + encode_json(name).encode() + b":"
+            if isinstance(texts, bytes):  # a number, true, false or null: no % to escape
+                parts.append(key + texts)
+            else:
+                parts.append(key + b"%s")
+                columns.append(texts)
+        if inbox:
+            messages = {i: encode_json(m).encode() for i, m in inbox.items()}
+            parts.append(b',"inbox":%s}')
+            columns.append([messages.get(i, b"[]") for i in members])
+        else:
+            parts.append(b',"inbox":[]}')
+        template = b"".join(parts)
+        return [template % row for row in zip(*columns)]
 
     def swap(self, participant_id: str, path: Path, step: int, manifest_path: Path | None = None) -> ModuleSlot:
         """Replaces a participant's module between steps; its kv store is kept when the module name matches."""
@@ -130,12 +168,29 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _column(values: np.ndarray, members: np.ndarray) -> list:
-    """Plain Python values of the members (NaN as None, for JSON)."""
+def _encoded(values: np.ndarray, members: np.ndarray) -> bytes | list[bytes]:
+    """The members' values as JSON, exactly as `encode_json` writes them (NaN and infinities as null).
+
+    One text when all members share the value (common: device parameters, absent devices), else
+    one per member; either way each distinct value (by its bits, so -0.0 stays apart from 0.0) is
+    written once, as float formatting is the slow part.
+    """
     picked = np.asarray(values)[members]
-    if picked.dtype.kind == "f" and not np.isfinite(picked).all():
-        return [None if not np.isfinite(v) else v for v in picked.tolist()]
-    return picked.tolist()
+    key = picked.view(f"u{picked.itemsize}") if picked.dtype.kind == "f" else picked
+    if (key == key[0]).all():
+        return _texts(picked[:1])[0]
+    distinct, where = np.unique(key, return_inverse=True)
+    return np.array(_texts(distinct.view(picked.dtype)), dtype=object)[where].tolist()
+
+
+def _texts(values: np.ndarray) -> list[bytes]:
+    """Each value as JSON (the encoder's own output, split at its commas: numbers, booleans and null have none)."""
+    plain = values.tolist()
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if not finite.all():
+            plain = [v if f else None for v, f in zip(plain, finite.tolist())]
+    return encode_json(plain)[1:-1].encode().split(b",")
 
 
 def _apply(wanted: dict[str, np.ndarray], obs: Observation, m: np.ndarray, ok: np.ndarray, out: Decision) -> None:
