@@ -189,3 +189,24 @@ def test_engine_observations_are_the_json_of_the_observation_dict(tmp_path, onli
                             "inbox": inbox.get(i, [])}, separators=(",", ":")).encode() for i in online]
     assert seen == expected
     assert out.trades[online].all()  # fixed.wat decides to trade
+
+
+LIFECYCLE = """(module
+  (import "plurigrid" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{}went offlineback online")
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "decide") (param i32 i32) (result i64) (i64.const 2))
+  (func (export "on_offline") (param i32 i32) (result i64) (call $log (i32.const 2) (i32.const 12)) (i64.const 2))
+  (func (export "on_online") (param i32 i32) (result i64) (call $log (i32.const 14) (i32.const 11)) (i64.const 2)))"""
+
+
+def test_lifecycle_handlers_run_when_the_participant_goes_offline_and_comes_back(tmp_path):
+    path = _module(tmp_path, "lifecycle", LIFECYCLE, "lifecycle", '["log"]')
+    world = _world(path, steps=6)
+    data = world.spec.model_dump()
+    data["event"] = [{"at": "30min", "kind": "participant_offline", "participant": "agent", "duration": "30min"}]
+    world = compile_world(validate_data("modules", data), "modules", None)
+    simulate(world)
+    assert world.modules.log == ["step 2: agent: went offline", "step 4: agent: back online"]
+    assert world.modules.report()["agent"]["strategy_failures"] == 0

@@ -50,6 +50,7 @@ class ModuleRunner:
     slots: dict[int, ModuleSlot]
     ids: list[str]
     meter_kwh: np.ndarray  # each participant's metered net energy of the last step (what `read_meter` returns)
+    offline: set[int] = field(default_factory=set)  # module participants cut off from the market last step
     log: list[str] = field(default_factory=list)
     inbox: dict[int, list[dict]] = field(default_factory=dict)
     _ids_json: list[bytes] = field(init=False, repr=False)  # each id as JSON (observations quote it every step)
@@ -64,8 +65,17 @@ class ModuleRunner:
 
     def decide(self, obs: Observation, online: np.ndarray, out: Decision, rng: np.random.Generator, now_ms: int,
                time_iso: str) -> None:
-        """Runs the online module participants' `decide`; failed ones use their fallback strategy."""
+        """Runs the online module participants' `decide`; failed ones use their fallback strategy.
+
+        A participant that has just lost the market gets `on_offline`, one that is back `on_online`
+        (before its `decide`), each with {"abi", "participant", "step"}.
+        """
         members = online.tolist()
+        offline = set(self.slots) - set(members)
+        for event, changed in (("on_offline", offline - self.offline), ("on_online", self.offline - offline)):
+            for i in sorted(changed):
+                self._lifecycle(i, event, obs.step)
+        self.offline = offline
         inbox, self.inbox = self.inbox, {}
         payloads = self._observations(obs, online, members, time_iso, inbox)
         imp, exp = obs.import_forecast_eur_per_kwh, obs.export_forecast_eur_per_kwh
@@ -147,6 +157,18 @@ class ModuleRunner:
         """Per module participant: module name, version, content hash, failures, fuel used."""
         return {self.ids[i]: {"module": s.manifest.name, "version": s.manifest.version, "sha256": s.manifest.sha256,
                               "strategy_failures": s.failures, "fuel_used": s.fuel_used} for i, s in self.slots.items()}
+
+    def _lifecycle(self, i: int, event: str, step: int) -> None:
+        """Calls a lifecycle handler; a failure is counted and logged like a failed `decide`."""
+        slot = self.slots[i]
+        payload = encode_json({"abi": 1, "participant": self.ids[i], "step": step}).encode()
+        result = slot.instance.call(event, payload)
+        slot.fuel_used += result.fuel_used
+        self._collect(slot, step)
+        if not result.ok:
+            slot.failures += 1
+            self._note(f"step {step}: {self.ids[i]}: module {slot.manifest.name} {slot.manifest.sha256[:12]}: "
+                       f"{event}: {result.error}")
 
     def _collect(self, slot: ModuleSlot, step: int) -> None:
         ctx = slot.instance.context
