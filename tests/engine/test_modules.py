@@ -194,19 +194,22 @@ def test_engine_observations_are_the_json_of_the_observation_dict(tmp_path, onli
 LIFECYCLE = """(module
   (import "plurigrid" "log" (func $log (param i32 i32)))
   (memory (export "memory") 1)
-  (data (i32.const 0) "{}went offlineback online")
+  (data (i32.const 0) "{}went offlineback onlinean event")
   (func (export "alloc") (param i32) (result i32) (i32.const 1024))
   (func (export "decide") (param i32 i32) (result i64) (i64.const 2))
   (func (export "on_offline") (param i32 i32) (result i64) (call $log (i32.const 2) (i32.const 12)) (i64.const 2))
-  (func (export "on_online") (param i32 i32) (result i64) (call $log (i32.const 14) (i32.const 11)) (i64.const 2)))"""
+  (func (export "on_online") (param i32 i32) (result i64) (call $log (i32.const 14) (i32.const 11)) (i64.const 2))
+  (func (export "on_event") (param i32 i32) (result i64) (call $log (i32.const 25) (i32.const 8)) (i64.const 2)))"""
 
 
-def test_lifecycle_handlers_run_when_the_participant_goes_offline_and_comes_back(tmp_path):
+def test_lifecycle_handlers_run_on_events_and_when_the_participant_goes_offline_and_comes_back(tmp_path):
     path = _module(tmp_path, "lifecycle", LIFECYCLE, "lifecycle", '["log"]')
     world = _world(path, steps=6)
     data = world.spec.model_dump()
-    data["event"] = [{"at": "30min", "kind": "participant_offline", "participant": "agent", "duration": "30min"}]
+    data["event"] = [{"at": "30min", "kind": "participant_offline", "participant": "agent", "duration": "30min"},
+                     {"at": "75min", "kind": "weather", "scale": 0.5}]
     world = compile_world(validate_data("modules", data), "modules", None)
     simulate(world)
-    assert world.modules.log == ["step 2: agent: went offline", "step 4: agent: back online"]
+    # the offline event starts at step 2 while the agent is cut off: only the online ones hear of it
+    assert world.modules.log == ["step 2: agent: went offline", "step 4: agent: back online", "step 5: agent: an event"]
     assert world.modules.report()["agent"]["strategy_failures"] == 0

@@ -64,18 +64,21 @@ class ModuleRunner:
         return np.fromiter(self.slots, dtype=np.int64, count=len(self.slots))
 
     def decide(self, obs: Observation, online: np.ndarray, out: Decision, rng: np.random.Generator, now_ms: int,
-               time_iso: str) -> None:
+               time_iso: str, events: list[dict] | None = None) -> None:
         """Runs the online module participants' `decide`; failed ones use their fallback strategy.
 
-        A participant that has just lost the market gets `on_offline`, one that is back `on_online`
-        (before its `decide`), each with {"abi", "participant", "step"}.
+        Before it, a participant that has just lost the market gets `on_offline`, one that is back
+        `on_online`, and online ones get `on_event` when scenario events start this step, each with
+        {"abi", "participant", "step"} (and "events": the events as the spec states them).
         """
         members = online.tolist()
         offline = set(self.slots) - set(members)
-        for event, changed in (("on_offline", offline - self.offline), ("on_online", self.offline - offline)):
+        for handler, changed in (("on_offline", offline - self.offline), ("on_online", self.offline - offline)):
             for i in sorted(changed):
-                self._lifecycle(i, event, obs.step)
+                self._lifecycle(i, handler, obs.step)
         self.offline = offline
+        for i in members if events else ():
+            self._lifecycle(i, "on_event", obs.step, events=events)
         inbox, self.inbox = self.inbox, {}
         payloads = self._observations(obs, online, members, time_iso, inbox)
         imp, exp = obs.import_forecast_eur_per_kwh, obs.export_forecast_eur_per_kwh
@@ -158,17 +161,17 @@ class ModuleRunner:
         return {self.ids[i]: {"module": s.manifest.name, "version": s.manifest.version, "sha256": s.manifest.sha256,
                               "strategy_failures": s.failures, "fuel_used": s.fuel_used} for i, s in self.slots.items()}
 
-    def _lifecycle(self, i: int, event: str, step: int) -> None:
+    def _lifecycle(self, i: int, handler: str, step: int, **extra) -> None:
         """Calls a lifecycle handler; a failure is counted and logged like a failed `decide`."""
         slot = self.slots[i]
-        payload = encode_json({"abi": 1, "participant": self.ids[i], "step": step}).encode()
-        result = slot.instance.call(event, payload)
+        payload = encode_json({"abi": 1, "participant": self.ids[i], "step": step, **extra}).encode()
+        result = slot.instance.call(handler, payload)
         slot.fuel_used += result.fuel_used
         self._collect(slot, step)
         if not result.ok:
             slot.failures += 1
             self._note(f"step {step}: {self.ids[i]}: module {slot.manifest.name} {slot.manifest.sha256[:12]}: "
-                       f"{event}: {result.error}")
+                       f"{handler}: {result.error}")
 
     def _collect(self, slot: ModuleSlot, step: int) -> None:
         ctx = slot.instance.context
@@ -251,7 +254,7 @@ def _manifest(path: Path, manifest_path: Path | None) -> Manifest:
 
 def _slot(i: int, path: Path, manifest: Manifest, kv: dict[bytes, bytes] | None = None) -> ModuleSlot:
     instance = ModuleInstance(compile_module(path), manifest.capabilities, manifest.limits, kv=kv)
-    instance.call("init", b"{}")
+    instance.call("init", b'{"abi":1}')
     return ModuleSlot(i, path, manifest, instance)
 
 

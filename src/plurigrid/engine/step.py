@@ -116,7 +116,8 @@ def decide(world: World, obs: Observation, k: int) -> Decision:
     if world.modules is not None:
         members = world.modules.members
         t = world.index[k]
-        world.modules.decide(obs, members[~offline[members]], out, rng, int(t.value // 1_000_000), t.isoformat())
+        world.modules.decide(obs, members[~offline[members]], out, rng, int(t.value // 1_000_000), t.isoformat(),
+                             world.event_starts.get(k))
     if offline.any():
         BUILTIN["passive"](obs, np.flatnonzero(offline), out, rng)
     # every building's HVAC runs on its thermostat (the opf mechanism may replace that for truthful ones)

@@ -90,6 +90,7 @@ class World:
     powerflows: dict[bytes, object] = field(default_factory=dict)  # cached power flow per topology
     opf_networks: dict[int, tuple] = field(default_factory=dict)  # cached OPF feeder model per power-flow model
     modules: ModuleRunner | None = None  # participants whose strategy is a WASM module
+    event_starts: dict[int, list[dict]] = field(default_factory=dict)  # the spec's events by the step they start
 
     @property
     def steps(self) -> int:
@@ -307,7 +308,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
             reference = int(cand[np.argmax(arrays["thermal_max_kw"][cand])])
         add_island_reference(grid, int(bus_labels[reference]), arrays["thermal_max_kw"][reference] / 1000)
 
-    offline, tripped, line_out, variable = _compile_events(spec, name, index, ids, grid, variable)
+    offline, tripped, line_out, variable, event_starts = _compile_events(spec, name, index, ids, grid, variable)
     market = spec.market
     mechanism = mechanism or market.mechanism
     horizon = max(1, int(round(24 / dt_h)))
@@ -317,7 +318,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         name=spec.world.name, spec=spec, index=index, dt_h=dt_h, grid=grid, ids=ids,
         kind=np.array([p.kind for p in participants]), bus_pos=bus_pos,
         strategy=np.array([p.strategy for p in participants]),
-        groups=strategy_groups(np.array([p.strategy for p in participants])), modules=modules,
+        groups=strategy_groups(np.array([p.strategy for p in participants])), modules=modules, event_starts=event_starts,
         load_p_kw=load_p, load_q_kvar=load_q, variable_kw=variable, hydro_kw=hydro,
         ev_arrive=ev_arrive, ev_depart=ev_depart, ev_plugged=ev_plugged, thermal_on0=thermal_on0, outdoor_c=outdoor_c, **hvac,
         import_eur_per_kwh=_hourly(market.import_price_eur_per_kwh, extended),
@@ -378,6 +379,7 @@ def _compile_events(spec: Microworld, name: str, index: pd.DatetimeIndex, ids: l
     line_out = np.zeros((T, len(grid.net.line)), dtype=bool)
     pos = {pid: k for k, pid in enumerate(ids)}
     variable = variable.copy()
+    starts: dict[int, list[dict]] = {}
     for i, ev in enumerate(spec.event):
         window = _event_window(spec, name, i, index, ev.at, ev.duration)
         if ev.kind == "weather":
@@ -391,7 +393,9 @@ def _compile_events(spec: Microworld, name: str, index: pd.DatetimeIndex, ids: l
             if ev.participant not in pos:
                 raise SpecError(name, f"event[{i}].participant", f"unknown participant {ev.participant!r}")
             (offline if ev.kind == "participant_offline" else tripped)[window, pos[ev.participant]] = True
-    return offline, tripped, line_out, variable
+        if window.any():
+            starts.setdefault(int(np.argmax(window)), []).append(ev.model_dump(exclude_none=True))
+    return offline, tripped, line_out, variable, starts
 
 
 def strategy_groups(strategy: np.ndarray) -> dict[str, np.ndarray]:
