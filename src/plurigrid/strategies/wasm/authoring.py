@@ -28,6 +28,8 @@ LANGUAGES = ("c", "wat", "assemblyscript", "rust")
 REQUIRED_EXPORTS = ("memory", "alloc", "decide")
 
 _TEMPLATES = Path(__file__).parent / "templates"
+C_TEMPLATE = _TEMPLATES / "c"  # also the home of the shared C ABI helpers
+C_ABI_SOURCE = "abi.c"
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _BUILD_TIMEOUT_S = 300
 _C_PACKAGES = "apt-get install clang lld wasi-libc libclang-rt-dev-wasm32"
@@ -203,8 +205,10 @@ def _build_c(src_dir: Path, out: Path, name: str) -> None:
     if missing:
         raise AuthoringError(missing)
     sources = [path.name for path in sorted(src_dir.glob("*.c"))]
+    # the ABI helpers (abi.c, abi.h) come from the package unless the project carries its own copy
+    shared = [] if (src_dir / C_ABI_SOURCE).is_file() else [str(C_TEMPLATE / C_ABI_SOURCE)]
     _run(["clang", "--target=wasm32-wasi", "-O2", "-nostartfiles", "-Wl,--no-entry", "-Wl,--strip-all",
-          "-o", str(out), *sources], src_dir, "c")
+          f"-I{C_TEMPLATE}", "-o", str(out), *shared, *sources], src_dir, "c")
 
 
 def _build_rust(src_dir: Path, out: Path, name: str) -> None:
