@@ -35,6 +35,7 @@ __all__ = [
     "NonExistenceProof",
     "ProofSpec",
     "decode_commitment_proof",
+    "encode_commitment_proof",
     "verify_membership",
     "verify_non_membership",
 ]
@@ -366,6 +367,42 @@ def decode_commitment_proof(data: bytes) -> CommitmentProof:
     if proof == CommitmentProof():
         raise Ics23Error("commitment proof has no variant set")
     return proof
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def _field(number: int, payload: bytes | int | None) -> bytes:
+    """One protobuf field: varint for ints (omitted when 0), length-delimited for bytes (omitted when empty)."""
+    if payload is None or payload == 0 or payload == b"":
+        return b""
+    if isinstance(payload, int):
+        return encode_uvarint(number << 3) + encode_uvarint(payload)
+    return encode_uvarint(number << 3 | 2) + encode_uvarint(len(payload)) + payload
+
+
+def _encode_leaf(leaf: LeafOp) -> bytes:
+    return (_field(1, int(leaf.hash)) + _field(2, int(leaf.prehash_key)) + _field(3, int(leaf.prehash_value))
+            + _field(4, int(leaf.length)) + _field(5, leaf.prefix))
+
+
+def _encode_exist(proof: ExistenceProof | None) -> bytes | None:
+    if proof is None:
+        return None
+    leaf = _encode_leaf(proof.leaf) if proof.leaf is not None else None
+    path = b"".join(_field(4, _field(1, int(op.hash)) + _field(2, op.prefix) + _field(3, op.suffix))
+                    for op in proof.path)
+    return _field(1, proof.key) + _field(2, proof.value) + _field(3, leaf) + path
+
+
+def encode_commitment_proof(proof: CommitmentProof) -> bytes:
+    """Protobuf encoding of an exist or nonexist CommitmentProof (the inverse of decode_commitment_proof)."""
+    if proof.exist is not None:
+        return _field(1, _encode_exist(proof.exist))
+    if proof.nonexist is not None:
+        n = proof.nonexist
+        return _field(2, _field(1, n.key) + _field(2, _encode_exist(n.left)) + _field(3, _encode_exist(n.right)))
+    raise Ics23Error("only exist and nonexist proofs can be encoded")
 
 
 # ---------------------------------------------------------------- standard specs
