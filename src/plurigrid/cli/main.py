@@ -19,12 +19,15 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
 from plurigrid.microworld.spec import MECHANISMS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plurigrid: microworld simulator with markets and AC power flow.")
 app.add_typer(module_app, name="module")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(ics23_app, name="ics23")
 out_console = Console()
 err_console = Console(stderr=True)
 
@@ -35,6 +38,8 @@ class UserError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.assets.profiles import ProfileError
+    from plurigrid.cli.ledger import InputError
+    from plurigrid.state.ledger import LedgerError
     from plurigrid.grid.build import GridError
     from plurigrid.microworld.loader import SpecError
     from plurigrid.grid.matpower import MatpowerError
@@ -44,7 +49,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.strategies.wasm.manifest import ManifestError
 
     return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError,
-            AuthoringError)
+            AuthoringError, InputError, LedgerError)
 
 
 @app.command("list")
@@ -103,6 +108,7 @@ def run(
                                     help="also run the opf optimum of the same world and report welfare / optimal welfare"),
 ) -> None:
     """Simulate a microworld and write its run folder."""
+    from plurigrid.engine.ledger_entries import RunLedger
     from plurigrid.engine.output import write_run
     from plurigrid.engine.results import summary as make_summary
     from plurigrid.engine.simulate import simulate
@@ -115,12 +121,17 @@ def run(
         raise UserError(f"--hours: must be > 0, got {hours}")
     spec, name, base = load(world)
     w = compile_world(spec, name, base, hours=hours, mechanism=mechanism, seed=seed)
+    microworld = name.removesuffix(".toml").removesuffix(".json")
+    folder = out or Path("runs") / f"{microworld}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     progress = _Progress(w.steps)
+    ledger = RunLedger(folder / "ledger")
     try:
-        record = simulate(w, progress)
+        record = simulate(w, progress, after_step=ledger)
     finally:
         progress.close()
-    summary = make_summary(record, name.removesuffix(".toml").removesuffix(".json"))
+        ledger.close()
+    summary = make_summary(record, microworld)
+    summary["ledger"] = {"height": ledger.head.height, "head": ledger.head.hash, "state_root": ledger.head.state_root}
     if efficiency:
         from plurigrid.engine.results import kpis, welfare_efficiency
 
@@ -128,7 +139,6 @@ def run(
         optimal = welfare if w.mechanism == "opf" else kpis(simulate(compile_world(
             spec, name, base, hours=hours, mechanism="opf", seed=seed)))["welfare"]
         summary["mechanism_properties"]["welfare"] = welfare_efficiency(welfare, optimal)
-    folder = out or Path("runs") / f"{summary['microworld']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     write_run(record, summary, folder)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -182,6 +192,8 @@ def _print_summary(summary: dict, folder: Path) -> None:
     total = sum(summary["timings_s"].values())
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["timings_s"].items())
     out_console.print(f"step time {total:.2f}s ({stages})")
+    ledger = summary["ledger"]
+    out_console.print(f"ledger: {ledger['height']} blocks, state root {ledger['state_root']}", soft_wrap=True)
     out_console.print(f"run folder: {folder}")
 
 

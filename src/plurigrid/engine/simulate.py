@@ -36,11 +36,13 @@ _PARTICIPANT = {"net_kw": float, "metered_wh": np.int64, "traded_wh": np.int64, 
 
 
 def simulate(world: World, progress: Callable[[int], None] | None = None,
-             before_step: Callable[[World, int], None] | None = None) -> RunRecord:
+             before_step: Callable[[World, int], None] | None = None,
+             after_step: Callable[[World, int, StepResult], None] | None = None) -> RunRecord:
     """Runs every step of the world and returns the recorded columns.
 
     `before_step(world, k)` runs before each step: the place to change the running world between
-    steps, e.g. swap a participant's module (`world.modules.swap`).
+    steps, e.g. swap a participant's module (`world.modules.swap`). `after_step(world, k, result)`
+    runs after it, e.g. to commit the step's settlement to a ledger (`engine.ledger_entries.RunLedger`).
     """
     T, N = world.steps, world.n
     net = world.grid.net
@@ -56,6 +58,8 @@ def simulate(world: World, progress: Callable[[int], None] | None = None,
             before_step(world, k)
         r = step(world, state, k)
         _record(world, k, r, state, series, part, grid, trades)
+        if after_step is not None:
+            after_step(world, k, r)
         if progress is not None:
             progress(k)
     return RunRecord(world, series, part, grid, {k: np.concatenate(v) if v else np.zeros(0) for k, v in trades.items()},

@@ -34,6 +34,8 @@ __all__ = [
     "LengthOp",
     "NonExistenceProof",
     "ProofSpec",
+    "check_membership",
+    "check_non_membership",
     "decode_commitment_proof",
     "encode_commitment_proof",
     "verify_membership",
@@ -669,30 +671,49 @@ def _entries(proof: CommitmentProof) -> tuple[BatchEntry, ...]:
     return (BatchEntry(proof.exist, proof.nonexist),)
 
 
+def check_membership(spec: ProofSpec, root: bytes, proof: CommitmentProof, key: bytes, value: bytes) -> None:
+    """Raise Ics23Error saying why, unless `proof` proves `key` -> `value` is committed under `root`."""
+    entries = [e.exist for e in _entries(proof) if e.exist is not None]
+    if not entries:
+        raise Ics23Error("proof holds no existence proof")
+    matching = [e for e in entries if e.key == key]
+    if not matching:
+        raise Ics23Error("provided key doesn't match proof")
+    _verify_exist(matching[0], spec, root, key, value)
+
+
+def check_non_membership(spec: ProofSpec, root: bytes, proof: CommitmentProof, key: bytes) -> None:
+    """Raise Ics23Error saying why, unless `proof` proves `key` is absent under `root`."""
+    entries = [e.nonexist for e in _entries(proof) if e.nonexist is not None]
+    if not entries:
+        raise Ics23Error("proof holds no non-existence proof")
+    reason = None
+    for entry in entries:
+        try:
+            _verify_nonexist(entry, spec, root, key)
+            return
+        except Ics23Error as err:
+            reason = reason or err
+    raise reason
+
+
 def verify_membership(
     spec: ProofSpec, root: bytes, proof: CommitmentProof, key: bytes, value: bytes
 ) -> bool:
     """True iff `proof` proves `key` -> `value` is committed under `root`."""
-    for entry in _entries(proof):
-        if entry.exist is not None and entry.exist.key == key:
-            try:
-                _verify_exist(entry.exist, spec, root, key, value)
-            except Ics23Error:
-                return False
-            return True
-    return False
+    try:
+        check_membership(spec, root, proof, key, value)
+    except Ics23Error:
+        return False
+    return True
 
 
 def verify_non_membership(
     spec: ProofSpec, root: bytes, proof: CommitmentProof, key: bytes
 ) -> bool:
     """True iff `proof` proves `key` is absent from the tree committed by `root`."""
-    for entry in _entries(proof):
-        if entry.nonexist is None:
-            continue
-        try:
-            _verify_nonexist(entry.nonexist, spec, root, key)
-        except Ics23Error:
-            continue
-        return True
-    return False
+    try:
+        check_non_membership(spec, root, proof, key)
+    except Ics23Error:
+        return False
+    return True

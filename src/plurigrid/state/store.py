@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +152,13 @@ class Store:
 
     # ------------------------------------------------------------ writes
 
-    def commit(self, tx: Transaction) -> Commit:
-        """Writes a top-level transaction as the next version, atomically; returns its version and root."""
+    def commit(self, tx: Transaction, before_commit: Callable[[Commit], None] | None = None) -> Commit:
+        """Writes a top-level transaction as the next version, atomically; returns its version and root.
+
+        `before_commit(commit)` runs once the new root is known and written, just before the SQLite
+        commit that makes it count: the place to record the root elsewhere first (if it raises, or
+        the process dies, the version is not committed).
+        """
         if tx.parent is not None:
             raise StoreError("commit the outermost transaction; nested ones apply() into their parent")
         if tx.closed:
@@ -178,6 +183,8 @@ class Store:
                 self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?)",
                                  (version, jmt.root_hash(root), None if root is None else root.version,
                                   None if root is None else int(root.leaf)))
+                if before_commit is not None:
+                    before_commit(Commit(version, jmt.root_hash(root)))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -1,0 +1,70 @@
+"""What one step puts in the ledger: its orders, trades, settlements and meter readings as integers.
+
+Why: the ledger commits what was settled, in integer Wh and micro-units, so that a root proves it;
+this is the one place that turns a step's result into a block's entries, for the simulator here and
+for the lattice's nodes later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from plurigrid.engine.step import StepResult
+from plurigrid.engine.world import World
+from plurigrid.state.ledger import Header, Ledger
+
+
+def _micro_per_kwh(eur_per_kwh: np.ndarray) -> list[int | None]:
+    """Prices as integer micro-units per kWh; None where a strategy gave no finite limit."""
+    return [int(round(p * 1e6)) if np.isfinite(p) else None for p in np.asarray(eur_per_kwh, dtype=float)]
+
+
+def _ints(values: np.ndarray) -> list[int]:
+    return np.asarray(values, dtype=np.int64).tolist()
+
+
+def block_entries(world: World, k: int, r: StepResult, open_accounts: bool) -> dict:
+    """The block entries of step `k`: accounts are the world's participants, by index."""
+    entries: dict = {"accounts": list(world.ids)} if open_accounts else {}
+    book = r.clearing.book
+    if book is not None and len(book.buyer) + len(book.seller):
+        entries["orders"] = {
+            "participant": _ints(np.concatenate([book.buyer, book.seller])),
+            "side": ["buy"] * len(book.buyer) + ["sell"] * len(book.seller),
+            "wh": _ints(np.concatenate([book.buy_wh, book.sell_wh])),
+            "limit_micro_per_kwh": _micro_per_kwh(np.concatenate([book.bid_eur_per_kwh, book.ask_eur_per_kwh])),
+        }
+    c = r.clearing
+    if len(c.trade_wh):
+        entries["trades"] = {"buyer": _ints(c.trade_buyer), "seller": _ints(c.trade_seller), "wh": _ints(c.trade_wh),
+                             "price_micro_per_kwh": _micro_per_kwh(c.trade_price_eur_per_kwh)}
+    st = r.settlement
+    parts = {"traded_wh": st.traded_wh, "market_micro": st.market_micro, "tariff_micro": st.tariff_micro,
+             "fee_micro": st.fee_micro, "bill_micro": st.bill_micro}
+    settled = np.flatnonzero(np.any([v != 0 for v in parts.values()], axis=0))
+    if len(settled):
+        entries["settlements"] = {"participant": settled.tolist()} | {k: _ints(v[settled]) for k, v in parts.items()}
+    metered = np.flatnonzero(st.metered_wh)
+    if len(metered):
+        entries["meters"] = {"participant": metered.tolist(), "wh": _ints(st.metered_wh[metered])}
+    entries["grid"] = {"upstream_wh": int(r.upstream_wh), "losses_wh": int(r.losses_wh)}
+    return entries
+
+
+class RunLedger:
+    """Streams a simulation's settlements into a ledger folder: one block per interval (`simulate(after_step=…)`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.ledger = Ledger(folder, create=True)
+
+    def __call__(self, world: World, k: int, r: StepResult) -> None:
+        self.ledger.append(k, world.index[k].isoformat(), block_entries(world, k, r, self.ledger.height == 0))
+
+    @property
+    def head(self) -> Header:
+        return self.ledger.head
+
+    def close(self) -> None:
+        self.ledger.close()
