@@ -1,0 +1,194 @@
+"""The settlement ledger: blocks replay to their roots, money and energy are conserved, tampering is found."""
+
+import json
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from plurigrid.engine.ledger_entries import RunLedger
+from plurigrid.engine.simulate import simulate
+from plurigrid.engine.world import compile_world
+from plurigrid.microworld.loader import load
+from plurigrid.state import ledger as L
+from plurigrid.state.ics23 import JMT_SPEC, decode_commitment_proof, verify_membership, verify_non_membership
+
+
+@pytest.fixture(scope="module")
+def hello_run(tmp_path_factory) -> tuple[Path, object]:
+    """hello simulated once with its ledger: (run folder, run record)."""
+    spec, name, base = load("hello")
+    world = compile_world(spec, name, base)
+    folder = tmp_path_factory.mktemp("hello")
+    writer = RunLedger(folder / "ledger")
+    record = simulate(world, after_step=writer)
+    writer.close()
+    return folder, record
+
+
+@pytest.fixture
+def run_copy(hello_run, tmp_path) -> Path:
+    shutil.copytree(hello_run[0], tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _blocks(run: Path) -> Path:
+    return run / "ledger" / L.BLOCKS
+
+
+def test_ledger_verifies_and_has_one_block_per_interval(hello_run):
+    run, record = hello_run
+    head = L.verify(run)
+    assert head.height == record.world.steps
+    lines = _blocks(run).read_bytes().splitlines()
+    assert [json.loads(line)["header"]["interval"] for line in lines] == list(range(record.world.steps))
+
+
+def test_balances_conserve_money_and_match_the_bills(hello_run):
+    run, record = hello_run
+    height, accounts = L.balances(run)
+    assert sum(a["balance_micro"] for a in accounts.values()) == 0
+    bills = record.participant["bill_micro"].sum(axis=0)
+    for pid, bill in zip(record.world.ids, bills):
+        assert accounts.get(pid, {"balance_micro": 0})["balance_micro"] == -int(bill), pid
+    metered = record.participant["metered_wh"]
+    for i, pid in enumerate(record.world.ids):
+        a = accounts.get(pid, {"imported_wh": 0, "exported_wh": 0})
+        assert a["imported_wh"] - a["exported_wh"] == int(metered[:, i].sum()), pid
+
+
+def test_every_block_conserves_energy(hello_run):
+    for line in _blocks(hello_run[0]).read_bytes().splitlines():
+        entries = json.loads(line)["entries"]
+        assert sum(entries.get("meters", {}).get("wh", [])) + entries["grid"]["losses_wh"] == entries["grid"]["upstream_wh"]
+
+
+def test_account_proofs_verify_at_their_height_only(hello_run):
+    run, record = hello_run
+    pid = record.world.ids[0]
+    key = L.account_key(pid)
+    vectors = {h: L.prove(run, key.decode(), h) for h in (1, 2, record.world.steps)}
+    for h, v in vectors.items():
+        proof = decode_commitment_proof(bytes.fromhex(v["proof"]))
+        root, value = bytes.fromhex(v["root"]), bytes.fromhex(v["value"])
+        assert json.loads(value)["height"] <= h
+        assert verify_membership(JMT_SPEC, root, proof, key, value)
+        other_root = bytes.fromhex(vectors[1 if h != 1 else 2]["root"])
+        assert not verify_membership(JMT_SPEC, other_root, proof, key, value)
+    absent = L.prove(run, "accounts/nobody")
+    assert absent["value"] == ""
+    assert verify_non_membership(JMT_SPEC, bytes.fromhex(absent["root"]),
+                                 decode_commitment_proof(bytes.fromhex(absent["proof"])), b"accounts/nobody")
+
+
+def _line_of(data: bytes, position: int) -> int:
+    return data[:position].count(b"\n") + 1
+
+
+def _altered(byte: int) -> int:
+    c = chr(byte)
+    if c.isdigit():
+        return ord("7" if c != "7" else "3")
+    if c in "abcdef":
+        return ord("a" if c != "a" else "b")
+    return byte ^ 0x01
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_any_altered_byte_names_its_block(run_copy, seed):
+    path = _blocks(run_copy)
+    data = bytearray(path.read_bytes())
+    position = random.Random(seed).randrange(len(data))
+    data[position] = _altered(data[position])
+    path.write_bytes(bytes(data))
+    block = _line_of(bytes(data), position)
+    with pytest.raises(L.LedgerError, match=rf"^block {block}: "):
+        L.verify(run_copy)
+
+
+def test_dropped_last_block_is_found(run_copy):
+    path = _blocks(run_copy)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]))
+    with pytest.raises(L.LedgerError, match=rf"^block {len(lines)}: missing from blocks.jsonl"):
+        L.verify(run_copy)
+
+
+def test_swapped_blocks_are_found(run_copy):
+    path = _blocks(run_copy)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[3], lines[4] = lines[4], lines[3]
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(L.LedgerError, match=r"^block 4: header says height 5"):
+        L.verify(run_copy)
+
+
+def test_forged_block_with_consistent_hashes_is_found(run_copy):
+    """An attacker who rewrites a bill and recomputes every hash still cannot match state.sqlite."""
+    path = _blocks(run_copy)
+    lines = path.read_bytes().splitlines(keepends=True)
+    block = json.loads(lines[-1])
+    settle = block["entries"]["settlements"]
+    settle["bill_micro"][0] -= 1_000_000
+    settle["market_micro"][0] -= 1_000_000
+    replay = L.Store(":memory:")
+    accounts: list[str] = []
+    for line in lines[:-1]:
+        b = json.loads(line)
+        tx = replay.begin()
+        L.apply_block(tx, L.Header(**b["header"]), b["entries"], accounts)
+        replay.commit(tx)
+    header = L.Header(**{**block["header"], "entries_hash": L.sha256_hex(L.canonical(block["entries"]))})
+    tx = replay.begin()
+    L.apply_block(tx, header, block["entries"], accounts)
+    forged = L.Header(**{**header.to_json(), "state_root": replay.commit(tx).root.hex()})
+    lines[-1] = L.canonical({"header": forged.to_json(), "entries": block["entries"]}) + b"\n"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(L.LedgerError, match=rf"^block {len(lines)}: state.sqlite holds root"):
+        L.verify(run_copy)
+
+
+def test_altered_state_file_is_found(run_copy):
+    db = sqlite3.connect(run_copy / "ledger" / L.STATE)
+    key = db.execute("SELECT key FROM kv WHERE key > CAST('accounts/' AS BLOB) AND key < CAST('accounts0' AS BLOB) "
+                     "ORDER BY version DESC LIMIT 1").fetchone()[0]
+    db.execute("UPDATE kv SET value = ? WHERE key = ? AND version = (SELECT MAX(version) FROM kv WHERE key = ?)",
+               (b'{"balance_micro":1}', key, key))
+    db.commit()
+    db.close()
+    with pytest.raises(L.LedgerError, match=r"^state.sqlite: its kv differ from the replayed blocks"):
+        L.verify(run_copy)
+
+
+def test_unfinished_commit_line_is_dropped_on_reopen(run_copy):
+    folder = run_copy / "ledger"
+    height = L.verify(run_copy).height
+    with _blocks(run_copy).open("ab") as f:  # a block written but never committed to the store
+        f.write(b'{"entries":{},"header":{"height":99}}\n')
+    ledger = L.Ledger(folder)
+    assert ledger.height == height
+    ledger.append(height, "2024-06-22T00:00:00+02:00", {"grid": {"upstream_wh": 5, "losses_wh": 5}})
+    ledger.close()
+    assert L.verify(run_copy).height == height + 1
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"meters": {"participant": [0], "wh": [10]}, "grid": {"upstream_wh": 0, "losses_wh": 0}},
+     "energy does not balance: metered 10 Wh \\+ losses 0 Wh != upstream 0 Wh"),
+    ({"settlements": {"participant": [0], "traded_wh": [0], "market_micro": [1], "tariff_micro": [0], "fee_micro": [0],
+                      "bill_micro": [2]}}, "a bill is not the sum of its market, tariff and fee parts"),
+    ({"meters": {"participant": [5], "wh": [0]}}, "meters.participant refers to an account the ledger has not opened"),
+    ({"meters": {"participant": [0], "wh": [1.5]}, "grid": {"upstream_wh": 1, "losses_wh": 0}}, "meters.wh: values must be integers"),
+    ({"accounts": ["grid-operator"]}, "accounts opens a name twice"),
+    ({"refunds": {}}, "entries must hold only"),
+])
+def test_entries_that_break_the_rules_are_refused(tmp_path, entries, message):
+    ledger = L.Ledger(tmp_path / "ledger", create=True)
+    ledger.append(0, "t0", {"accounts": ["a", "b"]})
+    with pytest.raises(L.LedgerError, match=f"^block 2: {message}"):
+        ledger.append(1, "t1", entries)
+    assert ledger.height == 1  # nothing committed by the refused block
+    ledger.close()
+    assert L.verify(tmp_path).height == 1
