@@ -11,54 +11,52 @@ Hashing (as the `jmt` crate, so its ICS-23 spec applies unchanged):
     an empty subtree hashes to the placeholder, and a subtree holding exactly one leaf hashes to
     that leaf (the leaf sits at the shallowest depth where it is alone).
 
-Nodes are immutable and addressed by (version written, nibble path as hex); a batch writes new
-nodes at the new version and reports the ones it superseded, so old versions stay readable until
-pruned. Storage is the caller's: `NodeSource` reads nodes, `Update` lists what to write.
+Storage differs from the crate in one way, for speed: a leaf is not a node of its own but an entry
+of its parent (its hash and key), so a write stores about one node instead of two, and moving
+a leaf up or down never reads it. Internal nodes are immutable and addressed by (version written,
+nibble path as hex); a batch writes new nodes at the new version and reports the ones it
+superseded, so old versions stay readable until pruned. The caller stores the nodes (`NodeSource`
+reads them back) and keeps the values (`value_of` in `prove`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from itertools import groupby
 from typing import Callable, NamedTuple, Protocol
 
-from plurigrid.state.ics23 import (
-    JMT_SPEC,
-    ExistenceProof,
-    HashOp,
-    InnerOp,
-    NonExistenceProof,
-)
+from plurigrid.state.ics23 import JMT_SPEC, ExistenceProof, HashOp, InnerOp, NonExistenceProof
 
 LEAF_PREFIX = b"JMT::LeafNode"
 INNER_PREFIX = b"JMT::IntrnalNode"
 PLACEHOLDER = b"SPARSE_MERKLE_PLACEHOLDER_HASH__"
-_LEAF = 2
 _sha256 = hashlib.sha256
 
 
 class Child(NamedTuple):
-    """Reference to a stored node: its hash, the version it was written at, and whether it is a leaf."""
+    """A subtree: its hash, and either the version its internal node was written at or, for a leaf, its key."""
 
     hash: bytes
     version: int
-    leaf: bool
-
-
-class Leaf(NamedTuple):
-    """A key's leaf: the hashes it commits to, and the key itself (proofs need it)."""
-
-    key_hash: bytes
-    value_hash: bytes
-    key: bytes
+    key_hash: bytes | None  # set iff the subtree is a single leaf
+    key: bytes | None
+    entry: bytes  # how its parent node stores it: version + hash, or for a leaf hash + key length + key
 
     @property
-    def hash(self) -> bytes:
-        return _sha256(LEAF_PREFIX + self.key_hash + self.value_hash).digest()
+    def leaf(self) -> bool:
+        return self.key_hash is not None
 
-    def encode(self) -> bytes:
-        return b"\x02" + self.key_hash + self.value_hash + self.key
+
+def internal_child(node_hash: bytes, version: int) -> Child:
+    return Child(node_hash, version, None, None, version.to_bytes(8, "big") + node_hash)
+
+
+def leaf_child(leaf: bytes, key_hash: bytes, key: bytes) -> Child:
+    return Child(leaf, 0, key_hash, key, leaf + len(key).to_bytes(2, "big") + key)
+
+
+def leaf_hash(key_hash: bytes, value_hash: bytes) -> bytes:
+    return _sha256(LEAF_PREFIX + key_hash + value_hash).digest()
 
 
 class Internal(NamedTuple):
@@ -68,50 +66,53 @@ class Internal(NamedTuple):
 
     @property
     def hash(self) -> bytes:
-        return _merge16(self.slots)
+        return _fold([(i, c.hash, c.key_hash is not None) for i, c in enumerate(self.slots) if c is not None], 4)
 
     def encode(self) -> bytes:
+        """2-byte child bitmap, 2-byte leaf bitmap, then each child's entry."""
         bitmap = leafmap = 0
-        parts = []
         for i, c in enumerate(self.slots):
             if c is not None:
                 bitmap |= 1 << i
-                leafmap |= c.leaf << i
-                parts.append(c.version.to_bytes(8, "big") + c.hash)
-        return b"\x01" + bitmap.to_bytes(2, "big") + leafmap.to_bytes(2, "big") + b"".join(parts)
+                if c.key is not None:
+                    leafmap |= 1 << i
+        return (bitmap << 16 | leafmap).to_bytes(4, "big") + b"".join([c.entry for c in self.slots if c is not None])
 
 
-Node = Leaf | Internal
-
-
-def decode_node(data: bytes) -> Node:
-    """Inverse of Leaf.encode / Internal.encode."""
-    if data[0] == _LEAF:
-        return Leaf(data[1:33], data[33:65], data[65:])
-    bitmap, leafmap = int.from_bytes(data[1:3], "big"), int.from_bytes(data[3:5], "big")
+def decode_node(data: bytes) -> Internal:
+    """Inverse of Internal.encode."""
+    bitmap, leafmap = int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:4], "big")
     slots: list[Child | None] = [None] * 16
-    pos = 5
+    pos = 4
     for i in range(16):
-        if bitmap >> i & 1:
-            slots[i] = Child(data[pos + 8:pos + 40], int.from_bytes(data[pos:pos + 8], "big"), bool(leafmap >> i & 1))
+        if not bitmap >> i & 1:
+            continue
+        if leafmap >> i & 1:
+            end = pos + 34 + int.from_bytes(data[pos + 32:pos + 34], "big")
+            key = data[pos + 34:end]
+            slots[i] = Child(data[pos:pos + 32], 0, _sha256(key).digest(), key, data[pos:end])
+            pos = end
+        else:
+            slots[i] = Child(data[pos + 8:pos + 40], int.from_bytes(data[pos:pos + 8], "big"), None, None,
+                             data[pos:pos + 40])
             pos += 40
     return Internal(tuple(slots))
 
 
-def _merge16(slots: tuple[Child | None, ...] | list[Child | None]) -> bytes:
-    """Binary-tree hash of a node's 16 slots under the sparse-tree rules (empty → placeholder, lone leaf → itself)."""
-    return _fold([(i, c.hash, c.leaf) for i, c in enumerate(slots) if c is not None], 4)
-
-
 def _merge(slots: tuple[Child | None, ...], lo: int, hi: int) -> bytes:
     """Hash of the binary subtree over slots[lo:hi] (an aligned power-of-two range)."""
-    present = [(i, c.hash, c.leaf) for i, c in enumerate(slots[lo:hi]) if c is not None]
+    present = [(i, c.hash, c.key_hash is not None) for i, c in enumerate(slots[lo:hi]) if c is not None]
     return _fold(present, (hi - lo).bit_length() - 1) if present else PLACEHOLDER
 
 
 def _fold(level: list[tuple[int, bytes, bool]], bits: int) -> bytes:
     """Folds present (index, hash, is a lone leaf) entries of a 2**bits-wide block, one binary level at a time."""
     sha, inner, empty = _sha256, INNER_PREFIX, PLACEHOLDER
+    if len(level) == 1 << bits:  # a full block: plain pairwise hashing
+        hashes = [h for _, h, _ in level]
+        while len(hashes) > 1:
+            hashes = [sha(inner + hashes[j] + hashes[j + 1]).digest() for j in range(0, len(hashes), 2)]
+        return hashes[0]
     for _ in range(bits):
         up = []
         k, n = 0, len(level)
@@ -135,7 +136,7 @@ def root_hash(root: Child | None) -> bytes:
 
 
 class NodeSource(Protocol):
-    def __call__(self, version: int, path: str) -> Node: ...
+    def __call__(self, version: int, path: str) -> Internal: ...
 
 
 @dataclass
@@ -143,14 +144,14 @@ class Update:
     """What one batch changes: the new root, nodes to store, and (version, path) of nodes it superseded."""
 
     root: Child | None
-    written: dict[tuple[int, str], Node] = field(default_factory=dict)
+    written: dict[tuple[int, str], Internal] = field(default_factory=dict)
     stale: list[tuple[int, str]] = field(default_factory=list)
 
 
 class _Item(NamedTuple):
-    hex: str  # sha256(key) in hex: its characters are the nibble path
+    hex: str  # the key hash in hex: its characters are the nibble path
     key_hash: bytes
-    value_hash: bytes | None  # None: delete
+    leaf_hash: bytes | None  # None: delete
     key: bytes
 
 
@@ -158,10 +159,22 @@ def apply_batch(read: NodeSource, root: Child | None, version: int, writes: dict
     """Applies `writes` (key → value, None to delete) to the tree at `root`, writing new nodes at `version`."""
     items = []
     for key, value in writes.items():
-        kh = hashlib.sha256(key).digest()
-        items.append(_Item(kh.hex(), kh, None if value is None else hashlib.sha256(value).digest(), key))
+        kh = _sha256(key).digest()
+        items.append(_Item(kh.hex(), kh, None if value is None else leaf_hash(kh, _sha256(value).digest()), key))
     items.sort()
     return _Batch(read, version).run(root, items)
+
+
+def _groups(items: list[_Item], depth: int):
+    """(nibble, items) runs of sorted items by their nibble at `depth`."""
+    start, n = 0, len(items)
+    while start < n:
+        nibble = items[start].hex[depth]
+        end = start + 1
+        while end < n and items[end].hex[depth] == nibble:
+            end += 1
+        yield nibble, items[start:end]
+        start = end
 
 
 class _Batch:
@@ -179,60 +192,53 @@ class _Batch:
         else:
             self.update.stale.append((ref.version, path))
 
-    def _write(self, path: str, node: Node) -> Child:
-        self.update.written[(self.version, path)] = node
-        return Child(node.hash, self.version, isinstance(node, Leaf))
-
     def _update(self, ref: Child | None, path: str, items: list[_Item]) -> Child | None:
         if ref is None:
-            return self._build(path, [it for it in items if it.value_hash is not None])
+            return self._build(path, [it for it in items if it.leaf_hash is not None])
+        if ref.key_hash is not None:
+            return self._update_leaf(ref, path, items)
         node = self.read(ref.version, path)
-        if isinstance(node, Leaf):
-            return self._update_leaf(ref, node, path, items)
         depth = len(path)
         slots = list(node.slots)
         changed = False
-        for nibble, group in groupby(items, key=lambda it: it.hex[depth]):
+        for nibble, group in _groups(items, depth):
             i = int(nibble, 16)
-            new = self._update(slots[i], path + nibble, list(group))
+            new = self._update(slots[i], path + nibble, group)
             if new != slots[i]:
                 slots[i], changed = new, True
         if not changed:
             return ref
         self._retire(ref, path)
-        present = [i for i in range(16) if slots[i] is not None]
+        present = [c for c in slots if c is not None]
         if not present:
             return None
-        if len(present) == 1 and slots[present[0]].leaf:  # a lone leaf moves up to where it is alone
-            only = slots[present[0]]
-            child_path = path + format(present[0], "x")
-            leaf = self.update.written.get((only.version, child_path)) or self.read(only.version, child_path)
-            self._retire(only, child_path)
-            return self._write(path, leaf)
-        return self._write(path, Internal(tuple(slots)))
+        if len(present) == 1 and present[0].key_hash is not None:
+            return present[0]  # a lone leaf moves up to where it is alone (its hash does not depend on depth)
+        node = Internal(tuple(slots))
+        self.update.written[(self.version, path)] = node
+        return internal_child(node.hash, self.version)
 
-    def _update_leaf(self, ref: Child, leaf: Leaf, path: str, items: list[_Item]) -> Child | None:
-        mine = [it for it in items if it.key_hash == leaf.key_hash]
-        if not mine and all(it.value_hash is None for it in items):
-            return ref  # only deletes of absent keys
-        if mine and mine[0].value_hash == leaf.value_hash and len(items) == 1:
-            return ref  # rewrite of the same value
-        self._retire(ref, path)
-        if not mine:
-            items = sorted(items + [_Item(leaf.key_hash.hex(), leaf.key_hash, leaf.value_hash, leaf.key)])
-        return self._build(path, [it for it in items if it.value_hash is not None])
+    def _update_leaf(self, ref: Child, path: str, items: list[_Item]) -> Child | None:
+        mine = [it for it in items if it.key_hash == ref.key_hash]
+        others = [it for it in items if it.key_hash != ref.key_hash and it.leaf_hash is not None]
+        leaf = mine[0] if mine else _Item(ref.key_hash.hex(), ref.key_hash, ref.hash, ref.key)
+        if not others and leaf.leaf_hash == ref.hash:
+            return ref
+        return self._build(path, sorted(others + [leaf]) if leaf.leaf_hash is not None else others)
 
     def _build(self, path: str, items: list[_Item]) -> Child | None:
         if not items:
             return None
         if len(items) == 1:
             it = items[0]
-            return self._write(path, Leaf(it.key_hash, it.value_hash, it.key))
+            return leaf_child(it.leaf_hash, it.key_hash, it.key)
         depth = len(path)
         slots: list[Child | None] = [None] * 16
-        for nibble, group in groupby(items, key=lambda it: it.hex[depth]):
-            slots[int(nibble, 16)] = self._build(path + nibble, list(group))
-        return self._write(path, Internal(tuple(slots)))
+        for nibble, group in _groups(items, depth):
+            slots[int(nibble, 16)] = self._build(path + nibble, group)
+        node = Internal(tuple(slots))
+        self.update.written[(self.version, path)] = node
+        return internal_child(node.hash, self.version)
 
 
 # ---------------------------------------------------------------- proofs
@@ -247,14 +253,14 @@ class _Step(NamedTuple):
     hi: int
 
 
-def _walk(read: NodeSource, root: Child | None, key_hash: bytes) -> tuple[list[_Step], Leaf | None]:
+def _walk(read: NodeSource, root: Child | None, key_hash: bytes) -> tuple[list[_Step], Child | None]:
     """Binary steps from the root towards key_hash, and the leaf where the walk ends (None: empty subtree)."""
     target = key_hash.hex()
     steps: list[_Step] = []
     ref, path = root, ""
     while ref is not None:
-        if ref.leaf:
-            return steps, read(ref.version, path)
+        if ref.key_hash is not None:
+            return steps, ref
         node = read(ref.version, path)
         slots, nibble = node.slots, int(target[len(path)], 16)
         lo, hi = 0, 16
@@ -262,7 +268,7 @@ def _walk(read: NodeSource, root: Child | None, key_hash: bytes) -> tuple[list[_
             present = [i for i in range(lo, hi) if slots[i] is not None]
             if not present:
                 return steps, None
-            if hi - lo == 1 or (len(present) == 1 and slots[present[0]].leaf):
+            if hi - lo == 1 or (len(present) == 1 and slots[present[0]].key_hash is not None):
                 ref, path = slots[present[0]], path + format(present[0], "x")
                 break
             mid = (lo + hi) // 2
@@ -275,37 +281,36 @@ def _walk(read: NodeSource, root: Child | None, key_hash: bytes) -> tuple[list[_
     return steps, None
 
 
-def _extreme(read: NodeSource, node: Internal, path: str, lo: int, hi: int, rightmost: bool) -> Leaf:
+def _extreme(read: NodeSource, node: Internal, path: str, lo: int, hi: int, rightmost: bool) -> Child:
     """The leaf with the largest (or smallest) key hash under slots[lo:hi] of `node`."""
     while True:
         present = [i for i in range(lo, hi) if node.slots[i] is not None]
         i = present[-1] if rightmost else present[0]
         ref, path = node.slots[i], path + format(i, "x")
-        found = read(ref.version, path)
-        if isinstance(found, Leaf):
-            return found
-        node, lo, hi = found, 0, 16
+        if ref.key_hash is not None:
+            return ref
+        node, lo, hi = read(ref.version, path), 0, 16
 
 
-def _existence(steps: list[_Step], leaf: Leaf, value: bytes) -> ExistenceProof:
+def _existence(steps: list[_Step], key: bytes, value: bytes) -> ExistenceProof:
     path = tuple(InnerOp(HashOp.SHA256, INNER_PREFIX + s.sibling, b"") if s.went_right
                  else InnerOp(HashOp.SHA256, INNER_PREFIX, s.sibling) for s in reversed(steps))
-    return ExistenceProof(leaf.key, value, JMT_SPEC.leaf_spec, path)
+    return ExistenceProof(key, value, JMT_SPEC.leaf_spec, path)
 
 
 def prove(read: NodeSource, root: Child | None, key: bytes,
           value_of: Callable[[bytes], bytes]) -> ExistenceProof | NonExistenceProof:
     """An ICS-23 existence proof of `key`, or a non-existence proof from its neighbours (JMT spec).
 
-    `value_of(key)` returns the stored value of a key the tree holds (the tree keeps only its hash).
+    The tree keeps values' hashes only: `value_of(key)` gives back the value of a key it holds.
     Raises ValueError for an empty tree, where ICS-23 has no way to state absence.
     """
     if root is None:
         raise ValueError("the tree is empty: ICS-23 cannot prove absence without a neighbour")
-    key_hash = hashlib.sha256(key).digest()
+    key_hash = _sha256(key).digest()
     steps, leaf = _walk(read, root, key_hash)
     if leaf is not None and leaf.key_hash == key_hash:
-        return _existence(steps, leaf, value_of(key))
+        return _existence(steps, key, value_of(key))
     left = right = None
     if leaf is not None:
         if leaf.key_hash < key_hash:
@@ -317,8 +322,10 @@ def prove(read: NodeSource, root: Child | None, key: bytes,
             left = _extreme(read, s.node, s.path, s.lo, s.hi, rightmost=True)
         if right is None and not s.went_right and s.sibling != PLACEHOLDER:
             right = _extreme(read, s.node, s.path, s.lo, s.hi, rightmost=False)
-    return NonExistenceProof(
-        key,
-        None if left is None else _existence(_walk(read, root, left.key_hash)[0], left, value_of(left.key)),
-        None if right is None else _existence(_walk(read, root, right.key_hash)[0], right, value_of(right.key)),
-    )
+
+    def neighbour(found: Child | None) -> ExistenceProof | None:
+        if found is None:
+            return None
+        return _existence(_walk(read, root, found.key_hash)[0], found.key, value_of(found.key))
+
+    return NonExistenceProof(key, neighbour(left), neighbour(right))

@@ -17,6 +17,7 @@ back exactly where it was. Penumbra's cnidarium is the model; this is its shape 
 from __future__ import annotations
 
 import gc
+import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from plurigrid.state.ics23 import CommitmentProof, ExistenceProof
 _VERIFIABLE, _SIDE = 0, 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (version INTEGER PRIMARY KEY, root BLOB NOT NULL,
-                                     root_version INTEGER, root_leaf INTEGER);
+                                     root_version INTEGER, root_key BLOB);
 CREATE TABLE IF NOT EXISTS nodes (version INTEGER NOT NULL, path TEXT NOT NULL, data BLOB NOT NULL,
                                   PRIMARY KEY (version, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (space INTEGER NOT NULL, key BLOB NOT NULL, version INTEGER NOT NULL, value BLOB,
@@ -71,8 +72,8 @@ class Store:
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path}: not a Plurigrid store ({err})") from None
-        self._cache: dict[tuple[int, str], jmt.Node] = {}
-        row = self._db.execute("SELECT version, root, root_version, root_leaf FROM versions "
+        self._cache: dict[tuple[int, str], jmt.Internal] = {}
+        row = self._db.execute("SELECT version, root, root_version, root_key FROM versions "
                                "ORDER BY version DESC LIMIT 1").fetchone()
         self.version = 0 if row is None else row[0]
         self._root = None if row is None else self._ref(*row[1:])
@@ -91,14 +92,18 @@ class Store:
     # ------------------------------------------------------------ versions
 
     @staticmethod
-    def _ref(root: bytes, root_version: int | None, root_leaf: int | None) -> jmt.Child | None:
-        return None if root_version is None else jmt.Child(root, root_version, bool(root_leaf))
+    def _ref(root: bytes, root_version: int | None, root_key: bytes | None) -> jmt.Child | None:
+        if root_version is None:
+            return None
+        if root_key is None:
+            return jmt.internal_child(root, root_version)
+        return jmt.leaf_child(root, hashlib.sha256(root_key).digest(), root_key)
 
     def _root_at(self, version: int) -> jmt.Child | None:
         if version == self.version:
             return self._root
         self._check_retained(version)
-        row = self._db.execute("SELECT root, root_version, root_leaf FROM versions WHERE version = ?", (version,)).fetchone()
+        row = self._db.execute("SELECT root, root_version, root_key FROM versions WHERE version = ?", (version,)).fetchone()
         return None if row is None else self._ref(*row)
 
     def _check_retained(self, version: int) -> None:
@@ -121,7 +126,7 @@ class Store:
 
     # ------------------------------------------------------------ reads
 
-    def _node(self, version: int, path: str) -> jmt.Node:
+    def _node(self, version: int, path: str) -> jmt.Internal:
         node = self._cache.get((version, path))
         if node is None:
             row = self._db.execute("SELECT data FROM nodes WHERE version = ? AND path = ?", (version, path)).fetchone()
@@ -131,7 +136,7 @@ class Store:
             self._remember(version, path, node)
         return node
 
-    def _remember(self, version: int, path: str, node: jmt.Node) -> None:
+    def _remember(self, version: int, path: str, node: jmt.Internal) -> None:
         if len(self._cache) >= _CACHE_NODES:
             self._cache.clear()
         self._cache[(version, path)] = node
@@ -182,7 +187,7 @@ class Store:
                                      + [(_SIDE, k, version, v) for k, v in tx.side_writes.items()])
                 self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?)",
                                  (version, jmt.root_hash(root), None if root is None else root.version,
-                                  None if root is None else int(root.leaf)))
+                                  None if root is None else root.key))
                 if before_commit is not None:
                     before_commit(Commit(version, jmt.root_hash(root)))
                 self._db.execute("COMMIT")
