@@ -75,10 +75,10 @@ class LengthOp(IntEnum):
 
 def _enum(kind: type[IntEnum], value: int) -> IntEnum:
     """Convert a wire int to an enum member, rejecting unknown values."""
-    try:
-        return kind(value)
-    except ValueError:
-        raise Ics23Error(f"unknown {kind.__name__} {value}") from None
+    member = kind._value2member_map_.get(value)
+    if member is None:
+        raise Ics23Error(f"unknown {kind.__name__} {value}")
+    return member
 
 
 def _int32(value: int) -> int:
@@ -272,17 +272,37 @@ def _decode_leaf(data: bytes) -> LeafOp:
     return LeafOp(**vals)  # type: ignore[arg-type]
 
 
+def _decode_inner_common(data: bytes) -> InnerOp | None:
+    """The usual InnerOp layout (hash, prefix, suffix in order, one-byte lengths) read directly; None if not it."""
+    op, parts, pos, n = HashOp.NO_HASH, [b"", b""], 0, len(data)
+    if n >= 2 and data[0] == 0x08:  # field 1, varint
+        op = HashOp._value2member_map_.get(data[1]) if data[1] < 0x80 else None
+        if op is None:
+            return None
+        pos = 2
+    for index, tag in enumerate((0x12, 0x1A)):  # fields 2 and 3, length-delimited
+        if pos + 1 < n and data[pos] == tag and data[pos + 1] < 0x80:
+            end = pos + 2 + data[pos + 1]
+            if end > n:
+                return None
+            parts[index], pos = data[pos + 2:end], end
+    return InnerOp(op, parts[0], parts[1]) if pos == n else None
+
+
 def _decode_inner(data: bytes) -> InnerOp:
     """Decode an InnerOp message."""
-    vals: dict[str, object] = {}
+    common = _decode_inner_common(data)
+    if common is not None:
+        return common
+    op, prefix, suffix = HashOp.NO_HASH, b"", b""
     for num, wire, val in iter_fields(data):
         if num == 1:
-            vals["hash"] = _enum(HashOp, expect_int(wire, val))
+            op = _enum(HashOp, expect_int(wire, val))
         elif num == 2:
-            vals["prefix"] = expect_bytes(wire, val)
+            prefix = expect_bytes(wire, val)
         elif num == 3:
-            vals["suffix"] = expect_bytes(wire, val)
-    return InnerOp(**vals)  # type: ignore[arg-type]
+            suffix = expect_bytes(wire, val)
+    return InnerOp(op, prefix, suffix)
 
 
 def _decode_exist(data: bytes, lookup: tuple[InnerOp, ...] | None = None) -> ExistenceProof:
@@ -485,12 +505,17 @@ def check_leaf(leaf: LeafOp, spec: LeafOp) -> None:
         raise Ics23Error(f"leaf prefix doesn't start with {spec.prefix.hex()}")
 
 
+def _is_iavl(spec: ProofSpec) -> bool:
+    """IAVL proofs get extra prefix checks (as the reference does for a spec equal to IAVL's)."""
+    return spec is IAVL_SPEC or (spec.leaf_spec == IAVL_SPEC.leaf_spec and spec == IAVL_SPEC)
+
+
 def check_inner(op: InnerOp, spec: ProofSpec, layer: int) -> None:
     """Require `op` to match the inner spec's hash and prefix/suffix shape."""
     inner = spec.inner_spec
     if op.hash != inner.hash:
         raise Ics23Error(f"unexpected HashOp: {int(op.hash)}")
-    if spec == IAVL_SPEC:
+    if _is_iavl(spec):
         _check_iavl_prefix(op.prefix, layer)
     if op.prefix.startswith(spec.leaf_spec.prefix):
         raise Ics23Error("inner prefix starts with leaf prefix")
@@ -510,7 +535,7 @@ def check_against_spec(proof: ExistenceProof, spec: ProofSpec) -> None:
     if proof.leaf is None:
         raise Ics23Error("existence Proof needs defined LeafOp")
     try:
-        if spec == IAVL_SPEC:
+        if _is_iavl(spec):
             _check_iavl_prefix(proof.leaf.prefix, 0)
         check_leaf(proof.leaf, spec.leaf_spec)
     except Ics23Error as err:

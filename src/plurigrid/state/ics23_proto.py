@@ -21,6 +21,8 @@ FIXED32 = 5
 
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """Read an unsigned LEB128 varint at `pos`; return (value, next position)."""
+    if pos < len(data) and data[pos] < 0x80:  # one-byte varints (most tags and lengths)
+        return data[pos], pos + 1
     result = 0
     for shift in range(0, 70, 7):
         if pos >= len(data):
