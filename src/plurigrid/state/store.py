@@ -178,6 +178,9 @@ class Store:
             root = update.root
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                latest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
+                if latest != self.version:
+                    raise StoreError(f"another writer committed version {latest} to {self.path}; reopen the store")
                 self._db.executemany("INSERT INTO nodes VALUES (?, ?, ?)",
                                      [(v, p, n.encode()) for (v, p), n in update.written.items()])
                 self._db.executemany("INSERT INTO stale_nodes VALUES (?, ?, ?)",
@@ -244,18 +247,23 @@ class Snapshot:
     def root(self) -> bytes:
         return jmt.root_hash(self._root)
 
+    def _retained(self) -> Store:
+        """The store, once it is known to still hold this version (a prune may have dropped it since)."""
+        self.store._check_retained(self.version)
+        return self.store
+
     def get(self, key: bytes) -> bytes | None:
-        return self.store._get(_VERIFIABLE, key, self.version)
+        return self._retained()._get(_VERIFIABLE, key, self.version)
 
     def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """(key, value) pairs whose key starts with `prefix`, in key order."""
-        return self.store._items(_VERIFIABLE, prefix, self.version)
+        return self._retained()._items(_VERIFIABLE, prefix, self.version)
 
     def side_get(self, key: bytes) -> bytes | None:
-        return self.store._get(_SIDE, key, self.version)
+        return self._retained()._get(_SIDE, key, self.version)
 
     def side_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        return self.store._items(_SIDE, prefix, self.version)
+        return self._retained()._items(_SIDE, prefix, self.version)
 
     def prove(self, key: bytes) -> CommitmentProof:
         """An ICS-23 proof (JMT spec) that `key` holds its value at this version, or that it is absent."""
@@ -265,7 +273,7 @@ class Snapshot:
                 raise StoreError(f"the tree holds {k!r} but its value is missing (corrupt store)")
             return value
         try:
-            proof = jmt.prove(self.store._node, self._root, key, value_of)
+            proof = jmt.prove(self._retained()._node, self._root, key, value_of)
         except ValueError as err:
             raise StoreError(f"version {self.version}: {err}") from None
         if isinstance(proof, ExistenceProof):
@@ -324,6 +332,8 @@ class Transaction:
 
     def delete(self, key: bytes) -> None:
         self._check_open()
+        if not key:
+            raise StoreError("keys must be non-empty")
         self.writes[bytes(key)] = None
 
     def side_get(self, key: bytes) -> bytes | None:
