@@ -197,6 +197,8 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            for superseded in update.stale:  # old versions' nodes are rarely read again
+                self._cache.pop(superseded, None)
             if len(self._cache) + len(update.written) > _CACHE_NODES:
                 self._cache.clear()
             self._cache.update(update.written)
