@@ -1,0 +1,1 @@
+"""Plurigrid lattice layer: identities, the signed hash graph, transports."""
