@@ -1,0 +1,113 @@
+"""Local `nats-server` processes with JetStream: one server, or a 3-server cluster, on free loopback ports.
+
+Why: demos, tests and chaos experiments need real brokers that can be killed and restarted
+(`plurigrid lattice up --nats auto`, the failover tests), started from Debian's `nats-server`
+binary with nothing configured by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLUSTER_NAME = "plurigrid"
+
+
+class NatsError(RuntimeError):
+    """nats-server is missing or did not come up."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class NatsServer:
+    name: str
+    port: int
+    cluster_port: int | None
+    store_dir: Path
+    routes: list[int] = field(default_factory=list)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        binary = shutil.which("nats-server")
+        if binary is None:
+            raise NatsError("nats-server not found on PATH (Debian/Ubuntu: apt-get install nats-server)")
+        cmd = [binary, "-n", self.name, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        if self.cluster_port is not None:
+            cmd += ["--cluster_name", CLUSTER_NAME, "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
+                    "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in self.routes)]
+        return cmd
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while not _listening(self.port):
+            if self.process.poll() is not None:
+                raise NatsError(f"nats-server {self.name} exited with code {self.process.returncode}")
+            if time.monotonic() > deadline:
+                raise NatsError(f"nats-server {self.name} did not listen on port {self.port} within {timeout_s} s")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: the broker vanishes as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class NatsCluster:
+    """`size` JetStream servers (routed into one cluster when size > 1) under a temporary folder."""
+
+    def __init__(self, size: int = 3) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="plurigrid-nats-")
+        ports = [free_port() for _ in range(size)]
+        cluster_ports = [free_port() for _ in range(size)] if size > 1 else [None]
+        self.servers = [
+            NatsServer(f"n{i + 1}", ports[i], cluster_ports[i], Path(self._tmp.name) / f"n{i + 1}",
+                       [p for j, p in enumerate(cluster_ports) if j != i and p is not None])
+            for i in range(size)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers]
+
+    def start(self) -> NatsCluster:
+        for server in self.servers:
+            server.start()
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.kill()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
