@@ -21,6 +21,7 @@ from rich.table import Table
 
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
+from plurigrid.cli.node import node_app
 from plurigrid.microworld.spec import MECHANISMS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -28,6 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 app.add_typer(module_app, name="module")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(ics23_app, name="ics23")
+app.add_typer(node_app, name="node")
 out_console = Console()
 err_console = Console(stderr=True)
 

@@ -11,11 +11,14 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from pydantic import ValidationError
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from plurigrid.microworld.spec import Microworld
 
 LIBRARY_PACKAGE = "plurigrid.microworld.library"
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class SpecError(ValueError):
@@ -114,8 +117,13 @@ def _message(err: dict) -> str:
 
 def validate_data(name: str, data: dict) -> Microworld:
     """Validates plain data against the spec; the first problem becomes a one-line SpecError."""
+    return validate_model(name, data, Microworld)
+
+
+def validate_model(name: str, data: dict, model: type[ModelT]) -> ModelT:
+    """Validates plain data against any of our pydantic models, with the same one-line errors."""
     try:
-        return Microworld.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         err = min(errors, key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest

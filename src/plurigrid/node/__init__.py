@@ -1,0 +1,1 @@
+"""Plurigrid nexus node: configuration, host profile, lifecycle."""

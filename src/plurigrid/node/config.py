@@ -1,0 +1,108 @@
+"""A nexus node's configuration (NODE.toml) and the capability profile of the host it runs on.
+
+Why: the same stack runs on a Raspberry Pi beside a village battery and on a data centre's energy
+management server; the file says which participants of which microworld the node acts for, where
+its data lives, how it reaches the lattice (several servers: fallback connectivity), and which
+devices it may touch; the detected profile (CPU architecture, cores, memory) decides which
+modules and capabilities it can run.
+
+    [node]
+    name = "village-kiosk"
+    data_dir = "nodes/kiosk"            # identity.key, hash graph, outbox, ledger/, status.json
+    microworld = "offgrid-battery-sharing"
+    participants = ["kiosk", "home-1"]
+    fallback_strategy = "self-consumption"   # local control while offline
+
+    [transport]
+    kind = "nats"                        # or "inproc" (the embedded default, one process)
+    servers = ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]
+
+    [capabilities]
+    devices = ["meter", "battery"]       # device access this host grants to strategies
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from plurigrid.microworld.loader import SpecError, parse_text, validate_model
+from plurigrid.microworld.spec import STRATEGIES, Strict
+
+DEVICES = ("meter", "battery", "ev-charger", "heat-pump", "pv-inverter", "relay")
+
+
+class NodeSection(Strict):
+    name: str = Field(min_length=1)
+    data_dir: str = Field(min_length=1)
+    microworld: str = Field(min_length=1)
+    participants: list[str] = Field(min_length=1)
+    fallback_strategy: Literal[STRATEGIES] = "self-consumption"  # type: ignore[valid-type]
+
+    @field_validator("participants")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a participant is listed twice")
+        return value
+
+
+class TransportSection(Strict):
+    kind: Literal["nats", "inproc"] = "nats"
+    servers: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"], min_length=1)
+
+    @field_validator("servers")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not v.startswith(("nats://", "tls://"))]
+        if bad:
+            raise ValueError(f"expected nats:// or tls:// URLs, got {bad[0]!r}")
+        return value
+
+
+class CapabilitiesSection(Strict):
+    devices: list[Literal[DEVICES]] = Field(default_factory=list)  # type: ignore[valid-type]
+
+
+class NodeConfig(Strict):
+    node: NodeSection
+    transport: TransportSection = TransportSection()
+    capabilities: CapabilitiesSection = CapabilitiesSection()
+
+
+def load_node_config(path: Path) -> tuple[NodeConfig, Path]:
+    """The validated config and its data directory (relative paths are relative to the file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(str(path), "", f"cannot read ({err.strerror})") from None
+    config = validate_model(str(path), parse_text(str(path), text), NodeConfig)
+    data_dir = Path(config.node.data_dir)
+    return config, data_dir if data_dir.is_absolute() else path.parent / data_dir
+
+
+@dataclass(frozen=True)
+class HostProfile:
+    """What this host is and may do; strategies and modules are matched against it."""
+
+    arch: str
+    cores: int
+    memory_mb: int
+    devices: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb, "devices": list(self.devices)}
+
+
+def detect_host(devices: list[str] | tuple[str, ...] = ()) -> HostProfile:
+    """The running host's CPU architecture, cores and memory, plus the configured device access."""
+    try:
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError, AttributeError):
+        memory_mb = 0
+    return HostProfile(platform.machine() or "unknown", os.cpu_count() or 1, int(memory_mb), tuple(devices))
