@@ -7,6 +7,7 @@ function. Nothing here reads the wall clock except the stage timers, which never
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,21 +121,40 @@ def decide(world: World, obs: Observation, k: int) -> Decision:
                              world.event_starts.get(k))
     if offline.any():
         BUILTIN["passive"](obs, np.flatnonzero(offline), out, rng)
-    # every building's HVAC runs on its thermostat (the opf mechanism may replace that for truthful ones)
+    _thermostats(world, obs, k, out)
+    return out
+
+
+def passive_decision(world: World, obs: Observation, k: int) -> Decision:
+    """What participants do when no decision of theirs reached the market: passive, HVAC on its thermostat."""
+    out = Decision.empty(world.n)
+    BUILTIN["passive"](obs, np.arange(world.n), out, np.random.default_rng([world.seed, k]))
+    _thermostats(world, obs, k, out)
+    return out
+
+
+def _thermostats(world: World, obs: Observation, k: int, out: Decision) -> None:
+    """Every building's HVAC runs on its thermostat (the opf mechanism may replace that for truthful ones)."""
     heating = world.hvac_gain_k_per_kw > 0
     target = np.where(heating, world.hvac_min_c, world.hvac_max_c)
     out.hvac_kw[:] = thermostat_kw(obs.indoor_c, world.outdoor_c[k], target, world.hvac_gain_k_per_kw, world.hvac_decay,
                                    world.hvac_kw)
-    return out
 
 
-def step(world: World, state: State, k: int) -> StepResult:
-    """Advances the world by one interval and returns everything that happened in it."""
+Decide = Callable[[World, Observation, int], Decision]
+
+
+def step(world: World, state: State, k: int, decide_with: Decide = decide) -> StepResult:
+    """Advances the world by one interval and returns everything that happened in it.
+
+    `decide_with` makes the decisions; the lattice passes one that uses the decisions its nodes
+    published for the interval instead of running every strategy itself.
+    """
     t = state.timings_s
     t0 = time.perf_counter()
     obs = observe(world, state, k)
     t1 = time.perf_counter()
-    d = decide(world, obs, k)
+    d = decide_with(world, obs, k)
     t2 = time.perf_counter()
 
     dt_h = world.dt_h

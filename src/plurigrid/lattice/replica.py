@@ -1,0 +1,156 @@
+"""Replicated clearing: the deterministic state every honest node computes from the ordered log.
+
+Why: all honest nodes must clear exactly the same orders and commit the same ledger block and
+state root for each interval, whatever the message delays, crashes or broker failovers. The
+rule, applied by every node to the same totally ordered log (a JetStream stream replicated across
+the NATS cluster, or the in-process bus):
+
+1. each log entry is a signed hash-graph operation; invalid ones (forged, malformed, from a node
+   that does not host the participant it speaks for) are rejected the same way everywhere;
+2. a `decision` operation carries one participant's setpoints and limit prices for interval k;
+3. the **first** `close` operation for interval k in log order fixes the cut: the decisions for k
+   delivered before it are the ones cleared; any node may append a `close`, and later ones for
+   the same interval are ignored;
+4. participants without a decision in the cut act passively (their HVAC on its thermostat) and
+   settle at tariff; a decision that arrives after the cut is counted as late and changes nothing;
+5. the interval is then cleared by the simulator's own step (`engine.step`), given those
+   decisions, and committed as one ledger block.
+
+The log order is the same for every reader (JetStream's stream sequence survives failover; a
+retried append is de-duplicated by content hash), each step is deterministic, so every replica
+that has read the log up to the close of interval k holds the same block and root for k. A node
+that was away reads the log from where it stopped and arrives at the same roots.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from plurigrid.engine.ledger_entries import block_entries
+from plurigrid.engine.step import State, StepResult, initial_state, passive_decision, step
+from plurigrid.engine.world import World
+from plurigrid.lattice.hashgraph import HashGraph, Operation
+from plurigrid.state.ledger import Header, Ledger
+from plurigrid.strategies.base import Decision, Observation
+
+DECISION, CLOSE = "decision", "close"
+FLOAT_FIELDS = ("battery_kw", "ev_kw", "hvac_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh")
+
+
+def decision_payload(world: World, d: Decision, k: int, i: int) -> dict:
+    """Participant i's row of a step's decision, as a `decision` operation's payload."""
+    row = {name: float(getattr(d, name)[i]) for name in FLOAT_FIELDS}
+    return {"interval": k, "participant": world.ids[i], **row, "trades": bool(d.trades[i])}
+
+
+class DecisionRules:
+    """Validity of operations (the hash graph's validator): the same verdict on every node."""
+
+    def __init__(self, world: World, hosts: dict[str, tuple[str, ...]]) -> None:
+        self.index = {pid: i for i, pid in enumerate(world.ids)}
+        self.host_of = {pid: did for did, pids in hosts.items() for pid in pids}
+        self.steps = world.steps
+
+    def __call__(self, op: Operation, graph: HashGraph) -> str | None:
+        p = op.payload
+        k = p.get("interval")
+        if type(k) is not int or not 0 <= k < self.steps:
+            return "interval out of range"
+        if op.kind == CLOSE:
+            return None if set(p) == {"interval"} else "malformed close"
+        if op.kind != DECISION:
+            return f"unknown kind {op.kind!r}"
+        if set(p) != {"interval", "participant", "trades", *FLOAT_FIELDS}:
+            return "malformed decision"
+        if p["participant"] not in self.index:
+            return "unknown participant"
+        if self.host_of.get(p["participant"]) != op.author:
+            return "author does not host the participant"
+        if type(p["trades"]) is not bool or not all(type(p[f]) is float and not math.isnan(p[f]) for f in FLOAT_FIELDS):
+            return "malformed decision"
+        if any(math.isinf(p[f]) for f in FLOAT_FIELDS[:5]):
+            return "malformed decision"
+        return None
+
+
+@dataclass
+class Cleared:
+    """What one interval settled on this replica."""
+
+    header: Header
+    result: StepResult
+    decided: int  # participants whose decision was in the cut
+    late: int = 0
+
+
+@dataclass
+class Replica:
+    """Consumes the ordered log and clears each interval when its first `close` arrives."""
+
+    world: World
+    hosts: dict[str, tuple[str, ...]]  # did → participant ids it hosts
+    ledger_dir: Path
+    graph_path: str | Path = ":memory:"
+    state: State = field(init=False)
+    cleared: list[Cleared] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    applied: int = 0  # log entries read
+
+    def __post_init__(self) -> None:
+        self.state = initial_state(self.world)
+        self.rules = DecisionRules(self.world, self.hosts)
+        self.graph = HashGraph(self.graph_path, self.rules)
+        self.ledger = Ledger(self.ledger_dir, create=True)
+        self.cut: dict[int, dict[int, dict]] = {}  # interval → participant index → decision payload
+        self.late = 0
+
+    @property
+    def next_interval(self) -> int:
+        return len(self.cleared)
+
+    @property
+    def root(self) -> str:
+        return self.ledger.head.state_root
+
+    def apply(self, data: bytes) -> list[Cleared]:
+        """Reads one log entry; returns the intervals it closed (usually none or one)."""
+        self.applied += 1
+        result = self.graph.add_wire(data)
+        self.rejected.extend(result.rejected)
+        done = []
+        for op in result.delivered:
+            k = op.payload["interval"]
+            if op.kind == DECISION:
+                if k < self.next_interval:
+                    self.late += 1
+                else:
+                    self.cut.setdefault(k, {})[self.rules.index[op.payload["participant"]]] = op.payload
+            elif op.kind == CLOSE and k >= self.next_interval:
+                while self.next_interval <= k:
+                    done.append(self._clear(self.next_interval))
+        return done
+
+    def _clear(self, k: int) -> Cleared:
+        rows = self.cut.pop(k, {})
+
+        def published(world: World, obs: Observation, interval: int) -> Decision:
+            d = passive_decision(world, obs, interval)
+            for i, row in rows.items():
+                for name in FLOAT_FIELDS:
+                    getattr(d, name)[i] = row[name]
+                d.trades[i] = row["trades"]
+            return d
+
+        result = step(self.world, self.state, k, decide_with=published)
+        header = self.ledger.append(k, self.world.index[k].isoformat(),
+                                    block_entries(self.world, k, result, self.ledger.height == 0))
+        cleared = Cleared(header, result, len(rows), self.late)
+        self.late = 0
+        self.cleared.append(cleared)
+        return cleared
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.graph.close()
