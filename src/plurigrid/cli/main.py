@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
 from plurigrid.cli.node import node_app
@@ -30,6 +31,7 @@ app.add_typer(module_app, name="module")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(ics23_app, name="ics23")
 app.add_typer(node_app, name="node")
+app.add_typer(lattice_app, name="lattice")
 out_console = Console()
 err_console = Console(stderr=True)
 
@@ -41,6 +43,9 @@ class UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.assets.profiles import ProfileError
     from plurigrid.cli.ledger import InputError
+    from plurigrid.lattice.launcher import LatticeError
+    from plurigrid.lattice.natsd import NatsError
+    from plurigrid.lattice.transport import TransportDown
     from plurigrid.state.ledger import LedgerError
     from plurigrid.grid.build import GridError
     from plurigrid.microworld.loader import SpecError
@@ -51,7 +56,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.strategies.wasm.manifest import ManifestError
 
     return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError,
-            AuthoringError, InputError, LedgerError)
+            AuthoringError, InputError, LedgerError, LatticeError, NatsError, TransportDown)
 
 
 @app.command("list")

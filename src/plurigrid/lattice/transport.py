@@ -37,6 +37,10 @@ class Transport(ABC):
         """Adds `data` to the ordered log; returns its sequence number (1, 2, …). Raises TransportDown."""
 
     @abstractmethod
+    async def head(self) -> int:
+        """The sequence number of the log's last entry (0 when empty). Raises TransportDown."""
+
+    @abstractmethod
     def read(self, after: int = 0) -> AsyncIterator[tuple[int, bytes]]:
         """Every log entry after sequence `after`, in order, then new ones as they are appended."""
 
@@ -101,6 +105,10 @@ class InprocTransport(Transport):
             self.bus._notify()
         return self.bus.seq_of[msg_id]
 
+    async def head(self) -> int:
+        self._check()
+        return len(self.bus.entries)
+
     async def read(self, after: int = 0) -> AsyncIterator[tuple[int, bytes]]:
         seq = after
         while True:
@@ -135,19 +143,39 @@ class NatsTransport(Transport):
         self.timeout_s = timeout_s
         self.nc = None
         self.js = None
+        self.last_error: Exception | None = None
         self._subs: list = []
 
     async def start(self) -> None:
         import nats
         from nats.errors import NoServersError
 
+        if not await self._any_reachable():  # the client itself would retry an unreachable list forever
+            raise TransportDown(f"no NATS server reachable at {', '.join(self.servers)}")
+
+        async def quiet(err: Exception) -> None:  # connection trouble is reported as TransportDown, not tracebacks
+            self.last_error = err
+
         try:
             self.nc = await nats.connect(servers=self.servers, connect_timeout=self.timeout_s, reconnect_time_wait=0.2,
-                                         max_reconnect_attempts=-1, allow_reconnect=True)
+                                         max_reconnect_attempts=-1, allow_reconnect=True, error_cb=quiet)
         except (NoServersError, OSError, asyncio.TimeoutError) as err:
             raise TransportDown(f"no NATS server reachable at {', '.join(self.servers)} ({err})") from None
         self.js = self.nc.jetstream(timeout=self.timeout_s)
         await self._ensure_stream()
+
+    async def _any_reachable(self) -> bool:
+        from urllib.parse import urlparse
+
+        for server in self.servers:
+            url = urlparse(server)
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port or 4222), self.timeout_s)
+            except (OSError, asyncio.TimeoutError):
+                continue
+            writer.close()
+            return True
+        return False
 
     async def _until_ready(self, request: Callable[[], Awaitable], what: str, wait_s: float = 30.0):
         """Retries a JetStream API request while the cluster (re-)elects its leaders after a start or a failure."""
@@ -178,6 +206,10 @@ class NatsTransport(Transport):
         except (NatsErrorBase, asyncio.TimeoutError) as err:
             raise TransportDown(f"append failed ({err.__class__.__name__})") from None
         return ack.seq
+
+    async def head(self) -> int:
+        info = await self._until_ready(lambda: self.js.stream_info(self.stream), "reading the log's head", wait_s=5.0)
+        return info.state.last_seq
 
     async def read(self, after: int = 0) -> AsyncIterator[tuple[int, bytes]]:
         from nats.js.api import ConsumerConfig, DeliverPolicy

@@ -1,0 +1,44 @@
+"""`plurigrid lattice up`: run N nexus nodes on one transport and report whether they agreed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+lattice_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run a local lattice of nexus nodes.")
+_out = Console()
+
+
+@lattice_app.command("up")
+def up(
+    nodes: int = typer.Option(3, "--nodes", help="how many nexus nodes"),
+    microworld: str = typer.Option("hello", "--microworld", help="library name or path of the world they share"),
+    transport: str = typer.Option("inproc", "--transport", help="inproc (one process) or nats"),
+    nats: Optional[str] = typer.Option(None, "--nats", help="'auto' (start a 3-server JetStream cluster) or URL[,URL...]"),
+    intervals: Optional[int] = typer.Option(None, "--intervals", help="intervals to clear (default: the whole world)"),
+    data: Optional[Path] = typer.Option(None, "--data", help="keep each node's data folder (ledger, status) here"),
+    close_after_s: float = typer.Option(2.0, "--close-after-s", help="close an interval after this long without all decisions"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Every node decides for its own participants; all must commit the same state root per interval."""
+    from plurigrid.lattice.launcher import run_lattice
+
+    report = asyncio.run(run_lattice(microworld, nodes, intervals, transport, nats, data, close_after_s))
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        root = next(iter(report["state_roots"].values()), "")
+        verdict = "agreed" if report["agreed"] else "DISAGREED"
+        _out.print(f"{report['nodes']} nodes on {transport}, {report['settled_intervals']}/{report['intervals']} intervals "
+                   f"settled: {verdict} on state root {root}", highlight=False, soft_wrap=True)
+        _out.print(f"lost settlements {report['lost_settlements']}, money residual {report['money_residual_micro']} micro, "
+                   f"rejected messages {report['rejected_messages']}, close→commit p50 {report['latency_ms']['p50']:.1f} ms "
+                   f"p99 {report['latency_ms']['p99']:.1f} ms", highlight=False, soft_wrap=True)
+    if not report["agreed"]:
+        raise typer.Exit(1)
