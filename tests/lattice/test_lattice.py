@@ -15,7 +15,7 @@ from plurigrid.state.ledger import BLOCKS
 from tests.cli.test_cli import plurigrid
 from tests.lattice.test_transport import nats_server_binary  # noqa: F401  (fixture)
 
-INTERVALS = 6
+INTERVALS = 12
 REPORT_KEYS = {"nodes", "intervals", "agreed", "state_roots", "settled_intervals", "lost_settlements",
                "energy_residual_wh", "money_residual_micro", "rejected_messages", "latency_ms", "faults_applied"}
 

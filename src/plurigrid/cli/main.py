@@ -43,6 +43,7 @@ class UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.assets.profiles import ProfileError
     from plurigrid.cli.ledger import InputError
+    from plurigrid.lattice.faults import FaultError
     from plurigrid.lattice.launcher import LatticeError
     from plurigrid.lattice.natsd import NatsError
     from plurigrid.lattice.transport import TransportDown
@@ -56,7 +57,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.strategies.wasm.manifest import ManifestError
 
     return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError,
-            AuthoringError, InputError, LedgerError, LatticeError, NatsError, TransportDown)
+            AuthoringError, InputError, LedgerError, LatticeError, FaultError, NatsError,
+            TransportDown)
 
 
 @app.command("list")

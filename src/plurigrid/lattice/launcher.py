@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from plurigrid.engine.world import compile_world
+from plurigrid.lattice.faults import Fault, parse_fault
 from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport, Transport
@@ -49,42 +50,44 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def run_lattice(world: str, nodes: int, intervals: int | None, transport: str = "inproc",
-                      nats: str | None = None, data_dir: Path | None = None, close_after_s: float = 2.0) -> dict:
-    """Runs the lattice and returns its report (see `plurigrid lattice up --json`)."""
+                      nats: str | None = None, data_dir: Path | None = None, close_after_s: float = 2.0,
+                      faults: list[str] = ()) -> dict:
+    """Runs the lattice (applying `faults` as it goes) and returns its report (`plurigrid lattice up --json`)."""
     if nodes < 1:
         raise LatticeError(f"--nodes: must be >= 1, got {nodes}")
     if transport not in TRANSPORTS:
         raise LatticeError(f"--transport: unknown transport {transport!r}; expected one of {', '.join(TRANSPORTS)}")
+    auto = transport == "nats" and (nats is None or nats == "auto")
+    plan = [parse_fault(f, nodes, 3 if auto else 0) for f in faults]
+    if any(f.kind == "partition" for f in plan) and transport != "inproc":
+        raise LatticeError("--fault partition: needs --transport inproc (a NATS node is cut off by killing its servers)")
     spec, name, base = load(world)
-    worlds = [compile_world(spec, name, base) for _ in range(nodes)]
-    steps = worlds[0].steps if intervals is None else min(intervals, worlds[0].steps)
+    steps = compile_world(spec, name, base).steps if intervals is None else intervals
     if steps < 1:
         raise LatticeError(f"--intervals: must be >= 1, got {intervals}")
     identities = [node_identity(i) for i in range(nodes)]
-    hosts = assign(worlds[0].ids, [i.did for i in identities])
     cluster = None
     tmp = tempfile.TemporaryDirectory(prefix="plurigrid-lattice-") if data_dir is None else None
     root = Path(tmp.name) if tmp is not None else data_dir
     try:
         if transport == "inproc":
             bus = InprocBus()
-            transports: list[Transport] = [InprocTransport(bus) for _ in range(nodes)]
+            make_transport = lambda: InprocTransport(bus)  # noqa: E731
         else:
-            if nats is None or nats == "auto":
+            if auto:
                 cluster = NatsCluster(3).start()
                 urls = cluster.urls
             else:
                 urls = [u.strip() for u in nats.split(",") if u.strip()]
             stream = "PLURIGRID_" + hashlib.sha256(str(root).encode()).hexdigest()[:12].upper()
-            transports = [NatsTransport(urls, stream=stream, prefix=stream.lower()) for _ in range(nodes)]
-        nexuses = [Nexus(identity, w, hosts, t, root / f"node-{i}", close_after_s)
-                   for i, (identity, w, t) in enumerate(zip(identities, worlds, transports))]
-        try:
-            reports: list[NodeReport] = await asyncio.gather(*(n.run(steps) for n in nexuses))
-        finally:
-            for n in nexuses:
-                await n.close()
-        return _summary(name, steps, reports, [n.data_dir for n in nexuses])
+            make_transport = lambda: NatsTransport(urls, stream=stream, prefix=stream.lower())  # noqa: E731
+        lattice = _Lattice(spec, name, base, identities, make_transport, root, close_after_s,
+                           {f.target for f in plan if f.kind == "byzantine"})
+        steps = min(steps, lattice.world_steps)
+        reports = await lattice.run(steps, plan, cluster)
+        honest = [i for i in range(nodes) if i not in lattice.byzantine and i not in lattice.down]
+        return _summary(name, steps, [reports[i] for i in honest], [lattice.folder(i) for i in honest],
+                        [str(f) for f in lattice.applied], sum(r.rejected for r in reports.values()))
     finally:
         if cluster is not None:
             cluster.stop()
@@ -92,7 +95,88 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
             tmp.cleanup()
 
 
-def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Path]) -> dict:
+class _Lattice:
+    """The running nodes, and the faults applied to them as the lattice advances."""
+
+    def __init__(self, spec, name, base, identities: list[Identity], make_transport, root: Path, close_after_s: float,
+                 byzantine: set[int]) -> None:
+        self.spec, self.name, self.base = spec, name, base
+        self.identities, self.make_transport, self.root = identities, make_transport, root
+        self.close_after_s, self.byzantine = close_after_s, byzantine
+        first = compile_world(spec, name, base)
+        self.world_steps = first.steps
+        self.hosts = assign(first.ids, [i.did for i in identities])
+        self.nexus: dict[int, Nexus] = {}
+        self.tasks: dict[int, asyncio.Task] = {}
+        self.down: set[int] = set()
+        self.applied: list[Fault] = []
+        self._closing: list[Nexus] = []
+
+    def folder(self, i: int) -> Path:
+        return self.root / f"node-{i}"
+
+    def _start(self, i: int, steps: int) -> None:
+        victim = self.identities[(i + 1) % len(self.identities)] if i in self.byzantine else None
+        if i in self.nexus:  # a restart: the crashed instance's connections go once it has stopped
+            self._closing.append(self.nexus[i])
+            self.nexus[i].stopped = self.tasks[i]
+        nexus = Nexus(self.identities[i], compile_world(self.spec, self.name, self.base), self.hosts,
+                      self.make_transport(), self.folder(i), self.close_after_s, byzantine_victim=victim,
+                      on_interval=self.at_interval)
+        self.nexus[i] = nexus
+        self.tasks[i] = asyncio.ensure_future(nexus.run(steps))
+
+    async def run(self, steps: int, plan: list[Fault], cluster: NatsCluster | None) -> dict[int, NodeReport]:
+        self.steps, self.cluster = steps, cluster
+        self.pending = sorted((f for f in plan if f.kind != "byzantine"), key=lambda f: f.start)
+        self.applied += [f for f in plan if f.kind == "byzantine"]
+        self.lock = asyncio.Lock()
+        for i in range(len(self.identities)):
+            self._start(i, steps)
+        reports: dict[int, NodeReport] = {}
+        try:
+            while any(not t.done() for i, t in self.tasks.items() if i not in self.down):
+                await asyncio.sleep(0.02)
+            for i, task in self.tasks.items():
+                if i not in self.down:
+                    reports[i] = task.result()
+        finally:
+            for task in self.tasks.values():
+                task.cancel()
+            await asyncio.gather(*self.tasks.values(), *(n.stopped for n in self._closing), return_exceptions=True)
+            for nexus in [*self._closing, *self.nexus.values()]:
+                await nexus.close()
+        return reports
+
+    async def at_interval(self, k: int, nexus: Nexus) -> None:
+        """Called by every node as it starts interval k: the first to get there applies the faults due."""
+        async with self.lock:
+            for fault in self.applied:
+                if fault.kind == "partition" and fault.end < k and not self.nexus[fault.target].transport.connected:
+                    self.nexus[fault.target].transport.heal()
+            while self.pending and self.pending[0].start <= k:
+                fault = self.pending.pop(0)
+                self.applied.append(fault)
+                await self._apply(fault, self.steps, self.cluster)
+
+    async def _apply(self, fault: Fault, steps: int, cluster: NatsCluster | None) -> None:
+        i = fault.target
+        if fault.kind == "kill":
+            self.down.add(i)
+            self.nexus[i].crash()  # it dies at its next step; never wait for it under the lock
+        elif fault.kind == "restart" and i in self.down:
+            self.down.discard(i)
+            self._start(i, steps)
+        elif fault.kind == "partition":
+            self.nexus[i].transport.partition()
+        elif fault.kind == "nats-kill" and cluster is not None:
+            cluster.servers[i - 1].kill()
+        elif fault.kind == "nats-restart" and cluster is not None:
+            await asyncio.get_running_loop().run_in_executor(None, cluster.servers[i - 1].start)
+
+
+def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Path], faults: list[str],
+             rejected: int) -> dict:
     finals = {r.did: (r.roots[-1] if r.roots else "") for r in reports}
     money = []
     for folder in folders:
@@ -109,11 +193,11 @@ def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Pat
         "lost_settlements": sum(steps - len(r.roots) for r in reports),
         "energy_residual_wh": 0,  # each block is refused unless metered + losses == upstream (ledger.apply_block)
         "money_residual_micro": max(money, key=abs),
-        "rejected_messages": sum(r.rejected for r in reports),
+        "rejected_messages": rejected,
         "late_decisions": sum(r.late for r in reports),
         "missing_decisions": max(r.missing for r in reports),
         "messages": sum(r.appended for r in reports),
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99),
                        "mean": statistics.fmean(latencies) if latencies else 0.0},
-        "faults_applied": [],
+        "faults_applied": faults,
     }

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.identity import Identity, verify
 from plurigrid.lattice.transport import Transport, TransportDown
 
@@ -80,12 +81,8 @@ class Membership:
         self._task = asyncio.ensure_future(self._beat())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._task)
+        self._task = None
 
     async def _beat(self) -> None:
         while True:

@@ -20,17 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from plurigrid.engine.step import decide, observe
 from plurigrid.engine.world import World
+from plurigrid.lattice.aio import cancel
+from plurigrid.lattice.faults import byzantine_messages
 from plurigrid.lattice.hashgraph import Operation
 from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import CLOSE, DECISION, Replica, decision_payload
 from plurigrid.lattice.transport import Transport, TransportDown
 from plurigrid.node.lifecycle import Lifecycle, State
+
+
+class NodeCrashed(Exception):
+    """Raised inside a node that a chaos run killed."""
 
 
 @dataclass
@@ -53,6 +60,8 @@ class Nexus:
     data_dir: Path
     close_after_s: float = 2.0
     heartbeat_s: float = 0.2
+    byzantine_victim: Identity | None = None  # chaos runs: also send forgeries, equivocations, replays, garbage
+    on_interval: Callable[[int, Nexus], Awaitable[None]] | None = None  # chaos runs: faults due at an interval
     replica: Replica = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,9 +74,13 @@ class Nexus:
         self._closed_at: dict[int, float] = {}
         self.latencies_ms: list[float] = []
         self.appended = 0
+        self._reader: asyncio.Task | None = None
+        self.crashed = False
 
     async def _append(self, data: bytes) -> None:
         while True:
+            if self.crashed:
+                raise NodeCrashed(self.identity.did)
             try:
                 await self.transport.append(data)
                 self.appended += 1
@@ -89,9 +102,16 @@ class Nexus:
             self._progress.set()
             self._progress = asyncio.Event()
 
+    def crash(self) -> None:
+        """Chaos runs: the node dies at its next step (as a SIGKILL would stop it: no clean shutdown)."""
+        self.crashed = True
+        self._progress.set()
+
     async def _until(self, condition, timeout_s: float | None = None) -> bool:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not condition():
+            if self.crashed:
+                raise NodeCrashed(self.identity.did)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
@@ -115,43 +135,56 @@ class Nexus:
         await self.transport.start()
         self.membership = Membership(self.identity, self.hosted, self.transport, self.heartbeat_s,
                                      dead_after_s=5 * self.heartbeat_s)
-        await self.membership.start()
-        self.lifecycle.to(State.SYNC, "reading the log")
-        reader = asyncio.ensure_future(self._read())
-        head = await self.transport.head()
-        await self._until(lambda: self.replica.applied >= head)
-        await asyncio.sleep(2 * self.heartbeat_s)  # hear the others before waiting on them
-        self.lifecycle.to(State.ACTIVE, f"caught up at log entry {head}")
         try:
+            await self.membership.start()
+            self.lifecycle.to(State.SYNC, "reading the log")
+            self._reader = asyncio.ensure_future(self._read())
+            head = await self.transport.head()
+            await self._until(lambda: self.replica.applied >= head)
+            await asyncio.sleep(2 * self.heartbeat_s)  # hear the others before waiting on them
+            self.lifecycle.to(State.ACTIVE, f"caught up at log entry {head}")
             for k in range(self.replica.next_interval, min(intervals, self.world.steps)):
-                await self._until(lambda: self.replica.next_interval >= k)
-                if self.replica.next_interval > k:
-                    continue  # closed by the others while this node was catching up
-                obs = observe(self.world, self.replica.state, k)
-                d = decide(self.world, obs, k)
-                for pid in self.hosted:
-                    op = Operation.create(self.identity, DECISION, decision_payload(self.world, d, k, self._index[pid]),
-                                          self.replica.graph.heads)
-                    await self._append(op.wire)
-                expected = self._expected(k)
-                await self._until(lambda: self.replica.next_interval > k or expected <= {
-                    self.world.ids[i] for i in self.replica.cut.get(k, {})}, self.close_after_s)
-                if self.replica.next_interval <= k:
-                    self._closed_at[k] = time.perf_counter()
-                    await self._append(Operation.create(self.identity, CLOSE, {"interval": k},
-                                                        self.replica.graph.heads).wire)
-                await self._until(lambda: self.replica.next_interval > k)
+                await self._interval(k)
         finally:
-            await self.membership.stop()
-            reader.cancel()
-            try:
-                await reader
-            except asyncio.CancelledError:
-                pass
+            await self._stop_tasks()
         self.lifecycle.to(State.STOPPED, f"ran {self.replica.next_interval} intervals")
         return NodeReport(self.identity.did, [c.header.state_root for c in self.replica.cleared], self.latencies_ms,
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
                           sum(self.world.n - c.decided for c in self.replica.cleared))
+
+    async def _interval(self, k: int) -> None:
+        await self._until(lambda: self.replica.next_interval >= k)
+        if self.on_interval is not None:
+            await self.on_interval(k, self)
+        if self.crashed:
+            raise NodeCrashed(self.identity.did)
+        if self.replica.next_interval > k:
+            return  # closed by the others while this node was catching up
+        obs = observe(self.world, self.replica.state, k)
+        d = decide(self.world, obs, k)
+        sent = []
+        for pid in self.hosted:
+            op = Operation.create(self.identity, DECISION, decision_payload(self.world, d, k, self._index[pid]),
+                                  self.replica.graph.heads)
+            await self._append(op.wire)
+            sent.append(op.wire)
+        if self.byzantine_victim is not None and self.hosted:
+            for data in byzantine_messages(self.identity, self.byzantine_victim, sent, self.replica.graph.heads,
+                                           decision_payload(self.world, d, k, self._index[self.hosted[0]])):
+                await self._append(data)
+        expected = self._expected(k)
+        await self._until(lambda: self.replica.next_interval > k or expected <= {
+            self.world.ids[i] for i in self.replica.cut.get(k, {})}, self.close_after_s)
+        if self.replica.next_interval <= k:
+            self._closed_at[k] = time.perf_counter()
+            await self._append(Operation.create(self.identity, CLOSE, {"interval": k}, self.replica.graph.heads).wire)
+        await self._until(lambda: self.replica.next_interval > k)
+
+    async def _stop_tasks(self) -> None:
+        """Stops heartbeats and log reading (also what a crash does to them)."""
+        await self.membership.stop()
+        await cancel(self._reader)
+        self._reader = None
 
     async def close(self) -> None:
         await self.transport.close()

@@ -1,0 +1,51 @@
+"""Chaos runs of 12 intervals: whatever fails, every honest node ends on the same root and nothing is lost."""
+
+import asyncio
+import re
+
+import pytest
+
+from plurigrid.lattice.faults import FaultError, parse_fault
+from plurigrid.lattice.launcher import run_lattice
+from tests.lattice.test_transport import nats_server_binary  # noqa: F401  (fixture)
+
+INTERVALS = 12
+
+
+def _honest_agree(report: dict, honest: int) -> None:
+    assert report["agreed"], report
+    assert len(report["state_roots"]) == honest and len(set(report["state_roots"].values())) == 1
+    assert report["settled_intervals"] == INTERVALS and report["lost_settlements"] == 0
+    assert report["energy_residual_wh"] == 0 and report["money_residual_micro"] == 0
+
+
+@pytest.mark.parametrize("faults, honest, check", [
+    (["kill:1@3", "restart:1@7"], 3, lambda r: r["missing_decisions"] > 0),  # node 1's participants acted passively
+    (["kill:0@4"], 2, lambda r: r["missing_decisions"] > 0),
+    (["partition:2@2-5"], 3, lambda r: r["missing_decisions"] > 0),
+    (["byzantine:1"], 2, lambda r: r["rejected_messages"] > 0),  # forged, malformed and oversized are refused
+])
+def test_inproc_faults(faults, honest, check):
+    report = asyncio.run(run_lattice("hello", 3, INTERVALS, "inproc", close_after_s=0.5, faults=faults))
+    _honest_agree(report, honest)
+    assert report["faults_applied"] == sorted(faults, key=lambda f: ("byzantine" not in f, f))
+    assert check(report)
+
+
+def test_nats_server_killed_and_restarted(nats_server_binary):  # noqa: F811
+    report = asyncio.run(run_lattice("hello", 3, INTERVALS, "nats", "auto", close_after_s=1.0,
+                                     faults=["nats-kill:2@3", "nats-restart:2@8"]))
+    _honest_agree(report, 3)
+    assert report["faults_applied"] == ["nats-kill:2@3", "nats-restart:2@8"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("explode:1@2", "is not KIND:TARGET@I[-J]"),
+    ("kill:5@2", "nodes are 0..2"),
+    ("partition:1@4", "a partition needs @I-J with J >= I"),
+    ("kill:1", "say when, e.g. kill:1@3"),
+    ("nats-kill:1@2", "NATS servers are 1..0"),
+])
+def test_bad_fault_specs(spec, message):
+    with pytest.raises(FaultError, match=re.escape(message)):
+        parse_fault(spec, 3, 0)
