@@ -67,6 +67,7 @@ def _forged(op: Operation, **changes) -> bytes:
     (lambda op: _forged(op, author=BOB.did), "bad signature"),  # attributed to someone else
     (lambda op: _forged(op, signature=MALLORY.sign(op.signed_bytes).hex()), "bad signature"),
     (lambda op: _forged(op, signature="zz"), "malformed"),
+    (lambda op: _forged(op, signature=op.signature.upper()), "malformed"),  # same signature, another spelling
     (lambda op: op.wire[:-1], "malformed"),
     (lambda op: op.wire.replace(b":", b": ", 1), "malformed"),  # not canonical
     (lambda op: _forged(op, preds=["00" * 32, "00" * 32]), "malformed"),
@@ -170,3 +171,15 @@ def test_nodes_converge_on_the_same_graph_and_order(seed, nodes, steps):
     for g in graphs:  # every node delivered causally
         position = {op_id: k for k, op_id in enumerate(g.order)}
         assert all(position[p] < position[i] for i in g.order for p in g.ops[i].preds)
+
+
+def test_many_concurrent_heads_are_folded_in_within_the_preds_limit():
+    graph = HashGraph()
+    writers = [Identity.from_seed(bytes([100 + n]) * 32) for n in range(100)]
+    for w in writers:  # 100 concurrent operations: 100 heads
+        graph.add(Operation.create(w, "order", {"wh": 1}, []))
+    assert len(graph.heads) == 100
+    first = graph.create(ALICE, "close", {})
+    assert len(first.preds) == 64 and len(graph.heads) == 100 - 64 + 1
+    second = graph.create(ALICE, "close", {"again": True})
+    assert graph.heads == {second.id} and len(graph.ancestors(second.id)) == 101

@@ -45,10 +45,10 @@ def _drive(replica: Replica, skip=lambda k, pid: False, extra=lambda k: []) -> l
                     continue
                 i = replica.world.ids.index(pid)
                 op = Operation.create(host_identity[did], DECISION, decision_payload(replica.world, d, k, i),
-                                      replica.graph.heads)
+                                      replica.graph.parents())
                 entries.append(op.wire)
         entries += extra(k)
-        entries.append(Operation.create(NODES[k % len(NODES)], CLOSE, {"interval": k}, replica.graph.heads).wire)
+        entries.append(Operation.create(NODES[k % len(NODES)], CLOSE, {"interval": k}, replica.graph.parents()).wire)
         for data in entries:
             replica.apply(data)
         log += entries
@@ -95,7 +95,7 @@ def test_missing_late_forged_and_foreign_decisions(tmp_path):
     reasons = sorted(reason for _, reason in replica.rejected)
     assert reasons == ["author does not host the participant", "bad signature"]
     assert replica.cleared[3].decided == world.n - 1  # the victim settled passively at interval 3
-    late = Operation.create(NODES[0], DECISION, json.loads(log[0])["payload"], replica.graph.heads)
+    late = Operation.create(NODES[0], DECISION, json.loads(log[0])["payload"], replica.graph.parents())
     replica.apply(late.wire)  # a decision for interval 0, long closed
     assert replica.late == 1 and replica.next_interval == world.steps
     replica.close()

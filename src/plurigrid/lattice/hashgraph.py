@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,8 +30,10 @@ from pathlib import Path
 from plurigrid.lattice.identity import Identity, verify
 
 MAX_OP_BYTES = 64 * 1024
+_LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+")
 MAX_PREDS = 64
 MAX_PENDING = 10_000
+MAX_INVALID = 100_000  # remembered invalid ids (older ones are forgotten; their descendants then just wait)
 
 
 def canonical(value: object) -> bytes:
@@ -91,12 +94,9 @@ def parse(data: bytes) -> Operation:
         raise Rejected("malformed", "a field has the wrong type")
     if len(preds) > MAX_PREDS or preds != sorted(set(preds)):
         raise Rejected("malformed", "preds must be sorted, unique and at most 64")
-    try:
-        sig = bytes.fromhex(signature)
-        for p in preds:
-            bytes.fromhex(p)
-    except ValueError:
-        raise Rejected("malformed", "signature and preds must be hex") from None
+    if not _LOWER_HEX.fullmatch(signature) or not all(_LOWER_HEX.fullmatch(p) for p in preds):
+        raise Rejected("malformed", "signature and preds must be lowercase hex")  # one spelling: ids cannot be forked
+    sig = bytes.fromhex(signature)
     op = Operation(author, kind, payload, tuple(preds), signature)
     if op.wire != data:
         raise Rejected("malformed", "not in canonical form")
@@ -132,7 +132,7 @@ class HashGraph:
         self.ops: dict[str, Operation] = {}
         self.order: list[str] = []  # delivery order on this node (causal; differs between nodes)
         self.heads: set[str] = set()
-        self.invalid: dict[str, str] = {}  # ids found invalid, with the reason (their successors are too)
+        self.invalid: dict[str, str] = {}  # ids found invalid, with the reason (their successors are too), oldest first
         self._pending: dict[str, Operation] = {}
         self._waiting_on: dict[str, set[str]] = {}  # missing id → pending ids that need it
         for (wire,) in self._db.execute("SELECT wire FROM ops ORDER BY seq"):
@@ -165,7 +165,7 @@ class HashGraph:
             return result
         bad = next((p for p in op.preds if p in self.invalid), None)
         if bad is not None:
-            self.invalid[op_id] = "invalid predecessor"
+            self._remember_invalid(op_id, "invalid predecessor")
             result.rejected.append((op_id, "invalid predecessor"))
             return result
         absent = {p for p in op.preds if p not in self.ops}
@@ -202,12 +202,17 @@ class HashGraph:
         stack = [(op_id, reason)]
         while stack:
             current, why = stack.pop()
-            self.invalid[current] = why
+            self._remember_invalid(current, why)
             self._pending.pop(current, None)
             result.rejected.append((current, why))
             for waiter in self._waiting_on.pop(current, ()):
                 if waiter in self._pending:
                     stack.append((waiter, "invalid predecessor"))
+
+    def _remember_invalid(self, op_id: str, reason: str) -> None:
+        if len(self.invalid) >= MAX_INVALID:  # bounded memory under a flood of signed garbage
+            del self.invalid[next(iter(self.invalid))]
+        self.invalid[op_id] = reason
 
     def _deliver(self, op: Operation, persist: bool) -> None:
         op_id = op.id
@@ -218,9 +223,18 @@ class HashGraph:
         self.heads.difference_update(op.preds)
         self.heads.add(op_id)
 
+    def parents(self) -> list[str]:
+        """Predecessors for a new operation: the most recently delivered heads, at most MAX_PREDS of them.
+
+        The others stay heads and are picked up by later operations, so nothing leaves the causal past
+        for long, and an operation never grows past the limit however many nodes wrote concurrently.
+        """
+        position = {op_id: i for i, op_id in enumerate(self.order[-4 * MAX_PREDS - len(self.heads):])}
+        return sorted(sorted(self.heads, key=lambda h: position.get(h, -1), reverse=True)[:MAX_PREDS])
+
     def create(self, identity: Identity, kind: str, payload: dict) -> Operation:
         """Signs a new operation on top of this node's heads and delivers it locally."""
-        op = Operation.create(identity, kind, payload, self.heads)
+        op = Operation.create(identity, kind, payload, self.parents())
         result = self.add(op)
         if result.rejected:
             raise Rejected(result.rejected[0][1], f"own {kind} operation")

@@ -165,11 +165,11 @@ class Nexus:
         sent = []
         for pid in self.hosted:
             op = Operation.create(self.identity, DECISION, decision_payload(self.world, d, k, self._index[pid]),
-                                  self.replica.graph.heads)
+                                  self.replica.graph.parents())
             await self._append(op.wire)
             sent.append(op.wire)
         if self.byzantine_victim is not None and self.hosted:
-            for data in byzantine_messages(self.identity, self.byzantine_victim, sent, self.replica.graph.heads,
+            for data in byzantine_messages(self.identity, self.byzantine_victim, sent, self.replica.graph.parents(),
                                            decision_payload(self.world, d, k, self._index[self.hosted[0]])):
                 await self._append(data)
         expected = self._expected(k)
@@ -177,7 +177,7 @@ class Nexus:
             self.world.ids[i] for i in self.replica.cut.get(k, {})}, self.close_after_s)
         if self.replica.next_interval <= k:
             self._closed_at[k] = time.perf_counter()
-            await self._append(Operation.create(self.identity, CLOSE, {"interval": k}, self.replica.graph.heads).wire)
+            await self._append(Operation.create(self.identity, CLOSE, {"interval": k}, self.replica.graph.parents()).wire)
         await self._until(lambda: self.replica.next_interval > k)
 
     async def _stop_tasks(self) -> None:
