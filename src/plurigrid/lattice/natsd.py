@@ -83,22 +83,36 @@ class NatsCluster:
     """`size` JetStream servers (routed into one cluster when size > 1) under a temporary folder."""
 
     def __init__(self, size: int = 3) -> None:
+        self.size = size
         self._tmp = tempfile.TemporaryDirectory(prefix="plurigrid-nats-")
-        ports = [free_port() for _ in range(size)]
-        cluster_ports = [free_port() for _ in range(size)] if size > 1 else [None]
+        self._allocate()
+
+    def _allocate(self) -> None:
+        ports = [free_port() for _ in range(self.size)]
+        cluster_ports = [free_port() for _ in range(self.size)] if self.size > 1 else [None]
         self.servers = [
             NatsServer(f"n{i + 1}", ports[i], cluster_ports[i], Path(self._tmp.name) / f"n{i + 1}",
                        [p for j, p in enumerate(cluster_ports) if j != i and p is not None])
-            for i in range(size)
+            for i in range(self.size)
         ]
 
     @property
     def urls(self) -> list[str]:
         return [s.url for s in self.servers]
 
-    def start(self) -> NatsCluster:
-        for server in self.servers:
-            server.start()
+    def start(self, attempts: int = 3) -> NatsCluster:
+        """Starts every server; if one cannot bind (another process took a port we picked), tries new ports."""
+        for attempt in range(attempts):
+            try:
+                for server in self.servers:
+                    server.start()
+                return self
+            except NatsError:
+                for server in self.servers:
+                    server.kill()
+                if attempt == attempts - 1:
+                    raise
+                self._allocate()
         return self
 
     def stop(self) -> None:
