@@ -23,6 +23,7 @@ from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport, Transport
 from plurigrid.microworld.loader import load
+from plurigrid.node.lifecycle import State
 from plurigrid.node.nexus import Nexus, NodeReport
 from plurigrid.state.ledger import balances, verify
 
@@ -149,7 +150,13 @@ class _Lattice:
         return reports
 
     async def at_interval(self, k: int, nexus: Nexus) -> None:
-        """Called by every node as it starts interval k: the first to get there applies the faults due."""
+        """Called by every node as it starts interval k: the first to get there applies the faults due.
+
+        Interval 0 waits until every node has joined and synced (a fresh NATS cluster may take seconds
+        to elect its JetStream leaders), so a slow starter is not cut out of the first intervals.
+        """
+        while k == 0 and any(n.lifecycle.state != State.ACTIVE for i, n in self.nexus.items() if i not in self.down):
+            await asyncio.sleep(0.02)
         async with self.lock:
             for fault in self.applied:
                 if fault.kind == "partition" and fault.end < k and not self.nexus[fault.target].transport.connected:

@@ -134,7 +134,7 @@ class Nexus:
         self.lifecycle.to(State.JOIN, "connecting to the lattice")
         await self.transport.start()
         self.membership = Membership(self.identity, self.hosted, self.transport, self.heartbeat_s,
-                                     dead_after_s=5 * self.heartbeat_s)
+                                     dead_after_s=10 * self.heartbeat_s)
         try:
             await self.membership.start()
             self.lifecycle.to(State.SYNC, "reading the log")
