@@ -22,10 +22,16 @@ class NatsError(RuntimeError):
     """nats-server is missing or did not come up."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (held open together while chosen, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _listening(port: int) -> bool:
@@ -88,8 +94,9 @@ class NatsCluster:
         self._allocate()
 
     def _allocate(self) -> None:
-        ports = [free_port() for _ in range(self.size)]
-        cluster_ports = [free_port() for _ in range(self.size)] if self.size > 1 else [None]
+        picked = free_ports(2 * self.size if self.size > 1 else 1)
+        ports = picked[:self.size]
+        cluster_ports = picked[self.size:] if self.size > 1 else [None]
         self.servers = [
             NatsServer(f"n{i + 1}", ports[i], cluster_ports[i], Path(self._tmp.name) / f"n{i + 1}",
                        [p for j, p in enumerate(cluster_ports) if j != i and p is not None])
@@ -121,7 +128,11 @@ class NatsCluster:
         self._tmp.cleanup()
 
     def __enter__(self) -> NatsCluster:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
