@@ -16,6 +16,7 @@ Usage: .venv/bin/python benchmarks/bench_store.py [--keys 1000000] [--dir /tmp/p
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -86,13 +87,15 @@ def bench_writes(folder: Path, keys: int) -> Store:
     print("| batch | keys at end | commits | Merkle store (writes/s) | plain SQLite (writes/s) | store / plain |")
     print("|---:|---:|---:|---:|---:|---:|")
     big = None
-    for batch, total in ((1_000, min(keys, 100_000)), (10_000, min(keys, 300_000)), (100_000, keys)):
+    sizes = [(batch, total) for batch, total in ((1_000, min(keys, 100_000)), (10_000, min(keys, 300_000)),
+                                                 (100_000, keys)) if total >= batch]
+    for batch, total in sizes:
         for p in folder.glob("*.sqlite*"):
             p.unlink()
         plain = plain_sqlite(folder / "plain.sqlite", batch, total)
         rate, store = merkle_store(folder / f"store-{batch}.sqlite", batch, total)
         print(f"| {batch:,} | {total:,} | {total // batch} | {rate:,.0f} | {plain:,.0f} | {rate / plain:.2f} |")
-        if batch == 100_000:
+        if (batch, total) == sizes[-1]:
             big = store
         else:
             store.close()
@@ -122,18 +125,7 @@ def bench_proofs(store: Store, samples: int = 200) -> None:
     encoded = {k: encode_commitment_proof(p) for k, p in (exist | nonexist).items()}
     assert all(verify_membership(JMT_SPEC, root, exist[k], k, values[k]) for k in present)
     assert all(verify_non_membership(JMT_SPEC, root, nonexist[k], k) for k in absent)
-    it = {"e": iter(()), "n": iter(())}
-
-    def cycle(name: str, keys: list[bytes]):
-        def nxt() -> bytes:
-            try:
-                return next(it[name])
-            except StopIteration:
-                it[name] = iter(keys)
-                return next(it[name])
-        return nxt
-
-    ne, nn = cycle("e", present), cycle("n", absent)
+    ne, nn = itertools.cycle(present).__next__, itertools.cycle(absent).__next__
     depth = statistics.mean(len(p.exist.path) for p in exist.values())
     print(f"## Proofs ({sum(1 for _ in snap.items()):,} keys, {samples} present and {samples} absent keys; "
           f"mean existence proof depth {depth:.1f})\n")

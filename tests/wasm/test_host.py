@@ -82,20 +82,21 @@ def test_memory_grow_loop_hits_the_memory_limit():
     assert grower.call("decide", b"{}").error == "memory limit"  # the instance stays usable
 
 
+def _minimal_module(head: bytes) -> bytes:
+    """A WAT module with `head` (memory, start, …) and trivial alloc/decide exports."""
+    return (b"(module " + head + b' (func (export "alloc") (param i32) (result i32) (i32.const 0))'
+            b' (func (export "decide") (param i32 i32) (result i64) (i64.const 0)))')
+
+
 def test_initial_memory_over_the_limit_is_refused():
     with pytest.raises(ModuleError, match="initial memory exceeds the limit of 1 MiB"):
-        ModuleInstance(compile_module(b'(module (memory (export "memory") 17)'
-                                      b' (func (export "alloc") (param i32) (result i32) (i32.const 0))'
-                                      b' (func (export "decide") (param i32 i32) (result i64) (i64.const 0)))'),
-                       limits=Limits(memory_mb=1))
+        ModuleInstance(compile_module(_minimal_module(b'(memory (export "memory") 17)')), limits=Limits(memory_mb=1))
 
 
 def test_start_function_runs_under_the_limits():
     with pytest.raises(ModuleError, match="start function failed: fuel exhausted"):
-        ModuleInstance(compile_module(b'(module (memory (export "memory") 1) (func $s (loop $l (br $l))) (start $s)'
-                                      b' (func (export "alloc") (param i32) (result i32) (i32.const 0))'
-                                      b' (func (export "decide") (param i32 i32) (result i64) (i64.const 0)))'),
-                       limits=Limits(fuel=1000))
+        ModuleInstance(compile_module(_minimal_module(b'(memory (export "memory") 1) (func $s (loop $l (br $l)))'
+                                                      b" (start $s)")), limits=Limits(fuel=1000))
 
 
 # --- bad output and traps

@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli.errors import UserError
+
 ledger_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Verify a run's ledger, prove a key against its state root, or show balances.")
 ics23_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Check ICS-23 commitment proofs.")
@@ -22,10 +24,6 @@ _out = Console()
 _err = Console(stderr=True)
 INVALID_EXIT = 1
 MICRO = 1e-6
-
-
-class InputError(ValueError):
-    """A file or flag the user must fix (exit 2)."""
 
 
 def _fail(line: str) -> None:
@@ -42,21 +40,21 @@ def ics23_verify(
     from plurigrid.state.ics23 import SPECS, Ics23Error, check_membership, check_non_membership, decode_commitment_proof
 
     if spec not in SPECS:
-        raise InputError(f"--spec: unknown spec {spec!r}; expected one of {', '.join(SPECS)}")
+        raise UserError(f"--spec: unknown spec {spec!r}; expected one of {', '.join(SPECS)}")
     try:
         data = json.loads(vector.read_text(encoding="utf-8"))
     except OSError as err:
-        raise InputError(f"{vector}: cannot read ({err.strerror})") from None
+        raise UserError(f"{vector}: cannot read ({err.strerror})") from None
     except ValueError as err:
-        raise InputError(f"{vector}: not JSON ({err})") from None
+        raise UserError(f"{vector}: not JSON ({err})") from None
     fields = {}
     for name in ("key", "value", "proof", "root"):
         if not isinstance(data, dict) or not isinstance(data.get(name), str):
-            raise InputError(f"{vector}: expected a hex string field {name!r}")
+            raise UserError(f"{vector}: expected a hex string field {name!r}")
         try:
             fields[name] = bytes.fromhex(data[name])
         except ValueError:
-            raise InputError(f"{vector}: field {name!r} is not hex") from None
+            raise UserError(f"{vector}: field {name!r} is not hex") from None
     try:
         proof = decode_commitment_proof(fields["proof"])
         if fields["value"]:
@@ -139,6 +137,6 @@ def _require_dir(run_dir: Path) -> None:
     from plurigrid.state.ledger import BLOCKS, ledger_folder
 
     if not run_dir.is_dir():
-        raise InputError(f"{run_dir}: no such run folder")
+        raise UserError(f"{run_dir}: no such run folder")
     if not (ledger_folder(run_dir) / BLOCKS).is_file():
-        raise InputError(f"{run_dir}: holds no ledger (expected ledger/{BLOCKS})")
+        raise UserError(f"{run_dir}: holds no ledger (expected ledger/{BLOCKS})")

@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli.errors import UserError
 from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
@@ -36,13 +37,8 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
-class UserError(Exception):
-    """An error a person can fix: printed as one line, exit code 2."""
-
-
 def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.assets.profiles import ProfileError
-    from plurigrid.cli.ledger import InputError
     from plurigrid.lattice.faults import FaultError
     from plurigrid.lattice.launcher import LatticeError
     from plurigrid.lattice.natsd import NatsError
@@ -57,7 +53,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.strategies.wasm.manifest import ManifestError
 
     return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError,
-            AuthoringError, InputError, LedgerError, LatticeError, FaultError, NatsError,
+            AuthoringError, LedgerError, LatticeError, FaultError, NatsError,
             TransportDown)
 
 

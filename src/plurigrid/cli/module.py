@@ -152,7 +152,7 @@ def build(folder: Path = typer.Argument(Path("."), help="the module project (def
 
 
 def _read_observation(path: Path) -> dict[str, Any]:
-    from plurigrid.cli.main import UserError
+    from plurigrid.cli.errors import UserError
 
     def no_constants(token: str) -> None:
         raise ValueError(f"{token} is not JSON")
@@ -170,7 +170,7 @@ def _read_observation(path: Path) -> dict[str, Any]:
 
 def _time_ms(value: Any, path: Path) -> int:
     """The observation's `time` (ISO 8601 with offset) in ms since the Unix epoch, what `now` returns; 0 if absent."""
-    from plurigrid.cli.main import UserError
+    from plurigrid.cli.errors import UserError
 
     if value is None:
         return 0

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli.errors import UserError
+
 node_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect a nexus node.")
 _out = Console()
 
@@ -26,7 +28,6 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """The node's state (boot, join, sync, active, offline, reconcile, stopped), since when and why."""
-    from plurigrid.cli.ledger import InputError
     from plurigrid.node.config import detect_host, load_node_config
     from plurigrid.node.lifecycle import read_status
 
@@ -34,7 +35,7 @@ def status(
     try:
         state, transitions = read_status(data_dir)
     except FileNotFoundError as err:
-        raise InputError(str(err)) from None
+        raise UserError(str(err)) from None
     host = detect_host(node_config.capabilities.devices)
     if as_json:
         sys.stdout.write(json.dumps({"node": node_config.node.name, **state, "host": host.to_json(),

@@ -55,7 +55,7 @@ def parse_fault(spec: str, nodes: int, servers: int) -> Fault:
         raise FaultError(f"--fault: {spec!r}: nodes are 0..{nodes - 1}")
     if kind == "partition" and (end is None or end < start):
         raise FaultError(f"--fault: {spec!r}: a partition needs @I-J with J >= I")
-    if kind not in ("partition",) and end is not None:
+    if kind != "partition" and end is not None:
         raise FaultError(f"--fault: {spec!r}: only a partition takes a range")
     if kind != "byzantine" and m["start"] is None:
         raise FaultError(f"--fault: {spec!r}: say when, e.g. {kind}:{target}@3")

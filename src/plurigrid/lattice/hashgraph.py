@@ -20,6 +20,7 @@ Operations are canonical JSON (`wire`), persisted in SQLite so a node restarts w
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import re
 import sqlite3
@@ -256,8 +257,6 @@ class HashGraph:
 
         Kahn's algorithm with ties broken by id, so it depends only on the set, never on arrival.
         """
-        import heapq
-
         chosen = set(self.ops if ids is None else ids)
         indegree = {i: sum(1 for p in self.ops[i].preds if p in chosen) for i in chosen}
         children: dict[str, list[str]] = {}

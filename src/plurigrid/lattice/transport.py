@@ -20,6 +20,11 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import nats
+from nats.errors import Error as NatsErrorBase
+from nats.errors import NoServersError
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+
 LOG_SUBJECT, BROADCAST_SUBJECT = "log", "broadcast"
 Handler = Callable[[bytes], Awaitable[None] | None]
 
@@ -147,8 +152,6 @@ class NatsTransport(Transport):
         self._subs: list = []
 
     async def start(self) -> None:
-        import nats
-        from nats.errors import NoServersError
 
         if not await self._any_reachable():  # the client itself would retry an unreachable list forever
             raise TransportDown(f"no NATS server reachable at {', '.join(self.servers)}")
@@ -179,7 +182,6 @@ class NatsTransport(Transport):
 
     async def _until_ready(self, request: Callable[[], Awaitable], what: str, wait_s: float = 30.0):
         """Retries a JetStream API request while the cluster (re-)elects its leaders after a start or a failure."""
-        from nats.errors import Error as NatsErrorBase
 
         deadline = asyncio.get_running_loop().time() + wait_s
         while True:
@@ -191,14 +193,12 @@ class NatsTransport(Transport):
                 await asyncio.sleep(0.25)
 
     async def _ensure_stream(self) -> None:
-        from nats.js.api import StreamConfig
 
         config = StreamConfig(name=self.stream, subjects=[f"{self.prefix}.{LOG_SUBJECT}"], num_replicas=self.replicas,
                               duplicate_window=120.0)
         await self._until_ready(lambda: self.js.add_stream(config), f"creating JetStream stream {self.stream}")
 
     async def append(self, data: bytes) -> int:
-        from nats.errors import Error as NatsErrorBase
 
         headers = {"Nats-Msg-Id": hashlib.sha256(data).hexdigest()}
         try:
@@ -212,7 +212,6 @@ class NatsTransport(Transport):
         return info.state.last_seq
 
     async def read(self, after: int = 0) -> AsyncIterator[tuple[int, bytes]]:
-        from nats.js.api import ConsumerConfig, DeliverPolicy
 
         start = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": after + 1} if after else \
             {"deliver_policy": DeliverPolicy.ALL}
@@ -229,7 +228,6 @@ class NatsTransport(Transport):
             yield seq, msg.data
 
     async def broadcast(self, data: bytes) -> None:
-        from nats.errors import Error as NatsErrorBase
 
         try:
             await self.nc.publish(f"{self.prefix}.{BROADCAST_SUBJECT}", data)

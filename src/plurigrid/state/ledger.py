@@ -88,10 +88,10 @@ def _table(entries: dict, kind: str, accounts: list[str], where: str) -> dict[st
     """Checks one entry table's shape and account references; returns it (empty if absent)."""
     table = entries.get(kind, {})
     columns = _TABLES[kind]
-    if not isinstance(table, dict) or sorted(table) != sorted(columns) and table:
-        raise LedgerError(f"{where}: {kind} must have the columns {', '.join(columns)}")
-    if not table:
+    if table == {}:
         return {c: [] for c in columns}
+    if not isinstance(table, dict) or sorted(table) != sorted(columns):
+        raise LedgerError(f"{where}: {kind} must have the columns {', '.join(columns)}")
     lengths = {len(table[c]) for c in columns if isinstance(table[c], list)}
     if len(lengths) != 1 or not all(isinstance(table[c], list) for c in columns):
         raise LedgerError(f"{where}: {kind} columns must be lists of one length")
@@ -351,7 +351,9 @@ def balances(run_dir: Path | str) -> tuple[int, dict[str, dict]]:
 def history(run_dir: Path | str, account: str) -> list[dict]:
     """Per block: the account's metered Wh and bill parts (micro-units), from the committed blocks."""
     folder = ledger_folder(run_dir)
-    height, _ = balances(folder)
+    store = _open_store(folder)
+    height = store.version
+    store.close()
     accounts: list[str] = []
     rows = []
     with (folder / BLOCKS).open("rb") as f:
