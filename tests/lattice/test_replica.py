@@ -11,9 +11,9 @@ from plurigrid.engine.step import decide, observe
 from plurigrid.engine.world import compile_world
 from plurigrid.lattice.hashgraph import Operation
 from plurigrid.lattice.identity import Identity
-from plurigrid.lattice.replica import CLOSE, DECISION, Replica, decision_payload
+from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, reading_payload
 from plurigrid.microworld.loader import load
-from plurigrid.state.ledger import BLOCKS
+from plurigrid.state.ledger import BLOCKS, LedgerError, balances, verify
 
 NODES = [Identity.from_seed(bytes([70 + n]) * 32) for n in range(3)]
 
@@ -63,7 +63,7 @@ def test_replica_equals_the_simulator(tmp_path):
     replica = Replica(_world(), _hosts(world), tmp_path / "replica")
     log = _drive(replica)
     assert replica.next_interval == world.steps and not replica.rejected
-    assert all(c.decided == world.n for c in replica.cleared)
+    assert all(len(c.decided) == world.n for c in replica.cleared)
     replica.close()
     assert _roots(tmp_path / "replica") == _roots(tmp_path / "sim")
     # a second replica reading the same log (as a node catching up would) gets the same roots
@@ -94,8 +94,63 @@ def test_missing_late_forged_and_foreign_decisions(tmp_path):
     log = _drive(replica, skip=lambda k, pid: k == 3 and pid == victim, extra=extra)
     reasons = sorted(reason for _, reason in replica.rejected)
     assert reasons == ["author does not host the participant", "bad signature"]
-    assert replica.cleared[3].decided == world.n - 1  # the victim settled passively at interval 3
+    assert len(replica.cleared[3].decided) == world.n - 1  # the victim settled passively at interval 3
     late = Operation.create(NODES[0], DECISION, json.loads(log[0])["payload"], replica.graph.parents())
     replica.apply(late.wire)  # a decision for interval 0, long closed
     assert replica.late == 1 and replica.next_interval == world.steps
     replica.close()
+
+
+def test_a_reading_settles_an_offline_interval_once_at_its_tariff(tmp_path):
+    """Node 0 was offline at interval 3: its participant settled passively, then its reading corrects it once."""
+    world = _world()
+    hosts = _hosts(world)
+    victim = world.ids[0]
+    replica = Replica(world, hosts, tmp_path / "r")
+    extra_wh = 1500
+    ops = {}
+
+    def extra(k):
+        if k != 4:
+            return []
+        settled = int(replica.cleared[3].result.settlement.metered_wh[0])
+        reading = Operation.create(NODES[0], READING, reading_payload(world, 3, 0, settled + extra_wh, replica.state),
+                                   replica.graph.parents())
+        again = Operation.create(NODES[0], READING, reading_payload(world, 3, 0, settled + 9999, replica.state), [reading.id])
+        decided = Operation.create(NODES[1], READING, reading_payload(world, 3, 1, 7, replica.state), [])
+        early = Operation.create(NODES[0], READING, reading_payload(world, 9, 0, 7, replica.state), [])
+        forged = Operation.create(NODES[1], READING, reading_payload(world, 2, 0, 7, replica.state), [])
+        ops.update(reading=reading)
+        return [reading.wire, again.wire, reading.wire, decided.wire, early.wire, forged.wire]
+
+    _drive(replica, skip=lambda k, pid: k == 3 and pid == victim, extra=extra)
+    assert replica.ignored_readings == 3  # the second reading of (victim, 3), a decided participant's, an early one
+    assert [reason for _, reason in replica.rejected] == ["author does not host the participant"]
+    replica.close()
+    blocks = [json.loads(line) for line in (tmp_path / "r" / BLOCKS).read_text().splitlines()]
+    rows = [b["entries"].get("readings") for b in blocks]
+    settled_in = [h for h, r in enumerate(rows) if r]
+    assert settled_in == [4]  # settled in the block of interval 4, once
+    price = world.import_eur_per_kwh[3]
+    assert rows[4] == {"participant": [0], "interval": [3], "wh": [extra_wh], "op": [ops["reading"].id],
+                       "bill_micro": [round(extra_wh / 1000 * price * 1e6)]}
+    verify(tmp_path / "r")
+    _, accounts = balances(tmp_path / "r")
+    assert sum(a["balance_micro"] for a in accounts.values()) == 0
+    net_wh = {name: a["imported_wh"] - a["exported_wh"] for name, a in accounts.items()}
+    upstream_wh = net_wh.pop("grid-operator")
+    losses_wh = sum(b["entries"]["grid"]["losses_wh"] for b in blocks)
+    assert sum(net_wh.values()) + losses_wh == upstream_wh  # the reading's energy came from upstream too
+
+def test_the_ledger_refuses_a_reading_settled_twice(tmp_path):
+    from plurigrid.state.ledger import Ledger
+    ledger = Ledger(tmp_path / "l", create=True)
+    op = "ab" * 32
+    ledger.append(0, "t0", {"accounts": ["a"], "grid": {"upstream_wh": 0, "losses_wh": 0}})
+    row = {"participant": [0], "interval": [0], "wh": [10], "bill_micro": [3], "op": [op]}
+    ledger.append(1, "t1", {"readings": row, "grid": {"upstream_wh": 0, "losses_wh": 0}})
+    with pytest.raises(LedgerError, match="the reading of a for interval 0 is settled twice or is not of an earlier interval"):
+        ledger.append(2, "t2", {"readings": row, "grid": {"upstream_wh": 0, "losses_wh": 0}})
+    with pytest.raises(LedgerError, match="readings.op must be operation ids"):
+        ledger.append(2, "t2", {"readings": row | {"op": ["AB" * 32]}, "grid": {"upstream_wh": 0, "losses_wh": 0}})
+    ledger.close()

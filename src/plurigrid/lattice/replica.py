@@ -14,7 +14,15 @@ the NATS cluster, or the in-process bus):
 4. participants without a decision in the cut act passively (their HVAC on its thermostat) and
    settle at tariff; a decision that arrives after the cut is counted as late and changes nothing;
 5. the interval is then cleared by the simulator's own step (`engine.step`), given those
-   decisions, and committed as one ledger block.
+   decisions, and committed as one ledger block;
+6. a `reading` operation is a node's meter reading of one of its participants for an interval
+   already cleared without that participant's decision (the node was offline, or its decision
+   came late): the energy beyond what the block settled is settled once, at that interval's
+   tariff, in the next block (the ledger's `readings` table, keyed by participant and interval);
+   if the interval is the last one cleared, the participant's device state (battery, EV, backlog,
+   indoor temperature) becomes the node's reported one, since its devices followed local control.
+   Readings of intervals not yet cleared, of participants whose decision was in the cut, and
+   second readings of the same participant and interval are ignored (counted).
 
 The log order is the same for every reader (JetStream's stream sequence survives failover; a
 retried append is de-duplicated by content hash), each step is deterministic, so every replica
@@ -28,15 +36,29 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from plurigrid.engine.ledger_entries import block_entries
 from plurigrid.engine.step import State, StepResult, initial_state, passive_decision, step
 from plurigrid.engine.world import World
+from plurigrid.market.settlement import tariff_bill_micro
 from plurigrid.lattice.hashgraph import HashGraph, Operation
 from plurigrid.state.ledger import Header, Ledger
 from plurigrid.strategies.base import Decision, Observation
 
-DECISION, CLOSE = "decision", "close"
+DECISION, CLOSE, READING = "decision", "close", "reading"
 FLOAT_FIELDS = ("battery_kw", "ev_kw", "hvac_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh")
+DEVICE_FIELDS = ("soc_kwh", "ev_remaining_kwh", "ev_unmet_kwh", "backlog_kwh", "backlog_age_steps", "indoor_c")
+
+
+def device_state(state: State, i: int) -> dict:
+    """Participant i's device state (what carries over to the next interval), as a reading carries it."""
+    return {name: float(getattr(state, name)[i]) for name in DEVICE_FIELDS} | {"thermal_on": bool(state.thermal_on[i])}
+
+
+def reading_payload(world: World, k: int, i: int, metered_wh: int, state: State) -> dict:
+    """Participant i's meter reading for interval k and its device state at the end of k."""
+    return {"interval": k, "participant": world.ids[i], "metered_wh": int(metered_wh), "state": device_state(state, i)}
 
 
 def decision_payload(world: World, d: Decision, k: int, i: int) -> dict:
@@ -60,19 +82,37 @@ class DecisionRules:
             return "interval out of range"
         if op.kind == CLOSE:
             return None if set(p) == {"interval"} else "malformed close"
-        if op.kind != DECISION:
+        if op.kind not in (DECISION, READING):
             return f"unknown kind {op.kind!r}"
+        if op.kind == READING:
+            return self._reading(op)
         if set(p) != {"interval", "participant", "trades", *FLOAT_FIELDS}:
             return "malformed decision"
-        if p["participant"] not in self.index:
-            return "unknown participant"
-        if self.host_of.get(p["participant"]) != op.author:
-            return "author does not host the participant"
+        if (err := self._host(op)) is not None:
+            return err
         if type(p["trades"]) is not bool or not all(type(p[f]) is float and not math.isnan(p[f]) for f in FLOAT_FIELDS):
             return "malformed decision"
         if any(math.isinf(p[f]) for f in FLOAT_FIELDS[:5]):
             return "malformed decision"
         return None
+
+    def _host(self, op: Operation) -> str | None:
+        if op.payload["participant"] not in self.index:
+            return "unknown participant"
+        if self.host_of.get(op.payload["participant"]) != op.author:
+            return "author does not host the participant"
+        return None
+
+    def _reading(self, op: Operation) -> str | None:
+        p = op.payload
+        state = p.get("state")
+        if set(p) != {"interval", "participant", "metered_wh", "state"} or type(p["metered_wh"]) is not int \
+                or not isinstance(state, dict) or set(state) != {*DEVICE_FIELDS, "thermal_on"} \
+                or type(state["thermal_on"]) is not bool \
+                or not all(type(state[f]) is float and math.isfinite(state[f]) for f in DEVICE_FIELDS) \
+                or abs(p["metered_wh"]) > 10**12:
+            return "malformed reading"
+        return self._host(op)
 
 
 @dataclass
@@ -81,7 +121,7 @@ class Cleared:
 
     header: Header
     result: StepResult
-    decided: int  # participants whose decision was in the cut
+    decided: frozenset[int]  # participants whose decision was in the cut
     late: int = 0
 
 
@@ -105,6 +145,9 @@ class Replica:
         self.ledger = Ledger(self.ledger_dir, create=True)
         self.cut: dict[int, dict[int, dict]] = {}  # interval → participant index → decision payload
         self.late = 0
+        self.readings: list[tuple[int, int, int, int, str]] = []  # to settle in the next block: (p, k, Wh, micro, op)
+        self.read: set[tuple[int, int]] = set()  # (participant, interval) readings already taken
+        self.ignored_readings = 0
 
     @property
     def next_interval(self) -> int:
@@ -127,10 +170,28 @@ class Replica:
                     self.late += 1
                 else:
                     self.cut.setdefault(k, {})[self.rules.index[op.payload["participant"]]] = op.payload
+            elif op.kind == READING:
+                self._take_reading(op)
             elif op.kind == CLOSE and k >= self.next_interval:
                 while self.next_interval <= k:
                     done.append(self._clear(self.next_interval))
         return done
+
+    def _take_reading(self, op: Operation) -> None:
+        """Queues a reading's correction for the next block (rule 6), once per participant and interval."""
+        k, i = op.payload["interval"], self.rules.index[op.payload["participant"]]
+        if k >= self.next_interval or i in self.cleared[k].decided or (i, k) in self.read:
+            self.ignored_readings += 1
+            return
+        self.read.add((i, k))
+        settled_wh = int(self.cleared[k].result.settlement.metered_wh[i])
+        metered_wh = op.payload["metered_wh"]
+        imp, exp = float(self.world.import_eur_per_kwh[k]), float(self.world.export_eur_per_kwh[k])
+        bill = tariff_bill_micro(np.array([metered_wh, settled_wh]), imp, exp)
+        self.readings.append((i, k, metered_wh - settled_wh, int(bill[0] - bill[1]), op.id))
+        if k == self.next_interval - 1:
+            for name, value in op.payload["state"].items():
+                getattr(self.state, name)[i] = value
 
     def _clear(self, k: int) -> Cleared:
         rows = self.cut.pop(k, {})
@@ -144,10 +205,13 @@ class Replica:
             return d
 
         result = step(self.world, self.state, k, decide_with=published)
-        header = self.ledger.append(k, self.world.index[k].isoformat(),
-                                    block_entries(self.world, k, result, self.ledger.height == 0))
-        cleared = Cleared(header, result, len(rows), self.late)
-        self.late = 0
+        entries = block_entries(self.world, k, result, self.ledger.height == 0)
+        if self.readings:
+            entries["readings"] = dict(zip(("participant", "interval", "wh", "bill_micro", "op"),
+                                           map(list, zip(*sorted(self.readings)))))
+        header = self.ledger.append(k, self.world.index[k].isoformat(), entries)
+        cleared = Cleared(header, result, frozenset(rows), self.late)
+        self.late, self.readings = 0, []
         self.cleared.append(cleared)
         return cleared
 

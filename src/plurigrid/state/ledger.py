@@ -36,6 +36,9 @@ _TABLES = {  # entry kind → its columns; every value is an integer except `sid
     "trades": ("buyer", "seller", "wh", "price_micro_per_kwh"),
     "settlements": ("participant", "traded_wh", "market_micro", "tariff_micro", "fee_micro", "bill_micro"),
     "meters": ("participant", "wh"),
+    # late meter readings of earlier intervals settled without the participant's decision (lattice
+    # nodes that were offline): the energy beyond what that interval settled, at its tariff, once each
+    "readings": ("participant", "interval", "wh", "bill_micro", "op"),
 }
 _ACCOUNT_COLUMNS = {"participant", "buyer", "seller"}
 
@@ -78,6 +81,10 @@ def block_key(height: int) -> bytes:
     return f"blocks/{height:012d}".encode()
 
 
+def reading_key(account: str, interval: int) -> bytes:
+    return f"readings/{account}/{interval:012d}".encode()
+
+
 def _ints(column: list, where: str) -> list[int]:
     if not all(type(v) is int for v in column):
         raise LedgerError(f"{where}: values must be integers")
@@ -99,6 +106,9 @@ def _table(entries: dict, kind: str, accounts: list[str], where: str) -> dict[st
         if c == "side":
             if any(v not in ("buy", "sell") for v in table[c]):
                 raise LedgerError(f"{where}: {kind}.side must be 'buy' or 'sell'")
+        elif c == "op":
+            if not all(isinstance(v, str) and len(v) == 64 and set(v) <= set("0123456789abcdef") for v in table[c]):
+                raise LedgerError(f"{where}: {kind}.op must be operation ids (64 lowercase hex digits)")
         elif c == "limit_micro_per_kwh":  # a strategy may bid without a limit (null)
             _ints([v for v in table[c] if v is not None], f"{where}: {kind}.{c}")
         else:
@@ -151,7 +161,17 @@ def apply_block(tx, header: Header, entries: dict, accounts: list[str]) -> None:
         changes[accounts[p]] = (0, wh)
     for p, bill in zip(settle["participant"], settle["bill_micro"]):
         changes[accounts[p]] = (bill, changes.get(accounts[p], (0, 0))[1])
-    changes[OPERATOR] = (-sum(settle["bill_micro"]), grid["upstream_wh"])
+    readings = tables["readings"]
+    for p, interval, wh, bill, op in zip(*(readings[c] for c in _TABLES["readings"])):
+        key = reading_key(accounts[p], interval)
+        if tx.get(key) is not None or not 0 <= interval < header.interval:
+            raise LedgerError(f"{where}: the reading of {accounts[p]} for interval {interval} is settled twice "
+                              "or is not of an earlier interval")
+        tx.set(key, op.encode())
+        before = changes.get(accounts[p], (0, 0))
+        changes[accounts[p]] = (before[0] + bill, before[1] + wh)
+    # the operator takes the other side of every payment and supplies every metered Wh (readings included)
+    changes[OPERATOR] = (-sum(settle["bill_micro"]) - sum(readings["bill_micro"]), grid["upstream_wh"] + sum(readings["wh"]))
     for account in sorted(changes):
         bill, wh = changes[account]
         if not bill and not wh and account != OPERATOR:
