@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 import pandas as pd
@@ -195,8 +195,14 @@ class _ProfileBuilder:
 
 
 def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: float | None = None,
-                  mechanism: str | None = None, seed: int | None = None) -> World:
-    """Builds the grid, participants and every per-step array of a microworld."""
+                  mechanism: str | None = None, seed: int | None = None,
+                  modules_for: Collection[str] | None = None) -> World:
+    """Builds the grid, participants and every per-step array of a microworld.
+
+    `modules_for` names the participants whose WASM modules are loaded (None: all). A lattice node
+    decides only for those it hosts and must not run other hosts' modules; the rest of the World
+    is the same, so it still clears identically with their decisions received from elsewhere.
+    """
     index = time_index(spec, hours)
     dt_h = pd.Timedelta(spec.world.resolution) / pd.Timedelta(hours=1)
     seed = spec.world.seed if seed is None else seed
@@ -217,6 +223,10 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         if pid in seen:
             raise SpecError(name, f"participant[{i - n_generated}].id", f"participant id {pid!r} appears twice")
         seen.add(pid)
+    hosted = None if modules_for is None else set(modules_for)
+    unknown = sorted(hosted - seen) if hosted is not None else []
+    if unknown:
+        raise SpecError(name, "modules_for", f"unknown participant {unknown[0]!r}; expected a participant id of the world")
 
     bus_labels = np.empty(N, dtype=np.int64)
     for i, p in enumerate(participants):
@@ -313,7 +323,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     mechanism = mechanism or market.mechanism
     horizon = max(1, int(round(24 / dt_h)))
     extended = pd.date_range(index[0], periods=T + horizon, freq=index.freq)
-    modules = _load_modules(name, participants, n_generated, ids, base_dir)
+    modules = _load_modules(name, participants, n_generated, ids, base_dir, hosted)
     return World(
         name=spec.world.name, spec=spec, index=index, dt_h=dt_h, grid=grid, ids=ids,
         kind=np.array([p.kind for p in participants]), bus_pos=bus_pos,
@@ -334,11 +344,11 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
 
 
 def _load_modules(name: str, participants: list[Participant], n_generated: int, ids: list[str],
-                  base_dir: Path | None) -> ModuleRunner | None:
-    """Instances of the participants' WASM strategy modules (compiled once per content hash)."""
+                  base_dir: Path | None, hosted: set[str] | None = None) -> ModuleRunner | None:
+    """Instances of the WASM strategy modules of the hosted participants (None: all), compiled once per content hash."""
     slots = {}
     for i, p in enumerate(participants):
-        if p.module is not None:
+        if p.module is not None and (hosted is None or p.id in hosted):
             try:
                 slots[i] = load_slot(i, p.module, base_dir)
             except (ModuleError, ManifestError) as exc:
