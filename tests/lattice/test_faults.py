@@ -1,12 +1,15 @@
 """Chaos runs of 12 intervals: whatever fails, every honest node ends on the same root and nothing is lost."""
 
 import asyncio
+import json
 import re
+import sqlite3
 
 import pytest
 
 from plurigrid.lattice.faults import FaultError, parse_fault
 from plurigrid.lattice.launcher import run_lattice
+from plurigrid.state.ledger import BLOCKS
 from tests.lattice.test_transport import nats_server_binary  # noqa: F401  (fixture)
 
 INTERVALS = 12
@@ -49,3 +52,22 @@ def test_nats_server_killed_and_restarted(nats_server_binary):  # noqa: F811
 def test_bad_fault_specs(spec, message):
     with pytest.raises(FaultError, match=re.escape(message)):
         parse_fault(spec, 3, 0)
+
+
+def test_offline_node_settles_its_local_intervals_once(tmp_path):
+    """Cut off for intervals 3..7, node 1 runs its batteries on self-consumption and records every interval in its
+    outbox; back online, each of those participant-intervals is settled by its reading exactly once."""
+    report = asyncio.run(run_lattice("offgrid-battery-sharing", 3, INTERVALS, "inproc", data_dir=tmp_path,
+                                     close_after_s=0.5, faults=["partition:1@3-7"]))
+    _honest_agree(report, 3)
+    assert report["offline_intervals"] >= 5
+    blocks = [json.loads(line) for line in (tmp_path / "node-0" / "ledger" / BLOCKS).read_text().splitlines()]
+    settled = [(p, k) for b in blocks for p, k in zip(b["entries"].get("readings", {}).get("participant", []),
+                                                        b["entries"].get("readings", {}).get("interval", []))]
+    assert len(settled) == len(set(settled)) == report["readings_settled"]  # each reading once
+    hosted = {1, 4, 7}  # node 1's participants (dealt round-robin)
+    assert {p for p, _ in settled} == hosted and {3, 4, 5, 6, 7} <= {k for _, k in settled}
+    corrections = [wh for b in blocks for wh in b["entries"].get("readings", {}).get("wh", [])]
+    assert any(corrections), "self-consumption should meter differently from the passive settlement"
+    outbox = sqlite3.connect(tmp_path / "node-1" / "outbox.sqlite")
+    assert outbox.execute("SELECT COUNT(*), SUM(settled) FROM records").fetchone() == (len(settled),) * 2

@@ -23,7 +23,6 @@ from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport, Transport
 from plurigrid.microworld.loader import load
-from plurigrid.node.lifecycle import State
 from plurigrid.node.nexus import Nexus, NodeReport
 from plurigrid.state.ledger import balances, verify
 
@@ -150,13 +149,7 @@ class _Lattice:
         return reports
 
     async def at_interval(self, k: int, nexus: Nexus) -> None:
-        """Called by every node as it starts interval k: the first to get there applies the faults due.
-
-        Interval 0 waits until every node has joined and synced (a fresh NATS cluster may take seconds
-        to elect its JetStream leaders), so a slow starter is not cut out of the first intervals.
-        """
-        while k == 0 and any(n.lifecycle.state != State.ACTIVE for i, n in self.nexus.items() if i not in self.down):
-            await asyncio.sleep(0.02)
+        """Called by every node as it starts interval k: the first to get there applies the faults due."""
         async with self.lock:
             for fault in self.applied:
                 if fault.kind == "partition" and fault.end < k and not self.nexus[fault.target].transport.connected:
@@ -197,12 +190,15 @@ def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Pat
         "agreed": len({tuple(r.roots) for r in reports}) == 1 and all(len(r.roots) == steps for r in reports),
         "state_roots": finals,
         "settled_intervals": min(len(r.roots) for r in reports),
-        "lost_settlements": sum(steps - len(r.roots) for r in reports),
+        # intervals a node did not settle, plus local-control records neither in a cut nor settled by their reading
+        "lost_settlements": sum(steps - len(r.roots) + r.readings["records"] - r.readings["settled"] for r in reports),
         "energy_residual_wh": 0,  # each block is refused unless metered + losses == upstream (ledger.apply_block)
         "money_residual_micro": max(money, key=abs),
         "rejected_messages": rejected,
         "late_decisions": sum(r.late for r in reports),
         "missing_decisions": max(r.missing for r in reports),
+        "offline_intervals": sum(r.offline_intervals for r in reports),
+        "readings_settled": sum(r.readings["settled"] for r in reports),
         "messages": sum(r.appended for r in reports),
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99),
                        "mean": statistics.fmean(latencies) if latencies else 0.0},

@@ -67,6 +67,20 @@ def decision_payload(world: World, d: Decision, k: int, i: int) -> dict:
     return {"interval": k, "participant": world.ids[i], **row, "trades": bool(d.trades[i])}
 
 
+def published(rows: dict[int, dict]):
+    """The decide function of a step whose decisions were published: `rows` by participant index, the rest passive."""
+
+    def decide_with(world: World, obs: Observation, k: int) -> Decision:
+        d = passive_decision(world, obs, k)
+        for i, row in rows.items():
+            for name in FLOAT_FIELDS:
+                getattr(d, name)[i] = row[name]
+            d.trades[i] = row["trades"]
+        return d
+
+    return decide_with
+
+
 class DecisionRules:
     """Validity of operations (the hash graph's validator): the same verdict on every node."""
 
@@ -196,15 +210,7 @@ class Replica:
     def _clear(self, k: int) -> Cleared:
         rows = self.cut.pop(k, {})
 
-        def published(world: World, obs: Observation, interval: int) -> Decision:
-            d = passive_decision(world, obs, interval)
-            for i, row in rows.items():
-                for name in FLOAT_FIELDS:
-                    getattr(d, name)[i] = row[name]
-                d.trades[i] = row["trades"]
-            return d
-
-        result = step(self.world, self.state, k, decide_with=published)
+        result = step(self.world, self.state, k, decide_with=published(rows))
         entries = block_entries(self.world, k, result, self.ledger.height == 0)
         if self.readings:
             entries["readings"] = dict(zip(("participant", "interval", "wh", "bill_micro", "op"),

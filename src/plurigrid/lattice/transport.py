@@ -34,6 +34,8 @@ class TransportDown(ConnectionError):
 
 
 class Transport(ABC):
+    connected: bool  # whether the lattice can be reached now (False: the node runs on local control)
+
     @abstractmethod
     async def start(self) -> None: ...
 
@@ -239,6 +241,10 @@ class NatsTransport(Transport):
             await _call(handler, msg.data)
 
         self._subs.append(await self.nc.subscribe(f"{self.prefix}.{BROADCAST_SUBJECT}", cb=on_message))
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
 
     @property
     def connected_url(self) -> str | None:

@@ -11,29 +11,43 @@ ledger and roots as every honest node), and for each interval:
    order fixes the cut on every node alike;
 4. waits for its replica to commit the interval's block.
 
-Its lifecycle (boot → join → sync → active) is logged in its data directory; losing the lattice
-moves it to offline, where it keeps retrying, and back through reconcile, where reading the log
-from where it stopped brings its replica to the lattice's roots.
+Offline operation: a node that cannot reach the lattice keeps its participants on local control
+(the configured fallback strategy, one interval per `close_after_s` of its own clock), stepping
+its own copy of the state, and writes each interval's local decision and meter reading to its
+SQLite outbox before moving on. Back online, it reconciles: reads the log up to the head, fills
+in local control for any interval the lattice cleared meanwhile, appends a signed `reading` for
+every participant-interval that was settled without its decision, and waits until its replica
+has taken them (the replica then holds the devices' real state) before deciding again. Local
+decisions of intervals the lattice has not cleared yet are published as its decisions. A
+decision that misses the cut while online is settled the same way: the devices followed it, so
+its reading corrects the passive settlement.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from plurigrid.engine.step import decide, observe
+import numpy as np
+
+from plurigrid.engine.step import State as WorldState
+from plurigrid.engine.step import decide, observe, passive_decision, step
 from plurigrid.engine.world import World
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import byzantine_messages
 from plurigrid.lattice.hashgraph import Operation
 from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.membership import Membership
-from plurigrid.lattice.replica import CLOSE, DECISION, Replica, decision_payload
+from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, published, reading_payload
 from plurigrid.lattice.transport import Transport, TransportDown
 from plurigrid.node.lifecycle import Lifecycle, State
+from plurigrid.node.outbox import Outbox
+from plurigrid.strategies.base import Decision, Observation
+from plurigrid.strategies.builtin import BUILTIN
 
 
 class NodeCrashed(Exception):
@@ -48,7 +62,12 @@ class NodeReport:
     rejected: int
     late: int
     appended: int
-    missing: int  # participant-intervals cleared without their decision (acted passively)
+    missing: int  # participant-intervals cleared without their decision (acted passively or locally)
+    offline_intervals: int = 0  # intervals this node ran on local control
+    readings: dict[str, int] = field(default_factory=dict)  # its outbox: records, settled
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -60,6 +79,8 @@ class Nexus:
     data_dir: Path
     close_after_s: float = 2.0
     heartbeat_s: float = 0.2
+    fallback_strategy: str = "self-consumption"  # local control while offline
+    join_timeout_s: float = 30.0  # how long interval 0 waits to hear every member of the lattice
     byzantine_victim: Identity | None = None  # chaos runs: also send forgeries, equivocations, replays, garbage
     on_interval: Callable[[int, Nexus], Awaitable[None]] | None = None  # chaos runs: faults due at an interval
     replica: Replica = field(init=False)
@@ -68,30 +89,29 @@ class Nexus:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.lifecycle = Lifecycle(self.data_dir, self.identity.did)
         self.replica = Replica(self.world, self.hosts, self.data_dir / "ledger")
+        self.outbox = Outbox(self.data_dir / "outbox.sqlite")
         self.hosted = self.hosts.get(self.identity.did, ())
         self._index = {pid: i for i, pid in enumerate(self.world.ids)}
+        self._hosted_index = np.array([self._index[pid] for pid in self.hosted], dtype=np.int64)
         self._progress = asyncio.Event()
         self._closed_at: dict[int, float] = {}
+        self._sent: dict[int, tuple[WorldState, dict[int, dict]]] = {}  # online decisions not yet known to be in the cut
+        self.local_state: WorldState | None = None  # the devices' state while on local control
+        self.offline_intervals = 0
         self.latencies_ms: list[float] = []
         self.appended = 0
         self._reader: asyncio.Task | None = None
         self.crashed = False
 
-    async def _append(self, data: bytes) -> None:
-        while True:
-            if self.crashed:
-                raise NodeCrashed(self.identity.did)
-            try:
-                await self.transport.append(data)
-                self.appended += 1
-                if self.lifecycle.state == State.OFFLINE:
-                    self.lifecycle.to(State.RECONCILE, "the lattice answers again")
-                    self.lifecycle.to(State.ACTIVE, "replica reads the log from where it stopped")
-                return
-            except TransportDown as err:
-                if self.lifecycle.state in (State.ACTIVE, State.SYNC, State.RECONCILE):
-                    self.lifecycle.to(State.OFFLINE, str(err))
-                await asyncio.sleep(0.1)
+    # -- the lattice connection ---------------------------------------------------------------------
+
+    async def _append(self, data: bytes) -> int:
+        """Appends to the log; raises TransportDown (the caller goes to local control) when it cannot."""
+        if self.crashed:
+            raise NodeCrashed(self.identity.did)
+        seq = await self.transport.append(data)
+        self.appended += 1
+        return seq
 
     async def _read(self) -> None:
         async for _, data in self.transport.read(self.replica.applied):
@@ -107,16 +127,19 @@ class Nexus:
         self.crashed = True
         self._progress.set()
 
-    async def _until(self, condition, timeout_s: float | None = None) -> bool:
+    async def _until(self, condition, timeout_s: float | None = None, online: bool = True) -> bool:
+        """Waits for `condition` (False on timeout, or when the lattice is lost while `online` is required)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not condition():
             if self.crashed:
                 raise NodeCrashed(self.identity.did)
+            if online and not self.transport.connected:
+                return False
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
             try:
-                await asyncio.wait_for(self._progress.wait(), timeout=remaining if remaining is not None else 1.0)
+                await asyncio.wait_for(self._progress.wait(), timeout=min(remaining or 0.2, 0.2))
             except asyncio.TimeoutError:
                 pass
         return True
@@ -130,7 +153,10 @@ class Nexus:
         dead = self.membership.dead() - {self.identity.did}
         return {pid for did, pids in self.hosts.items() if did not in dead for pid in pids}
 
+    # -- the node's life ----------------------------------------------------------------------------
+
     async def run(self, intervals: int) -> NodeReport:
+        steps = min(intervals, self.world.steps)
         self.lifecycle.to(State.JOIN, "connecting to the lattice")
         await self.transport.start()
         self.membership = Membership(self.identity, self.hosted, self.transport, self.heartbeat_s,
@@ -140,45 +166,176 @@ class Nexus:
             self.lifecycle.to(State.SYNC, "reading the log")
             self._reader = asyncio.ensure_future(self._read())
             head = await self.transport.head()
-            await self._until(lambda: self.replica.applied >= head)
-            await asyncio.sleep(2 * self.heartbeat_s)  # hear the others before waiting on them
+            await self._until(lambda: self.replica.applied >= head, online=False)
+            if self.replica.next_interval == 0:  # genesis: hear every member before the first interval
+                others = set(self.hosts) - {self.identity.did}
+                await self._until(lambda: others <= set(self.membership.alive()), self.join_timeout_s, online=False)
             self.lifecycle.to(State.ACTIVE, f"caught up at log entry {head}")
-            for k in range(self.replica.next_interval, min(intervals, self.world.steps)):
-                await self._interval(k)
+            k = self.replica.next_interval
+            while k < steps:
+                k = await (self._interval(k) if self.transport.connected and self.local_state is None
+                           else self._local_interval(k) if not self.transport.connected else self._reconcile(k))
+            self._settle_outbox()
         finally:
             await self._stop_tasks()
         self.lifecycle.to(State.STOPPED, f"ran {self.replica.next_interval} intervals")
         return NodeReport(self.identity.did, [c.header.state_root for c in self.replica.cleared], self.latencies_ms,
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
-                          sum(self.world.n - c.decided for c in self.replica.cleared))
+                          sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
+                          self.outbox.counts())
 
-    async def _interval(self, k: int) -> None:
-        await self._until(lambda: self.replica.next_interval >= k)
+    def _go_offline(self, reason: str) -> None:
+        if self.lifecycle.state != State.OFFLINE:
+            self.lifecycle.to(State.OFFLINE, reason)
+
+    async def _interval(self, k: int) -> int:
+        """One interval on the lattice; returns the next interval to run."""
+        if not await self._until(lambda: self.replica.next_interval >= k):
+            return k  # lost the lattice while waiting: local control takes over at k
         if self.on_interval is not None:
             await self.on_interval(k, self)
         if self.crashed:
             raise NodeCrashed(self.identity.did)
         if self.replica.next_interval > k:
-            return  # closed by the others while this node was catching up
-        obs = observe(self.world, self.replica.state, k)
-        d = decide(self.world, obs, k)
-        sent = []
-        for pid in self.hosted:
-            op = Operation.create(self.identity, DECISION, decision_payload(self.world, d, k, self._index[pid]),
-                                  self.replica.graph.parents())
-            await self._append(op.wire)
-            sent.append(op.wire)
-        if self.byzantine_victim is not None and self.hosted:
-            for data in byzantine_messages(self.identity, self.byzantine_victim, sent, self.replica.graph.parents(),
-                                           decision_payload(self.world, d, k, self._index[self.hosted[0]])):
-                await self._append(data)
+            return k + 1  # closed by the others while this node was catching up
+        self._settle_outbox()
+        start = copy.deepcopy(self.replica.state)
+        rows = self._decisions(k)
+        self._sent[k] = (start, rows)
+        try:
+            sent = []
+            for i, row in rows.items():
+                sent.append(Operation.create(self.identity, DECISION, row, self.replica.graph.parents()).wire)
+                await self._append(sent[-1])
+            if self.byzantine_victim is not None and rows:
+                for data in byzantine_messages(self.identity, self.byzantine_victim, sent, self.replica.graph.parents(),
+                                               next(iter(rows.values()))):
+                    await self._append(data)
+        except TransportDown as err:
+            self._go_offline(str(err))
+            self.local_state = start
+            self._record_local(k, rows)  # the devices follow the decision the lattice may not have heard
+            return k + 1
         expected = self._expected(k)
         await self._until(lambda: self.replica.next_interval > k or expected <= {
             self.world.ids[i] for i in self.replica.cut.get(k, {})}, self.close_after_s)
-        if self.replica.next_interval <= k:
+        if self.replica.next_interval <= k and self.transport.connected:
             self._closed_at[k] = time.perf_counter()
-            await self._append(Operation.create(self.identity, CLOSE, {"interval": k}, self.replica.graph.parents()).wire)
-        await self._until(lambda: self.replica.next_interval > k)
+            try:
+                await self._append(Operation.create(self.identity, CLOSE, {"interval": k}, self.replica.graph.parents()).wire)
+            except TransportDown:
+                pass
+        if not await self._until(lambda: self.replica.next_interval > k):
+            self._go_offline("lost the lattice waiting for the close")
+            self.local_state = start
+            self._record_local(k, rows)
+            return k + 1
+        await self._readings_for_late(k)
+        return k + 1
+
+    def _decisions(self, k: int) -> dict[int, dict]:
+        """This node's decisions for k: the outbox's (local control got there first) or its strategies'."""
+        recorded = self.outbox.at(k)
+        if recorded:
+            return {self._index[pid]: r.decision for pid, r in recorded.items()}
+        d = decide(self.world, observe(self.world, self.replica.state, k), k)
+        return {int(i): decision_payload(self.world, d, k, int(i)) for i in self._hosted_index}
+
+    async def _local_interval(self, k: int) -> int:
+        """One interval of local control while the lattice cannot be reached."""
+        self._go_offline("the lattice cannot be reached")
+        if self.local_state is None:
+            self.local_state = copy.deepcopy(self.replica.state)
+        if not self.outbox.at(k):
+            self._record_local(k, None)
+        deadline = time.monotonic() + self.close_after_s
+        while not self.transport.connected and time.monotonic() < deadline:
+            if self.crashed:
+                raise NodeCrashed(self.identity.did)
+            await asyncio.sleep(0.05)
+        return k + 1
+
+    def _record_local(self, k: int, rows: dict[int, dict] | None) -> None:
+        """Steps the local state through k (its decisions `rows`, or the fallback strategy) and records it."""
+        fallback = BUILTIN[self.fallback_strategy]
+
+        def local(world: World, obs: Observation, interval: int) -> Decision:
+            if rows is not None:
+                return published(rows)(world, obs, interval)
+            d = passive_decision(world, obs, interval)
+            fallback(obs, self._hosted_index, d, np.random.default_rng([world.seed, interval]))
+            return d
+
+        meter = self.world.modules.meter_kwh.copy() if self.world.modules is not None else None
+        result = step(self.world, self.local_state, k, decide_with=local)
+        if meter is not None:
+            self.world.modules.meter_kwh = meter  # the replica's modules keep what the lattice metered
+        for i in self._hosted_index:
+            self.outbox.put(k, self.world.ids[i], decision_payload(self.world, result.decision, k, int(i)),
+                            reading_payload(self.world, k, int(i), int(result.settlement.metered_wh[i]), self.local_state))
+        self.offline_intervals += 1
+
+    async def _reconcile(self, k: int) -> int:
+        """Back online: catch up, settle every interval cleared without this node's decisions, resume at the head."""
+        if self.lifecycle.state == State.OFFLINE:
+            self.lifecycle.to(State.RECONCILE, "the lattice answers again")
+        try:
+            while True:
+                head = await self.transport.head()
+                if not await self._until(lambda: self.replica.applied >= head):
+                    raise TransportDown("lost the lattice while catching up")
+                m = self.replica.next_interval
+                for j in range(k, m):  # intervals the lattice cleared while this node's devices ran locally
+                    if not self.outbox.at(j):
+                        self._record_local(j, None)
+                k = max(k, m)
+                last = 0
+                for record in self.outbox.unsettled(before=m):
+                    last = max(last, await self._send_reading(record))
+                if not await self._until(lambda: self.replica.applied >= last):
+                    raise TransportDown("lost the lattice while settling readings")
+                if self.replica.next_interval == m:  # the readings landed before the next cut: state adopted
+                    break
+        except TransportDown as err:
+            self._go_offline(str(err))
+            return k
+        self.local_state = None
+        self._settle_outbox()
+        self.lifecycle.to(State.ACTIVE, f"settled offline intervals up to {m}")
+        return self.replica.next_interval
+
+    async def _send_reading(self, record) -> int:
+        wire = record.wire
+        if wire is None:
+            wire = Operation.create(self.identity, READING, record.reading, self.replica.graph.parents()).wire
+            self.outbox.sent(record.interval, record.participant, wire)
+        return await self._append(wire)
+
+    async def _readings_for_late(self, k: int) -> None:
+        """Decisions that missed the cut of k: the devices followed them, so their readings settle k."""
+        start, rows = self._sent.pop(k)
+        decided = self.replica.cleared[k].decided
+        if all(i in decided for i in rows):
+            return
+        self.local_state = start
+        self._record_local(k, {i: row for i, row in rows.items()})
+        self.offline_intervals -= 1  # it ran on the lattice's time, not offline
+        self.local_state = None
+        try:
+            last = 0
+            for record in self.outbox.at(k).values():
+                if self._index[record.participant] not in decided:
+                    last = max(last, await self._send_reading(record))
+            await self._until(lambda: self.replica.applied >= last)
+        except TransportDown as err:
+            self._go_offline(str(err))
+
+    def _settle_outbox(self) -> None:
+        """Marks the outbox records the replica has settled: by the market (decision in the cut) or by reading."""
+        for record in self.outbox.unsettled(before=self.replica.next_interval):
+            i = self._index[record.participant]
+            if i in self.replica.cleared[record.interval].decided or (i, record.interval) in self.replica.read:
+                self.outbox.settle(record.interval, record.participant)
 
     async def _stop_tasks(self) -> None:
         """Stops heartbeats and log reading (also what a crash does to them)."""
@@ -189,3 +346,4 @@ class Nexus:
     async def close(self) -> None:
         await self.transport.close()
         self.replica.close()
+        self.outbox.close()
