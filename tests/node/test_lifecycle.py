@@ -13,7 +13,6 @@ from tests.cli.test_cli import plurigrid
 CONFIG = """[node]
 name = "village-kiosk"
 data_dir = "kiosk"
-microworld = "offgrid-battery-sharing"
 participants = ["kiosk", "home-1"]
 
 [transport]

@@ -26,12 +26,14 @@ def up(
     close_after_s: float = typer.Option(2.0, "--close-after-s", help="close an interval after this long without all decisions"),
     fault: list[str] = typer.Option([], "--fault", help="kill:N@I, restart:N@I, partition:N@I-J, nats-kill:S@I, "
                                                         "nats-restart:S@I, byzantine:N (repeatable)"),
+    nodes_per_process: int = typer.Option(1, "--nodes-per-process", help="on nats: pack this many nodes into each OS process"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Every node decides for its own participants; all must commit the same state root per interval."""
     from plurigrid.lattice.launcher import run_lattice
 
-    report = asyncio.run(run_lattice(microworld, nodes, intervals, transport, nats, data, close_after_s, fault))
+    report = asyncio.run(run_lattice(microworld, nodes, intervals, transport, nats, data, close_after_s, fault,
+                                     nodes_per_process))
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -40,6 +40,8 @@ err_console = Console(stderr=True)
 def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.assets.profiles import ProfileError
     from plurigrid.lattice.faults import FaultError
+    from plurigrid.lattice.genesis import GenesisError
+    from plurigrid.lattice.identity import IdentityError
     from plurigrid.lattice.launcher import LatticeError
     from plurigrid.lattice.natsd import NatsError
     from plurigrid.lattice.transport import TransportDown
@@ -53,7 +55,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.strategies.wasm.manifest import ManifestError
 
     return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError,
-            AuthoringError, LedgerError, LatticeError, FaultError, NatsError,
+            AuthoringError, LedgerError, LatticeError, FaultError, NatsError, GenesisError, IdentityError,
             TransportDown)
 
 

@@ -1,11 +1,13 @@
-"""`plurigrid node status`: where a nexus node is in its lifecycle, and what its host can do."""
+"""`plurigrid node --config NODE.toml` runs a nexus node; `node status` shows its lifecycle and host; `node id` its did."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -13,8 +15,40 @@ from rich.table import Table
 
 from plurigrid.cli.errors import UserError
 
-node_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect a nexus node.")
+node_app = typer.Typer(add_completion=False, no_args_is_help=True, invoke_without_command=True,
+                       help="Run or inspect a nexus node.")
 _out = Console()
+
+
+@node_app.callback()
+def run(
+    ctx: typer.Context,
+    config: list[Path] = typer.Option([], "--config", help="the node's NODE.toml (repeat to run several nodes in one process)"),
+    intervals: Optional[int] = typer.Option(None, "--intervals", help="stop after this many intervals (default: the whole world)"),
+    join_timeout_s: float = typer.Option(30.0, "--join-timeout-s", help="how long interval 0 waits to hear every member"),
+    byzantine: bool = typer.Option(False, "--byzantine", hidden=True, help="chaos runs: also send forgeries and garbage"),
+) -> None:
+    """Runs the node(s): join the lattice in the genesis file, clear every interval, write report.json."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not config:
+        raise UserError("--config: give the node's NODE.toml")
+    from plurigrid.node.runner import run_nodes
+
+    reports = asyncio.run(run_nodes(config, intervals, byzantine, join_timeout_s))
+    for path, report in zip(config, reports):
+        _out.print(f"{path}: {len(report.roots)} intervals, state root {report.roots[-1] if report.roots else '-'}",
+                   highlight=False, soft_wrap=True)
+
+
+@node_app.command("id")
+def node_id(config: Path = typer.Option(..., "--config", help="the node's NODE.toml")) -> None:
+    """Prints the node's did:key (creating its key in the data folder if it has none), for the genesis file."""
+    from plurigrid.lattice.identity import Identity
+    from plurigrid.node.config import load_node_config
+
+    _, data_dir = load_node_config(config)
+    sys.stdout.write(Identity.load_or_create(data_dir / "identity.key").did + "\n")
 
 
 def _when(epoch_s: float) -> str:

@@ -62,12 +62,12 @@ def parse_fault(spec: str, nodes: int, servers: int) -> Fault:
     return Fault(kind, target, start, end)
 
 
-def byzantine_messages(identity: Identity, victim: Identity, honest: list[bytes], heads: set[str],
+def byzantine_messages(identity: Identity, victim_did: str, honest: list[bytes], heads: set[str],
                        decision: dict) -> list[bytes]:
     """What a Byzantine node sends besides its honest operations, for one interval."""
     forged = Operation.create(identity, "decision", decision, heads)
     as_victim = json.loads(forged.wire)
-    as_victim["author"] = victim.did  # a decision claimed to come from someone else: the signature fails
+    as_victim["author"] = victim_did  # a decision claimed to come from someone else: the signature fails
     second = dict(decision, bid_eur_per_kwh=decision["bid_eur_per_kwh"] + 1.0)
     equivocation = [Operation.create(identity, "decision", dict(decision, battery_kw=decision["battery_kw"] + 0.5),
                                      heads).wire,

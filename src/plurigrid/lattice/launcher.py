@@ -5,25 +5,42 @@ for its own participants, clear every interval identically: the same state roots
 nothing lost, energy and money conserved to the Wh and the micro-unit. With `--nats auto` it
 starts a real 3-server JetStream cluster on free loopback ports and stops it afterwards.
 
-The nodes run as asyncio tasks of this process (each with its own world, replica, ledger, hash
-graph and identity); identities are derived from the node's index so runs are reproducible.
+On NATS every node is its own OS process (`plurigrid node --config NODE.toml`, with a genesis file
+written here), or `nodes_per_process` of them share one; a kill is a SIGKILL, a partition cuts the
+relays between the node and its servers (`proxy.Relay`), and the launcher follows the log itself
+to apply each fault when the lattice reaches its interval. In-process (`inproc`), the nodes are
+asyncio tasks of this process, each with its own world, replica, ledger, hash graph and identity.
+Identities are derived from the node's index, so runs are reproducible.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 from plurigrid.engine.world import compile_world
+from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import Fault, parse_fault
+from plurigrid.lattice.genesis import Genesis, Member
+from plurigrid.lattice.hashgraph import Rejected, parse
 from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.natsd import NatsCluster
-from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport, Transport
+from plurigrid.lattice.proxy import Relay
+from plurigrid.lattice.replica import CLOSE
+from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport
 from plurigrid.microworld.loader import load
 from plurigrid.node.nexus import Nexus, NodeReport
+from plurigrid.node.runner import REPORT
 from plurigrid.state.ledger import balances, verify
 
 TRANSPORTS = ("inproc", "nats")
@@ -51,41 +68,48 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def run_lattice(world: str, nodes: int, intervals: int | None, transport: str = "inproc",
                       nats: str | None = None, data_dir: Path | None = None, close_after_s: float = 2.0,
-                      faults: list[str] = ()) -> dict:
+                      faults: list[str] = (), nodes_per_process: int = 1) -> dict:
     """Runs the lattice (applying `faults` as it goes) and returns its report (`plurigrid lattice up --json`)."""
     if nodes < 1:
         raise LatticeError(f"--nodes: must be >= 1, got {nodes}")
+    if nodes_per_process < 1:
+        raise LatticeError(f"--nodes-per-process: must be >= 1, got {nodes_per_process}")
     if transport not in TRANSPORTS:
         raise LatticeError(f"--transport: unknown transport {transport!r}; expected one of {', '.join(TRANSPORTS)}")
     auto = transport == "nats" and (nats is None or nats == "auto")
     plan = [parse_fault(f, nodes, 3 if auto else 0) for f in faults]
-    if any(f.kind == "partition" for f in plan) and transport != "inproc":
-        raise LatticeError("--fault partition: needs --transport inproc (a NATS node is cut off by killing its servers)")
     spec, name, base = load(world)
-    steps = compile_world(spec, name, base).steps if intervals is None else intervals
+    first = compile_world(spec, name, base)
+    steps = min(first.steps if intervals is None else intervals, first.steps)
     if steps < 1:
         raise LatticeError(f"--intervals: must be >= 1, got {intervals}")
+    if first.n < nodes:
+        raise LatticeError(f"--nodes: {name} has {first.n} participants, too few for {nodes} nodes")
     identities = [node_identity(i) for i in range(nodes)]
     cluster = None
     tmp = tempfile.TemporaryDirectory(prefix="plurigrid-lattice-") if data_dir is None else None
     root = Path(tmp.name) if tmp is not None else data_dir
+    root.mkdir(parents=True, exist_ok=True)
+    byzantine = {f.target for f in plan if f.kind == "byzantine"}
     try:
         if transport == "inproc":
             bus = InprocBus()
-            make_transport = lambda: InprocTransport(bus)  # noqa: E731
+            lattice = _Lattice(spec, name, base, identities, lambda: InprocTransport(bus), root, close_after_s,
+                               byzantine)
+            reports = await lattice.run(steps, plan, None)
         else:
             if auto:
                 cluster = NatsCluster(3).start()
                 urls = cluster.urls
             else:
                 urls = [u.strip() for u in nats.split(",") if u.strip()]
-            stream = "PLURIGRID_" + hashlib.sha256(str(root).encode()).hexdigest()[:12].upper()
-            make_transport = lambda: NatsTransport(urls, stream=stream, prefix=stream.lower())  # noqa: E731
-        lattice = _Lattice(spec, name, base, identities, make_transport, root, close_after_s,
-                           {f.target for f in plan if f.kind == "byzantine"})
-        steps = min(steps, lattice.world_steps)
-        reports = await lattice.run(steps, plan, cluster)
-        honest = [i for i in range(nodes) if i not in lattice.byzantine and i not in lattice.down]
+            members = [Member(f"node-{i}", ident.did, ids) for i, (ident, ids) in
+                       enumerate(zip(identities, assign(first.ids, [i.did for i in identities]).values()))]
+            genesis = Genesis(str(Path(world).resolve()) if world.endswith(".toml") else world, tuple(members),
+                              close_after_s, heartbeat_s=0.2 if nodes <= 20 else 1.0)
+            lattice = _ProcessLattice(genesis, identities, root, urls, cluster, nodes_per_process, byzantine)
+            reports = await lattice.run(steps, plan)
+        honest = [i for i in range(nodes) if i not in byzantine and i not in lattice.down]
         return _summary(name, steps, [reports[i] for i in honest], [lattice.folder(i) for i in honest],
                         [str(f) for f in lattice.applied], sum(r.rejected for r in reports.values()))
     finally:
@@ -116,7 +140,7 @@ class _Lattice:
         return self.root / f"node-{i}"
 
     def _start(self, i: int, steps: int) -> None:
-        victim = self.identities[(i + 1) % len(self.identities)] if i in self.byzantine else None
+        victim = self.identities[(i + 1) % len(self.identities)].did if i in self.byzantine else None
         if i in self.nexus:  # a restart: the crashed instance's connections go once it has stopped
             self._closing.append(self.nexus[i])
             self.nexus[i].stopped = self.tasks[i]
@@ -173,6 +197,129 @@ class _Lattice:
             cluster.servers[i - 1].kill()
         elif fault.kind == "nats-restart" and cluster is not None:
             await asyncio.get_running_loop().run_in_executor(None, cluster.servers[i - 1].start)
+
+
+class _ProcessLattice:
+    """Nodes as OS processes on NATS: writes their configs, starts them, follows the log, applies the faults."""
+
+    def __init__(self, genesis: Genesis, identities: list[Identity], root: Path, urls: list[str],
+                 cluster: NatsCluster | None, per_process: int, byzantine: set[int]) -> None:
+        self.genesis, self.identities, self.root, self.urls = genesis, identities, root, urls
+        self.cluster, self.byzantine = cluster, byzantine
+        self.per_process = per_process
+        self.down: set[int] = set()
+        self.applied: list[Fault] = []
+        self.relays: dict[int, list[Relay]] = {}
+        self.procs: dict[int, subprocess.Popen] = {}  # first node of a group → its process
+        self.groups: dict[int, list[int]] = {}
+
+    def folder(self, i: int) -> Path:
+        return self.root / f"node-{i}"
+
+    def _write_node(self, i: int, servers: list[str]) -> Path:
+        folder = self.folder(i)
+        folder.mkdir(parents=True, exist_ok=True)
+        key = folder / "identity.key"
+        if not key.exists():
+            key.write_bytes(hashlib.sha256(f"plurigrid-node-{i}".encode()).digest())
+            key.chmod(0o600)
+        member = self.genesis.members[i]
+        config = folder / "NODE.toml"
+        config.write_text(f'[node]\nname = "{member.name}"\ndata_dir = "."\nparticipants = {json.dumps(list(member.participants))}\n'
+                          f'\n[lattice]\ngenesis = "../genesis.json"\n\n[transport]\nservers = {json.dumps(servers)}\n',
+                          encoding="utf-8")
+        return config
+
+    def _spawn(self, first: int, steps: int) -> None:
+        group = self.groups[first]
+        args = [sys.executable, "-m", "plurigrid.cli.main", "node", "--intervals", str(steps), "--join-timeout-s", "120"]
+        for i in group:
+            args += ["--config", str(self.folder(i) / "NODE.toml")]
+        if first in self.byzantine:
+            args.append("--byzantine")
+        log = (self.root / f"process-{first}.log").open("ab")
+        self.procs[first] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    async def run(self, steps: int, plan: list[Fault]) -> dict[int, NodeReport]:
+        self.genesis.save(self.root / "genesis.json")
+        targets = {f.target for f in plan if not f.kind.startswith("nats-")}
+        for i in range(len(self.identities)):
+            servers = self.urls
+            if any(f.kind == "partition" and f.target == i for f in plan):
+                self.relays[i] = [Relay(u.hostname, u.port or 4222) for u in map(urlparse, self.urls)]
+                servers = [await relay.start() for relay in self.relays[i]]
+            self._write_node(i, servers)
+        others = [i for i in range(len(self.identities)) if i not in targets]
+        self.groups = {i: [i] for i in sorted(targets)} | {
+            others[n]: others[n:n + self.per_process] for n in range(0, len(others), self.per_process)}
+        pending = sorted((f for f in plan if f.kind != "byzantine"), key=lambda f: f.start)
+        self.applied += [f for f in plan if f.kind == "byzantine"]
+        for first in self.groups:
+            self._spawn(first, steps)
+        observer = NatsTransport(self.urls, stream=self.genesis.stream, prefix=self.genesis.stream.lower())
+        await observer.start()
+        progress = {"next": 0, "at": time.monotonic()}
+        follower = asyncio.ensure_future(self._follow(observer, progress))
+        try:
+            while any(p.poll() is None for first, p in self.procs.items() if first not in self.down):
+                k = progress["next"]
+                for fault in [f for f in self.applied if f.kind == "partition" and f.end < k]:
+                    for relay in self.relays[fault.target]:
+                        relay.heal()
+                while pending and pending[0].start <= k:
+                    fault = pending.pop(0)
+                    self.applied.append(fault)
+                    await self._apply(fault, steps)
+                if time.monotonic() - progress["at"] > 180:
+                    raise LatticeError(f"the lattice made no progress for 180 s (see the logs in {self.root})")
+                await asyncio.sleep(0.05)
+        finally:
+            await cancel(follower)
+            await observer.close()
+            for p in self.procs.values():
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+            for relays in self.relays.values():
+                for relay in relays:
+                    await relay.close()
+        return {i: self._report(i) for i in range(len(self.identities)) if i not in self.down}
+
+    async def _follow(self, observer: NatsTransport, progress: dict) -> None:
+        """Tracks the lattice's interval: the first signed close of interval k by a member starts k + 1."""
+        members = set(self.genesis.hosts)
+        async for _, data in observer.read(0):
+            try:
+                op = parse(data)
+            except Rejected:
+                continue
+            if op.kind == CLOSE and op.author in members and type(op.payload.get("interval")) is int:
+                if op.payload["interval"] + 1 > progress["next"]:
+                    progress.update(next=op.payload["interval"] + 1, at=time.monotonic())
+
+    async def _apply(self, fault: Fault, steps: int) -> None:
+        i = fault.target
+        if fault.kind == "kill":
+            self.down.add(i)
+            os.kill(self.procs[i].pid, signal.SIGKILL)
+        elif fault.kind == "restart" and i in self.down:
+            self.procs[i].wait()
+            self.down.discard(i)
+            self._spawn(i, steps)
+        elif fault.kind == "partition":
+            for relay in self.relays[i]:
+                relay.cut()
+        elif fault.kind == "nats-kill" and self.cluster is not None:
+            self.cluster.servers[i - 1].kill()
+        elif fault.kind == "nats-restart" and self.cluster is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.cluster.servers[i - 1].start)
+
+    def _report(self, i: int) -> NodeReport:
+        path = self.folder(i) / REPORT
+        if not path.exists():
+            raise LatticeError(f"node {i} stopped without a report (see {self.root / 'process-*.log'})")
+        return NodeReport(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Path], faults: list[str],

@@ -60,7 +60,8 @@ class NatsServer:
         cmd = [binary, "-n", self.name, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
         if self.cluster_port is not None:
             cmd += ["--cluster_name", CLUSTER_NAME, "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
-                    "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in self.routes)]
+                    "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in self.routes),
+                    "--no_advertise"]  # clients use only the URLs they were given (a partition's relays stay in the way)
         return cmd
 
     def start(self, timeout_s: float = 10.0) -> None:

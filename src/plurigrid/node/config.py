@@ -8,10 +8,12 @@ modules and capabilities it can run.
 
     [node]
     name = "village-kiosk"
-    data_dir = "nodes/kiosk"            # identity.key, hash graph, outbox, ledger/, status.json
-    microworld = "offgrid-battery-sharing"
-    participants = ["kiosk", "home-1"]
+    data_dir = "nodes/kiosk"            # identity.key, outbox.sqlite, ledger/, status.json, report.json
+    participants = ["kiosk", "home-1"]   # must be this node's participants in the genesis file
     fallback_strategy = "self-consumption"   # local control while offline
+
+    [lattice]
+    genesis = "genesis.json"             # the lattice's members and world (lattice/genesis.py)
 
     [transport]
     kind = "nats"                        # or "inproc" (the embedded default, one process)
@@ -40,7 +42,6 @@ DEVICES = ("meter", "battery", "ev-charger", "heat-pump", "pv-inverter", "relay"
 class NodeSection(Strict):
     name: str = Field(min_length=1)
     data_dir: str = Field(min_length=1)
-    microworld: str = Field(min_length=1)
     participants: list[str] = Field(min_length=1)
     fallback_strategy: Literal[STRATEGIES] = "self-consumption"  # type: ignore[valid-type]
 
@@ -50,6 +51,10 @@ class NodeSection(Strict):
         if len(set(value)) != len(value):
             raise ValueError("a participant is listed twice")
         return value
+
+
+class LatticeSection(Strict):
+    genesis: str = Field("genesis.json", min_length=1)
 
 
 class TransportSection(Strict):
@@ -71,12 +76,13 @@ class CapabilitiesSection(Strict):
 
 class NodeConfig(Strict):
     node: NodeSection
+    lattice: LatticeSection = LatticeSection()
     transport: TransportSection = TransportSection()
     capabilities: CapabilitiesSection = CapabilitiesSection()
 
 
 def load_node_config(path: Path) -> tuple[NodeConfig, Path]:
-    """The validated config and its data directory (relative paths are relative to the file)."""
+    """The validated config and its data directory (relative paths here and in [lattice] are relative to the file)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:

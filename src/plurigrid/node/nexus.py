@@ -65,6 +65,8 @@ class NodeReport:
     missing: int  # participant-intervals cleared without their decision (acted passively or locally)
     offline_intervals: int = 0  # intervals this node ran on local control
     readings: dict[str, int] = field(default_factory=dict)  # its outbox: records, settled
+    cpu_s: float = 0.0  # its process's CPU time and peak memory, shared out over the nodes of the process
+    peak_mb: float = 0.0
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -81,7 +83,7 @@ class Nexus:
     heartbeat_s: float = 0.2
     fallback_strategy: str = "self-consumption"  # local control while offline
     join_timeout_s: float = 30.0  # how long interval 0 waits to hear every member of the lattice
-    byzantine_victim: Identity | None = None  # chaos runs: also send forgeries, equivocations, replays, garbage
+    byzantine_victim: str | None = None  # a did. Chaos runs: also send forgeries, equivocations, replays, garbage
     on_interval: Callable[[int, Nexus], Awaitable[None]] | None = None  # chaos runs: faults due at an interval
     replica: Replica = field(init=False)
 

@@ -1,0 +1,102 @@
+"""The genesis file: which nodes form a lattice and which participants each one speaks for.
+
+Why: every honest node must judge every operation alike, and "does this author host this
+participant?" is part of that judgement, so the assignment cannot be learned from whoever claims
+first; it is fixed before the first interval, as a chain's genesis fixes its validator set. The
+operator (or `plurigrid lattice up`) writes one `genesis.json` and gives it to every node; its hash
+names the lattice's JetStream stream, so nodes holding different genesis files never share a log.
+
+    {"microworld": "hello", "close_after_s": 2.0, "heartbeat_s": 0.2,
+     "members": [{"name": "kiosk", "did": "did:key:z6Mk…", "participants": ["kiosk", "home-1"]}, …]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from plurigrid.lattice.identity import IdentityError, public_key_of
+
+
+class GenesisError(ValueError):
+    """A genesis file that cannot be used (user error); the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    did: str
+    participants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Genesis:
+    microworld: str  # a library name, or a path relative to the genesis file
+    members: tuple[Member, ...]
+    close_after_s: float = 2.0
+    heartbeat_s: float = 0.2
+
+    @property
+    def hosts(self) -> dict[str, tuple[str, ...]]:
+        return {m.did: m.participants for m in self.members}
+
+    def to_json(self) -> dict:
+        return {"microworld": self.microworld, "close_after_s": self.close_after_s, "heartbeat_s": self.heartbeat_s,
+                "members": [asdict(m) | {"participants": list(m.participants)} for m in self.members]}
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    @property
+    def stream(self) -> str:
+        """The JetStream stream (and subject prefix, lowercased) of this lattice's log."""
+        return "PLURIGRID_" + self.id[:16].upper()
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Genesis:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise GenesisError(f"{path}: cannot read ({err.strerror})") from None
+        except ValueError as err:
+            raise GenesisError(f"{path}: not JSON ({err})") from None
+        return cls.from_json(raw, str(path))
+
+    @classmethod
+    def from_json(cls, raw: object, where: str) -> Genesis:
+        if not isinstance(raw, dict) or set(raw) - {"microworld", "members", "close_after_s", "heartbeat_s"} \
+                or not isinstance(raw.get("microworld"), str) or not isinstance(raw.get("members"), list):
+            raise GenesisError(f"{where}: expected an object with microworld, members[, close_after_s, heartbeat_s]")
+        timing = {k: raw[k] for k in ("close_after_s", "heartbeat_s") if k in raw}
+        if not all(type(v) in (int, float) and v > 0 for v in timing.values()):
+            raise GenesisError(f"{where}: close_after_s and heartbeat_s must be positive numbers of seconds")
+        members, seen_dids, seen_pids = [], set(), set()
+        for n, m in enumerate(raw["members"]):
+            at = f"{where}: members[{n}]"
+            if not isinstance(m, dict) or set(m) != {"name", "did", "participants"} or not isinstance(m["name"], str) \
+                    or not isinstance(m["participants"], list) or not all(isinstance(p, str) for p in m["participants"]):
+                raise GenesisError(f"{at}: expected name, did and a list of participant ids")
+            try:
+                public_key_of(m["did"])
+            except (IdentityError, TypeError) as err:
+                raise GenesisError(f"{at}.did: {err}") from None
+            if m["did"] in seen_dids or seen_pids & set(m["participants"]):
+                raise GenesisError(f"{at}: a node or a participant appears twice")
+            seen_dids.add(m["did"])
+            seen_pids |= set(m["participants"])
+            members.append(Member(m["name"], m["did"], tuple(m["participants"])))
+        if not members:
+            raise GenesisError(f"{where}: members is empty")
+        return cls(raw["microworld"], tuple(members), **{k: float(v) for k, v in timing.items()})
+
+    def member(self, did: str, where: str) -> Member:
+        for m in self.members:
+            if m.did == did:
+                return m
+        raise GenesisError(f"{where}: this node ({did}) is not a member of the lattice's genesis")

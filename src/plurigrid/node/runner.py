@@ -1,0 +1,100 @@
+"""Runs nexus nodes from their NODE.toml files: `plurigrid node --config NODE.toml` (one or several per process).
+
+Why: a node is its own OS process on its own host; it needs nothing but its config, the lattice's
+genesis file and a reachable NATS server. Several nodes may share one process (a flag of
+`plurigrid lattice up`, for experiments at scale); they then share one compiled world when none
+of them runs a WASM module (the world is read-only to the step, and each node keeps its own
+replica state, ledger, hash graph, outbox and connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+from plurigrid.engine.world import World, compile_world
+from plurigrid.lattice.genesis import Genesis, GenesisError
+from plurigrid.lattice.identity import Identity
+from plurigrid.lattice.transport import NatsTransport
+from plurigrid.microworld.loader import load
+from plurigrid.node.config import NodeConfig, load_node_config
+from plurigrid.node.nexus import Nexus, NodeReport
+
+REPORT = "report.json"
+
+
+@dataclass(frozen=True)
+class NodeSetup:
+    config: NodeConfig
+    data_dir: Path
+    genesis: Genesis
+    genesis_dir: Path
+    identity: Identity
+
+
+def prepare(config_path: Path) -> NodeSetup:
+    """Reads the config, the genesis file and the node's key; checks the node is the member it claims to be."""
+    config, data_dir = load_node_config(config_path)
+    genesis_path = Path(config.lattice.genesis)
+    genesis_path = genesis_path if genesis_path.is_absolute() else config_path.parent / genesis_path
+    genesis = Genesis.load(genesis_path)
+    identity = Identity.load_or_create(data_dir / "identity.key")
+    member = genesis.member(identity.did, f"{config_path}: lattice.genesis")
+    if tuple(config.node.participants) != member.participants:
+        raise GenesisError(f"{config_path}: node.participants {config.node.participants} differ from the genesis "
+                           f"file's {list(member.participants)} for this node")
+    if config.transport.kind != "nats":
+        raise GenesisError(f"{config_path}: transport.kind: a node process reaches its lattice over nats "
+                           "(inproc exists only inside `plurigrid lattice up`)")
+    return NodeSetup(config, data_dir, genesis, genesis_path.parent, identity)
+
+
+def _world_loader():
+    """Compiles each node's world with only its own participants' modules; module-free worlds are shared."""
+    shared: dict[str, World] = {}
+
+    def world_for(setup: NodeSetup) -> World:
+        name = setup.genesis.microworld
+        if name.endswith(".toml") and not Path(name).is_absolute():
+            name = str(setup.genesis_dir / name)
+        hosted = setup.config.node.participants
+        cached = shared.get(name)
+        if cached is not None and not any(cached.strategy[cached.ids.index(p)] == "module" for p in hosted):
+            return cached
+        spec, world_name, base = load(name)
+        world = compile_world(spec, world_name, base, modules_for=hosted)
+        if world.modules is None:
+            shared.setdefault(name, world)
+        return world
+
+    return world_for
+
+
+async def run_nodes(config_paths: list[Path], intervals: int | None = None, byzantine: bool = False,
+                    join_timeout_s: float = 30.0) -> list[NodeReport]:
+    """Runs the nodes until they have cleared `intervals` (default: the whole world); writes each one's report.json."""
+    setups = [prepare(path) for path in config_paths]
+    world_for = _world_loader()
+    nodes = []
+    for setup in setups:
+        genesis = setup.genesis
+        dids = [m.did for m in genesis.members]
+        victim = dids[(dids.index(setup.identity.did) + 1) % len(dids)] if byzantine else None
+        transport = NatsTransport(setup.config.transport.servers, stream=genesis.stream, prefix=genesis.stream.lower())
+        nodes.append(Nexus(setup.identity, world_for(setup), genesis.hosts, transport, setup.data_dir,
+                           genesis.close_after_s, genesis.heartbeat_s, setup.config.node.fallback_strategy,
+                           join_timeout_s, byzantine_victim=victim))
+    try:
+        reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
+    finally:
+        for n in nodes:
+            await n.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    for setup, report in zip(setups, reports):
+        report.cpu_s = (usage.ru_utime + usage.ru_stime) / len(reports)
+        report.peak_mb = usage.ru_maxrss / 1024 / len(reports)
+        (setup.data_dir / REPORT).write_text(json.dumps(report.to_json()) + "\n", encoding="utf-8")
+    return list(reports)
