@@ -1,12 +1,16 @@
 """Benchmark of the lattice: gate closure → committed block latency, messages/s, CPU and memory per node.
 
-Usage: .venv/bin/python benchmarks/bench_lattice.py [--nodes 3 10] [--intervals 12] [--world hello]
+Usage:
+    .venv/bin/python benchmarks/bench_lattice.py [--nats 10 50 100] [--inproc 1000] [--intervals 4]
+        [--nats-world benchmarks/worlds/mv-urban.toml] [--inproc-world benchmarks/worlds/hvmv-urban.toml]
+        [--nodes-per-process 10]
 
-For each node count, runs `plurigrid lattice up` in-process and on a 3-server JetStream cluster
-started on free ports (`--nats auto`), and prints the close→commit latency per interval (p50, p99),
-log messages per second, process CPU seconds and peak memory divided by the node count. The baseline
-in the same run is the simulator clearing the same intervals of the same world in one process.
-The nodes run as asyncio tasks of this one process, so CPU and memory per node are shares of it.
+Over NATS, each run starts a 3-server JetStream cluster on free ports (`--nats auto`) and the nodes
+as OS processes (`--nodes-per-process` of them per process; CPU and peak memory per node are each
+process's shared out over its nodes). In-process, all nodes are asyncio tasks of this process
+sharing one compiled world; CPU and memory per node are this process's divided by the node count.
+Every node replicates the whole clearing, so the total work grows with nodes × participants.
+The baseline in the same run is the simulator clearing the same intervals of the same world alone.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import tempfile
 import time
+from pathlib import Path
 
-from plurigrid.engine.simulate import simulate
+from plurigrid.engine.ledger_entries import RunLedger
+from plurigrid.engine.step import initial_state, step
 from plurigrid.engine.world import compile_world
 from plurigrid.lattice.launcher import run_lattice
 from plurigrid.microworld.loader import load
@@ -27,37 +34,56 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _baseline(world_name: str, intervals: int) -> str:
+    """The simulator alone stepping the same intervals into its ledger (what each node's replica repeats)."""
+    spec, name, base = load(world_name)
+    world = compile_world(spec, name, base)
+    state = initial_state(world)
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = RunLedger(Path(tmp) / "ledger")
+        t0 = time.perf_counter()
+        for k in range(intervals):
+            ledger(world, k, step(world, state, k))
+        per_interval_ms = (time.perf_counter() - t0) / intervals * 1000
+        ledger.close()
+    return f"{name}: {world.n} participants; the simulator alone clears and commits one interval in {per_interval_ms:.1f} ms"
+
+
+def _row(nodes: int, transport: str, world: str, intervals: int, close_after_s: float, per_process: int) -> str:
+    cpu0, t0 = _cpu_s(), time.perf_counter()
+    report = asyncio.run(run_lattice(world, nodes, intervals, transport, "auto" if transport == "nats" else None,
+                                     close_after_s=close_after_s, nodes_per_process=per_process))
+    wall = time.perf_counter() - t0
+    if transport == "nats":
+        cpu, peak_mb = report["cpu_s_per_node"], report["peak_mb_per_node"]
+    else:
+        cpu, peak_mb = (_cpu_s() - cpu0) / nodes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / nodes
+    lat = report["latency_ms"]
+    return (f"| {nodes} | {transport} | {report['microworld']} | {report['settled_intervals']} | {report['agreed']} | "
+            f"{lat['p50']:.0f} | {lat['p99']:.0f} | {report['messages'] / wall:,.0f} | {cpu:.2f} | {peak_mb:.1f} | "
+            f"{wall:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, nargs="+", default=[3, 10])
-    parser.add_argument("--intervals", type=int, default=12)
-    parser.add_argument("--world", default="hello")
-    parser.add_argument("--close-after-s", type=float, default=2.0)
+    parser.add_argument("--nats", type=int, nargs="*", default=[10, 50, 100])
+    parser.add_argument("--inproc", type=int, nargs="*", default=[1000])
+    parser.add_argument("--intervals", type=int, default=4)
+    parser.add_argument("--nats-world", default="benchmarks/worlds/mv-urban.toml")
+    parser.add_argument("--inproc-world", default="benchmarks/worlds/hvmv-urban.toml")
+    parser.add_argument("--nodes-per-process", type=int, default=10)
+    parser.add_argument("--close-after-s", type=float, default=30.0)
     args = parser.parse_args()
 
-    spec, name, base = load(args.world)
-    world = compile_world(spec, name, base, hours=None)
-    t0 = time.perf_counter()
-    simulate(world)
-    sim_per_interval_ms = (time.perf_counter() - t0) / world.steps * 1000
-    print(f"baseline: the simulator clears one interval of {name} ({world.n} participants) in "
-          f"{sim_per_interval_ms:.1f} ms\n")
-    print("| nodes | transport | intervals | agreed | close→commit p50 (ms) | p99 (ms) | messages/s | "
+    for world in {args.nats_world: None, args.inproc_world: None}:
+        print("baseline:", _baseline(world, args.intervals))
+    print("\n| nodes | transport | world | intervals | agreed | close→commit p50 (ms) | p99 (ms) | messages/s | "
           "CPU s per node | peak MB per node | wall (s) |")
-    print("|---:|---|---:|---|---:|---:|---:|---:|---:|---:|")
-    for nodes in args.nodes:
-        for transport in ("inproc", "nats"):
-            cpu0, t0 = _cpu_s(), time.perf_counter()
-            report = asyncio.run(run_lattice(args.world, nodes, args.intervals, transport,
-                                             "auto" if transport == "nats" else None,
-                                             close_after_s=args.close_after_s))
-            wall = time.perf_counter() - t0
-            cpu = _cpu_s() - cpu0
-            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            lat = report["latency_ms"]
-            print(f"| {nodes} | {transport} | {report['settled_intervals']} | {report['agreed']} | {lat['p50']:.1f} | "
-                  f"{lat['p99']:.1f} | {report['messages'] / wall:,.0f} | {cpu / nodes:.2f} | {peak_mb / nodes:.0f} | "
-                  f"{wall:.1f} |")
+    print("|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|", flush=True)
+    for nodes in args.nats:
+        print(_row(nodes, "nats", args.nats_world, args.intervals, args.close_after_s, args.nodes_per_process), flush=True)
+    for nodes in args.inproc:
+        print(_row(nodes, "inproc", args.inproc_world, args.intervals, args.close_after_s, 1), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -102,11 +103,11 @@ class Identity:
                                                        serialization.NoEncryption()))
         return identity
 
-    @property
+    @cached_property
     def public_key(self) -> bytes:
         return self.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
-    @property
+    @cached_property
     def did(self) -> str:
         return did_of(self.public_key)
 

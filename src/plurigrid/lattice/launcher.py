@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from plurigrid.engine.world import compile_world
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import Fault, parse_fault
 from plurigrid.lattice.genesis import Genesis, Member
@@ -38,9 +37,8 @@ from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.lattice.proxy import Relay
 from plurigrid.lattice.replica import CLOSE
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport
-from plurigrid.microworld.loader import load
 from plurigrid.node.nexus import Nexus, NodeReport
-from plurigrid.node.runner import REPORT
+from plurigrid.node.runner import REPORT, SharedWorlds
 from plurigrid.state.ledger import balances, verify
 
 TRANSPORTS = ("inproc", "nats")
@@ -78,8 +76,9 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
         raise LatticeError(f"--transport: unknown transport {transport!r}; expected one of {', '.join(TRANSPORTS)}")
     auto = transport == "nats" and (nats is None or nats == "auto")
     plan = [parse_fault(f, nodes, 3 if auto else 0) for f in faults]
-    spec, name, base = load(world)
-    first = compile_world(spec, name, base)
+    worlds = SharedWorlds()
+    first = worlds.get(world, ())
+    name = first.name
     steps = min(first.steps if intervals is None else intervals, first.steps)
     if steps < 1:
         raise LatticeError(f"--intervals: must be >= 1, got {intervals}")
@@ -91,11 +90,13 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
     root = Path(tmp.name) if tmp is not None else data_dir
     root.mkdir(parents=True, exist_ok=True)
     byzantine = {f.target for f in plan if f.kind == "byzantine"}
+    hosts = assign(first.ids, [i.did for i in identities])
+    heartbeat_s = max(0.2, nodes / 100)  # every node hears every heartbeat: the period grows with the lattice
     try:
         if transport == "inproc":
             bus = InprocBus()
-            lattice = _Lattice(spec, name, base, identities, lambda: InprocTransport(bus), root, close_after_s,
-                               byzantine)
+            lattice = _Lattice(world, worlds, hosts, identities, lambda: InprocTransport(bus), root, close_after_s,
+                               heartbeat_s, byzantine)
             reports = await lattice.run(steps, plan, None)
         else:
             if auto:
@@ -103,10 +104,9 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
                 urls = cluster.urls
             else:
                 urls = [u.strip() for u in nats.split(",") if u.strip()]
-            members = [Member(f"node-{i}", ident.did, ids) for i, (ident, ids) in
-                       enumerate(zip(identities, assign(first.ids, [i.did for i in identities]).values()))]
+            members = [Member(f"node-{i}", ident.did, hosts[ident.did]) for i, ident in enumerate(identities)]
             genesis = Genesis(str(Path(world).resolve()) if world.endswith(".toml") else world, tuple(members),
-                              close_after_s, heartbeat_s=0.2 if nodes <= 20 else 1.0)
+                              close_after_s, heartbeat_s)
             lattice = _ProcessLattice(genesis, identities, root, urls, cluster, nodes_per_process, byzantine)
             reports = await lattice.run(steps, plan)
         honest = [i for i in range(nodes) if i not in byzantine and i not in lattice.down]
@@ -122,14 +122,11 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
 class _Lattice:
     """The running nodes, and the faults applied to them as the lattice advances."""
 
-    def __init__(self, spec, name, base, identities: list[Identity], make_transport, root: Path, close_after_s: float,
-                 byzantine: set[int]) -> None:
-        self.spec, self.name, self.base = spec, name, base
+    def __init__(self, world: str, worlds: SharedWorlds, hosts: dict[str, tuple[str, ...]], identities: list[Identity],
+                 make_transport, root: Path, close_after_s: float, heartbeat_s: float, byzantine: set[int]) -> None:
+        self.world, self.worlds, self.hosts = world, worlds, hosts
         self.identities, self.make_transport, self.root = identities, make_transport, root
-        self.close_after_s, self.byzantine = close_after_s, byzantine
-        first = compile_world(spec, name, base)
-        self.world_steps = first.steps
-        self.hosts = assign(first.ids, [i.did for i in identities])
+        self.close_after_s, self.heartbeat_s, self.byzantine = close_after_s, heartbeat_s, byzantine
         self.nexus: dict[int, Nexus] = {}
         self.tasks: dict[int, asyncio.Task] = {}
         self.down: set[int] = set()
@@ -144,8 +141,8 @@ class _Lattice:
         if i in self.nexus:  # a restart: the crashed instance's connections go once it has stopped
             self._closing.append(self.nexus[i])
             self.nexus[i].stopped = self.tasks[i]
-        nexus = Nexus(self.identities[i], compile_world(self.spec, self.name, self.base), self.hosts,
-                      self.make_transport(), self.folder(i), self.close_after_s, byzantine_victim=victim,
+        nexus = Nexus(self.identities[i], self.worlds.get(self.world, self.hosts[self.identities[i].did]), self.hosts,
+                      self.make_transport(), self.folder(i), self.close_after_s, self.heartbeat_s, byzantine_victim=victim,
                       on_interval=self.at_interval)
         self.nexus[i] = nexus
         self.tasks[i] = asyncio.ensure_future(nexus.run(steps))
@@ -350,4 +347,7 @@ def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Pat
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99),
                        "mean": statistics.fmean(latencies) if latencies else 0.0},
         "faults_applied": faults,
+        # node processes only (on nats): each process's CPU time and peak memory shared out over its nodes
+        "cpu_s_per_node": statistics.fmean(r.cpu_s for r in reports),
+        "peak_mb_per_node": statistics.fmean(r.peak_mb for r in reports),
     }

@@ -52,39 +52,44 @@ def prepare(config_path: Path) -> NodeSetup:
     return NodeSetup(config, data_dir, genesis, genesis_path.parent, identity)
 
 
-def _world_loader():
-    """Compiles each node's world with only its own participants' modules; module-free worlds are shared."""
-    shared: dict[str, World] = {}
+class SharedWorlds:
+    """Compiled worlds for the nodes of one process: each with only its own participants' WASM modules.
 
-    def world_for(setup: NodeSetup) -> World:
-        name = setup.genesis.microworld
-        if name.endswith(".toml") and not Path(name).is_absolute():
-            name = str(setup.genesis_dir / name)
-        hosted = setup.config.node.participants
-        cached = shared.get(name)
+    A world without modules is shared by every node of the process whose participants run none:
+    the step only reads it (its power-flow cache is filled once), and each node keeps its own state.
+    """
+
+    def __init__(self) -> None:
+        self._shared: dict[str, World] = {}
+
+    def get(self, name: str, hosted: list[str] | tuple[str, ...]) -> World:
+        cached = self._shared.get(name)
         if cached is not None and not any(cached.strategy[cached.ids.index(p)] == "module" for p in hosted):
             return cached
         spec, world_name, base = load(name)
         world = compile_world(spec, world_name, base, modules_for=hosted)
         if world.modules is None:
-            shared.setdefault(name, world)
+            self._shared.setdefault(name, world)
         return world
 
-    return world_for
+
+def _world_name(setup: NodeSetup) -> str:
+    name = setup.genesis.microworld
+    return str(setup.genesis_dir / name) if name.endswith(".toml") and not Path(name).is_absolute() else name
 
 
 async def run_nodes(config_paths: list[Path], intervals: int | None = None, byzantine: bool = False,
                     join_timeout_s: float = 30.0) -> list[NodeReport]:
     """Runs the nodes until they have cleared `intervals` (default: the whole world); writes each one's report.json."""
     setups = [prepare(path) for path in config_paths]
-    world_for = _world_loader()
+    worlds = SharedWorlds()
     nodes = []
     for setup in setups:
         genesis = setup.genesis
         dids = [m.did for m in genesis.members]
         victim = dids[(dids.index(setup.identity.did) + 1) % len(dids)] if byzantine else None
         transport = NatsTransport(setup.config.transport.servers, stream=genesis.stream, prefix=genesis.stream.lower())
-        nodes.append(Nexus(setup.identity, world_for(setup), genesis.hosts, transport, setup.data_dir,
+        nodes.append(Nexus(setup.identity, worlds.get(_world_name(setup), setup.config.node.participants), genesis.hosts, transport, setup.data_dir,
                            genesis.close_after_s, genesis.heartbeat_s, setup.config.node.fallback_strategy,
                            join_timeout_s, byzantine_victim=victim))
     try:
