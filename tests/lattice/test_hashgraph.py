@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plurigrid.lattice import hashgraph
 from plurigrid.lattice.hashgraph import MAX_OP_BYTES, HashGraph, Operation, Rejected, parse, sync
 from plurigrid.lattice.identity import (
     Identity,
@@ -180,6 +181,10 @@ def test_many_concurrent_heads_are_folded_in_within_the_preds_limit():
         graph.add(Operation.create(w, "order", {"wh": 1}, []))
     assert len(graph.heads) == 100
     first = graph.create(ALICE, "close", {})
-    assert len(first.preds) == 64 and len(graph.heads) == 100 - 64 + 1
-    second = graph.create(ALICE, "close", {"again": True})
-    assert graph.heads == {second.id} and len(graph.ancestors(second.id)) == 101
+    assert len(first.preds) == hashgraph.NEW_PREDS and len(graph.heads) == 100 - hashgraph.NEW_PREDS + 1
+    ops = [first]
+    while len(graph.heads) > 1:  # each new operation folds in NEW_PREDS heads and adds itself
+        ops.append(graph.create(ALICE, "close", {"n": len(ops)}))
+        assert len(ops[-1].preds) <= hashgraph.NEW_PREDS
+    assert len(ops) == 15 and graph.heads == {ops[-1].id}
+    assert len(graph.ancestors(ops[-1].id)) == 100 + len(ops) - 1  # every concurrent operation is in its past

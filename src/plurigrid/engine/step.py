@@ -85,6 +85,11 @@ def _powerflow(world: World, k: int) -> FastPowerFlow:
     return world.powerflows[key]
 
 
+def warm_up(world: World, k: int = 0) -> None:
+    """Builds the power flow of interval k's topology ahead of time, so a live node's first gate is not slow."""
+    _powerflow(world, k)
+
+
 def observe(world: World, state: State, k: int) -> Observation:
     """What participants know at the start of step k."""
     arrive = world.ev_arrive[k]

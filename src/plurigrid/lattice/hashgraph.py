@@ -34,7 +34,8 @@ from plurigrid.lattice.identity import Identity, verify
 
 MAX_OP_BYTES = 64 * 1024
 _LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+")
-MAX_PREDS = 64
+MAX_PREDS = 64  # accepted
+NEW_PREDS = 8  # taken by this node's own operations: small ops, and every one still shrinks the head set
 MAX_PENDING = 10_000
 MAX_INVALID = 100_000  # remembered invalid ids (older ones are forgotten; their descendants then just wait)
 
@@ -238,13 +239,13 @@ class HashGraph:
         self.heads.add(op_id)
 
     def parents(self) -> list[str]:
-        """Predecessors for a new operation: the most recently delivered heads, at most MAX_PREDS of them.
+        """Predecessors for a new operation: the most recently delivered heads, at most NEW_PREDS of them.
 
         The others stay heads and are picked up by later operations, so nothing leaves the causal past
         for long, and an operation never grows past the limit however many nodes wrote concurrently.
         """
-        position = {op_id: i for i, op_id in enumerate(self.order[-4 * MAX_PREDS - len(self.heads):])}
-        return sorted(sorted(self.heads, key=lambda h: position.get(h, -1), reverse=True)[:MAX_PREDS])
+        position = {op_id: i for i, op_id in enumerate(self.order[-4 * NEW_PREDS - len(self.heads):])}
+        return sorted(sorted(self.heads, key=lambda h: position.get(h, -1), reverse=True)[:NEW_PREDS])
 
     def create(self, identity: Identity, kind: str, payload: dict) -> Operation:
         """Signs a new operation on top of this node's heads and delivers it locally."""

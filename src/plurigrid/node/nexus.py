@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from plurigrid.engine.step import State as WorldState
-from plurigrid.engine.step import decide, observe, passive_decision, step
+from plurigrid.engine.step import decide, observe, passive_decision, step, warm_up
 from plurigrid.engine.world import World
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import byzantine_messages
@@ -175,6 +175,7 @@ class Nexus:
             self.lifecycle.to(State.SYNC, "reading the log")
             self._reader = asyncio.ensure_future(self._read())
             head = await self.transport.head()
+            warm_up(self.world, self.replica.next_interval if self.replica.next_interval < steps else 0)
             await self._until(lambda: self.replica.applied >= head, online=False)
             if self.replica.next_interval == 0:  # genesis: hear every member before the first interval
                 others = set(self.hosts) - {self.identity.did}
