@@ -154,3 +154,24 @@ def test_the_ledger_refuses_a_reading_settled_twice(tmp_path):
     with pytest.raises(LedgerError, match="readings.op must be operation ids"):
         ledger.append(2, "t2", {"readings": row | {"op": ["AB" * 32]}, "grid": {"upstream_wh": 0, "losses_wh": 0}})
     ledger.close()
+
+
+def test_history_includes_readings_so_bills_add_up_to_the_balance(tmp_path):
+    from plurigrid.state.ledger import history
+    world = _world()
+    replica = Replica(world, _hosts(world), tmp_path / "r")
+
+    def extra(k):
+        if k != 4:
+            return []
+        settled = int(replica.cleared[3].result.settlement.metered_wh[0])
+        return [Operation.create(NODES[0], READING, reading_payload(world, 3, 0, settled + 2000, replica.state),
+                                 replica.graph.parents()).wire]
+
+    _drive(replica, skip=lambda k, pid: k == 3 and pid == world.ids[0], extra=extra)
+    replica.close()
+    _, accounts = balances(tmp_path / "r")
+    for account in (world.ids[0], "grid-operator"):
+        rows = history(tmp_path / "r", account)
+        assert -sum(r["bill_micro"] for r in rows) == accounts[account]["balance_micro"]
+    assert [r.get("readings_wh") for r in history(tmp_path / "r", world.ids[0])][4] == 2000

@@ -369,7 +369,11 @@ def balances(run_dir: Path | str) -> tuple[int, dict[str, dict]]:
 
 
 def history(run_dir: Path | str, account: str) -> list[dict]:
-    """Per block: the account's metered Wh and bill parts (micro-units), from the committed blocks."""
+    """Per block: the account's metered Wh and bill parts (micro-units), from the committed blocks.
+
+    Readings of earlier intervals settled in a block are included in its metered Wh and bill (and
+    shown as `readings_wh`), so the bills add up to the balance.
+    """
     folder = ledger_folder(run_dir)
     store = _open_store(folder)
     height = store.version
@@ -383,10 +387,12 @@ def history(run_dir: Path | str, account: str) -> list[dict]:
             if account not in accounts and account != OPERATOR:
                 continue
             row = {"height": header.height, "time": header.time, "metered_wh": 0, "bill_micro": 0}
+            readings = entries.get("readings", {})
             if account == OPERATOR:
                 grid = entries.get("grid", {})
-                row.update(metered_wh=grid.get("upstream_wh", 0),
-                           bill_micro=-sum(entries.get("settlements", {}).get("bill_micro", [])))
+                row.update(metered_wh=grid.get("upstream_wh", 0) + sum(readings.get("wh", [])),
+                           bill_micro=-sum(entries.get("settlements", {}).get("bill_micro", []))
+                           - sum(readings.get("bill_micro", [])))
             else:
                 index = accounts.index(account)
                 meters, settle = entries.get("meters", {}), entries.get("settlements", {})
@@ -396,6 +402,11 @@ def history(run_dir: Path | str, account: str) -> list[dict]:
                 for i, p in enumerate(settle.get("participant", [])):
                     if p == index:
                         row.update({c: settle[c][i] for c in _TABLES["settlements"][1:]})
+                for p, wh, bill in zip(readings.get("participant", []), readings.get("wh", []),
+                                       readings.get("bill_micro", [])):
+                    if p == index:  # a late reading of an earlier interval, settled in this block
+                        row.update(metered_wh=row["metered_wh"] + wh, bill_micro=row["bill_micro"] + bill,
+                                   readings_wh=row.get("readings_wh", 0) + wh)
             rows.append(row)
     if not rows and account not in accounts:
         raise LedgerError(f"--participant: no account {account!r} in this ledger")
