@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from plurigrid.cli.errors import UserError
+from plurigrid.jsonfile import read_json
 
 ledger_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Verify a run's ledger, prove a key against its state root, or show balances.")
@@ -41,12 +42,7 @@ def ics23_verify(
 
     if spec not in SPECS:
         raise UserError(f"--spec: unknown spec {spec!r}; expected one of {', '.join(SPECS)}")
-    try:
-        data = json.loads(vector.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise UserError(f"{vector}: cannot read ({err.strerror})") from None
-    except ValueError as err:
-        raise UserError(f"{vector}: not JSON ({err})") from None
+    data = read_json(vector, UserError)
     fields = {}
     for name in ("key", "value", "proof", "root"):
         if not isinstance(data, dict) or not isinstance(data.get(name), str):

@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from plurigrid.jsonfile import read_json
 from plurigrid.lattice.identity import IdentityError, public_key_of
 
 
@@ -60,13 +61,7 @@ class Genesis:
 
     @classmethod
     def load(cls, path: Path) -> Genesis:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as err:
-            raise GenesisError(f"{path}: cannot read ({err.strerror})") from None
-        except ValueError as err:
-            raise GenesisError(f"{path}: not JSON ({err})") from None
-        return cls.from_json(raw, str(path))
+        return cls.from_json(read_json(path, GenesisError), str(path))
 
     @classmethod
     def from_json(cls, raw: object, where: str) -> Genesis:
