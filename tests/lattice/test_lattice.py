@@ -3,6 +3,7 @@
 import asyncio
 import json
 import shutil
+import time
 
 import pytest
 
@@ -68,3 +69,11 @@ def test_lattice_cli_json_and_errors(tmp_path):
     if shutil.which("nats-server"):
         down = plurigrid("lattice", "up", "--transport", "nats", "--nats", "nats://127.0.0.1:1", "--intervals", "1")
         assert (down.returncode, down.stderr) == (2, "plurigrid: error: no NATS server reachable at nats://127.0.0.1:1\n")
+
+
+def test_speed_paces_the_gates():
+    """--speed 14400 on an hourly world: each gate closes 0.25 s after its interval began, never sooner."""
+    started = time.monotonic()
+    report = asyncio.run(run_lattice("hello", 2, 4, "inproc", speed=14400))
+    assert report["agreed"] and report["settled_intervals"] == 4 and report["missing_decisions"] == 0
+    assert time.monotonic() - started >= 4 * 0.25  # a lower bound set by the pacing, not a speed claim

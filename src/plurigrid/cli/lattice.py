@@ -26,6 +26,8 @@ def up(
     close_after_s: float = typer.Option(2.0, "--close-after-s", help="close an interval after this long without all decisions"),
     fault: list[str] = typer.Option([], "--fault", help="kill:N@I, restart:N@I, partition:N@I-J, nats-kill:S@I, "
                                                         "nats-restart:S@I, byzantine:N (repeatable)"),
+    speed: Optional[float] = typer.Option(None, "--speed", help="pace intervals at this multiple of real time "
+                                                               "(default: each closes as soon as all decided)"),
     nodes_per_process: int = typer.Option(1, "--nodes-per-process", help="on nats: pack this many nodes into each OS process"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
@@ -33,7 +35,7 @@ def up(
     from plurigrid.lattice.launcher import run_lattice
 
     report = asyncio.run(run_lattice(microworld, nodes, intervals, transport, nats, data, close_after_s, fault,
-                                     nodes_per_process))
+                                     nodes_per_process, speed))
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -6,7 +6,7 @@ first; it is fixed before the first interval, as a chain's genesis fixes its val
 operator (or `plurigrid lattice up`) writes one `genesis.json` and gives it to every node; its hash
 names the lattice's JetStream stream, so nodes holding different genesis files never share a log.
 
-    {"microworld": "hello", "close_after_s": 2.0, "heartbeat_s": 0.2,
+    {"microworld": "hello", "close_after_s": 2.0, "heartbeat_s": 0.2, "interval_s": 900,
      "members": [{"name": "kiosk", "did": "did:key:z6Mk…", "participants": ["kiosk", "home-1"]}, …]}
 """
 
@@ -38,6 +38,7 @@ class Genesis:
     members: tuple[Member, ...]
     close_after_s: float = 2.0
     heartbeat_s: float = 0.2
+    interval_s: float | None = None  # wall seconds per interval (a gate closes no sooner); None: as fast as it clears
 
     @property
     def hosts(self) -> dict[str, tuple[str, ...]]:
@@ -45,6 +46,7 @@ class Genesis:
 
     def to_json(self) -> dict:
         return {"microworld": self.microworld, "close_after_s": self.close_after_s, "heartbeat_s": self.heartbeat_s,
+                **({} if self.interval_s is None else {"interval_s": self.interval_s}),
                 "members": [asdict(m) | {"participants": list(m.participants)} for m in self.members]}
 
     @property
@@ -65,12 +67,13 @@ class Genesis:
 
     @classmethod
     def from_json(cls, raw: object, where: str) -> Genesis:
-        if not isinstance(raw, dict) or set(raw) - {"microworld", "members", "close_after_s", "heartbeat_s"} \
+        if not isinstance(raw, dict) or set(raw) - {"microworld", "members", "close_after_s", "heartbeat_s", "interval_s"} \
                 or not isinstance(raw.get("microworld"), str) or not isinstance(raw.get("members"), list):
-            raise GenesisError(f"{where}: expected an object with microworld, members[, close_after_s, heartbeat_s]")
-        timing = {k: raw[k] for k in ("close_after_s", "heartbeat_s") if k in raw}
+            raise GenesisError(f"{where}: expected an object with microworld, members[, close_after_s, heartbeat_s, "
+                               "interval_s]")
+        timing = {k: raw[k] for k in ("close_after_s", "heartbeat_s", "interval_s") if k in raw}
         if not all(type(v) in (int, float) and v > 0 for v in timing.values()):
-            raise GenesisError(f"{where}: close_after_s and heartbeat_s must be positive numbers of seconds")
+            raise GenesisError(f"{where}: close_after_s, heartbeat_s and interval_s must be positive numbers of seconds")
         members, seen_dids, seen_pids = [], set(), set()
         for n, m in enumerate(raw["members"]):
             at = f"{where}: members[{n}]"

@@ -38,7 +38,7 @@ from plurigrid.lattice.proxy import Relay
 from plurigrid.lattice.replica import CLOSE
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport
 from plurigrid.node.nexus import Nexus, NodeReport
-from plurigrid.node.runner import REPORT, SharedWorlds
+from plurigrid.node.runner import REPORT, SharedWorlds, timing
 from plurigrid.state.ledger import balances, verify
 
 TRANSPORTS = ("inproc", "nats")
@@ -66,16 +66,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def run_lattice(world: str, nodes: int, intervals: int | None, transport: str = "inproc",
                       nats: str | None = None, data_dir: Path | None = None, close_after_s: float = 2.0,
-                      faults: list[str] = (), nodes_per_process: int = 1) -> dict:
+                      faults: list[str] = (), nodes_per_process: int = 1, speed: float | None = None) -> dict:
     """Runs the lattice (applying `faults` as it goes) and returns its report (`plurigrid lattice up --json`)."""
     if nodes < 1:
         raise LatticeError(f"--nodes: must be >= 1, got {nodes}")
+    if speed is not None and not speed > 0:
+        raise LatticeError(f"--speed: must be > 0, got {speed}")
     if nodes_per_process < 1:
         raise LatticeError(f"--nodes-per-process: must be >= 1, got {nodes_per_process}")
     if transport not in TRANSPORTS:
         raise LatticeError(f"--transport: unknown transport {transport!r}; expected one of {', '.join(TRANSPORTS)}")
     auto = transport == "nats" and (nats is None or nats == "auto")
     plan = [parse_fault(f, nodes, 3 if auto else 0) for f in faults]
+    world = str(Path(world).resolve()) if world.endswith(".toml") else world  # node processes start elsewhere
     worlds = SharedWorlds()
     first = worlds.get(world, ())
     name = first.name
@@ -91,12 +94,13 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
     root.mkdir(parents=True, exist_ok=True)
     byzantine = {f.target for f in plan if f.kind == "byzantine"}
     hosts = assign(first.ids, [i.did for i in identities])
-    heartbeat_s = max(0.2, nodes / 100)  # every node hears every heartbeat: the period grows with the lattice
+    genesis = Genesis(world, tuple(Member(f"node-{i}", ident.did, hosts[ident.did]) for i, ident in enumerate(identities)),
+                      close_after_s, heartbeat_s=max(0.2, nodes / 100),  # every node hears every heartbeat
+                      interval_s=None if speed is None else first.dt_h * 3600 / speed)
     try:
         if transport == "inproc":
             bus = InprocBus()
-            lattice = _Lattice(world, worlds, hosts, identities, lambda: InprocTransport(bus), root, close_after_s,
-                               heartbeat_s, byzantine)
+            lattice = _Lattice(genesis, worlds, identities, lambda: InprocTransport(bus), root, byzantine)
             reports = await lattice.run(steps, plan, None)
         else:
             if auto:
@@ -104,9 +108,6 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
                 urls = cluster.urls
             else:
                 urls = [u.strip() for u in nats.split(",") if u.strip()]
-            members = [Member(f"node-{i}", ident.did, hosts[ident.did]) for i, ident in enumerate(identities)]
-            genesis = Genesis(str(Path(world).resolve()) if world.endswith(".toml") else world, tuple(members),
-                              close_after_s, heartbeat_s)
             lattice = _ProcessLattice(genesis, identities, root, urls, cluster, nodes_per_process, byzantine)
             reports = await lattice.run(steps, plan)
         honest = [i for i in range(nodes) if i not in byzantine and i not in lattice.down]
@@ -122,11 +123,10 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
 class _Lattice:
     """The running nodes, and the faults applied to them as the lattice advances."""
 
-    def __init__(self, world: str, worlds: SharedWorlds, hosts: dict[str, tuple[str, ...]], identities: list[Identity],
-                 make_transport, root: Path, close_after_s: float, heartbeat_s: float, byzantine: set[int]) -> None:
-        self.world, self.worlds, self.hosts = world, worlds, hosts
-        self.identities, self.make_transport, self.root = identities, make_transport, root
-        self.close_after_s, self.heartbeat_s, self.byzantine = close_after_s, heartbeat_s, byzantine
+    def __init__(self, genesis: Genesis, worlds: SharedWorlds, identities: list[Identity], make_transport, root: Path,
+                 byzantine: set[int]) -> None:
+        self.genesis, self.worlds, self.hosts = genesis, worlds, genesis.hosts
+        self.identities, self.make_transport, self.root, self.byzantine = identities, make_transport, root, byzantine
         self.nexus: dict[int, Nexus] = {}
         self.tasks: dict[int, asyncio.Task] = {}
         self.down: set[int] = set()
@@ -141,8 +141,8 @@ class _Lattice:
         if i in self.nexus:  # a restart: the crashed instance's connections go once it has stopped
             self._closing.append(self.nexus[i])
             self.nexus[i].stopped = self.tasks[i]
-        nexus = Nexus(self.identities[i], self.worlds.get(self.world, self.hosts[self.identities[i].did]), self.hosts,
-                      self.make_transport(), self.folder(i), self.close_after_s, self.heartbeat_s, byzantine_victim=victim,
+        nexus = Nexus(self.identities[i], self.worlds.get(self.genesis.microworld, self.hosts[self.identities[i].did]),
+                      self.hosts, self.make_transport(), self.folder(i), **timing(self.genesis), byzantine_victim=victim,
                       on_interval=self.at_interval)
         self.nexus[i] = nexus
         self.tasks[i] = asyncio.ensure_future(nexus.run(steps))

@@ -13,7 +13,7 @@ ledger and roots as every honest node), and for each interval:
 4. waits for its replica to commit the interval's block.
 
 Offline operation: a node that cannot reach the lattice keeps its participants on local control
-(the configured fallback strategy, one interval per `close_after_s` of its own clock), stepping
+(the configured fallback strategy, one interval per `interval_s`, or `close_after_s`, of its own clock), stepping
 its own copy of the state, and writes each interval's local decision and meter reading to its
 SQLite outbox before moving on. Back online, it reconciles: reads the log up to the head, fills
 in local control for any interval the lattice cleared meanwhile, appends a signed `reading` for
@@ -82,6 +82,7 @@ class Nexus:
     data_dir: Path
     close_after_s: float = 2.0
     heartbeat_s: float = 0.2
+    interval_s: float | None = None  # wall seconds per interval: its gate closes no sooner (None: when all decided)
     fallback_strategy: str = "self-consumption"  # local control while offline
     join_timeout_s: float = 30.0  # how long interval 0 waits to hear every member of the lattice
     byzantine_victim: str | None = None  # a did. Chaos runs: also send forgeries, equivocations, replays, garbage
@@ -202,6 +203,7 @@ class Nexus:
         """One interval on the lattice; returns the next interval to run."""
         if not await self._until(lambda: self.replica.next_interval >= k):
             return k  # lost the lattice while waiting: local control takes over at k
+        gate = None if self.interval_s is None else time.monotonic() + self.interval_s
         if self.on_interval is not None:
             await self.on_interval(k, self)
         if self.crashed:
@@ -226,9 +228,12 @@ class Nexus:
             self.local_state = start
             self._record_local(k, rows)  # the devices follow the decision the lattice may not have heard
             return k + 1
-        expected = self._expected(k)
-        await self._until(lambda: self.replica.next_interval > k or expected <= {
-            self.world.ids[i] for i in self.replica.cut.get(k, {})}, self.close_after_s)
+        if gate is not None:  # a paced lattice: decisions may come until the gate closes
+            await self._until(lambda: self.replica.next_interval > k, gate - time.monotonic())
+        else:
+            expected = self._expected(k)
+            await self._until(lambda: self.replica.next_interval > k or expected <= {
+                self.world.ids[i] for i in self.replica.cut.get(k, {})}, self.close_after_s)
         self._closed_at[k] = time.perf_counter()  # the gate closes, as this node sees it
         if self.replica.next_interval <= k and not self._closes(k):  # the interval's closer should close it now
             await self._until(lambda: self.replica.next_interval > k, self.close_after_s)
@@ -260,7 +265,7 @@ class Nexus:
             self.local_state = copy.deepcopy(self.replica.state)
         if not self.outbox.at(k):
             self._record_local(k, None)
-        deadline = time.monotonic() + self.close_after_s
+        deadline = time.monotonic() + (self.interval_s or self.close_after_s)
         while not self.transport.connected and time.monotonic() < deadline:
             if self.crashed:
                 raise NodeCrashed(self.identity.did)

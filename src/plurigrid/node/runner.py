@@ -52,6 +52,11 @@ def prepare(config_path: Path) -> NodeSetup:
     return NodeSetup(config, data_dir, genesis, genesis_path.parent, identity)
 
 
+def timing(genesis: Genesis) -> dict[str, float | None]:
+    """The lattice's clock, as every node must keep it (Nexus keyword arguments)."""
+    return {"close_after_s": genesis.close_after_s, "heartbeat_s": genesis.heartbeat_s, "interval_s": genesis.interval_s}
+
+
 class SharedWorlds:
     """Compiled worlds for the nodes of one process: each with only its own participants' WASM modules.
 
@@ -89,9 +94,9 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
         dids = [m.did for m in genesis.members]
         victim = dids[(dids.index(setup.identity.did) + 1) % len(dids)] if byzantine else None
         transport = NatsTransport(setup.config.transport.servers, stream=genesis.stream, prefix=genesis.stream.lower())
-        nodes.append(Nexus(setup.identity, worlds.get(_world_name(setup), setup.config.node.participants), genesis.hosts, transport, setup.data_dir,
-                           genesis.close_after_s, genesis.heartbeat_s, setup.config.node.fallback_strategy,
-                           join_timeout_s, byzantine_victim=victim))
+        nodes.append(Nexus(setup.identity, worlds.get(_world_name(setup), setup.config.node.participants), genesis.hosts,
+                           transport, setup.data_dir, **timing(genesis), fallback_strategy=setup.config.node.fallback_strategy,
+                           join_timeout_s=join_timeout_s, byzantine_victim=victim))
     try:
         reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
     finally:
