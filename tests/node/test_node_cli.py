@@ -46,6 +46,8 @@ def test_two_node_processes_clear_together(tmp_path, nats_server_binary):  # noq
         assert plurigrid("ledger", "verify", str(tmp_path / name)).returncode == 0
         shown = json.loads(plurigrid("node", "status", "--config", str(tmp_path / f"{name}.toml"), "--json").stdout)
         assert [h["to"] for h in shown["history"]] == ["boot", "join", "sync", "active", "stopped"]
+        other = "school" if name == "kiosk" else "kiosk"  # the lattice view: who is up and what it hosts
+        assert [m["hosts"] for m in shown["lattice"].values()] == [HOSTED[other]]
 
 
 @pytest.mark.parametrize("change, message", [

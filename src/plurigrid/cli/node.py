@@ -63,7 +63,7 @@ def status(
 ) -> None:
     """The node's state (boot, join, sync, active, offline, reconcile, stopped), since when and why."""
     from plurigrid.node.config import detect_host, load_node_config
-    from plurigrid.node.lifecycle import read_status
+    from plurigrid.node.lifecycle import read_status, read_view
 
     node_config, data_dir = load_node_config(config)
     try:
@@ -71,15 +71,23 @@ def status(
     except FileNotFoundError as err:
         raise UserError(str(err)) from None
     host = detect_host(node_config.capabilities.devices)
+    lattice = read_view(data_dir)
     if as_json:
         sys.stdout.write(json.dumps({"node": node_config.node.name, **state, "host": host.to_json(),
-                                     "participants": node_config.node.participants,
+                                     "participants": node_config.node.participants, "lattice": lattice,
                                      "history": transitions[-history:] if history else []}, indent=2) + "\n")
         return
     _out.print(f"{node_config.node.name} ({state['did']}): {state['state']} since {_when(state['since'])} "
                f"({state['reason']})", highlight=False, soft_wrap=True)
     _out.print(f"participants: {', '.join(node_config.node.participants)}; host: {host.arch}, {host.cores} cores, "
                f"{host.memory_mb:,} MB, devices: {', '.join(host.devices) or 'none'}", highlight=False, soft_wrap=True)
+    if lattice:
+        up = sum(m["alive"] for m in lattice.values())
+        _out.print(f"lattice: {up} of {len(lattice)} other members up", highlight=False)
+        members = Table("member", "up", "hosts", "joined", box=None)
+        for did, m in lattice.items():
+            members.add_row(did, "yes" if m["alive"] else "no", ", ".join(m["hosts"]), _when(m["joined"]))
+        _out.print(members)
     if history:
         table = Table("time", "from", "to", "reason", box=None)
         for row in transitions[-history:]:

@@ -31,7 +31,7 @@ MAX_HEARTBEAT_BYTES = 4096
 class Member:
     did: str
     hosts: tuple[str, ...]
-    joined: float  # the member's own clock when it joined (informational)
+    joined: float  # when it joined, UNIX seconds by its own clock (informational; a new value means it restarted)
     counter: int
     last_heard: float  # our clock
 
@@ -83,7 +83,7 @@ class Membership:
     _task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.joined = self.clock()
+        self.joined = time.time()
         await self.transport.listen(self.receive)
         self._task = asyncio.ensure_future(self._beat())
 
@@ -117,6 +117,12 @@ class Membership:
         """Peers heard from within `dead_after_s`, by did (this node not included)."""
         now = self.clock()
         return {did: m for did, m in sorted(self.members.items()) if now - m.last_heard <= self.dead_after_s}
+
+    def view(self) -> dict[str, dict]:
+        """The lattice as this node sees it: every member heard, what it hosts, since when, and whether it is up."""
+        alive = self.alive()
+        return {did: {"hosts": list(m.hosts), "joined": m.joined, "alive": did in alive}
+                for did, m in sorted(self.members.items())}
 
     def dead(self) -> set[str]:
         return set(self.members) - set(self.alive())

@@ -49,7 +49,14 @@ ALLOWED: dict[State, frozenset[State]] = {
     State.RECONCILE: frozenset({State.ACTIVE, State.OFFLINE}),
     State.STOPPED: frozenset(),
 }
-STATUS, HISTORY = "status.json", "lifecycle.jsonl"
+STATUS, HISTORY, VIEW = "status.json", "lifecycle.jsonl", "lattice.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replaces the file at once: a reader (`node status`) never sees half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 class LifecycleError(RuntimeError):
@@ -86,9 +93,13 @@ class Lifecycle:
             f.write(json.dumps(line) + "\n")
         status = {"did": self.did, "state": self.state.value, "since": self.since, "transitions": self.transitions,
                   "reason": reason, "pid": os.getpid()}
-        tmp = self.data_dir / (STATUS + ".tmp")
-        tmp.write_text(json.dumps(status, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.data_dir / STATUS)  # atomic: a reader never sees half a file
+        write_atomic(self.data_dir / STATUS, json.dumps(status, indent=2) + "\n")
+
+
+def read_view(data_dir: Path) -> dict[str, dict]:
+    """The lattice as the node last saw it (empty before it first heard anyone)."""
+    path = data_dir / VIEW
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def read_status(data_dir: Path) -> tuple[dict, list[dict]]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, published, reading_payload
 from plurigrid.lattice.transport import Transport, TransportDown
-from plurigrid.node.lifecycle import Lifecycle, State
+from plurigrid.node.lifecycle import VIEW, Lifecycle, State, write_atomic
 from plurigrid.node.outbox import Outbox
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
@@ -106,6 +107,7 @@ class Nexus:
         self.appended = 0
         self._reader: asyncio.Task | None = None
         self.crashed = False
+        self._alive_seen: frozenset[str] | None = None
 
     # -- the lattice connection ---------------------------------------------------------------------
 
@@ -157,6 +159,13 @@ class Nexus:
         dead = self.membership.dead() - {self.identity.did}
         return {pid for did, pids in self.hosts.items() if did not in dead for pid in pids}
 
+    def _publish_view(self) -> None:
+        """Writes the lattice view (`lattice.json`, shown by `node status`) when who is up has changed."""
+        alive = frozenset(self.membership.alive())
+        if alive != self._alive_seen:
+            self._alive_seen = alive
+            write_atomic(self.data_dir / VIEW, json.dumps(self.membership.view(), indent=1) + "\n")
+
     def _closes(self, k: int) -> bool:
         """Whether this node closes interval k: the live members take turns (the others close only if it does not)."""
         alive = self.membership.alive()
@@ -204,6 +213,7 @@ class Nexus:
         if not await self._until(lambda: self.replica.next_interval >= k):
             return k  # lost the lattice while waiting: local control takes over at k
         gate = None if self.interval_s is None else time.monotonic() + self.interval_s
+        self._publish_view()
         if self.on_interval is not None:
             await self.on_interval(k, self)
         if self.crashed:
