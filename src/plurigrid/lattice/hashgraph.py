@@ -139,10 +139,12 @@ class HashGraph:
     """The operations a node has delivered, those waiting for predecessors, and the current heads."""
 
     def __init__(self, path: str | Path = ":memory:", validator: Validator | None = None) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS ops (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, "
-                         "wire BLOB NOT NULL)")
+        # ":memory:" keeps the operations only in `ops` (a node re-reads its log after a restart)
+        self._db = None if str(path) == ":memory:" else sqlite3.connect(str(path), isolation_level=None)
+        if self._db is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS ops (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, "
+                             "wire BLOB NOT NULL)")
         self.validator = validator
         self.ops: dict[str, Operation] = {}
         self.order: list[str] = []  # delivery order on this node (causal; differs between nodes)
@@ -150,11 +152,12 @@ class HashGraph:
         self.invalid: dict[str, str] = {}  # ids found invalid, with the reason (their successors are too), oldest first
         self._pending: dict[str, Operation] = {}
         self._waiting_on: dict[str, set[str]] = {}  # missing id → pending ids that need it
-        for (wire,) in self._db.execute("SELECT wire FROM ops ORDER BY seq"):
+        for (wire,) in self._db.execute("SELECT wire FROM ops ORDER BY seq") if self._db is not None else ():
             self._deliver(parse(wire), persist=False)
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
 
     def __contains__(self, op_id: str) -> bool:
         return op_id in self.ops
@@ -231,7 +234,7 @@ class HashGraph:
 
     def _deliver(self, op: Operation, persist: bool) -> None:
         op_id = op.id
-        if persist:
+        if persist and self._db is not None:
             self._db.execute("INSERT INTO ops (id, wire) VALUES (?, ?)", (op_id, op.wire))
         self.ops[op_id] = op
         self.order.append(op_id)
