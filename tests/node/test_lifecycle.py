@@ -76,3 +76,13 @@ def test_node_status_cli(tmp_path):
     assert [h["to"] for h in shown["history"]] == ["boot", "join"]
     table = plurigrid("node", "status", "--config", str(path))
     assert "village-kiosk" in table.stdout and "join" in table.stdout
+
+
+def test_the_host_profile_decides_which_modules_run():
+    from plurigrid.node.config import HostProfile
+    pi = HostProfile("aarch64", 4, 8, ("battery",))
+    assert pi.refuses(("prices", "log"), 8) is None
+    assert pi.refuses(("read_meter",), 8) == ("its 'read_meter' capability needs the 'meter' device, which this host "
+                                              "does not grant (capabilities.devices: ['battery'])")
+    assert pi.refuses((), 16) == "its 16 MB memory limit exceeds this host's 8 MB"
+    assert HostProfile("aarch64", 4, 8, ("meter",)).refuses(("read_meter",), 4) is None

@@ -37,6 +37,7 @@ from plurigrid.microworld.loader import SpecError, parse_text, validate_model
 from plurigrid.microworld.spec import STRATEGIES, Strict
 
 DEVICES = ("meter", "battery", "ev-charger", "heat-pump", "pv-inverter", "relay")
+DEVICE_OF_CAPABILITY = {"read_meter": "meter"}  # module capabilities that reach a device of the host
 
 
 class NodeSection(Strict):
@@ -103,6 +104,16 @@ class HostProfile:
 
     def to_json(self) -> dict:
         return {"arch": self.arch, "cores": self.cores, "memory_mb": self.memory_mb, "devices": list(self.devices)}
+
+    def refuses(self, capabilities: tuple[str, ...], memory_mb: float) -> str | None:
+        """Why this host cannot run a module with these capabilities and memory limit (None: it can)."""
+        for capability, device in DEVICE_OF_CAPABILITY.items():
+            if capability in capabilities and device not in self.devices:
+                return f"its {capability!r} capability needs the {device!r} device, which this host does not grant " \
+                       f"(capabilities.devices: {list(self.devices)})"
+        if self.memory_mb and memory_mb > self.memory_mb:
+            return f"its {memory_mb:g} MB memory limit exceeds this host's {self.memory_mb} MB"
+        return None
 
 
 def detect_host(devices: list[str] | tuple[str, ...] = ()) -> HostProfile:

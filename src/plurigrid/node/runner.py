@@ -20,7 +20,7 @@ from plurigrid.lattice.genesis import Genesis, GenesisError
 from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.transport import NatsTransport
 from plurigrid.microworld.loader import load
-from plurigrid.node.config import NodeConfig, load_node_config
+from plurigrid.node.config import NodeConfig, detect_host, load_node_config
 from plurigrid.node.nexus import Nexus, NodeReport
 
 REPORT = "report.json"
@@ -78,6 +78,15 @@ class SharedWorlds:
         return world
 
 
+def check_host(setup: NodeSetup, world: World, where: Path) -> None:
+    """Refuses to start a node whose host cannot run one of its participants' modules (GenesisError, one line)."""
+    host = detect_host(setup.config.capabilities.devices)
+    for slot in (world.modules.slots.values() if world.modules is not None else ()):
+        reason = host.refuses(slot.manifest.capabilities, slot.manifest.limits.memory_mb)
+        if reason is not None:
+            raise GenesisError(f"{where}: participant {world.ids[slot.participant]!r}: module {slot.manifest.name}: {reason}")
+
+
 def _world_name(setup: NodeSetup) -> str:
     name = setup.genesis.microworld
     return str(setup.genesis_dir / name) if name.endswith(".toml") and not Path(name).is_absolute() else name
@@ -89,12 +98,14 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
     setups = [prepare(path) for path in config_paths]
     worlds = SharedWorlds()
     nodes = []
-    for setup in setups:
+    for path, setup in zip(config_paths, setups):
         genesis = setup.genesis
+        world = worlds.get(_world_name(setup), setup.config.node.participants)
+        check_host(setup, world, path)
         dids = [m.did for m in genesis.members]
         victim = dids[(dids.index(setup.identity.did) + 1) % len(dids)] if byzantine else None
         transport = NatsTransport(setup.config.transport.servers, stream=genesis.stream, prefix=genesis.stream.lower())
-        nodes.append(Nexus(setup.identity, worlds.get(_world_name(setup), setup.config.node.participants), genesis.hosts,
+        nodes.append(Nexus(setup.identity, world, genesis.hosts,
                            transport, setup.data_dir, **timing(genesis), fallback_strategy=setup.config.node.fallback_strategy,
                            join_timeout_s=join_timeout_s, byzantine_victim=victim))
     try:
