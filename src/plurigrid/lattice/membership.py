@@ -18,7 +18,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.identity import Identity, verify
@@ -112,6 +112,12 @@ class Membership:
             return  # a replay or a late duplicate
         self.members[beat["did"]] = Member(beat["did"], tuple(beat["hosts"]), beat["joined"], beat["counter"],
                                            self.clock())
+
+    def heard(self, did: str) -> None:
+        """A signed operation of `did` arrived through the log: it is up, whatever became of its heartbeats."""
+        known = self.members.get(did)
+        if known is not None:
+            self.members[did] = replace(known, last_heard=self.clock())
 
     def alive(self) -> dict[str, Member]:
         """Peers heard from within `dead_after_s`, by did (this node not included)."""

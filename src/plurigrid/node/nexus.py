@@ -27,6 +27,7 @@ its reading corrects the passive settlement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import time
@@ -41,7 +42,7 @@ from plurigrid.engine.step import decide, observe, passive_decision, step, warm_
 from plurigrid.engine.world import World
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import byzantine_messages
-from plurigrid.lattice.hashgraph import Operation
+from plurigrid.lattice.hashgraph import Operation, Rejected, parse
 from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, published, reading_payload
@@ -66,7 +67,8 @@ class NodeReport:
     appended: int
     missing: int  # participant-intervals cleared without their decision (acted passively or locally)
     offline_intervals: int = 0  # intervals this node ran on local control
-    readings: dict[str, int] = field(default_factory=dict)  # its outbox: records, settled
+    outbox: dict[str, int] = field(default_factory=dict)  # its local-control records, and how many are settled
+    readings_taken: int = 0  # readings its replica settled (any node's): the same on every honest node
     cpu_s: float = 0.0  # its process's CPU time and peak memory, shared out over the nodes of the process
     peak_mb: float = 0.0
 
@@ -100,7 +102,6 @@ class Nexus:
         self._hosted_index = np.array([self._index[pid] for pid in self.hosted], dtype=np.int64)
         self._progress = asyncio.Event()
         self._closed_at: dict[int, float] = {}
-        self._sent: dict[int, tuple[WorldState, dict[int, dict]]] = {}  # online decisions not yet known to be in the cut
         self.local_state: WorldState | None = None  # the devices' state while on local control
         self.offline_intervals = 0
         self.latencies_ms: list[float] = []
@@ -121,6 +122,8 @@ class Nexus:
 
     async def _read(self) -> None:
         async for _, data in self.transport.read(self.replica.applied):
+            with contextlib.suppress(Rejected):
+                self.membership.heard(parse(data).author)  # verified once per process (parse is cached)
             for cleared in self.replica.apply(data):
                 k = cleared.header.interval
                 if k in self._closed_at:
@@ -193,8 +196,12 @@ class Nexus:
             self.lifecycle.to(State.ACTIVE, f"caught up at log entry {head}")
             k = self.replica.next_interval
             while k < steps:
-                k = await (self._interval(k) if self.transport.connected and self.local_state is None
-                           else self._local_interval(k) if not self.transport.connected else self._reconcile(k))
+                if not self.transport.connected:
+                    k = await self._local_interval(k)
+                elif self.local_state is not None:  # back from local control
+                    k = await self._reconcile(k)
+                else:
+                    k = await self._interval(k)
             self._settle_outbox()
         finally:
             await self._stop_tasks()
@@ -202,7 +209,7 @@ class Nexus:
         return NodeReport(self.identity.did, [c.header.state_root for c in self.replica.cleared], self.latencies_ms,
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
                           sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
-                          self.outbox.counts())
+                          self.outbox.counts(), len(self.replica.read))
 
     def _go_offline(self, reason: str) -> None:
         if self.lifecycle.state != State.OFFLINE:
@@ -223,7 +230,6 @@ class Nexus:
         self._settle_outbox()
         start = copy.deepcopy(self.replica.state)
         rows = self._decisions(k)
-        self._sent[k] = (start, rows)
         try:
             sent = []
             for i, row in rows.items():
@@ -257,7 +263,7 @@ class Nexus:
             self.local_state = start
             self._record_local(k, rows)
             return k + 1
-        await self._readings_for_late(k)
+        await self._readings_for_late(k, start, rows)
         return k + 1
 
     def _decisions(self, k: int) -> dict[int, dict]:
@@ -282,7 +288,7 @@ class Nexus:
             await asyncio.sleep(0.05)
         return k + 1
 
-    def _record_local(self, k: int, rows: dict[int, dict] | None) -> None:
+    def _record_local(self, k: int, rows: dict[int, dict] | None, offline: bool = True) -> None:
         """Steps the local state through k (its decisions `rows`, or the fallback strategy) and records it."""
         fallback = BUILTIN[self.fallback_strategy]
 
@@ -300,7 +306,7 @@ class Nexus:
         for i in self._hosted_index:
             self.outbox.put(k, self.world.ids[i], decision_payload(self.world, result.decision, k, int(i)),
                             reading_payload(self.world, k, int(i), int(result.settlement.metered_wh[i]), self.local_state))
-        self.offline_intervals += 1
+        self.offline_intervals += offline
 
     async def _reconcile(self, k: int) -> int:
         """Back online: catch up, settle every interval cleared without this node's decisions, resume at the head."""
@@ -338,15 +344,13 @@ class Nexus:
             self.outbox.sent(record.interval, record.participant, wire)
         return await self._append(wire)
 
-    async def _readings_for_late(self, k: int) -> None:
+    async def _readings_for_late(self, k: int, start: WorldState, rows: dict[int, dict]) -> None:
         """Decisions that missed the cut of k: the devices followed them, so their readings settle k."""
-        start, rows = self._sent.pop(k)
         decided = self.replica.cleared[k].decided
         if all(i in decided for i in rows):
             return
         self.local_state = start
-        self._record_local(k, {i: row for i, row in rows.items()})
-        self.offline_intervals -= 1  # it ran on the lattice's time, not offline
+        self._record_local(k, rows, offline=False)
         self.local_state = None
         try:
             last = 0
