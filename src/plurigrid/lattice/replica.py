@@ -156,7 +156,8 @@ class Replica:
         self.state = initial_state(self.world)
         self.rules = DecisionRules(self.world, self.hosts)
         self.graph = HashGraph(self.graph_path, self.rules)
-        self.ledger = Ledger(self.ledger_dir, create=True)
+        # derived from the log and rebuilt from it after a restart, so its commits need not wait for the disk
+        self.ledger = Ledger(self.ledger_dir, create=True, durable=False)
         self.cut: dict[int, dict[int, dict]] = {}  # interval → participant index → decision payload
         self.late = 0
         self.readings: list[tuple[int, int, int, int, str]] = []  # to settle in the next block: (p, k, Wh, micro, op)

@@ -187,8 +187,11 @@ def apply_block(tx, header: Header, entries: dict, accounts: list[str]) -> None:
 class Ledger:
     """An open ledger folder: appends blocks and commits them to its store."""
 
-    def __init__(self, folder: Path | str, *, create: bool = False) -> None:
+    def __init__(self, folder: Path | str, *, create: bool = False, durable: bool = True) -> None:
+        """`durable=False`: blocks and commits are not fsynced, for a ledger rebuilt from elsewhere after a
+        restart (a lattice node's, from the replicated log); a crash still leaves a consistent prefix."""
         self.folder = Path(folder)
+        self.durable = durable
         blocks = self.folder / BLOCKS
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -196,7 +199,7 @@ class Ledger:
                 (self.folder / name).unlink(missing_ok=True)
         elif not blocks.is_file() or not (self.folder / STATE).is_file():
             raise LedgerError(f"{self.folder}: no ledger here (expected {BLOCKS} and {STATE})")
-        self.store = Store(self.folder / STATE)
+        self.store = Store(self.folder / STATE, durable)
         self.accounts: list[str] = []
         self.head = Header(0, -1, "", GENESIS_HASH, "", "")
         self._recover(blocks)
@@ -235,7 +238,8 @@ class Ledger:
             with (self.folder / BLOCKS).open("ab") as f:
                 f.write(canonical({"header": header.to_json(), "entries": entries}) + b"\n")
                 f.flush()
-                os.fsync(f.fileno())
+                if self.durable:
+                    os.fsync(f.fileno())
             committed.append(header)
 
         self.store.commit(tx, before_commit=write_block)

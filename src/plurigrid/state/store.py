@@ -63,12 +63,14 @@ def _prefix_end(prefix: bytes) -> bytes | None:
 class Store:
     """A versioned store in one SQLite file (`":memory:"` for a throwaway one)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, durable: bool = True) -> None:
+        """`durable=False` skips the fsync of each commit (a crash may lose the last ones, never corrupt the store):
+        for stores that are rebuilt from elsewhere after a restart."""
         self.path = str(path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path}: not a Plurigrid store ({err})") from None
