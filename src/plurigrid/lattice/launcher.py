@@ -48,8 +48,13 @@ class LatticeError(ValueError):
     """A bad launcher option (user error)."""
 
 
+def node_seed(index: int) -> bytes:
+    """The Ed25519 seed of the launcher's node `index` (reproducible runs)."""
+    return hashlib.sha256(f"plurigrid-node-{index}".encode()).digest()
+
+
 def node_identity(index: int) -> Identity:
-    return Identity.from_seed(hashlib.sha256(f"plurigrid-node-{index}".encode()).digest())
+    return Identity.from_seed(node_seed(index))
 
 
 def assign(ids: list[str], dids: list[str]) -> dict[str, tuple[str, ...]]:
@@ -92,7 +97,6 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
     tmp = tempfile.TemporaryDirectory(prefix="plurigrid-lattice-") if data_dir is None else None
     root = Path(tmp.name) if tmp is not None else data_dir
     root.mkdir(parents=True, exist_ok=True)
-    byzantine = {f.target for f in plan if f.kind == "byzantine"}
     hosts = assign(first.ids, [i.did for i in identities])
     genesis = Genesis(world, tuple(Member(f"node-{i}", ident.did, hosts[ident.did]) for i, ident in enumerate(identities)),
                       close_after_s, heartbeat_s=max(0.2, nodes / 100),  # every node hears every heartbeat
@@ -100,17 +104,17 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
     try:
         if transport == "inproc":
             bus = InprocBus()
-            lattice = _Lattice(genesis, worlds, identities, lambda: InprocTransport(bus), root, byzantine)
-            reports = await lattice.run(steps, plan, None)
+            lattice = _Lattice(genesis, worlds, identities, lambda: InprocTransport(bus), root, plan, None, steps)
+            reports = await lattice.run()
         else:
             if auto:
                 cluster = NatsCluster(3).start()
                 urls = cluster.urls
             else:
                 urls = [u.strip() for u in nats.split(",") if u.strip()]
-            lattice = _ProcessLattice(genesis, identities, root, urls, cluster, nodes_per_process, byzantine)
-            reports = await lattice.run(steps, plan)
-        honest = [i for i in range(nodes) if i not in byzantine and i not in lattice.down]
+            lattice = _ProcessLattice(genesis, identities, root, urls, plan, cluster, steps, nodes_per_process)
+            reports = await lattice.run()
+        honest = [i for i in range(nodes) if i not in lattice.byzantine and i not in lattice.down]
         return _summary(name, steps, [reports[i] for i in honest], [lattice.folder(i) for i in honest],
                         [str(f) for f in lattice.applied], sum(r.rejected for r in reports.values()))
     finally:
@@ -120,23 +124,66 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
             tmp.cleanup()
 
 
-class _Lattice:
-    """The running nodes, and the faults applied to them as the lattice advances."""
+class _Chaos:
+    """The fault plan of a run, applied as the lattice reaches each fault's interval (by either kind of lattice)."""
 
-    def __init__(self, genesis: Genesis, worlds: SharedWorlds, identities: list[Identity], make_transport, root: Path,
-                 byzantine: set[int]) -> None:
-        self.genesis, self.worlds, self.hosts = genesis, worlds, genesis.hosts
-        self.identities, self.make_transport, self.root, self.byzantine = identities, make_transport, root, byzantine
-        self.nexus: dict[int, Nexus] = {}
-        self.tasks: dict[int, asyncio.Task] = {}
+    def __init__(self, root: Path, plan: list[Fault], cluster: NatsCluster | None, steps: int) -> None:
+        self.root, self.cluster, self.steps = root, cluster, steps
+        self.byzantine = {f.target for f in plan if f.kind == "byzantine"}
+        self.applied: list[Fault] = [f for f in plan if f.kind == "byzantine"]
+        self.pending = sorted((f for f in plan if f.kind != "byzantine"), key=lambda f: f.start)
         self.down: set[int] = set()
-        self.applied: list[Fault] = []
-        self._closing: list[Nexus] = []
+        self._healed: set[Fault] = set()
 
     def folder(self, i: int) -> Path:
         return self.root / f"node-{i}"
 
-    def _start(self, i: int, steps: int) -> None:
+    async def advance(self, k: int) -> None:
+        """Interval k starts: heal the partitions that ended before it and apply the faults due."""
+        for fault in self.applied:
+            if fault.kind == "partition" and fault.end < k and fault not in self._healed:
+                self._healed.add(fault)
+                self._heal(fault.target)
+        while self.pending and self.pending[0].start <= k:
+            fault = self.pending.pop(0)
+            self.applied.append(fault)
+            i = fault.target
+            if fault.kind == "kill":
+                self.down.add(i)
+                self._kill(i)
+            elif fault.kind == "restart" and i in self.down:
+                self.down.discard(i)
+                self._restart(i)
+            elif fault.kind == "partition":
+                self._cut(i)
+            elif fault.kind == "nats-kill" and self.cluster is not None:
+                self.cluster.servers[i - 1].kill()
+            elif fault.kind == "nats-restart" and self.cluster is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.cluster.servers[i - 1].start)
+
+    def _kill(self, i: int) -> None: ...
+
+    def _restart(self, i: int) -> None: ...
+
+    def _cut(self, i: int) -> None: ...
+
+    def _heal(self, i: int) -> None: ...
+
+
+class _Lattice(_Chaos):
+    """Nodes as asyncio tasks of this process on the in-process bus; the first node to reach an interval applies its faults."""
+
+    def __init__(self, genesis: Genesis, worlds: SharedWorlds, identities: list[Identity], make_transport, root: Path,
+                 plan: list[Fault], cluster: NatsCluster | None, steps: int) -> None:
+        super().__init__(root, plan, cluster, steps)
+        self.genesis, self.worlds, self.hosts = genesis, worlds, genesis.hosts
+        self.identities, self.make_transport = identities, make_transport
+        self.nexus: dict[int, Nexus] = {}
+        self.tasks: dict[int, asyncio.Task] = {}
+        self._closing: list[Nexus] = []
+        self._lock = asyncio.Lock()
+
+    def _start(self, i: int) -> None:
         victim = self.identities[(i + 1) % len(self.identities)].did if i in self.byzantine else None
         if i in self.nexus:  # a restart: the crashed instance's connections go once it has stopped
             self._closing.append(self.nexus[i])
@@ -145,15 +192,11 @@ class _Lattice:
                       self.hosts, self.make_transport(), self.folder(i), **timing(self.genesis), byzantine_victim=victim,
                       on_interval=self.at_interval)
         self.nexus[i] = nexus
-        self.tasks[i] = asyncio.ensure_future(nexus.run(steps))
+        self.tasks[i] = asyncio.ensure_future(nexus.run(self.steps))
 
-    async def run(self, steps: int, plan: list[Fault], cluster: NatsCluster | None) -> dict[int, NodeReport]:
-        self.steps, self.cluster = steps, cluster
-        self.pending = sorted((f for f in plan if f.kind != "byzantine"), key=lambda f: f.start)
-        self.applied += [f for f in plan if f.kind == "byzantine"]
-        self.lock = asyncio.Lock()
+    async def run(self) -> dict[int, NodeReport]:
         for i in range(len(self.identities)):
-            self._start(i, steps)
+            self._start(i)
         reports: dict[int, NodeReport] = {}
         try:
             while any(not t.done() for i, t in self.tasks.items() if i not in self.down):
@@ -171,65 +214,52 @@ class _Lattice:
 
     async def at_interval(self, k: int, nexus: Nexus) -> None:
         """Called by every node as it starts interval k: the first to get there applies the faults due."""
-        async with self.lock:
-            for fault in self.applied:
-                if fault.kind == "partition" and fault.end < k and not self.nexus[fault.target].transport.connected:
-                    self.nexus[fault.target].transport.heal()
-            while self.pending and self.pending[0].start <= k:
-                fault = self.pending.pop(0)
-                self.applied.append(fault)
-                await self._apply(fault, self.steps, self.cluster)
+        async with self._lock:
+            await self.advance(k)
 
-    async def _apply(self, fault: Fault, steps: int, cluster: NatsCluster | None) -> None:
-        i = fault.target
-        if fault.kind == "kill":
-            self.down.add(i)
-            self.nexus[i].crash()  # it dies at its next step; never wait for it under the lock
-        elif fault.kind == "restart" and i in self.down:
-            self.down.discard(i)
-            self._start(i, steps)
-        elif fault.kind == "partition":
-            self.nexus[i].transport.partition()
-        elif fault.kind == "nats-kill" and cluster is not None:
-            cluster.servers[i - 1].kill()
-        elif fault.kind == "nats-restart" and cluster is not None:
-            await asyncio.get_running_loop().run_in_executor(None, cluster.servers[i - 1].start)
+    def _kill(self, i: int) -> None:
+        self.nexus[i].crash()  # it dies at its next step; never wait for it under the lock
+
+    def _restart(self, i: int) -> None:
+        self._start(i)
+
+    def _cut(self, i: int) -> None:
+        self.nexus[i].transport.partition()
+
+    def _heal(self, i: int) -> None:
+        self.nexus[i].transport.heal()
 
 
-class _ProcessLattice:
+class _ProcessLattice(_Chaos):
     """Nodes as OS processes on NATS: writes their configs, starts them, follows the log, applies the faults."""
 
-    def __init__(self, genesis: Genesis, identities: list[Identity], root: Path, urls: list[str],
-                 cluster: NatsCluster | None, per_process: int, byzantine: set[int]) -> None:
-        self.genesis, self.identities, self.root, self.urls = genesis, identities, root, urls
-        self.cluster, self.byzantine = cluster, byzantine
-        self.per_process = per_process
-        self.down: set[int] = set()
-        self.applied: list[Fault] = []
+    def __init__(self, genesis: Genesis, identities: list[Identity], root: Path, urls: list[str], plan: list[Fault],
+                 cluster: NatsCluster | None, steps: int, per_process: int) -> None:
+        super().__init__(root, plan, cluster, steps)
+        self.genesis, self.identities, self.urls, self.per_process = genesis, identities, urls, per_process
+        self.targets = {f.target for f in plan if not f.kind.startswith("nats-")}  # each in a process of its own
+        self.partitioned = {f.target for f in plan if f.kind == "partition"}
         self.relays: dict[int, list[Relay]] = {}
         self.procs: dict[int, subprocess.Popen] = {}  # first node of a group → its process
         self.groups: dict[int, list[int]] = {}
 
-    def folder(self, i: int) -> Path:
-        return self.root / f"node-{i}"
-
-    def _write_node(self, i: int, servers: list[str]) -> Path:
+    def _write_node(self, i: int, servers: list[str]) -> None:
         folder = self.folder(i)
         folder.mkdir(parents=True, exist_ok=True)
         key = folder / "identity.key"
         if not key.exists():
-            key.write_bytes(hashlib.sha256(f"plurigrid-node-{i}".encode()).digest())
+            key.write_bytes(node_seed(i))
             key.chmod(0o600)
         member = self.genesis.members[i]
         config = folder / "NODE.toml"
         config.write_text(f'[node]\nname = "{member.name}"\ndata_dir = "."\nparticipants = {json.dumps(list(member.participants))}\n'
                           f'\n[lattice]\ngenesis = "../genesis.json"\n\n[transport]\nservers = {json.dumps(servers)}\n',
                           encoding="utf-8")
-        return config
 
-    def _spawn(self, first: int, steps: int) -> None:
+    def _spawn(self, first: int) -> None:
         group = self.groups[first]
-        args = [sys.executable, "-m", "plurigrid.cli.main", "node", "--intervals", str(steps), "--join-timeout-s", "120"]
+        args = [sys.executable, "-m", "plurigrid.cli.main", "node", "--intervals", str(self.steps), "--join-timeout-s",
+                "120"]
         for i in group:
             args += ["--config", str(self.folder(i) / "NODE.toml")]
         if first in self.byzantine:
@@ -238,36 +268,26 @@ class _ProcessLattice:
         self.procs[first] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
-    async def run(self, steps: int, plan: list[Fault]) -> dict[int, NodeReport]:
+    async def run(self) -> dict[int, NodeReport]:
         self.genesis.save(self.root / "genesis.json")
-        targets = {f.target for f in plan if not f.kind.startswith("nats-")}
         for i in range(len(self.identities)):
             servers = self.urls
-            if any(f.kind == "partition" and f.target == i for f in plan):
+            if i in self.partitioned:
                 self.relays[i] = [Relay(u.hostname, u.port or 4222) for u in map(urlparse, self.urls)]
                 servers = [await relay.start() for relay in self.relays[i]]
             self._write_node(i, servers)
-        others = [i for i in range(len(self.identities)) if i not in targets]
-        self.groups = {i: [i] for i in sorted(targets)} | {
+        others = [i for i in range(len(self.identities)) if i not in self.targets]
+        self.groups = {i: [i] for i in sorted(self.targets)} | {
             others[n]: others[n:n + self.per_process] for n in range(0, len(others), self.per_process)}
-        pending = sorted((f for f in plan if f.kind != "byzantine"), key=lambda f: f.start)
-        self.applied += [f for f in plan if f.kind == "byzantine"]
         for first in self.groups:
-            self._spawn(first, steps)
+            self._spawn(first)
         observer = NatsTransport(self.urls, stream=self.genesis.stream, prefix=self.genesis.stream.lower())
         await observer.start()
         progress = {"next": 0, "at": time.monotonic()}
         follower = asyncio.ensure_future(self._follow(observer, progress))
         try:
             while any(p.poll() is None for first, p in self.procs.items() if first not in self.down):
-                k = progress["next"]
-                for fault in [f for f in self.applied if f.kind == "partition" and f.end < k]:
-                    for relay in self.relays[fault.target]:
-                        relay.heal()
-                while pending and pending[0].start <= k:
-                    fault = pending.pop(0)
-                    self.applied.append(fault)
-                    await self._apply(fault, steps)
+                await self.advance(progress["next"])
                 if time.monotonic() - progress["at"] > 180:
                     raise LatticeError(f"the lattice made no progress for 180 s (see the logs in {self.root})")
                 await asyncio.sleep(0.05)
@@ -295,22 +315,20 @@ class _ProcessLattice:
                 if op.payload["interval"] + 1 > progress["next"]:
                     progress.update(next=op.payload["interval"] + 1, at=time.monotonic())
 
-    async def _apply(self, fault: Fault, steps: int) -> None:
-        i = fault.target
-        if fault.kind == "kill":
-            self.down.add(i)
-            os.kill(self.procs[i].pid, signal.SIGKILL)
-        elif fault.kind == "restart" and i in self.down:
-            self.procs[i].wait()
-            self.down.discard(i)
-            self._spawn(i, steps)
-        elif fault.kind == "partition":
-            for relay in self.relays[i]:
-                relay.cut()
-        elif fault.kind == "nats-kill" and self.cluster is not None:
-            self.cluster.servers[i - 1].kill()
-        elif fault.kind == "nats-restart" and self.cluster is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.cluster.servers[i - 1].start)
+    def _kill(self, i: int) -> None:
+        os.kill(self.procs[i].pid, signal.SIGKILL)
+
+    def _restart(self, i: int) -> None:
+        self.procs[i].wait()
+        self._spawn(i)
+
+    def _cut(self, i: int) -> None:
+        for relay in self.relays[i]:
+            relay.cut()
+
+    def _heal(self, i: int) -> None:
+        for relay in self.relays[i]:
+            relay.heal()
 
     def _report(self, i: int) -> NodeReport:
         path = self.folder(i) / REPORT

@@ -33,6 +33,7 @@ that was away reads the log from where it stopped and arrives at the same roots.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +148,7 @@ class Replica:
     hosts: dict[str, tuple[str, ...]]  # did → participant ids it hosts
     ledger_dir: Path
     graph_path: str | Path = ":memory:"
+    heard: Callable[[str], None] | None = None  # told the author of every valid operation delivered (liveness)
     state: State = field(init=False)
     cleared: list[Cleared] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
@@ -179,6 +181,8 @@ class Replica:
         self.rejected.extend(result.rejected)
         done = []
         for op in result.delivered:
+            if self.heard is not None:
+                self.heard(op.author)
             k = op.payload["interval"]
             if op.kind == DECISION:
                 if k < self.next_interval:

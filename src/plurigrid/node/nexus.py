@@ -27,7 +27,6 @@ its reading corrects the passive settlement.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import time
@@ -42,7 +41,7 @@ from plurigrid.engine.step import decide, observe, passive_decision, step, warm_
 from plurigrid.engine.world import World
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import byzantine_messages
-from plurigrid.lattice.hashgraph import Operation, Rejected, parse
+from plurigrid.lattice.hashgraph import Operation
 from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, published, reading_payload
@@ -95,7 +94,8 @@ class Nexus:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.lifecycle = Lifecycle(self.data_dir, self.identity.did)
-        self.replica = Replica(self.world, self.hosts, self.data_dir / "ledger")
+        self.replica = Replica(self.world, self.hosts, self.data_dir / "ledger",
+                               heard=lambda did: self.membership.heard(did))  # an operation in the log is a sign of life
         self.outbox = Outbox(self.data_dir / "outbox.sqlite")
         self.hosted = self.hosts.get(self.identity.did, ())
         self._index = {pid: i for i, pid in enumerate(self.world.ids)}
@@ -122,8 +122,6 @@ class Nexus:
 
     async def _read(self) -> None:
         async for _, data in self.transport.read(self.replica.applied):
-            with contextlib.suppress(Rejected):
-                self.membership.heard(parse(data).author)  # verified once per process (parse is cached)
             for cleared in self.replica.apply(data):
                 k = cleared.header.interval
                 if k in self._closed_at:
