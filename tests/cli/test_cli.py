@@ -79,3 +79,10 @@ def test_efficiency_compares_the_run_with_the_opf_optimum(tmp_path):
     assert welfare["welfare"] == pytest.approx(welfare["efficiency"] * welfare["optimal_welfare"], rel=1e-6)
     assert 0.9 < welfare["efficiency"] < 1.0  # residential's truthful homes have flexibility the heuristic leaves unused
     assert json.loads((out / "summary.json").read_text())["mechanism_properties"]["welfare"] == welfare
+
+
+def test_version_is_the_installed_distribution():
+    from importlib.metadata import version
+
+    res = plurigrid("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"plurigrid {version('plurigrid')}"

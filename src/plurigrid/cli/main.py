@@ -37,6 +37,20 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out_console.print(f"plurigrid {version('plurigrid')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="print the installed version and exit")) -> None:
+    """Plurigrid: microworld simulator with markets and AC power flow."""
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from plurigrid.assets.profiles import ProfileError
     from plurigrid.lattice.faults import FaultError

@@ -8,6 +8,9 @@ active row bound (so a balance row `sum(injections) = demand` has dual = margina
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -35,6 +38,29 @@ class Solution:
     objective: float  # c'x + 1/2 x'Qx, without constants
     solve_time_s: float
     iterations: int
+
+
+_quiet_lock = threading.Lock()
+
+
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance that writes nothing to stdout, from its construction on.
+
+    HiGHS 1.16 prints its banner from the C++ constructor, before any option can be set, and a
+    line on stdout breaks every `--json` output; file descriptor 1 points at /dev/null meanwhile.
+    """
+    with _quiet_lock:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 def _finite(v: np.ndarray) -> np.ndarray:
@@ -67,8 +93,7 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, m
     if integer is not None and integer.any():
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.setOptionValue("threads", threads)
     h.setOptionValue("mip_rel_gap", mip_rel_gap)
     for key, value in (options or {}).items():
