@@ -24,6 +24,9 @@ import sys
 
 KEY_SPACE = 3000
 SIDE_SPACE = 400
+# a checkpoint every few commits (once the log since the last one holds as much as the state), so kills
+# land inside checkpoints too
+FREQUENT_CHECKPOINTS = {"_CHECKPOINT_FACTOR": 1, "_CHECKPOINT_MIN_BYTES": 0}
 
 
 def ops_for_version(v: int) -> list[tuple]:
@@ -81,8 +84,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--kill-after-commit", type=int, default=0)
     args = parser.parse_args(argv)
 
+    from plurigrid.state import store as store_module
     from plurigrid.state.store import Store
 
+    for name, value in FREQUENT_CHECKPOINTS.items():
+        setattr(store_module, name, value)
     store = Store(args.db)
     print("ready", store.version, flush=True)
 
@@ -92,7 +98,7 @@ def main(argv: list[str]) -> None:
         if not counting["on"]:
             return
         if counting["n"] == 0 and not sql.startswith("BEGIN"):
-            return  # reads of tree nodes before the write transaction starts
+            return  # reads before the write transaction starts
         counting["n"] += 1
         if counting["n"] == args.kill_stmt:
             print("kill", sql[:40], flush=True)

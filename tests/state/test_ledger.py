@@ -133,16 +133,16 @@ def test_forged_block_with_consistent_hashes_is_found(run_copy):
     settle = block["entries"]["settlements"]
     settle["bill_micro"][0] -= 1_000_000
     settle["market_micro"][0] -= 1_000_000
-    replay = L.Store(":memory:")
-    accounts: list[str] = []
+    replay = L.Store(":memory:", log=False)
+    accounts = L.Accounts.empty()
     for line in lines[:-1]:
         b = json.loads(line)
         tx = replay.begin()
-        L.apply_block(tx, L.Header(**b["header"]), b["entries"], accounts)
+        accounts = L.apply_block(accounts, tx, L.Header(**b["header"]), b["entries"])
         replay.commit(tx)
     header = L.Header(**{**block["header"], "entries_hash": L.sha256_hex(L.canonical(block["entries"]))})
     tx = replay.begin()
-    L.apply_block(tx, header, block["entries"], accounts)
+    L.apply_block(accounts, tx, header, block["entries"])
     forged = L.Header(**{**header.to_json(), "state_root": replay.commit(tx).root.hex()})
     lines[-1] = L.canonical({"header": forged.to_json(), "entries": block["entries"]}) + b"\n"
     path.write_bytes(b"".join(lines))
@@ -150,28 +150,109 @@ def test_forged_block_with_consistent_hashes_is_found(run_copy):
         L.verify(run_copy)
 
 
-def test_altered_state_file_is_found(run_copy):
+@pytest.mark.parametrize("change", [b'"balance_micro":9', b'"balance_micro":-'])
+def test_altered_state_file_is_found(run_copy, change):
     db = sqlite3.connect(run_copy / "ledger" / L.STATE)
-    key = db.execute("SELECT key FROM kv WHERE key > CAST('accounts/' AS BLOB) AND key < CAST('accounts0' AS BLOB) "
-                     "ORDER BY version DESC LIMIT 1").fetchone()[0]
-    db.execute("UPDATE kv SET value = ? WHERE key = ? AND version = (SELECT MAX(version) FROM kv WHERE key = ?)",
-               (b'{"balance_micro":1}', key, key))
+    version, state = db.execute("SELECT version, state FROM checkpoints").fetchone()
+    at = state.index(b'"balance_micro":') + len(change)
+    altered = state[:at - 1] + change[-1:] + state[at:]  # one byte of a balance, the length unchanged
+    db.execute("UPDATE checkpoints SET state = ? WHERE version = ?", (altered, version))
     db.commit()
     db.close()
-    with pytest.raises(L.LedgerError, match=r"^state.sqlite: its kv differ from the replayed blocks"):
+    with pytest.raises(L.LedgerError, match=rf"state.sqlite: unreadable .*version {version} does not rebuild to its "
+                                            r"recorded root \(corrupt store\)"):
         L.verify(run_copy)
 
 
-def test_unfinished_commit_line_is_dropped_on_reopen(run_copy):
+def test_altered_root_in_state_file_is_found(run_copy):
+    db = sqlite3.connect(run_copy / "ledger" / L.STATE)
+    db.execute("UPDATE versions SET root = ? WHERE version = 3", (b"\x01" * 32,))
+    db.commit()
+    db.close()
+    with pytest.raises(L.LedgerError, match=r"^block 3: state.sqlite holds root 0101"):
+        L.verify(run_copy)
+
+
+def test_unfinished_last_line_is_dropped_on_reopen(run_copy):
     folder = run_copy / "ledger"
     height = L.verify(run_copy).height
-    with _blocks(run_copy).open("ab") as f:  # a block written but never committed to the store
-        f.write(b'{"entries":{},"header":{"height":99}}\n')
+    with _blocks(run_copy).open("ab") as f:  # a block line the crash left unfinished
+        f.write(b'{"entries":{},"header":{"height":99}}\n{"entries":{"gr')
     ledger = L.Ledger(folder)
     assert ledger.height == height
     ledger.append(height, "2024-06-22T00:00:00+02:00", {"grid": {"upstream_wh": 5, "losses_wh": 5}})
     ledger.close()
     assert L.verify(run_copy).height == height + 1
+
+
+def test_blocks_after_the_last_checkpoint_are_replayed_on_reopen(run_copy, tmp_path):
+    """A process that died after writing blocks but before its next checkpoint loses none of them."""
+    folder = run_copy / "ledger"
+    head = L.verify(run_copy)
+    ledger = L.Ledger(folder)
+    for k in range(3):
+        ledger.append(head.interval + 1 + k, f"t{k}", {"grid": {"upstream_wh": 5 + k, "losses_wh": 5 + k}})
+    expected = ledger.head
+    ledger.store.discard()  # dies: no checkpoint of the three blocks
+    assert L.verify(run_copy) == expected  # the blocks are the record
+    assert L.balances(run_copy)[0] == expected.height
+    assert L.prove(run_copy, "accounts/grid-operator")["root"] == expected.state_root
+    again = L.Ledger(folder)
+    assert (again.height, again.head) == (expected.height, expected)
+    again.close()
+    assert L.verify(run_copy) == expected
+
+
+def test_long_ledgers_seal_their_blocks_into_zstd_segments(tmp_path, monkeypatch):
+    from plurigrid.state import blocklog
+
+    monkeypatch.setattr(blocklog, "SEAL_BYTES", 2_000)
+    ledger = L.Ledger(tmp_path / "ledger", create=True)
+    ledger.append(0, "t0", {"accounts": ["a", "b"]})
+    for k in range(1, 40):
+        ledger.append(k, f"t{k}", {"meters": {"participant": [0, 1], "wh": [k, -k]}, "grid": {"upstream_wh": 7, "losses_wh": 7}})
+    head = ledger.head
+    ledger.close()
+    segments = sorted(p.name for p in (tmp_path / "ledger").glob("blocks-*.jsonl.zst"))
+    assert len(segments) >= 2 and segments[0].startswith("blocks-000000000001-")
+    assert L.verify(tmp_path) == head
+    assert [r["metered_wh"] for r in L.history(tmp_path, "a")] == [0] + list(range(1, 40))
+    again = L.Ledger(tmp_path / "ledger")
+    again.append(40, "t40", {"grid": {"upstream_wh": 0, "losses_wh": 0}})
+    again.close()
+    assert L.verify(tmp_path).height == 41
+
+
+FORMAT1 = Path(__file__).parent / "data" / "format1-hello"
+
+
+def test_a_format1_ledger_still_verifies_and_proves_byte_for_byte(tmp_path):
+    shutil.copytree(FORMAT1, tmp_path / "run")
+    run = tmp_path / "run"
+    head = L.verify(run)
+    assert (head.height, head.state_root) == (24, "530804228363b0dcb7f207ed6320d8fdd4ae8e8c007212aaeecd29d38bcb1d45")
+    expected = json.loads((FORMAT1 / "proofs.json").read_text())
+    for label, vector in expected.items():
+        height, key = label.split(":", 1)
+        assert L.prove(run, key, int(height)) == vector, label
+    height, accounts = L.balances(run)
+    assert height == 24 and sum(a["balance_micro"] for a in accounts.values()) == 0
+
+
+def test_a_format1_ledger_with_an_altered_row_is_found(tmp_path):
+    shutil.copytree(FORMAT1, tmp_path / "run")
+    db = sqlite3.connect(tmp_path / "run" / L.STATE)
+    db.execute("UPDATE kv SET value = ? WHERE key = ? AND version = 24", (b'{"balance_micro":1}', b"accounts/load1"))
+    db.commit()
+    db.close()
+    with pytest.raises(L.LedgerError, match=r"^state.sqlite: its kv differ from the replayed blocks"):
+        L.verify(tmp_path / "run")
+
+
+def test_a_format1_ledger_is_not_written_to(tmp_path):
+    shutil.copytree(FORMAT1, tmp_path / "run")
+    with pytest.raises(L.LedgerError, match="store format 1"):
+        L.Ledger(tmp_path / "run")
 
 
 @pytest.mark.parametrize("entries, message", [

@@ -6,14 +6,17 @@ against an independent binary sparse-Merkle computation, proofs with the ICS-23 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
+import sqlite3
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plurigrid.state import jmt
+from plurigrid.state import store as store_module
 from plurigrid.state.ics23 import (
     JMT_SPEC,
     Ics23Error,
@@ -23,6 +26,7 @@ from plurigrid.state.ics23 import (
     verify_non_membership,
 )
 from plurigrid.state.ics23_proto import read_varint
+from plurigrid.state._native import decode_batch
 from plurigrid.state.store import Commit, Store, StoreError, Transaction
 
 EMPTY = b"SPARSE_MERKLE_PLACEHOLDER_HASH__"
@@ -324,17 +328,18 @@ def test_root_is_independent_of_history_and_side_space(ops, seed):
 
 @settings(max_examples=40, deadline=None)
 @given(ops=ops_st)
-def test_prune_to_latest_keeps_only_live_rows(ops):
+def test_prune_to_latest_keeps_only_the_live_state(ops):
     h = Harness.after(ops)
     if h.store.version == 0:  # at least one version
         h._commit()
     store = h.store
     model, side = h.committed[store.version]
     store.prune(store.version)
-    assert rows(store, "versions") == 1
-    # one row per live key in each space, and exactly the latest tree's nodes
-    assert rows(store, "kv") == len(model) + len(side)
-    assert rows(store, "nodes") == len(reachable(store))
+    assert rows(store, "versions") == 1 and rows(store, "log") == 0
+    # one checkpoint: exactly the live keys of each space
+    (state, side_state), = store._db.execute("SELECT state, side FROM checkpoints").fetchall()
+    assert sorted(decode_batch(state)) == sorted(model.items())
+    assert sorted(decode_batch(side_state)) == sorted(side.items())
     h.oldest = store.version
     h.check_retained()
 
@@ -344,26 +349,6 @@ def test_prune_to_latest_keeps_only_live_rows(ops):
 
 def rows(store: Store, table: str) -> int:
     return store._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-
-
-def reachable(store: Store) -> set[tuple[int, str]]:
-    """Tree nodes of the latest version: those read while proving each of its keys (every node of a
-    tree lies on the path to some key)."""
-    seen: set[tuple[int, str]] = set()
-    read = store._node
-
-    def recording(version: int, path: str):
-        seen.add((version, path))
-        return read(version, path)
-
-    store._node = recording  # Snapshot.prove reads nodes through the store's _node
-    try:
-        snap = store.snapshot()
-        for key, _ in snap.items():
-            snap.prove(key)
-    finally:
-        del store._node
-    return seen
 
 
 def commit(store: Store, writes: dict[bytes, bytes | None], side: dict[bytes, bytes | None] | None = None) -> Commit:
@@ -579,10 +564,10 @@ def test_pruned_versions_are_gone_and_retained_ones_intact():
                           {b"s%d" % v: b"x"}).root
     items = {v: list(store.snapshot(v).items()) for v in range(1, 7)}
     held = store.snapshot(4)
-    before = rows(store, "nodes") + rows(store, "kv") + rows(store, "versions")
+    before = rows(store, "log") + rows(store, "checkpoints") + rows(store, "versions")
     deleted = store.prune(4)
-    after = rows(store, "nodes") + rows(store, "kv") + rows(store, "versions")
-    assert deleted > 0 and before - after == deleted
+    after = rows(store, "log") + rows(store, "checkpoints") + rows(store, "versions")
+    assert deleted > 0 and before - after == deleted - 1  # a checkpoint at version 4 replaces its log
     assert store.oldest == 4
     assert rows(store, "versions") == 3
     for v in (0, 1, 3):
@@ -601,7 +586,7 @@ def test_pruned_versions_are_gone_and_retained_ones_intact():
     assert store.prune(2) == 0  # already pruned past that
     store.prune(100)  # clamps to the latest
     assert store.oldest == 6 and store.root() == roots[6] and list(store.snapshot().items()) == items[6]
-    assert rows(store, "nodes") == len(reachable(store))
+    assert (rows(store, "log"), rows(store, "checkpoints"), rows(store, "versions")) == (0, 1, 1)
 
 
 def test_reopen_file_backed_store(tmp_path):
@@ -689,3 +674,96 @@ def test_empty_key_is_refused_for_delete_too():
     tx = Store(":memory:").begin()
     with pytest.raises(StoreError, match="keys must be non-empty"):
         tx.delete(b"")
+
+
+@contextlib.contextmanager
+def checkpoint_every_commit():
+    saved = store_module._CHECKPOINT_FACTOR, store_module._CHECKPOINT_MIN_BYTES
+    store_module._CHECKPOINT_FACTOR, store_module._CHECKPOINT_MIN_BYTES = 0, 0
+    try:
+        yield
+    finally:
+        store_module._CHECKPOINT_FACTOR, store_module._CHECKPOINT_MIN_BYTES = saved
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=ops_st)
+def test_store_with_a_checkpoint_at_every_commit_matches_the_model(ops):
+    with checkpoint_every_commit():
+        h = Harness.after(ops)
+        h.check_retained()
+
+
+def test_reopening_replays_the_log_after_the_last_checkpoint(tmp_path):
+    path = tmp_path / "s.sqlite"
+    roots = {}
+    with checkpoint_every_commit():
+        with Store(path) as store:
+            roots[1] = commit(store, {b"a": b"1"}).root  # checkpointed
+    with Store(path) as store:
+        roots[2] = commit(store, {b"b": b"2"}, {b"s": b"x"}).root  # logged only
+        roots[3] = commit(store, {b"a": None}).root
+    assert rows_of(path, "checkpoints") == [1] and rows_of(path, "log") == [1, 2, 3]  # the log keeps history
+    with Store(path) as again:
+        assert again.version == 3 and again.root() == roots[3]
+        assert [again.root(v) for v in (1, 2, 3)] == [roots[1], roots[2], roots[3]]
+        assert list(again.snapshot(2).items()) == [(b"a", b"1"), (b"b", b"2")]
+        assert again.snapshot(3).side_get(b"s") == b"x"
+
+
+def test_a_log_of_another_root_is_refused(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        commit(store, {b"a": b"1"})
+    db = sqlite3.connect(path)
+    db.execute("UPDATE versions SET root = ?", (b"\x00" * 32,))
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="version 1 does not rebuild to its recorded root"):
+        Store(path)
+
+
+def test_a_store_without_a_log_persists_at_checkpoints_only(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = Store(path, log=False)
+    c1 = commit(store, {b"a": b"1"})
+    store.checkpoint()
+    c2 = commit(store, {b"b": b"2"})
+    assert store.provable(1) and store.provable(2) and store.root(1) == c1.root
+    c3 = commit(store, {b"c": b"3"})
+    assert not store.provable(2)
+    with pytest.raises(StoreError, match="not retained"):
+        store.snapshot(2).get(b"a")
+    store.discard()  # dies: versions 2 and 3 were never persisted
+    with Store(path) as again:
+        assert (again.version, again.root(), again.log) == (1, c1.root, False)
+    with Store(path, log=False) as again:
+        assert commit(again, {b"b": b"2"}) == c2 and commit(again, {b"c": b"3"}) == c3
+    with Store(path) as third:  # close checkpointed them
+        assert third.version == 3 and third.root(2) == c2.root
+    with pytest.raises(StoreError, match="a store without a log, opened as one with"):
+        Store(path, log=True)
+
+
+def test_a_failed_commit_leaves_the_tree_as_it_was():
+    store = Store(":memory:")
+    c1 = commit(store, {b"a": b"1", b"b": b"2"})
+    tx = store.begin()
+    tx.set(b"a", b"changed")
+    tx.delete(b"b")
+
+    def refuse(commit: Commit) -> None:
+        raise Boom
+
+    with pytest.raises(Boom):
+        store.commit(tx, before_commit=refuse)
+    assert store.version == 1 and store.root() == c1.root
+    assert list(store.snapshot().items()) == [(b"a", b"1"), (b"b", b"2")]
+
+
+def rows_of(path, table: str) -> list[int]:
+    db = sqlite3.connect(path)
+    try:
+        return [v for (v,) in db.execute(f"SELECT version FROM {table} ORDER BY version")]
+    finally:
+        db.close()

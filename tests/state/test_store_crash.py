@@ -6,8 +6,9 @@ versions 1..v (`store_crash_writer.ops_for_version`) gives in a fresh in-memory 
 
 Kill points, seeded: (a) SIGKILL from here after a random delay while the writer commits; (b) the
 writer kills itself as the N-th SQL statement of a commit starts, N chosen over the statements that
-commit runs (its BEGIN, first/random/last node, stale-node and value INSERTs, the version INSERT,
-the COMMIT); (c) the writer kills itself right after a commit returns, before acknowledging it.
+commit runs (its BEGIN, the log and version INSERTs, a checkpoint's INSERT and DELETE, the COMMIT;
+both sides checkpoint often, `writer.FREQUENT_CHECKPOINTS`); (c) the writer kills itself right after a
+commit returns, before acknowledging it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 from plurigrid.state.ics23 import JMT_SPEC, verify_membership, verify_non_membership
+from plurigrid.state import store as store_module
 from plurigrid.state.store import Store
 
 WRITER = Path(__file__).with_name("store_crash_writer.py")
@@ -33,7 +35,7 @@ _spec.loader.exec_module(writer)
 SEED = 20240611
 RUNS = 60
 # statements every commit must run; kill points also cover any other kind a commit runs
-REQUIRED = {"BEGIN", "nodes", "stale_nodes", "kv", "versions", "COMMIT"}
+REQUIRED = {"BEGIN", "log", "versions", "checkpoints", "COMMIT"}
 
 
 def category(sql: str) -> str:
@@ -130,7 +132,9 @@ def run_writer(db: Path, *args: str, delay: float | None = None) -> tuple[list[s
     return [line.strip() for line in lines if line.strip()], err.decode()
 
 
-def test_killed_writer_always_reopens_at_its_last_commit(tmp_path):
+def test_killed_writer_always_reopens_at_its_last_commit(tmp_path, monkeypatch):
+    for name, value in writer.FREQUENT_CHECKPOINTS.items():  # the replay commits as the writer does
+        monkeypatch.setattr(store_module, name, value)
     rng = random.Random(SEED)  # the plan: kinds of kill, delays, commits per run
     pick = random.Random(SEED + 1)  # statement positions and keys to prove (these depend on the versions reached)
     db = tmp_path / "crash.db"

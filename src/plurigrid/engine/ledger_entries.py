@@ -16,13 +16,18 @@ from plurigrid.engine.world import World
 from plurigrid.state.ledger import Header, Ledger
 
 
-def _micro_per_kwh(eur_per_kwh: np.ndarray) -> list[int | None]:
-    """Prices as integer micro-units per kWh; None where a strategy gave no finite limit."""
-    return [int(round(p * 1e6)) if np.isfinite(p) else None for p in np.asarray(eur_per_kwh, dtype=float)]
+def _micro_per_kwh(eur_per_kwh: np.ndarray) -> np.ndarray | list[int | None]:
+    """Prices as integer micro-units per kWh (rounded half to even); None where a strategy gave no finite limit."""
+    prices = np.asarray(eur_per_kwh, dtype=float)
+    finite = np.isfinite(prices)
+    micro = np.rint(np.where(finite, prices, 0.0) * 1e6).astype(np.int64)
+    if finite.all():
+        return micro
+    return [int(m) if f else None for m, f in zip(micro.tolist(), finite.tolist())]
 
 
-def _ints(values: np.ndarray) -> list[int]:
-    return np.asarray(values, dtype=np.int64).tolist()
+def _ints(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
 
 
 def block_entries(world: World, k: int, r: StepResult, open_accounts: bool) -> dict:
@@ -45,10 +50,10 @@ def block_entries(world: World, k: int, r: StepResult, open_accounts: bool) -> d
              "fee_micro": st.fee_micro, "bill_micro": st.bill_micro}
     settled = np.flatnonzero(np.any([v != 0 for v in parts.values()], axis=0))
     if len(settled):
-        entries["settlements"] = {"participant": settled.tolist()} | {k: _ints(v[settled]) for k, v in parts.items()}
+        entries["settlements"] = {"participant": _ints(settled)} | {k: _ints(v[settled]) for k, v in parts.items()}
     metered = np.flatnonzero(st.metered_wh)
     if len(metered):
-        entries["meters"] = {"participant": metered.tolist(), "wh": _ints(st.metered_wh[metered])}
+        entries["meters"] = {"participant": _ints(metered), "wh": _ints(st.metered_wh[metered])}
     entries["grid"] = {"upstream_wh": int(r.upstream_wh), "losses_wh": int(r.losses_wh)}
     return entries
 

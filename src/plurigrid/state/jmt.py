@@ -11,6 +11,10 @@ Hashing (as the `jmt` crate, so its ICS-23 spec applies unchanged):
     an empty subtree hashes to the placeholder, and a subtree holding exactly one leaf hashes to
     that leaf (the leaf sits at the shallowest depth where it is alone).
 
+This module is the reference implementation, in plain Python: the store keeps its latest tree in
+the native `_native.Tree` (tested root for root and proof for proof against this one), and reads
+stores of format 1, whose nodes this module wrote, through it.
+
 Storage differs from the crate in one way, for speed: a leaf is not a node of its own but an entry
 of its parent (its hash and key), so a write stores about one node instead of two, and moving
 a leaf up or down never reads it. Internal nodes are immutable and addressed by (version written,
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 from plurigrid.state.ics23 import JMT_SPEC, ExistenceProof, HashOp, InnerOp, NonExistenceProof
 
@@ -292,10 +296,15 @@ def _extreme(read: NodeSource, node: Internal, path: str, lo: int, hi: int, righ
         node, lo, hi = read(ref.version, path), 0, 16
 
 
-def _existence(steps: list[_Step], key: bytes, value: bytes) -> ExistenceProof:
-    path = tuple(InnerOp(HashOp.SHA256, INNER_PREFIX + s.sibling, b"") if s.went_right
-                 else InnerOp(HashOp.SHA256, INNER_PREFIX, s.sibling) for s in reversed(steps))
+def existence_proof(steps: Sequence[tuple[bool, bytes]], key: bytes, value: bytes) -> ExistenceProof:
+    """The ICS-23 existence proof of the leaf that `steps` (went right?, sibling hash) reach from the root."""
+    path = tuple(InnerOp(HashOp.SHA256, INNER_PREFIX + sibling, b"") if went_right
+                 else InnerOp(HashOp.SHA256, INNER_PREFIX, sibling) for went_right, sibling in reversed(steps))
     return ExistenceProof(key, value, JMT_SPEC.leaf_spec, path)
+
+
+def _existence(steps: list[_Step], key: bytes, value: bytes) -> ExistenceProof:
+    return existence_proof([(s.went_right, s.sibling) for s in steps], key, value)
 
 
 def prove(read: NodeSource, root: Child | None, key: bytes,

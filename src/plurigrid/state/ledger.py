@@ -8,29 +8,34 @@ store (`store.Store`, one version per block), so the header's state root commits
 and `accounts/<id>` can be proven with ICS-23 (JMT spec) to anyone holding the root.
 
 On disk (a run folder's `ledger/`):
-- `blocks.jsonl`: one canonical-JSON block per line, readable by anyone;
-- `state.sqlite`: the versioned store; its side space keeps the head block hash.
+- `blocks.jsonl` (and, for long runs, zstd segments of it: `blocklog`): one canonical-JSON block
+  per line, readable by anyone; a block is committed once its line is on disk (fsynced);
+- `state.sqlite`: checkpoints of the store (every version's root, the full state at the last
+  checkpoint; its side space keeps the account order), written as the blocks grow and at close.
 
-A block line is appended (and fsynced) before the store commit that makes it count; a crash between
-the two leaves one extra line, which reopening drops, so the store is what decides what committed.
-`verify` replays every block from nothing and checks hashes, roots and conservation, so altering
-any byte of either file is found.
+Reopening a ledger loads the last checkpoint and replays the blocks after it, checking each root
+against its header; a torn last line (a crash while writing it) is dropped. `verify` replays every
+block from nothing and checks hashes, roots and conservation, so altering any byte of either file
+is found. Ledgers written before store format 2 are read and verified in place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from plurigrid.state.store import Commit, Store, StoreError
+import numpy as np
+
+from plurigrid.state._native import canonical_json, format_rows
+from plurigrid.state.blocklog import HEAD, BlockLog, BlockLogError
+from plurigrid.state.store import Commit, Format1Store, Store, StoreError, Transaction, open_store
 
 OPERATOR = "grid-operator"  # the account on the other side of every tariff and market payment
 GENESIS_HASH = "00" * 32
-BLOCKS, STATE = "blocks.jsonl", "state.sqlite"
+BLOCKS, STATE = HEAD, "state.sqlite"
 _TABLES = {  # entry kind → its columns; every value is an integer except `side` and the account columns
     "orders": ("participant", "side", "wh", "limit_micro_per_kwh"),
     "trades": ("buyer", "seller", "wh", "price_micro_per_kwh"),
@@ -41,6 +46,11 @@ _TABLES = {  # entry kind → its columns; every value is an integer except `sid
     "readings": ("participant", "interval", "wh", "bill_micro", "op"),
 }
 _ACCOUNT_COLUMNS = {"participant", "buyer", "seller"}
+_ACCOUNT_FIELDS = ("balance_micro", "bill_micro", "exported_wh", "height", "imported_wh", "metered_wh")
+_ACCOUNT_PARTS = [b'{"' + _ACCOUNT_FIELDS[0].encode() + b'":'] + [b',"' + f.encode() + b'":' for f in _ACCOUNT_FIELDS[1:]] + [b"}"]
+_LIMIT = 1 << 62  # amounts beyond this could overflow the balances' 64-bit sums
+_ACCOUNTS_KEY = b"ledger/accounts"  # side space: the accounts in the order blocks opened them
+CHECKPOINT_FACTOR = 8  # a checkpoint once the blocks since the last one hold this many times the state
 
 
 class LedgerError(ValueError):
@@ -48,8 +58,11 @@ class LedgerError(ValueError):
 
 
 def canonical(value: Any) -> bytes:
-    """The one byte encoding that is hashed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The one byte encoding that is hashed: sorted keys, no spaces, UTF-8 (int64 arrays as lists)."""
+    try:
+        return canonical_json(value)
+    except TypeError:  # floats and other types: the standard encoder, which the native one matches
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -73,6 +86,9 @@ class Header:
         return sha256_hex(canonical(self.to_json()))
 
 
+GENESIS = Header(0, -1, "", GENESIS_HASH, "", "")
+
+
 def account_key(account: str) -> bytes:
     return f"accounts/{account}".encode()
 
@@ -85,52 +101,90 @@ def reading_key(account: str, interval: int) -> bytes:
     return f"readings/{account}/{interval:012d}".encode()
 
 
-def _ints(column: list, where: str) -> list[int]:
-    if not all(type(v) is int for v in column):
-        raise LedgerError(f"{where}: values must be integers")
-    return column
+def block_line(header: Header, entries_json: bytes) -> bytes:
+    """A block as its file line: canonical({"entries": ..., "header": ...}) from the already encoded entries."""
+    return b'{"entries":' + entries_json + b',"header":' + canonical(header.to_json()) + b"}\n"
 
 
-def _table(entries: dict, kind: str, accounts: list[str], where: str) -> dict[str, list]:
-    """Checks one entry table's shape and account references; returns it (empty if absent)."""
+@dataclass(frozen=True)
+class Accounts:
+    """Every account's state, columnar: position 0 is the grid operator, participant p is position p + 1."""
+
+    names: tuple[str, ...]  # participants in the order blocks opened them
+    keys: tuple[bytes, ...]  # state key of each position (operator first)
+    fields: dict[str, np.ndarray]  # _ACCOUNT_FIELDS → int64 per position
+
+    @classmethod
+    def empty(cls) -> Accounts:
+        return cls((), (account_key(OPERATOR),), {f: np.zeros(1, dtype=np.int64) for f in _ACCOUNT_FIELDS})
+
+    def opened(self, new: list[str]) -> Accounts:
+        grow = {f: np.concatenate([v, np.zeros(len(new), dtype=np.int64)]) for f, v in self.fields.items()}
+        return Accounts(self.names + tuple(new), self.keys + tuple(account_key(a) for a in new), grow)
+
+    @classmethod
+    def load(cls, names: list[str], read: Any) -> Accounts:
+        """The accounts as the store holds them (`read(key)` gives a value or None)."""
+        state = cls.empty().opened(names)
+        for pos, key in enumerate(state.keys):
+            raw = read(key)
+            if raw is not None:
+                for field, value in json.loads(raw).items():
+                    state.fields[field][pos] = value
+        return state
+
+
+def _column(table: dict, kind: str, column: str, where: str, accounts: int) -> np.ndarray | list:
+    """One entry column, checked: int64 values (limits may be null), sides and operation ids as given."""
+    values = table[column]
+    if column == "side":
+        if any(v not in ("buy", "sell") for v in values):
+            raise LedgerError(f"{where}: {kind}.side must be 'buy' or 'sell'")
+        return values
+    if column == "op":
+        if not all(isinstance(v, str) and len(v) == 64 and set(v) <= set("0123456789abcdef") for v in values):
+            raise LedgerError(f"{where}: {kind}.op must be operation ids (64 lowercase hex digits)")
+        return values
+    if isinstance(values, np.ndarray):
+        array = values
+        if array.dtype != np.int64 or array.ndim != 1:
+            raise LedgerError(f"{where}: {kind}.{column}: values must be integers")
+    else:
+        if column == "limit_micro_per_kwh":  # a strategy may bid without a limit (null)
+            values = [v for v in values if v is not None]
+        if not all(type(v) is int for v in values):
+            raise LedgerError(f"{where}: {kind}.{column}: values must be integers")
+        try:
+            array = np.array(values, dtype=np.int64)
+        except OverflowError:
+            array = np.array([_LIMIT], dtype=np.int64)
+    if len(array) and int(np.abs(array).max()) >= _LIMIT:
+        raise LedgerError(f"{where}: {kind}.{column}: values must be below 2**62 in size")
+    if column in _ACCOUNT_COLUMNS and len(array) and (array.min() < 0 or array.max() >= accounts):
+        raise LedgerError(f"{where}: {kind}.{column} refers to an account the ledger has not opened")
+    return array
+
+
+def _table(entries: dict, kind: str, accounts: int, where: str) -> dict[str, Any]:
+    """Checks one entry table's shape, types and account references; returns its columns (empty if absent)."""
     table = entries.get(kind, {})
     columns = _TABLES[kind]
-    if table == {}:
-        return {c: [] for c in columns}
+    if isinstance(table, dict) and not table:
+        return {c: np.zeros(0, dtype=np.int64) if c not in ("side", "op") else [] for c in columns}
     if not isinstance(table, dict) or sorted(table) != sorted(columns):
         raise LedgerError(f"{where}: {kind} must have the columns {', '.join(columns)}")
-    lengths = {len(table[c]) for c in columns if isinstance(table[c], list)}
-    if len(lengths) != 1 or not all(isinstance(table[c], list) for c in columns):
+    if not all(isinstance(table[c], (list, np.ndarray)) for c in columns) or len({len(table[c]) for c in columns}) != 1:
         raise LedgerError(f"{where}: {kind} columns must be lists of one length")
-    for c in columns:
-        if c == "side":
-            if any(v not in ("buy", "sell") for v in table[c]):
-                raise LedgerError(f"{where}: {kind}.side must be 'buy' or 'sell'")
-        elif c == "op":
-            if not all(isinstance(v, str) and len(v) == 64 and set(v) <= set("0123456789abcdef") for v in table[c]):
-                raise LedgerError(f"{where}: {kind}.op must be operation ids (64 lowercase hex digits)")
-        elif c == "limit_micro_per_kwh":  # a strategy may bid without a limit (null)
-            _ints([v for v in table[c] if v is not None], f"{where}: {kind}.{c}")
-        else:
-            _ints(table[c], f"{where}: {kind}.{c}")
-        if c in _ACCOUNT_COLUMNS and any(not 0 <= v < len(accounts) for v in table[c]):
-            raise LedgerError(f"{where}: {kind}.{c} refers to an account the ledger has not opened")
-    return table
+    return {c: _column(table, kind, c, where, accounts) for c in columns}
 
 
-def _account(tx, account: str) -> dict:
-    raw = tx.get(account_key(account))
-    if raw is None:
-        return {"balance_micro": 0, "imported_wh": 0, "exported_wh": 0, "height": 0, "bill_micro": 0, "metered_wh": 0}
-    return json.loads(raw)
-
-
-def apply_block(tx, header: Header, entries: dict, accounts: list[str]) -> None:
+def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: dict) -> Accounts:
     """Applies one block's entries to the state (the one rule both writing and verifying use).
 
-    Opens the block's new accounts (appended to `accounts`), checks conservation (metered energy
-    plus losses equals upstream energy; each bill is its market, tariff and fee parts; the operator
-    receives what participants pay) and moves balances, then records the block in the state.
+    Opens the block's new accounts, checks conservation (metered energy plus losses equals upstream
+    energy; each bill is its market, tariff and fee parts; the operator receives what participants
+    pay), moves balances and records the block in the state. Returns the accounts after the block;
+    `accounts` itself is left as it was (the caller keeps it if the commit fails).
     """
     where = f"block {header.height}"
     if not isinstance(entries, dict) or set(entries) - set(_TABLES) - {"accounts", "grid"}:
@@ -138,134 +192,70 @@ def apply_block(tx, header: Header, entries: dict, accounts: list[str]) -> None:
     new = entries.get("accounts", [])
     if not isinstance(new, list) or not all(isinstance(a, str) and a for a in new):
         raise LedgerError(f"{where}: accounts must be a list of names")
-    if len(set(new)) != len(new) or set(new) & (set(accounts) | {OPERATOR}):
+    if len(set(new)) != len(new) or set(new) & (set(accounts.names) | {OPERATOR}):
         raise LedgerError(f"{where}: accounts opens a name twice (or the reserved {OPERATOR!r})")
-    accounts.extend(new)
-    tables = {kind: _table(entries, kind, accounts, where) for kind in _TABLES}
+    if new:
+        accounts = accounts.opened(new)
+        tx.side_set(_ACCOUNTS_KEY, canonical(list(accounts.names)))
+    n = len(accounts.names)
+    tables = {kind: _table(entries, kind, n, where) for kind in _TABLES}
     grid = entries.get("grid", {"upstream_wh": 0, "losses_wh": 0})
     if not isinstance(grid, dict) or sorted(grid) != ["losses_wh", "upstream_wh"]:
         raise LedgerError(f"{where}: grid must have upstream_wh and losses_wh")
-    _ints(list(grid.values()), f"{where}: grid")
-    meters, settle = tables["meters"], tables["settlements"]
-    if sum(meters["wh"]) + grid["losses_wh"] != grid["upstream_wh"]:
-        raise LedgerError(f"{where}: energy does not balance: metered {sum(meters['wh'])} Wh + losses "
+    if not all(type(v) is int and abs(v) < _LIMIT for v in grid.values()):
+        raise LedgerError(f"{where}: grid: values must be integers")
+    meters, settle, readings = tables["meters"], tables["settlements"], tables["readings"]
+    metered = int(meters["wh"].sum())
+    if metered + grid["losses_wh"] != grid["upstream_wh"]:
+        raise LedgerError(f"{where}: energy does not balance: metered {metered} Wh + losses "
                           f"{grid['losses_wh']} Wh != upstream {grid['upstream_wh']} Wh")
-    parts = zip(settle["market_micro"], settle["tariff_micro"], settle["fee_micro"], settle["bill_micro"])
-    if any(m + t + f != b for m, t, f, b in parts):
+    if np.any(settle["market_micro"] + settle["tariff_micro"] + settle["fee_micro"] != settle["bill_micro"]):
         raise LedgerError(f"{where}: a bill is not the sum of its market, tariff and fee parts")
-    if len(set(meters["participant"])) != len(meters["participant"]) or \
-            len(set(settle["participant"])) != len(settle["participant"]):
+    if len(np.unique(meters["participant"])) != len(meters["participant"]) or \
+            len(np.unique(settle["participant"])) != len(settle["participant"]):
         raise LedgerError(f"{where}: a participant is metered or settled twice")
-    changes: dict[str, tuple[int, int]] = {}  # account → (bill, metered Wh) in this block
-    for p, wh in zip(meters["participant"], meters["wh"]):
-        changes[accounts[p]] = (0, wh)
-    for p, bill in zip(settle["participant"], settle["bill_micro"]):
-        changes[accounts[p]] = (bill, changes.get(accounts[p], (0, 0))[1])
-    readings = tables["readings"]
-    for p, interval, wh, bill, op in zip(*(readings[c] for c in _TABLES["readings"])):
-        key = reading_key(accounts[p], interval)
+    # this block's bill and metered energy per account position (operator at 0)
+    bill = np.zeros(n + 1, dtype=np.int64)
+    wh = np.zeros(n + 1, dtype=np.int64)
+    wh[meters["participant"] + 1] = meters["wh"]
+    bill[settle["participant"] + 1] = settle["bill_micro"]
+    for p, interval, reading_wh, reading_bill, op in zip(*(readings[c] for c in _TABLES["readings"])):
+        name = accounts.names[p]
+        key = reading_key(name, int(interval))
         if tx.get(key) is not None or not 0 <= interval < header.interval:
-            raise LedgerError(f"{where}: the reading of {accounts[p]} for interval {interval} is settled twice "
+            raise LedgerError(f"{where}: the reading of {name} for interval {interval} is settled twice "
                               "or is not of an earlier interval")
         tx.set(key, op.encode())
-        before = changes.get(accounts[p], (0, 0))
-        changes[accounts[p]] = (before[0] + bill, before[1] + wh)
+        bill[p + 1] += reading_bill
+        wh[p + 1] += reading_wh
     # the operator takes the other side of every payment and supplies every metered Wh (readings included)
-    changes[OPERATOR] = (-sum(settle["bill_micro"]) - sum(readings["bill_micro"]), grid["upstream_wh"] + sum(readings["wh"]))
-    for account in sorted(changes):
-        bill, wh = changes[account]
-        if not bill and not wh and account != OPERATOR:
-            continue
-        state = _account(tx, account)
-        state.update(balance_micro=state["balance_micro"] - bill, imported_wh=state["imported_wh"] + max(wh, 0),
-                     exported_wh=state["exported_wh"] + max(-wh, 0), height=header.height, bill_micro=bill,
-                     metered_wh=wh)
-        tx.set(account_key(account), canonical(state))
+    bill[0] = -int(settle["bill_micro"].sum()) - int(readings["bill_micro"].sum())
+    wh[0] = grid["upstream_wh"] + int(readings["wh"].sum())
+    changed = np.flatnonzero((bill != 0) | (wh != 0) | (np.arange(n + 1) == 0))
+    fields = {f: v.copy() for f, v in accounts.fields.items()}
+    b, w = bill[changed], wh[changed]
+    fields["balance_micro"][changed] -= b
+    fields["imported_wh"][changed] += np.maximum(w, 0)
+    fields["exported_wh"][changed] += np.maximum(-w, 0)
+    fields["height"][changed] = header.height
+    fields["bill_micro"][changed] = b
+    fields["metered_wh"][changed] = w
+    if int(np.abs(fields["balance_micro"][changed]).max()) >= _LIMIT:
+        raise LedgerError(f"{where}: a balance would exceed 2**62 micro-units")
+    values = format_rows(_ACCOUNT_PARTS, [fields[f][changed] for f in _ACCOUNT_FIELDS])
+    tx.writes.update(zip([accounts.keys[i] for i in changed.tolist()], values))
     tx.set(block_key(header.height), canonical({k: v for k, v in header.to_json().items() if k != "state_root"}))
+    return replace(accounts, fields=fields)
 
 
-class Ledger:
-    """An open ledger folder: appends blocks and commits them to its store."""
-
-    def __init__(self, folder: Path | str, *, create: bool = False, durable: bool = True) -> None:
-        """`durable=False`: blocks and commits are not fsynced, for a ledger rebuilt from elsewhere after a
-        restart (a lattice node's, from the replicated log); a crash still leaves a consistent prefix."""
-        self.folder = Path(folder)
-        self.durable = durable
-        blocks = self.folder / BLOCKS
-        if create:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            for name in (BLOCKS, STATE, STATE + "-wal", STATE + "-shm"):
-                (self.folder / name).unlink(missing_ok=True)
-        elif not blocks.is_file() or not (self.folder / STATE).is_file():
-            raise LedgerError(f"{self.folder}: no ledger here (expected {BLOCKS} and {STATE})")
-        self.store = Store(self.folder / STATE, durable)
-        self.accounts: list[str] = []
-        self.head = Header(0, -1, "", GENESIS_HASH, "", "")
-        self._recover(blocks)
-
-    def _recover(self, blocks: Path) -> None:
-        """Reads the committed blocks' accounts and head; drops a line written by a commit that never finished."""
-        height = self.store.version
-        lines = blocks.read_bytes().splitlines(keepends=True) if blocks.exists() else []
-        if len(lines) < height:
-            raise LedgerError(f"{blocks}: {len(lines)} blocks but the store committed {height}")
-        if len(lines) > height:
-            with blocks.open("r+b") as f:
-                f.truncate(sum(len(line) for line in lines[:height]))
-        for line in lines[:height]:
-            block = json.loads(line)
-            self.accounts.extend(block["entries"].get("accounts", []))
-        if height:
-            self.head = Header(**json.loads(lines[height - 1])["header"])
-
-    @property
-    def height(self) -> int:
-        return self.store.version
-
-    def append(self, interval: int, time: str, entries: dict) -> Header:
-        """Adds the block for one settlement interval; returns its header once committed."""
-        height = self.height + 1
-        provisional = Header(height, interval, time, self.head.hash if height > 1 else GENESIS_HASH, "",
-                             sha256_hex(canonical(entries)))
-        accounts = list(self.accounts)
-        tx = self.store.begin()
-        apply_block(tx, provisional, entries, accounts)
-        committed: list[Header] = []
-
-        def write_block(commit: Commit) -> None:
-            header = Header(**{**provisional.to_json(), "state_root": commit.root.hex()})
-            with (self.folder / BLOCKS).open("ab") as f:
-                f.write(canonical({"header": header.to_json(), "entries": entries}) + b"\n")
-                f.flush()
-                if self.durable:
-                    os.fsync(f.fileno())
-            committed.append(header)
-
-        self.store.commit(tx, before_commit=write_block)
-        self.accounts, self.head = accounts, committed[0]
-        return self.head
-
-    def close(self) -> None:
-        self.store.close()
-
-
-# ---------------------------------------------------------------- reading a ledger folder
-
-
-def _open_store(folder: Path) -> Store:
-    if not (folder / BLOCKS).is_file() or not (folder / STATE).is_file():
-        raise LedgerError(f"{folder}: no ledger here (expected {BLOCKS} and {STATE})")
-    try:
-        return Store(folder / STATE)
-    except StoreError as err:
-        raise LedgerError(f"{folder / STATE}: unreadable ({err})") from None
-
-
-def ledger_folder(run_dir: Path | str) -> Path:
-    """The ledger folder of a run folder (or the ledger folder itself)."""
-    run_dir = Path(run_dir)
-    return run_dir / "ledger" if (run_dir / "ledger").is_dir() else run_dir
+def _head_header(store: Store, height: int) -> Header:
+    """The header of block `height` as the store holds it (its `blocks/<h>` record and root)."""
+    if height == 0:
+        return GENESIS
+    raw = store.snapshot().get(block_key(height))
+    if raw is None:
+        raise LedgerError(f"{store.path}: the store holds no record of block {height}")
+    return Header(**json.loads(raw), state_root=store.root().hex())
 
 
 def _parse_block(line: bytes, height: int) -> tuple[Header, dict]:
@@ -274,18 +264,174 @@ def _parse_block(line: bytes, height: int) -> tuple[Header, dict]:
         block = json.loads(line)
         header = Header(**block["header"])
         entries = block["entries"]
+        exact = canonical(block) + b"\n" == line
     except (ValueError, KeyError, TypeError):
         raise LedgerError(f"{where}: not a block (expected JSON with a header and entries)") from None
-    if canonical(block) + b"\n" != line:
+    if not exact:
         raise LedgerError(f"{where}: not in canonical form (bytes were altered)")
     return header, entries
 
 
-def _table_digest(db, sql: str) -> str:
+def _replay_block(store: Store, accounts: Accounts, head: Header, line: bytes,
+                  height: int) -> tuple[Accounts, Header, Transaction]:
+    """Checks one block line against the chain so far and commits it to `store`; returns the new accounts and head."""
+    header, entries = _parse_block(line, height)
+    where = f"block {height}"
+    if header.height != height:
+        raise LedgerError(f"{where}: header says height {header.height}")
+    if header.prev_hash != (head.hash if height > 1 else GENESIS_HASH):
+        raise LedgerError(f"{where}: prev_hash does not match block {height - 1}")
+    if header.entries_hash != sha256_hex(canonical(entries)):
+        raise LedgerError(f"{where}: entries do not match the header's entries_hash")
+    tx = store.begin()
+    accounts = apply_block(accounts, tx, header, entries)
+    root = store.commit(tx).root.hex()
+    if root != header.state_root:
+        raise LedgerError(f"{where}: state root {header.state_root} differs from the replayed {root}")
+    return accounts, header, tx
+
+
+class Ledger:
+    """An open ledger folder: appends blocks and commits them to its store."""
+
+    def __init__(self, folder: Path | str, *, create: bool = False, durable: bool = True) -> None:
+        """`durable=False`: blocks and checkpoints are not fsynced, for a ledger rebuilt from elsewhere after a
+        restart (a lattice node's, from the replicated log); a crash still leaves a consistent prefix."""
+        self.folder = Path(folder)
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for stale in [STATE, STATE + "-wal", STATE + "-shm", BLOCKS, *self.folder.glob("blocks-*.jsonl.*")]:
+                (self.folder / stale).unlink(missing_ok=True)
+        elif not BlockLog.exists(self.folder) or not (self.folder / STATE).is_file():
+            raise LedgerError(f"{self.folder}: no ledger here (expected {BLOCKS} and {STATE})")
+        try:
+            self.blocks = BlockLog(self.folder, durable=durable)
+            self.store = Store(self.folder / STATE, durable, log=False)
+        except (StoreError, BlockLogError) as err:
+            raise LedgerError(f"{self.folder}: {err}") from None
+        self._recover()
+
+    def _recover(self) -> None:
+        """Loads the checkpoint, then replays the blocks after it; drops a torn last line."""
+        store, height = self.store, self.store.version
+        if len(self.blocks) < height:
+            raise LedgerError(f"{self.folder / BLOCKS}: {len(self.blocks)} blocks but the store committed {height}")
+        raw = store.snapshot().side_get(_ACCOUNTS_KEY)
+        self.accounts = Accounts.load(json.loads(raw) if raw else [], store.snapshot().get)
+        self.head = _head_header(store, height)
+        self._unsaved_bytes = 0
+        last = len(self.blocks)
+        for number, line in enumerate(self.blocks.lines(height + 1), start=height + 1):
+            try:
+                self.accounts, self.head, _ = _replay_block(store, self.accounts, self.head, line, number)
+                self._unsaved_bytes += len(line)
+            except LedgerError:
+                if number < last:
+                    raise
+                self.blocks.truncate(number - 1)  # the last line was never finished
+        if len(self.blocks) > store.version or self.blocks.torn:  # a partial line after the last complete one
+            self.blocks.truncate(store.version)
+
+    @property
+    def height(self) -> int:
+        return self.store.version
+
+    def append(self, interval: int, time: str, entries: dict) -> Header:
+        """Adds the block for one settlement interval; returns its header once committed (on disk)."""
+        height = self.height + 1
+        entries_json = canonical(entries)
+        provisional = Header(height, interval, time, self.head.hash if height > 1 else GENESIS_HASH, "",
+                             sha256_hex(entries_json))
+        tx = self.store.begin()
+        accounts = apply_block(self.accounts, tx, provisional, entries)
+        committed: list[Header] = []
+
+        def write_block(commit: Commit) -> None:
+            header = replace(provisional, state_root=commit.root.hex())
+            line = block_line(header, entries_json)
+            self.blocks.append(line)
+            self._unsaved_bytes += len(line)
+            committed.append(header)
+
+        self.store.commit(tx, before_commit=write_block)
+        self.accounts, self.head = accounts, committed[0]
+        if self._unsaved_bytes >= CHECKPOINT_FACTOR * max(self.store.state_bytes, 1 << 16):
+            self.checkpoint()
+        return self.head
+
+    def checkpoint(self) -> None:
+        """Writes the state at the head to `state.sqlite`, so reopening replays no block before it."""
+        self.store.checkpoint()
+        self._unsaved_bytes = 0
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# ---------------------------------------------------------------- reading a ledger folder
+
+
+def _open_store(folder: Path) -> Store | Format1Store:
+    if not BlockLog.exists(folder) or not (folder / STATE).is_file():
+        raise LedgerError(f"{folder}: no ledger here (expected {BLOCKS} and {STATE})")
+    try:
+        return open_store(folder / STATE)
+    except StoreError as err:
+        raise LedgerError(f"{folder / STATE}: unreadable ({err})") from None
+
+
+def _block_log(folder: Path) -> BlockLog:
+    try:
+        return BlockLog(folder)
+    except BlockLogError as err:
+        raise LedgerError(f"{folder}: {err}") from None
+
+
+def ledger_folder(run_dir: Path | str) -> Path:
+    """The ledger folder of a run folder (or the ledger folder itself)."""
+    run_dir = Path(run_dir)
+    return run_dir / "ledger" if (run_dir / "ledger").is_dir() else run_dir
+
+
+def _digest(rows: Any) -> str:
     digest = hashlib.sha256()
-    for row in db.execute(sql):
+    for row in rows:
         digest.update(canonical([r.hex() if isinstance(r, bytes) else r for r in row]))
     return digest.hexdigest()
+
+
+class _Format1Rows:
+    """The rows a format-1 store holds for a chain of blocks, regenerated through the reference `jmt`."""
+
+    def __init__(self) -> None:
+        from plurigrid.state import jmt
+
+        self.jmt = jmt
+        self.nodes: dict[tuple[int, str], Any] = {}
+        self.root: Any = None
+        self.kv: list[tuple] = []
+        self.versions: list[tuple] = []
+
+    def add(self, version: int, tx: Transaction) -> None:
+        update = self.jmt.apply_batch(lambda v, p: self.nodes[(v, p)], self.root, version, tx.writes)
+        self.nodes.update(update.written)
+        self.root = update.root
+        self.kv += [(0, k, version, v) for k, v in tx.writes.items()]  # format-1 ledgers wrote no side space
+        root = self.root
+        self.versions.append((version, self.jmt.root_hash(root), None if root is None else root.version,
+                              None if root is None else root.key))
+
+    def check(self, store: Format1Store) -> None:
+        expected = {
+            "nodes": sorted((v, p, n.encode()) for (v, p), n in self.nodes.items()),
+            "kv": sorted(self.kv, key=lambda r: (r[0], r[1], r[2])),
+            "versions": self.versions,
+        }
+        order = {"nodes": "version, path", "kv": "space, key, version", "versions": "version"}
+        for table, rows in expected.items():
+            found = store._db.execute(f"SELECT * FROM {table} ORDER BY {order[table]}")
+            if _digest(found) != _digest(rows):
+                raise LedgerError(f"state.sqlite: its {table} differ from the replayed blocks")
 
 
 def verify(run_dir: Path | str) -> Header:
@@ -293,46 +439,81 @@ def verify(run_dir: Path | str) -> Header:
 
     Checks, per block: canonical bytes, height, the previous block's hash, the entries' hash, the
     ledger's rules (conservation, account references) and the state root, both as replayed and as
-    `state.sqlite` holds it; then that `state.sqlite` holds exactly the replayed tree and values.
+    `state.sqlite` holds it; then that `state.sqlite` holds exactly what the replay gives (its
+    checkpoint, byte for byte; in format 1, every tree node and value row).
     """
     folder = ledger_folder(run_dir)
     store = _open_store(folder)
+    blocks = _block_log(folder)
     try:
-        lines = (folder / BLOCKS).read_bytes().splitlines(keepends=True)
-        replay = Store(":memory:")
-        accounts: list[str] = []
-        head = Header(0, -1, "", GENESIS_HASH, "", "")
-        for height, line in enumerate(lines, start=1):
-            header, entries = _parse_block(line, height)
+        replay = Store(":memory:", log=False)
+        checkpoints = set() if isinstance(store, Format1Store) else \
+            {v for (v,) in store._db.execute("SELECT version FROM checkpoints")}
+        format1 = _Format1Rows() if isinstance(store, Format1Store) and store.oldest == 0 else None
+        accounts, head = Accounts.empty(), GENESIS
+        for height, line in enumerate(blocks.lines(), start=1):
+            accounts, head, tx = _replay_block(replay, accounts, head, line, height)
             where = f"block {height}"
-            if header.height != height:
-                raise LedgerError(f"{where}: header says height {header.height}")
-            if header.prev_hash != (head.hash if height > 1 else GENESIS_HASH):
-                raise LedgerError(f"{where}: prev_hash does not match block {height - 1}")
-            if header.entries_hash != sha256_hex(canonical(entries)):
-                raise LedgerError(f"{where}: entries do not match the header's entries_hash")
-            tx = replay.begin()
-            apply_block(tx, header, entries, accounts)
-            root = replay.commit(tx).root.hex()
-            if root != header.state_root:
-                raise LedgerError(f"{where}: state root {header.state_root} differs from the replayed {root}")
+            if format1 is not None:
+                format1.add(height, tx)
             if height > store.version:
-                raise LedgerError(f"{where}: state.sqlite never committed it (it holds {store.version} blocks)")
-            if height >= store.oldest and store.root(height).hex() != root:
-                raise LedgerError(f"{where}: state.sqlite holds root {store.root(height).hex()}, not {root}")
-            head = header
-        if store.version > len(lines):
-            raise LedgerError(f"block {len(lines) + 1}: missing from {BLOCKS} (state.sqlite committed {store.version})")
-        if store.oldest == 0:
-            for table in ("nodes ORDER BY version, path", "kv ORDER BY space, key, version", "versions ORDER BY version"):
-                sql = f"SELECT * FROM {table}"
-                if _table_digest(store._db, sql) != _table_digest(replay._db, sql):
-                    raise LedgerError(f"state.sqlite: its {table.split()[0]} differ from the replayed blocks")
+                if isinstance(store, Format1Store):
+                    raise LedgerError(f"{where}: state.sqlite never committed it (it holds {store.version} blocks)")
+                continue  # blocks after the last checkpoint: the blocks themselves are the record
+            if height >= store.oldest and store.root(height) != replay.root():
+                raise LedgerError(f"{where}: state.sqlite holds root {store.root(height).hex()}, not {head.state_root}")
+            if height in checkpoints:
+                _check_checkpoint(store, replay, height)
+        if store.version > len(blocks):
+            raise LedgerError(f"block {len(blocks) + 1}: missing from {BLOCKS} (state.sqlite committed {store.version})")
+        if format1 is not None:
+            format1.check(store)
+        elif not isinstance(store, Format1Store) and store._db.execute("SELECT COUNT(*) FROM log").fetchone()[0]:
+            raise LedgerError("state.sqlite: its log differs from the replayed blocks (a ledger's store keeps none)")
         return head
     except StoreError as err:
         raise LedgerError(f"{folder / STATE}: {err}") from None
     finally:
         store.close()
+
+
+def _check_checkpoint(store: Store, replay: Store, version: int) -> None:
+    state, side = store._db.execute("SELECT state, side FROM checkpoints WHERE version = ?", (version,)).fetchone()
+    snap = replay.snapshot()
+    expected_side = sorted(snap.side_items())
+    if state != replay._tree.encode() or side != Store.encode_side(dict(expected_side)):
+        raise LedgerError(f"state.sqlite: its checkpoint at block {version} differs from the replayed blocks")
+
+
+def _replayed(folder: Path, height: int | None = None) -> tuple[Store | Format1Store, int]:
+    """The ledger's store holding every committed block up to `height` (default: all), opened for reading.
+
+    A format-1 store or a checkpoint at `height` answers as it is; otherwise the blocks are replayed
+    into a store in memory (from the checkpoint when it lies before `height`, else from the start).
+    """
+    store = _open_store(folder)
+    blocks = _block_log(folder)
+    last = len(blocks)
+    height = last if height is None else height
+    if not max(store.oldest, 1) <= height <= max(last, store.version):
+        store.close()
+        raise LedgerError(f"--height: the ledger holds heights {max(store.oldest, 1)}..{max(last, store.version)}, "
+                          f"not {height}")
+    if store.provable(height):
+        return store, height
+    replay = Store(":memory:", log=False)
+    accounts, head, start = Accounts.empty(), GENESIS, 1
+    if store.version < height:  # continue from the checkpoint
+        replay.close()
+        replay, start = store, store.version + 1
+        raw = store.snapshot().side_get(_ACCOUNTS_KEY)
+        accounts = Accounts.load(json.loads(raw) if raw else [], store.snapshot().get)
+        head = _head_header(store, store.version)
+    else:
+        store.close()
+    for number, line in enumerate(blocks.lines(start, height), start=start):
+        accounts, head, _ = _replay_block(replay, accounts, head, line, number)
+    return replay, height
 
 
 def prove(run_dir: Path | str, key: str, height: int | None = None) -> dict[str, str]:
@@ -342,12 +523,8 @@ def prove(run_dir: Path | str, key: str, height: int | None = None) -> dict[str,
     """
     from plurigrid.state.ics23 import encode_commitment_proof
 
-    folder = ledger_folder(run_dir)
-    store = _open_store(folder)
+    store, height = _replayed(ledger_folder(run_dir), height)
     try:
-        height = store.version if height is None else height
-        if not max(store.oldest, 1) <= height <= store.version:
-            raise LedgerError(f"--height: the ledger holds heights {max(store.oldest, 1)}..{store.version}, not {height}")
         snap = store.snapshot(height)
         raw = key.encode()
         proof = snap.prove(raw)
@@ -355,21 +532,28 @@ def prove(run_dir: Path | str, key: str, height: int | None = None) -> dict[str,
         return {"key": raw.hex(), "value": value.hex(), "proof": encode_commitment_proof(proof).hex(),
                 "root": snap.root.hex()}
     except StoreError as err:
-        raise LedgerError(f"{folder / STATE}: {err}") from None
+        raise LedgerError(f"{ledger_folder(run_dir) / STATE}: {err}") from None
     finally:
+        _close_reader(store)
+
+
+def _close_reader(store: Store | Format1Store) -> None:
+    """Closes a store opened for reading without writing anything (a replay in memory is discarded)."""
+    if isinstance(store, Store):
+        store.discard()
+    else:
         store.close()
 
 
 def balances(run_dir: Path | str) -> tuple[int, dict[str, dict]]:
     """The head height and every account's state (balance, energy, its last block's bill and meter)."""
-    folder = ledger_folder(run_dir)
-    store = _open_store(folder)
+    store, height = _replayed(ledger_folder(run_dir))
     try:
-        snap = store.snapshot()
+        snap = store.snapshot(height)
         prefix = b"accounts/"
-        return store.version, {k[len(prefix):].decode(): json.loads(v) for k, v in snap.items(prefix)}
+        return height, {k[len(prefix):].decode(): json.loads(v) for k, v in snap.items(prefix)}
     finally:
-        store.close()
+        _close_reader(store)
 
 
 def history(run_dir: Path | str, account: str) -> list[dict]:
@@ -379,39 +563,36 @@ def history(run_dir: Path | str, account: str) -> list[dict]:
     shown as `readings_wh`), so the bills add up to the balance.
     """
     folder = ledger_folder(run_dir)
-    store = _open_store(folder)
-    height = store.version
-    store.close()
+    _open_store(folder).close()
     accounts: list[str] = []
     rows = []
-    with (folder / BLOCKS).open("rb") as f:
-        for number, line in zip(range(1, height + 1), f):
-            header, entries = _parse_block(line, number)
-            accounts.extend(entries.get("accounts", []))
-            if account not in accounts and account != OPERATOR:
-                continue
-            row = {"height": header.height, "time": header.time, "metered_wh": 0, "bill_micro": 0}
-            readings = entries.get("readings", {})
-            if account == OPERATOR:
-                grid = entries.get("grid", {})
-                row.update(metered_wh=grid.get("upstream_wh", 0) + sum(readings.get("wh", [])),
-                           bill_micro=-sum(entries.get("settlements", {}).get("bill_micro", []))
-                           - sum(readings.get("bill_micro", [])))
-            else:
-                index = accounts.index(account)
-                meters, settle = entries.get("meters", {}), entries.get("settlements", {})
-                for p, wh in zip(meters.get("participant", []), meters.get("wh", [])):
-                    if p == index:
-                        row["metered_wh"] = wh
-                for i, p in enumerate(settle.get("participant", [])):
-                    if p == index:
-                        row.update({c: settle[c][i] for c in _TABLES["settlements"][1:]})
-                for p, wh, bill in zip(readings.get("participant", []), readings.get("wh", []),
-                                       readings.get("bill_micro", [])):
-                    if p == index:  # a late reading of an earlier interval, settled in this block
-                        row.update(metered_wh=row["metered_wh"] + wh, bill_micro=row["bill_micro"] + bill,
-                                   readings_wh=row.get("readings_wh", 0) + wh)
-            rows.append(row)
+    for number, line in enumerate(_block_log(folder).lines(), start=1):
+        header, entries = _parse_block(line, number)
+        accounts.extend(entries.get("accounts", []))
+        if account not in accounts and account != OPERATOR:
+            continue
+        row = {"height": header.height, "time": header.time, "metered_wh": 0, "bill_micro": 0}
+        readings = entries.get("readings", {})
+        if account == OPERATOR:
+            grid = entries.get("grid", {})
+            row.update(metered_wh=grid.get("upstream_wh", 0) + sum(readings.get("wh", [])),
+                       bill_micro=-sum(entries.get("settlements", {}).get("bill_micro", []))
+                       - sum(readings.get("bill_micro", [])))
+        else:
+            index = accounts.index(account)
+            meters, settle = entries.get("meters", {}), entries.get("settlements", {})
+            for p, wh in zip(meters.get("participant", []), meters.get("wh", [])):
+                if p == index:
+                    row["metered_wh"] = wh
+            for i, p in enumerate(settle.get("participant", [])):
+                if p == index:
+                    row.update({c: settle[c][i] for c in _TABLES["settlements"][1:]})
+            for p, wh, bill in zip(readings.get("participant", []), readings.get("wh", []),
+                                   readings.get("bill_micro", [])):
+                if p == index:  # a late reading of an earlier interval, settled in this block
+                    row.update(metered_wh=row["metered_wh"] + wh, bill_micro=row["bill_micro"] + bill,
+                               readings_wh=row.get("readings_wh", 0) + wh)
+        rows.append(row)
     if not rows and account not in accounts:
         raise LedgerError(f"--participant: no account {account!r} in this ledger")
     return rows

@@ -1,45 +1,56 @@
 """Versioned, Merkle-committed key/value store on SQLite: snapshots, nested transactions, ICS-23 proofs.
 
 Why: every settlement must be provable to a third party who holds only a state root (a participant
-proving what it was paid, later a relayer proving a packet), and a node killed mid-commit must come
-back exactly where it was. Penumbra's cnidarium is the model; this is its shape in stdlib Python:
+proving what it was paid, later a relayer proving a packet), a node killed mid-commit must come
+back exactly where it was, and a grid's ledger rewrites ten thousand balances every 15 minutes.
+Penumbra's cnidarium is the model; the layout is a log and checkpoints, because the Merkle tree is
+derived state (a JMT's root depends only on the set of pairs):
 
-- each `commit` is a version (height) with a root, written in one SQLite transaction, so a crash at
-  any point leaves the last committed version and its root intact (WAL, synchronous=FULL);
-- a `Snapshot` reads one retained version; it never changes, because versions are append-only
-  (values are rows keyed by (key, version), tree nodes by (version, path)) until pruned;
-- a `Transaction` buffers writes over a snapshot; `begin()` nests one inside another, which sees
-  its parent's writes, can roll back alone, and `apply()`s into its parent;
-- the verifiable space is committed by a Jellyfish Merkle tree (`jmt`, ICS-23 JMT spec); a side
-  space of the same store holds indexes that need no proofs, versioned with the same snapshots.
+- the latest version lives in memory as a native Jellyfish Merkle tree (`_native.Tree`, the JMT
+  spec of ICS-23, tested root for root against the pure-Python `jmt`), so a commit hashes only
+  what it changed and never reads a tree node from disk;
+- each `commit` is a version: its write set goes to the `log` table and its root to `versions`,
+  in one SQLite transaction (WAL, synchronous=FULL), so a crash at any point leaves the last
+  committed version; a store opened with `log=False` keeps commits in memory until `checkpoint()`
+  (for a state its owner can replay from elsewhere: the ledger replays its block file);
+- a checkpoint is the whole state of one version; opening a store loads the latest checkpoint and
+  replays the log after it, checking every root; once the log since the last checkpoint holds
+  `_CHECKPOINT_FACTOR` times the state, the next commit writes a new checkpoint;
+- a `Snapshot` reads one retained version and never changes: the latest from the tree, an older
+  one rebuilt from the checkpoint at or below it and the log (retained: from `oldest` on, where a
+  prune leaves a checkpoint); a `Transaction` buffers writes over a snapshot, nests, rolls back
+  alone and `apply()`s into its parent;
+- a side space of the same store holds indexes that need no proofs, versioned with the same
+  snapshots but outside the root.
+
+Stores written before this layout (format 1: one row per tree node and value version) are read by
+`open_store` through `Format1Store`, which answers the same reads; they are not written to.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from plurigrid.state import jmt
-from plurigrid.state.ics23 import CommitmentProof, ExistenceProof
+from plurigrid.state._native import Tree, decode_batch, encode_batch
+from plurigrid.state.ics23 import CommitmentProof, ExistenceProof, NonExistenceProof
 
-_VERIFIABLE, _SIDE = 0, 1
+FORMAT = 2
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS versions (version INTEGER PRIMARY KEY, root BLOB NOT NULL,
-                                     root_version INTEGER, root_key BLOB);
-CREATE TABLE IF NOT EXISTS nodes (version INTEGER NOT NULL, path TEXT NOT NULL, data BLOB NOT NULL,
-                                  PRIMARY KEY (version, path)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS kv (space INTEGER NOT NULL, key BLOB NOT NULL, version INTEGER NOT NULL, value BLOB,
-                               PRIMARY KEY (space, key, version)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stale_nodes (since INTEGER NOT NULL, path TEXT NOT NULL, version INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS stale_nodes_since ON stale_nodes (since);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (version INTEGER PRIMARY KEY, root BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS log (version INTEGER PRIMARY KEY, writes BLOB NOT NULL, side BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (version INTEGER PRIMARY KEY, state BLOB NOT NULL, side BLOB NOT NULL);
 """
-_CACHE_NODES = 400_000
+_CHECKPOINT_FACTOR = 4  # a new checkpoint once the log since the last one holds this many times the state
+_CHECKPOINT_MIN_BYTES = 1 << 20  # and at least this much
+_EMPTY_BATCH = encode_batch([], [])
 
 
 class StoreError(ValueError):
@@ -54,36 +65,151 @@ class Commit:
     root: bytes
 
 
-def _prefix_end(prefix: bytes) -> bytes | None:
-    """Smallest key greater than every key starting with `prefix` (None: no bound)."""
-    trimmed = prefix.rstrip(b"\xff")
-    return trimmed[:-1] + bytes((trimmed[-1] + 1,)) if trimmed else None
+def _prefix_items(pairs: dict[bytes, bytes], prefix: bytes) -> list[tuple[bytes, bytes]]:
+    return sorted((k, v) for k, v in pairs.items() if k.startswith(prefix))
+
+
+def _connect(path: str, durable: bool) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"{path}: not a Plurigrid store ({err})") from None
+    return db
+
+
+def _is_format1(db: sqlite3.Connection) -> bool:
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return "nodes" in tables and "log" not in tables
+
+
+class _Version:
+    """One version's full state, in memory: the tree (for roots and proofs) and the side space."""
+
+    def __init__(self, tree: Tree, side: dict[bytes, bytes]) -> None:
+        self.tree, self.side = tree, side
+
+
+def proof_of(tree: Tree, key: bytes, version: int) -> CommitmentProof:
+    """An ICS-23 proof (JMT spec) that `key` holds its value in `tree`, or that it is absent."""
+    try:
+        found = tree.prove(key)
+    except ValueError as err:
+        raise StoreError(f"version {version}: {err}") from None
+    if found[0]:
+        return CommitmentProof(exist=jmt.existence_proof(found[2], key, found[1]))
+
+    def neighbour(leaf: tuple[bytes, bytes, list] | None) -> ExistenceProof | None:
+        return None if leaf is None else jmt.existence_proof(leaf[2], leaf[0], leaf[1])
+
+    return CommitmentProof(nonexist=NonExistenceProof(key, neighbour(found[1]), neighbour(found[2])))
 
 
 class Store:
     """A versioned store in one SQLite file (`":memory:"` for a throwaway one)."""
 
-    def __init__(self, path: str | Path, durable: bool = True) -> None:
-        """`durable=False` skips the fsync of each commit (a crash may lose the last ones, never corrupt the store):
-        for stores that are rebuilt from elsewhere after a restart."""
+    def __init__(self, path: str | Path, durable: bool = True, *, log: bool | None = None) -> None:
+        """`durable=False` skips the fsync of each commit (a crash may lose the last ones, never corrupt
+        the store). `log=False` keeps commits in memory until `checkpoint()` (or `close()`): for a state
+        its owner rebuilds from elsewhere after a crash, as the ledger does from its blocks. A new store
+        records its mode; an existing one keeps it (`log=None` accepts either)."""
         self.path = str(path)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"{self.path}: not a Plurigrid store ({err})") from None
-        self._cache: dict[tuple[int, str], jmt.Internal] = {}
-        row = self._db.execute("SELECT version, root, root_version, root_key FROM versions "
-                               "ORDER BY version DESC LIMIT 1").fetchone()
-        self.version = 0 if row is None else row[0]
-        self._root = None if row is None else self._ref(*row[1:])
+        self._db = _connect(self.path, durable)
+        if _is_format1(self._db):
+            self._db.close()
+            raise StoreError(f"{self.path}: written by an earlier Plurigrid (store format 1): it can be read "
+                             "(open_store) and verified, not written")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('log', ?)", (int(log is not False),))
+        meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+        if meta["format"] != FORMAT:
+            raise StoreError(f"{self.path}: store format {meta['format']}, this Plurigrid reads {FORMAT}")
+        self.log = bool(meta["log"])
+        if log is not None and log != self.log:
+            raise StoreError(f"{self.path}: a store {'with' if self.log else 'without'} a log, opened as one "
+                             f"{'with' if log else 'without'}")
         oldest = self._db.execute("SELECT value FROM meta WHERE name = 'oldest'").fetchone()
         self.oldest = 0 if oldest is None else oldest[0]
+        self._pending: list[tuple[int, bytes]] = []  # (version, root) of commits not yet persisted (log=False)
+        self._cache: dict[int, _Version] = {}  # older versions rebuilt for snapshots
+        self._load()
+
+    def _load(self) -> None:
+        """The latest checkpoint, then the log after it, each root checked against `versions`."""
+        try:
+            self._replay_log()
+        except ValueError as err:  # a batch that does not decode
+            raise StoreError(f"{self.path}: {err}") from None
+
+    def _replay_log(self) -> None:
+        db = self._db
+        row = db.execute("SELECT version, state, side FROM checkpoints ORDER BY version DESC LIMIT 1").fetchone()
+        self._tree, self._side = Tree(), {}
+        self.version = self._checkpoint = self._persisted = 0
+        if row is not None:
+            self._tree.apply(row[1])
+            self._side = dict(decode_batch(row[2]))
+            self.version = self._checkpoint = row[0]
+            self._check_root(self.version, self._tree.root())
+        self._log_bytes = 0
+        for version, writes, side in db.execute("SELECT version, writes, side FROM log WHERE version > ? "
+                                                "ORDER BY version", (self.version,)):
+            if version != self.version + 1:
+                raise StoreError(f"{self.path}: the log skips from version {self.version} to {version} (corrupt store)")
+            self._tree.apply(writes)
+            self._apply_side(self._side, side)
+            self._log_bytes += len(writes) + len(side)
+            self.version = version
+            self._check_root(version, self._tree.root())
+        latest = db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
+        if latest != self.version:
+            raise StoreError(f"{self.path}: versions go to {latest} but the log and checkpoints to {self.version} "
+                             "(corrupt store)")
+        self._persisted = self.version
+
+    def _check_root(self, version: int, root: bytes) -> None:
+        row = self._db.execute("SELECT root FROM versions WHERE version = ?", (version,)).fetchone()
+        if row is None or row[0] != root:
+            raise StoreError(f"{self.path}: version {version} does not rebuild to its recorded root (corrupt store)")
+
+    @staticmethod
+    def _apply_side(side: dict[bytes, bytes], batch: bytes) -> None:
+        for key, value in decode_batch(batch):
+            if value is None:
+                side.pop(key, None)
+            else:
+                side[key] = value
 
     def close(self) -> None:
+        """Persists what `log=False` commits hold in memory, then closes the file."""
+        if self._pending:
+            self.checkpoint()
         self._db.close()
+
+    def discard(self) -> None:
+        """Closes the file without persisting commits held in memory (a store opened to read or replay)."""
+        self._db.close()
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of the latest version's verifiable keys and values (what a checkpoint holds, roughly)."""
+        return self._tree.state_bytes
+
+    def provable(self, version: int) -> bool:
+        """Whether `snapshot(version)` can read and prove: retained, and (without a log) checkpointed or the latest."""
+        if not self.oldest <= version <= self.version:
+            return False
+        return self.log or version == self.version or version == 0 or \
+            self._db.execute("SELECT 1 FROM checkpoints WHERE version = ?", (version,)).fetchone() is not None
+
+    @staticmethod
+    def encode_side(side: dict[bytes, bytes]) -> bytes:
+        """A side space as one batch, in key order (so equal spaces encode to equal bytes)."""
+        keys = sorted(side)
+        return encode_batch(keys, [side[k] for k in keys])
 
     def __enter__(self) -> Store:
         return self
@@ -93,78 +219,102 @@ class Store:
 
     # ------------------------------------------------------------ versions
 
-    @staticmethod
-    def _ref(root: bytes, root_version: int | None, root_key: bytes | None) -> jmt.Child | None:
-        if root_version is None:
-            return None
-        if root_key is None:
-            return jmt.internal_child(root, root_version)
-        return jmt.leaf_child(root, hashlib.sha256(root_key).digest(), root_key)
-
-    def _root_at(self, version: int) -> jmt.Child | None:
-        if version == self.version:
-            return self._root
-        self._check_retained(version)
-        row = self._db.execute("SELECT root, root_version, root_key FROM versions WHERE version = ?", (version,)).fetchone()
-        return None if row is None else self._ref(*row)
-
     def _check_retained(self, version: int) -> None:
         if not self.oldest <= version <= self.version:
             raise StoreError(f"version {version} is not retained (this store holds {self.oldest}..{self.version})")
 
     def root(self, version: int | None = None) -> bytes:
         """Root hash of `version` (default: the latest)."""
-        return jmt.root_hash(self._root_at(self.version if version is None else version))
+        if version is None or version == self.version:
+            return self._tree.root()
+        self._check_retained(version)
+        if version == 0:
+            return jmt.PLACEHOLDER
+        for pending, root in self._pending:
+            if pending == version:
+                return root
+        row = self._db.execute("SELECT root FROM versions WHERE version = ?", (version,)).fetchone()
+        if row is None:
+            raise StoreError(f"version {version} is not retained (this store holds {self.oldest}..{self.version})")
+        return row[0]
 
     def snapshot(self, version: int | None = None) -> Snapshot:
         """An immutable view of `version` (default: the latest)."""
         version = self.version if version is None else version
         self._check_retained(version)
-        return Snapshot(self, version, self._root_at(version))
+        return Snapshot(self, version)
 
     def begin(self) -> Transaction:
         """A transaction over the latest version; `commit` it to make the next version."""
         return Transaction(self.snapshot())
 
-    # ------------------------------------------------------------ reads
+    def _state(self, version: int) -> _Version | None:
+        """The full state of a retained older version (None: the latest, read from the tree)."""
+        self._check_retained(version)
+        if version == self.version:
+            return None
+        if version not in self._cache:
+            if len(self._cache) >= 8:
+                self._cache.clear()
+            self._cache[version] = self._rebuild(version)
+        return self._cache[version]
 
-    def _node(self, version: int, path: str) -> jmt.Internal:
-        node = self._cache.get((version, path))
-        if node is None:
-            row = self._db.execute("SELECT data FROM nodes WHERE version = ? AND path = ?", (version, path)).fetchone()
-            if row is None:
-                raise StoreError(f"tree node {path or 'root'}@{version} is missing (pruned or corrupt store)")
-            node = jmt.decode_node(row[0])
-            self._remember(version, path, node)
-        return node
+    def _rebuild(self, version: int) -> _Version:
+        """A retained version from the checkpoint at or below it and the log up to it."""
+        try:
+            return self._replay_to(version)
+        except ValueError as err:  # a batch that does not decode
+            raise StoreError(f"{self.path}: {err}") from None
 
-    def _remember(self, version: int, path: str, node: jmt.Internal) -> None:
-        if len(self._cache) >= _CACHE_NODES:
-            self._cache.clear()
-        self._cache[(version, path)] = node
+    def _replay_to(self, version: int) -> _Version:
+        db = self._db
+        tree, side = Tree(), {}
+        row = db.execute("SELECT version, state, side FROM checkpoints WHERE version <= ? ORDER BY version DESC "
+                         "LIMIT 1", (version,)).fetchone()
+        base = 0
+        if row is not None:
+            base = row[0]
+            tree.apply(row[1])
+            side = dict(decode_batch(row[2]))
+        if base < version and not self.log:
+            raise StoreError(f"version {version} is not retained (a store without a log keeps its checkpoints "
+                             f"and version {self.version})")
+        for writes, side_writes in db.execute("SELECT writes, side FROM log WHERE version > ? AND version <= ? "
+                                              "ORDER BY version", (base, version)):
+            tree.apply(writes)
+            self._apply_side(side, side_writes)
+        return _Version(tree, side)
 
-    def _get(self, space: int, key: bytes, version: int) -> bytes | None:
-        row = self._db.execute("SELECT value FROM kv WHERE space = ? AND key = ? AND version <= ? "
-                               "ORDER BY version DESC LIMIT 1", (space, key, version)).fetchone()
-        return None if row is None else row[0]
+    # ------------------------------------------------------------ reads of a version
 
-    def _items(self, space: int, prefix: bytes, version: int) -> Iterator[tuple[bytes, bytes]]:
-        end = _prefix_end(prefix)
-        sql = ("SELECT key, value, MAX(version) FROM kv WHERE space = ? AND key >= ? AND version <= ?"
-               + ("" if end is None else " AND key < ?") + " GROUP BY key ORDER BY key")
-        args = (space, prefix, version) + (() if end is None else (end,))
-        for key, value, _ in self._db.execute(sql, args).fetchall():
-            if value is not None:
-                yield key, value
+    def _get(self, version: int, key: bytes) -> bytes | None:
+        state = self._state(version)
+        return (self._tree if state is None else state.tree).get(key)
+
+    def _items(self, version: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        state = self._state(version)
+        return (self._tree if state is None else state.tree).items(prefix)
+
+    def _side_get(self, version: int, key: bytes) -> bytes | None:
+        state = self._state(version)
+        return (self._side if state is None else state.side).get(key)
+
+    def _side_items(self, version: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        state = self._state(version)
+        return _prefix_items(self._side if state is None else state.side, prefix)
+
+    def _prove(self, version: int, key: bytes) -> CommitmentProof:
+        state = self._state(version)
+        return proof_of(self._tree if state is None else state.tree, key, version)
 
     # ------------------------------------------------------------ writes
 
     def commit(self, tx: Transaction, before_commit: Callable[[Commit], None] | None = None) -> Commit:
-        """Writes a top-level transaction as the next version, atomically; returns its version and root.
+        """Makes a top-level transaction the next version, atomically; returns its version and root.
 
-        `before_commit(commit)` runs once the new root is known and written, just before the SQLite
-        commit that makes it count: the place to record the root elsewhere first (if it raises, or
-        the process dies, the version is not committed).
+        `before_commit(commit)` runs once the new root is known, just before the SQLite commit that
+        makes it count: the place to record the root elsewhere first (if it raises, or the process
+        dies, the version is not committed).
         """
         if tx.parent is not None:
             raise StoreError("commit the outermost transaction; nested ones apply() into their parent")
@@ -173,116 +323,137 @@ class Store:
         if tx.snapshot.version != self.version:
             raise StoreError(f"transaction began at version {tx.snapshot.version}, the store is now at {self.version}")
         version = self.version + 1
-        was_enabled = gc.isenabled()
-        gc.disable()  # the batch allocates many small objects that never form cycles
+        keys, values = list(tx.writes), list(tx.writes.values())
+        counters = self._log_bytes, self._checkpoint
+        undo = self._tree.update(keys, values)
+        commit = Commit(version, self._tree.root())
+        side = dict(self._side)
+        side_batch = encode_batch(list(tx.side_writes), list(tx.side_writes.values())) if tx.side_writes else _EMPTY_BATCH
+        if tx.side_writes:
+            self._apply_side(side, side_batch)
         try:
-            update = jmt.apply_batch(self._node, self._root, version, tx.writes)
-            root = update.root
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                latest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
-                if latest != self.version:
-                    raise StoreError(f"another writer committed version {latest} to {self.path}; reopen the store")
-                self._db.executemany("INSERT INTO nodes VALUES (?, ?, ?)",
-                                     [(v, p, n.encode()) for (v, p), n in update.written.items()])
-                self._db.executemany("INSERT INTO stale_nodes VALUES (?, ?, ?)",
-                                     [(version, p, v) for v, p in update.stale])
-                self._db.executemany("INSERT INTO kv VALUES (?, ?, ?, ?)",
-                                     [(_VERIFIABLE, k, version, v) for k, v in tx.writes.items()]
-                                     + [(_SIDE, k, version, v) for k, v in tx.side_writes.items()])
-                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?)",
-                                 (version, jmt.root_hash(root), None if root is None else root.version,
-                                  None if root is None else root.key))
+            if self.log:
+                writes = encode_batch(keys, values)
+                self._write(commit, lambda db: self._append_log(db, commit, writes, side_batch, side), before_commit)
+            else:
                 if before_commit is not None:
-                    before_commit(Commit(version, jmt.root_hash(root)))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            for superseded in update.stale:  # old versions' nodes are rarely read again
-                self._cache.pop(superseded, None)
-            if len(self._cache) + len(update.written) > _CACHE_NODES:
-                self._cache.clear()
-            self._cache.update(update.written)
-        finally:
-            if was_enabled:
-                gc.enable()
-        self.version, self._root = version, root
+                    before_commit(commit)
+                self._pending.append((version, commit.root))
+        except BaseException:
+            self._tree.apply(undo)
+            self._log_bytes, self._checkpoint = counters
+            raise
+        self._side, self.version = side, version
         tx.closed = True
-        return Commit(version, jmt.root_hash(root))
+        return commit
+
+    def _append_log(self, db: sqlite3.Connection, commit: Commit, writes: bytes, side_batch: bytes,
+                    side: dict[bytes, bytes]) -> None:
+        db.execute("INSERT INTO log VALUES (?, ?, ?)", (commit.version, writes, side_batch))
+        db.execute("INSERT INTO versions VALUES (?, ?)", (commit.version, commit.root))
+        self._log_bytes += len(writes) + len(side_batch)
+        if self._log_bytes >= max(_CHECKPOINT_FACTOR * self._tree.state_bytes, _CHECKPOINT_MIN_BYTES):
+            self._write_checkpoint(db, commit.version, side)
+
+    def _write(self, commit: Commit, writes: Callable[[sqlite3.Connection], None],
+               before_commit: Callable[[Commit], None] | None) -> None:
+        """Runs `writes` and `before_commit` in one write transaction that commits `commit.version`."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            latest = db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
+            if latest != self._persisted:
+                raise StoreError(f"another writer committed version {latest} to {self.path}; reopen the store")
+            writes(db)
+            if before_commit is not None:
+                before_commit(commit)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._persisted = commit.version
+
+    def _write_checkpoint(self, db: sqlite3.Connection, version: int, side: dict[bytes, bytes]) -> None:
+        """The full state of the latest version, replacing checkpoints no retained version needs."""
+        db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (version, self._tree.encode(), self.encode_side(side)))
+        db.execute("DELETE FROM checkpoints WHERE version < ? AND version != ?", (version, self.oldest))
+        self._checkpoint, self._log_bytes = version, 0
+
+    def checkpoint(self) -> None:
+        """Persists the latest version in full (with the roots of commits kept in memory since the last one)."""
+        if self._checkpoint == self.version and not self._pending:
+            return
+        pending = list(self._pending)
+
+        def writes(db: sqlite3.Connection) -> None:
+            db.executemany("INSERT INTO versions VALUES (?, ?)", pending)
+            self._write_checkpoint(db, self.version, self._side)
+
+        self._write(Commit(self.version, self._tree.root()), writes, None)
+        self._pending.clear()
 
     def prune(self, keep_from: int) -> int:
         """Forgets every version before `keep_from` (the latest is always kept); returns rows deleted."""
         keep_from = min(keep_from, self.version)
         if keep_from <= self.oldest:
             return 0
+        if self._pending:
+            self.checkpoint()
+        base = self._state(keep_from)  # keep_from's state becomes the checkpoint the retained versions start from
+        tree, side = (self._tree, self._side) if base is None else (base.tree, base.side)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            deleted = db.execute("DELETE FROM nodes WHERE (version, path) IN "
-                                 "(SELECT version, path FROM stale_nodes WHERE since <= ?)", (keep_from,)).rowcount
-            db.execute("DELETE FROM stale_nodes WHERE since <= ?", (keep_from,))
-            # a value row is dead once a newer row of its key is visible at keep_from
-            deleted += db.execute("DELETE FROM kv WHERE version < ? AND EXISTS (SELECT 1 FROM kv AS newer WHERE "
-                                  "newer.space = kv.space AND newer.key = kv.key AND newer.version > kv.version "
-                                  "AND newer.version <= ?)", (keep_from, keep_from)).rowcount
-            # a deletion marker with nothing older left to hide is no longer needed
-            deleted += db.execute("DELETE FROM kv WHERE value IS NULL AND version <= ? AND NOT EXISTS (SELECT 1 FROM kv "
-                                  "AS older WHERE older.space = kv.space AND older.key = kv.key AND older.version < "
-                                  "kv.version)", (keep_from,)).rowcount
+            db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (keep_from, tree.encode(), self.encode_side(side)))
+            deleted = db.execute("DELETE FROM checkpoints WHERE version < ?", (keep_from,)).rowcount
+            deleted += db.execute("DELETE FROM log WHERE version <= ?", (keep_from,)).rowcount
             deleted += db.execute("DELETE FROM versions WHERE version < ?", (keep_from,)).rowcount
             db.execute("INSERT OR REPLACE INTO meta VALUES ('oldest', ?)", (keep_from,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._cache.clear()
         self.oldest = keep_from
+        self._checkpoint = max(self._checkpoint, keep_from)
+        self._cache = {v: s for v, s in self._cache.items() if v >= keep_from}
         return deleted
+
+
+class _Reads(Protocol):
+    """What a snapshot reads a version through (a `Store`, or a `Format1Store`)."""
+
+    def _check_retained(self, version: int) -> None: ...
+    def _get(self, version: int, key: bytes) -> bytes | None: ...
+    def _items(self, version: int, prefix: bytes) -> list[tuple[bytes, bytes]]: ...
+    def _side_get(self, version: int, key: bytes) -> bytes | None: ...
+    def _side_items(self, version: int, prefix: bytes) -> list[tuple[bytes, bytes]]: ...
+    def _prove(self, version: int, key: bytes) -> CommitmentProof: ...
+    def root(self, version: int | None = None) -> bytes: ...
 
 
 class Snapshot:
     """One retained version: reads, prefix iteration and ICS-23 proofs against its root."""
 
-    def __init__(self, store: Store, version: int, root: jmt.Child | None) -> None:
-        self.store, self.version, self._root = store, version, root
-
-    @property
-    def root(self) -> bytes:
-        return jmt.root_hash(self._root)
-
-    def _retained(self) -> Store:
-        """The store, once it is known to still hold this version (a prune may have dropped it since)."""
-        self.store._check_retained(self.version)
-        return self.store
+    def __init__(self, store: _Reads, version: int) -> None:
+        self.store, self.version = store, version
+        self.root = store.root(version)
 
     def get(self, key: bytes) -> bytes | None:
-        return self._retained()._get(_VERIFIABLE, key, self.version)
+        return self.store._get(self.version, key)
 
     def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """(key, value) pairs whose key starts with `prefix`, in key order."""
-        return self._retained()._items(_VERIFIABLE, prefix, self.version)
+        return iter(self.store._items(self.version, prefix))
 
     def side_get(self, key: bytes) -> bytes | None:
-        return self._retained()._get(_SIDE, key, self.version)
+        return self.store._side_get(self.version, key)
 
     def side_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        return self._retained()._items(_SIDE, prefix, self.version)
+        return iter(self.store._side_items(self.version, prefix))
 
     def prove(self, key: bytes) -> CommitmentProof:
         """An ICS-23 proof (JMT spec) that `key` holds its value at this version, or that it is absent."""
-        def value_of(k: bytes) -> bytes:
-            value = self.get(k)
-            if value is None:
-                raise StoreError(f"the tree holds {k!r} but its value is missing (corrupt store)")
-            return value
-        try:
-            proof = jmt.prove(self._retained()._node, self._root, key, value_of)
-        except ValueError as err:
-            raise StoreError(f"version {self.version}: {err}") from None
-        if isinstance(proof, ExistenceProof):
-            return CommitmentProof(exist=proof)
-        return CommitmentProof(nonexist=proof)
+        return self.store._prove(self.version, key)
 
 
 class Transaction:
@@ -294,36 +465,36 @@ class Transaction:
         self.side_writes: dict[bytes, bytes | None] = {}
         self.closed = False
 
-    def _lookup(self, space: int, key: bytes) -> bytes | None:
-        tx: Transaction | None = self
+    def _chain(self, side: bool) -> list[dict[bytes, bytes | None]]:
+        chain, tx = [], self
         while tx is not None:
-            writes = tx.writes if space == _VERIFIABLE else tx.side_writes
+            chain.append(tx.side_writes if side else tx.writes)
+            tx = tx.parent
+        return chain
+
+    def _lookup(self, side: bool, key: bytes) -> bytes | None:
+        for writes in self._chain(side):
             if key in writes:
                 return writes[key]
-            tx = tx.parent
-        return self.snapshot.store._get(space, key, self.snapshot.version)
+        return self.snapshot.side_get(key) if side else self.snapshot.get(key)
 
-    def _merged(self, space: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        chain = []
-        tx: Transaction | None = self
-        while tx is not None:
-            chain.append(tx.writes if space == _VERIFIABLE else tx.side_writes)
-            tx = tx.parent
-        merged = dict(self.snapshot.store._items(space, prefix, self.snapshot.version))
-        for writes in reversed(chain):
+    def _merged(self, side: bool, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        base = self.snapshot.side_items(prefix) if side else self.snapshot.items(prefix)
+        merged: dict[bytes, bytes | None] = dict(base)
+        for writes in reversed(self._chain(side)):
             merged.update((k, v) for k, v in writes.items() if k.startswith(prefix))
-        return ((k, merged[k]) for k in sorted(merged) if merged[k] is not None)
+        return ((k, v) for k, v in sorted(merged.items()) if v is not None)
 
     def _check_open(self) -> None:
         if self.closed:
             raise StoreError("this transaction was already committed, applied or rolled back")
 
     def get(self, key: bytes) -> bytes | None:
-        return self._lookup(_VERIFIABLE, key)
+        return self._lookup(False, key)
 
     def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """(key, value) pairs as this transaction sees them, in key order."""
-        return self._merged(_VERIFIABLE, prefix)
+        return self._merged(False, prefix)
 
     def set(self, key: bytes, value: bytes) -> None:
         """Writes a verifiable key; values must be non-empty (ICS-23 reads an empty value as absence)."""
@@ -341,18 +512,22 @@ class Transaction:
         self.writes[bytes(key)] = None
 
     def side_get(self, key: bytes) -> bytes | None:
-        return self._lookup(_SIDE, key)
+        return self._lookup(True, key)
 
     def side_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        return self._merged(_SIDE, prefix)
+        return self._merged(True, prefix)
 
     def side_set(self, key: bytes, value: bytes) -> None:
         """Writes a key of the side space: versioned with the store, but outside the Merkle root."""
         self._check_open()
+        if not key:
+            raise StoreError("keys must be non-empty")
         self.side_writes[bytes(key)] = bytes(value)
 
     def side_delete(self, key: bytes) -> None:
         self._check_open()
+        if not key:
+            raise StoreError("keys must be non-empty")
         self.side_writes[bytes(key)] = None
 
     def begin(self) -> Transaction:
@@ -386,3 +561,111 @@ class Transaction:
             inner.rollback()
             raise
         inner.apply()
+
+
+# ---------------------------------------------------------------- format 1 (read only)
+
+_F1_VERIFIABLE, _F1_SIDE = 0, 1
+
+
+class Format1Store:
+    """A store written in format 1 (tables `nodes`, `kv`, `versions`, `stale_nodes`), read in place.
+
+    Every retained version's tree nodes and values are rows, so reads and proofs come straight from
+    them (proofs through the pure-Python `jmt`), exactly as that format's writer answered them.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+        self._db, self.path = db, path
+        row = db.execute("SELECT MAX(version) FROM versions").fetchone()
+        self.version = row[0] or 0
+        oldest = db.execute("SELECT value FROM meta WHERE name = 'oldest'").fetchone()
+        self.oldest = 0 if oldest is None else oldest[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Format1Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_retained(self, version: int) -> None:
+        if not self.oldest <= version <= self.version:
+            raise StoreError(f"version {version} is not retained (this store holds {self.oldest}..{self.version})")
+
+    def _root_ref(self, version: int) -> jmt.Child | None:
+        self._check_retained(version)
+        row = self._db.execute("SELECT root, root_version, root_key FROM versions WHERE version = ?", (version,)).fetchone()
+        if row is None or row[1] is None:
+            return None
+        root, root_version, root_key = row
+        if root_key is None:
+            return jmt.internal_child(root, root_version)
+        return jmt.leaf_child(root, hashlib.sha256(root_key).digest(), root_key)
+
+    def root(self, version: int | None = None) -> bytes:
+        return jmt.root_hash(self._root_ref(self.version if version is None else version))
+
+    def snapshot(self, version: int | None = None) -> Snapshot:
+        version = self.version if version is None else version
+        self._check_retained(version)
+        return Snapshot(self, version)
+
+    def provable(self, version: int) -> bool:
+        return self.oldest <= version <= self.version
+
+    def _node(self, version: int, path: str) -> jmt.Internal:
+        row = self._db.execute("SELECT data FROM nodes WHERE version = ? AND path = ?", (version, path)).fetchone()
+        if row is None:
+            raise StoreError(f"tree node {path or 'root'}@{version} is missing (pruned or corrupt store)")
+        return jmt.decode_node(row[0])
+
+    def _value(self, space: int, version: int, key: bytes) -> bytes | None:
+        self._check_retained(version)
+        row = self._db.execute("SELECT value FROM kv WHERE space = ? AND key = ? AND version <= ? "
+                               "ORDER BY version DESC LIMIT 1", (space, key, version)).fetchone()
+        return None if row is None else row[0]
+
+    def _all(self, space: int, version: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        self._check_retained(version)
+        rows = self._db.execute("SELECT key, value, MAX(version) FROM kv WHERE space = ? AND version <= ? "
+                                "GROUP BY key ORDER BY key", (space, version)).fetchall()
+        return [(k, v) for k, v, _ in rows if v is not None and k.startswith(prefix)]
+
+    def _get(self, version: int, key: bytes) -> bytes | None:
+        return self._value(_F1_VERIFIABLE, version, key)
+
+    def _items(self, version: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        return self._all(_F1_VERIFIABLE, version, prefix)
+
+    def _side_get(self, version: int, key: bytes) -> bytes | None:
+        return self._value(_F1_SIDE, version, key)
+
+    def _side_items(self, version: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        return self._all(_F1_SIDE, version, prefix)
+
+    def _prove(self, version: int, key: bytes) -> CommitmentProof:
+        def value_of(k: bytes) -> bytes:
+            value = self._get(version, k)
+            if value is None:
+                raise StoreError(f"the tree holds {k!r} but its value is missing (corrupt store)")
+            return value
+
+        try:
+            proof = jmt.prove(self._node, self._root_ref(version), key, value_of)
+        except ValueError as err:
+            raise StoreError(f"version {version}: {err}") from None
+        if isinstance(proof, ExistenceProof):
+            return CommitmentProof(exist=proof)
+        return CommitmentProof(nonexist=proof)
+
+
+def open_store(path: str | Path) -> Store | Format1Store:
+    """Opens a store file for reading, whichever format wrote it."""
+    db = _connect(str(path), True)
+    if _is_format1(db):
+        return Format1Store(db, str(path))
+    db.close()
+    return Store(path)
