@@ -51,15 +51,15 @@ def run_workload(rng: random.Random, n_keys: int, batches: int, batch_size: int,
             key = rng.choice(keys)
             writes[key] = None if rng.random() < delete_share else rng.choice([b"same", rng.randbytes(rng.randrange(1, 90))])
         ref.apply(writes)
-        previous = tree.root()
-        undo = tree.update(list(writes), list(writes.values()))
+        previous, previous_len = tree.root(), len(tree)
+        tree.update(writes)
         assert tree.root() == jmt.root_hash(ref.root)
         assert len(tree) == len(ref.values) and tree.state_bytes == sum(len(k) + len(v) for k, v in ref.values.items())
-        if rng.random() < 0.3:  # undo and redo restore both roots
+        if rng.random() < 0.3:  # a revert restores the root, and a revert of the revert the new one
             after = tree.root()
-            redo = tree.apply(undo)
-            assert tree.root() == previous
-            tree.apply(redo)
+            tree.revert()
+            assert tree.root() == previous and len(tree) == previous_len
+            tree.revert()
             assert tree.root() == after
     assert tree.items() == sorted(ref.values.items())
     if ref.values:
@@ -91,8 +91,8 @@ def test_one_thread_and_two_give_the_same_tree():
         before = _native.set_threads(threads)
         try:
             tree = _native.Tree()
-            tree.update(keys, values)
-            tree.update(keys[::3], [None] * len(keys[::3]))
+            tree.update(dict(zip(keys, values)))
+            tree.update(dict.fromkeys(keys[::3]))
             trees.append(tree)
         finally:
             _native.set_threads(before)
@@ -101,17 +101,20 @@ def test_one_thread_and_two_give_the_same_tree():
 
 def test_a_batch_may_not_write_a_key_twice_nor_an_empty_value():
     tree = _native.Tree()
+    twice = _native.encode_batch({b"a": b"1"})[4:]
     with pytest.raises(ValueError, match="same key twice"):
-        tree.update([b"a", b"a"], [b"1", b"2"])
+        tree.apply(b"\x02\x00\x00\x00" + twice + twice)
     with pytest.raises(ValueError, match="non-empty"):
-        tree.update([b"a"], [b""])
+        tree.update({b"a": b""})
     assert len(tree) == 0 and tree.root() == jmt.PLACEHOLDER
+    with pytest.raises(ValueError, match="nothing to revert"):
+        tree.revert()
 
 
 def test_batches_round_trip_and_corrupt_ones_are_refused():
-    keys, values = [b"a", b"bb", b"c"], [b"1", None, b""]
-    blob = _native.encode_batch(keys, values)
-    assert _native.decode_batch(blob) == list(zip(keys, values))
+    writes = {b"a": b"1", b"bb": None, b"c": b""}
+    blob = _native.encode_batch(writes)
+    assert _native.decode_batch(blob) == list(writes.items())
     for cut in range(len(blob)):
         with pytest.raises(ValueError, match="not a write batch"):
             _native.decode_batch(blob[:cut])

@@ -58,19 +58,109 @@ static void leaf_hash(const uint8_t *key_hash, const uint8_t *value, size_t vlen
     sha256(buf, 77, out);
 }
 
+/* ------------------------------------------------------------------ byte buffers and the batch encoding */
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+    int failed;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t more) {
+    if (b->failed) return 0;
+    if (b->len + more <= b->cap) return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more) cap *= 2;
+    uint8_t *d = realloc(b->data, cap);
+    if (!d) {
+        b->failed = 1;
+        return 0;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 1;
+}
+static inline void buf_put(Buf *b, const void *p, size_t n) {
+    if (buf_reserve(b, n)) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    }
+}
+static inline void buf_u32(Buf *b, uint32_t v) {
+    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    buf_put(b, le, 4);
+}
+static inline uint32_t read_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static void buf_entry(Buf *b, const uint8_t *key, size_t klen, const uint8_t *value, long vlen) {
+    buf_u32(b, (uint32_t)klen);
+    buf_put(b, key, klen);
+    buf_u32(b, (uint32_t)(int32_t)vlen);
+    if (vlen > 0) buf_put(b, value, (size_t)vlen);
+}
+
+/* One batch entry: pointers into bytes that outlive the batch's application. */
+typedef struct {
+    const uint8_t *key, *value; /* value NULL: deleted */
+    uint32_t klen, vlen;
+} Entry;
+
+/* Parses a batch; returns the entry count or -1 (with a Python error set). */
+static Py_ssize_t parse_batch(const uint8_t *p, size_t n, Entry **out) {
+    if (n < 4) goto bad;
+    uint32_t count = read_u32(p);
+    if (count > (n - 4) / 8) goto bad;
+    Entry *e = PyMem_Malloc((count ? count : 1) * sizeof(Entry));
+    if (!e) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t pos = 4;
+    for (uint32_t k = 0; k < count; k++) {
+        if (pos + 4 > n) goto bad_free;
+        uint32_t klen = read_u32(p + pos);
+        pos += 4;
+        if (klen == 0 || klen > n - pos || n - pos - klen < 4) goto bad_free;
+        e[k].key = p + pos;
+        e[k].klen = klen;
+        pos += klen;
+        int32_t vlen = (int32_t)read_u32(p + pos);
+        pos += 4;
+        if (vlen < 0) {
+            if (vlen != -1) goto bad_free;
+            e[k].value = NULL;
+            e[k].vlen = 0;
+        } else {
+            if ((size_t)vlen > n - pos) goto bad_free;
+            e[k].value = p + pos;
+            e[k].vlen = (uint32_t)vlen;
+            pos += (size_t)vlen;
+        }
+    }
+    if (pos != n) goto bad_free;
+    *out = e;
+    return count;
+bad_free:
+    PyMem_Free(e);
+bad:
+    PyErr_SetString(PyExc_ValueError, "not a write batch (corrupt store)");
+    return -1;
+}
+
 /* ------------------------------------------------------------------ tree */
 
 typedef struct Leaf {
     uint8_t key_hash[32];
     uint8_t hash[32];
-    uint32_t klen, vlen;
-    uint8_t data[]; /* key, then value */
+    uint32_t klen, vlen, cap; /* cap: bytes of data allocated (a new value that fits is written in place) */
+    uint8_t data[];           /* key, then value */
 } Leaf;
 
 typedef struct Node {
-    uint8_t hash[32];
     uint16_t bitmap, leafmap;
     void *child[16];
+    uint8_t hash[32];
 } Node;
 
 typedef struct {
@@ -150,27 +240,70 @@ static void free_ref(Ref r) {
     free(r.p);
 }
 
+/* One key of a batch on its way into the tree, or an existing leaf carried into a rebuild. */
 typedef struct {
     uint8_t key_hash[32];
-    Leaf *leaf; /* the new leaf; NULL: delete */
-    Leaf *old;  /* the leaf of this key the batch replaced or deleted (freed once recorded for undo) */
-    uint32_t entry; /* position in the batch */
+    uint8_t hash[32];   /* the new leaf's hash (a write) */
+    const Entry *entry; /* the batch's entry; NULL: `carried` is an existing leaf */
+    Leaf *carried;
+    int existed;        /* the tree held this key before the batch (its old value is in the undo record) */
 } Item;
 
+/* What one thread of a batch changes besides the tree: the undo record and the size deltas. */
 typedef struct {
-    int error; /* set on allocation failure or a key-hash collision past 64 nibbles */
+    int error; /* an allocation failed, or two keys share 64 nibbles of hash (impossible in practice) */
+    Buf undo;  /* entries that restore what the batch replaced (its header is written when merged) */
+    uint32_t undo_count;
+    Py_ssize_t count, bytes;
 } Ctx;
+
+static void record_old(Ctx *ctx, const Leaf *old) {
+    buf_entry(&ctx->undo, old->data, old->klen, old->data + old->klen, old->vlen);
+    ctx->undo_count++;
+    ctx->count--;
+    ctx->bytes -= old->klen + old->vlen;
+}
+
+static void record_new(Ctx *ctx, const Item *it) {
+    if (!it->existed) { /* a new key: undo deletes it */
+        buf_entry(&ctx->undo, it->entry->key, it->entry->klen, NULL, -1);
+        ctx->undo_count++;
+    }
+    ctx->count++;
+    ctx->bytes += it->entry->klen + it->entry->vlen;
+}
+
+static Leaf *new_leaf(Ctx *ctx, const Item *it) {
+    const Entry *e = it->entry;
+    uint32_t cap = (e->klen + e->vlen + 15u) & ~15u; /* slack: a slightly longer value later fits in place */
+    Leaf *leaf = malloc(sizeof(Leaf) + cap);
+    if (!leaf) {
+        ctx->error = 1;
+        return NULL;
+    }
+    memcpy(leaf->key_hash, it->key_hash, 32);
+    memcpy(leaf->hash, it->hash, 32);
+    leaf->klen = e->klen;
+    leaf->vlen = e->vlen;
+    leaf->cap = cap;
+    memcpy(leaf->data, e->key, e->klen);
+    memcpy(leaf->data + e->klen, e->value, e->vlen);
+    return leaf;
+}
+
+static inline int is_write(const Item *it) { return !it->entry || it->entry->value; }
 
 /* A subtree over sorted items (deletes skipped), at `depth`. */
 static Ref build(Ctx *ctx, int depth, Item *items, size_t n) {
     size_t live = 0, last = 0;
     for (size_t k = 0; k < n; k++)
-        if (items[k].leaf) live++, last = k;
+        if (is_write(items + k)) live++, last = k;
     if (!live) return EMPTY;
     if (live == 1) {
-        Ref r = {items[last].leaf, 1};
-        items[last].leaf = NULL; /* now owned by the tree */
-        return r;
+        Item *it = items + last;
+        Ref r = {it->entry ? new_leaf(ctx, it) : it->carried, 1};
+        if (it->entry && r.p) record_new(ctx, it);
+        return r.p ? r : EMPTY;
     }
     if (depth >= MAX_DEPTH) {
         ctx->error = 1;
@@ -206,15 +339,24 @@ static Result update_leaf(Ctx *ctx, Ref ref, int depth, Item *items, size_t n) {
     size_t others = 0;  /* the batch's writes of other keys */
     for (size_t k = 0; k < n; k++) {
         if (!memcmp(items[k].key_hash, old->key_hash, 32)) mine = items + k;
-        else if (items[k].leaf) others++;
+        else if (is_write(items + k)) others++;
     }
     Result res = {ref, 0};
-    if (!others && (!mine || (mine->leaf && !memcmp(mine->leaf->hash, old->hash, 32)))) {
-        if (mine && mine->leaf) { /* the same value again: nothing changes, undo rewrites it */
-            mine->old = mine->leaf;
-            mine->leaf = NULL;
+    if (!mine && !others) return res;
+    if (mine && is_write(mine) && !memcmp(mine->hash, old->hash, 32) && !others) return res; /* the same value again */
+    if (mine) {
+        record_old(ctx, old);
+        mine->existed = 1;
+        const Entry *e = mine->entry;
+        if (!others && e->value && old->cap >= e->klen + e->vlen) { /* a new value in place */
+            memcpy(old->hash, mine->hash, 32);
+            memcpy(old->data + old->klen, e->value, e->vlen);
+            old->vlen = e->vlen;
+            ctx->count++;
+            ctx->bytes += e->klen + e->vlen;
+            res.changed = 1;
+            return res;
         }
-        return res;
     }
     /* rebuild this subtree from the batch, with the existing leaf in key-hash order unless the batch replaces it */
     size_t m = n + (mine ? 0 : 1), at = n;
@@ -230,17 +372,16 @@ static Result update_leaf(Ctx *ctx, Ref ref, int depth, Item *items, size_t n) {
     for (size_t k = 0, j = 0; k < m; k++) {
         if (k == at && !mine) {
             memcpy(merged[k].key_hash, old->key_hash, 32);
-            merged[k].leaf = old;
-            merged[k].old = NULL;
+            merged[k].entry = NULL;
+            merged[k].carried = old;
+            merged[k].existed = 1;
         } else {
             merged[k] = items[j++];
         }
     }
     res.ref = build(ctx, depth, merged, m);
     res.changed = 1;
-    for (size_t k = 0, j = 0; k < m; k++) /* build took the leaves it placed: the batch no longer owns them */
-        if (k != at || mine) items[j++].leaf = merged[k].leaf;
-    if (mine) mine->old = old;
+    if (mine) free(old);
     free(merged);
     return res;
 }
@@ -276,8 +417,8 @@ static void *update_half(void *arg) {
     return NULL;
 }
 
-static int threads = 2;            /* worker threads for large batches (set_threads) */
-#define PARALLEL_ITEMS 4096         /* batches this large split their work over the threads */
+static int threads = 2;    /* worker threads for large batches (set_threads) */
+#define PARALLEL_ITEMS 4096 /* batches this large split their work over the threads */
 
 /* After a node's children changed: drop it if empty, move a lone leaf up, else rehash it. */
 static Result settle_node(Node *node) {
@@ -295,6 +436,15 @@ static Result settle_node(Node *node) {
         fold_range(node, 0, 16, node->hash);
     }
     return res;
+}
+
+static void merge_ctx(Ctx *into, Ctx *from) {
+    into->error |= from->error | from->undo.failed;
+    buf_put(&into->undo, from->undo.data, from->undo.len);
+    into->undo_count += from->undo_count;
+    into->count += from->count;
+    into->bytes += from->bytes;
+    free(from->undo.data);
 }
 
 static Result update(Ctx *ctx, Ref ref, int depth, Item *items, size_t n) {
@@ -318,7 +468,7 @@ static Result update(Ctx *ctx, Ref ref, int depth, Item *items, size_t n) {
             changed = update_children(ctx, node, 0, items, split);
             pthread_join(worker, NULL);
             changed |= upper.changed;
-            ctx->error |= upper.ctx.error;
+            merge_ctx(ctx, &upper.ctx);
         } else {
             changed = update_children(ctx, node, 0, items, n);
         }
@@ -336,107 +486,20 @@ static Leaf *find(Ref r, const uint8_t *key_hash) {
     return NULL;
 }
 
-/* ------------------------------------------------------------------ batch encoding */
-
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-    int failed;
-} Buf;
-
-static int buf_reserve(Buf *b, size_t more) {
-    if (b->failed) return 0;
-    if (b->len + more <= b->cap) return 1;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more) cap *= 2;
-    uint8_t *d = realloc(b->data, cap);
-    if (!d) {
-        b->failed = 1;
-        return 0;
-    }
-    b->data = d;
-    b->cap = cap;
-    return 1;
-}
-static inline void buf_put(Buf *b, const void *p, size_t n) {
-    if (buf_reserve(b, n)) {
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-    }
-}
-static inline void buf_u32(Buf *b, uint32_t v) {
-    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    buf_put(b, le, 4);
-}
-static inline uint32_t read_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static void buf_entry(Buf *b, const uint8_t *key, size_t klen, const uint8_t *value, long vlen) {
-    buf_u32(b, (uint32_t)klen);
-    buf_put(b, key, klen);
-    buf_u32(b, (uint32_t)(int32_t)vlen);
-    if (vlen > 0) buf_put(b, value, (size_t)vlen);
-}
-
-/* One decoded batch entry: pointers into the batch's bytes. */
-typedef struct {
-    const uint8_t *key, *value; /* value NULL: deleted */
-    uint32_t klen, vlen;
-} Entry;
-
-/* Parses a batch; returns the entry count or -1 (with a Python error set). */
-static Py_ssize_t parse_batch(const uint8_t *p, size_t n, Entry **out) {
-    if (n < 4) goto bad;
-    uint32_t count = read_u32(p);
-    if (count > (n - 4) / 8) goto bad;
-    Entry *e = PyMem_Malloc((count ? count : 1) * sizeof(Entry));
-    if (!e) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    size_t pos = 4;
-    for (uint32_t k = 0; k < count; k++) {
-        if (pos + 4 > n) goto bad_free;
-        uint32_t klen = read_u32(p + pos);
-        pos += 4;
-        if (klen == 0 || klen > n - pos || n - pos - klen < 4) goto bad_free;
-        e[k].key = p + pos;
-        e[k].klen = klen;
-        pos += klen;
-        int32_t vlen = (int32_t)read_u32(p + pos);
-        pos += 4;
-        if (vlen < 0) {
-            if (vlen != -1) goto bad_free;
-            e[k].value = NULL;
-            e[k].vlen = 0;
-        } else {
-            if ((size_t)vlen > n - pos) goto bad_free;
-            e[k].value = p + pos;
-            e[k].vlen = (uint32_t)vlen;
-            pos += (size_t)vlen;
-        }
-    }
-    if (pos != n) goto bad_free;
-    *out = e;
-    return count;
-bad_free:
-    PyMem_Free(e);
-bad:
-    PyErr_SetString(PyExc_ValueError, "not a write batch (corrupt store)");
-    return -1;
-}
-
 /* ------------------------------------------------------------------ the Tree type */
 
 typedef struct {
     PyObject_HEAD Ref root;
     Py_ssize_t count;
     Py_ssize_t state_bytes; /* sum of key and value lengths */
+    Buf undo;               /* the batch that restores the tree as it was before the last update */
+    int can_revert;
     PyThread_type_lock lock;
 } TreeObject;
 
 static void Tree_dealloc(TreeObject *self) {
     free_ref(self->root);
+    free(self->undo.data);
     if (self->lock) PyThread_free_lock(self->lock);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -467,173 +530,169 @@ static void lock_tree(TreeObject *t) {
 
 static int cmp_item(const void *a, const void *b) { return memcmp(((const Item *)a)->key_hash, ((const Item *)b)->key_hash, 32); }
 
-/* Applies entries (keys unique) to the tree; fills `undo` with what they replaced. Runs without the GIL. */
 typedef struct {
-    Entry *e;
+    const Entry *e;
     Item *items;
     Py_ssize_t from, to;
-    int failed;
 } Prep;
 
-/* Hashes keys and values of entries [from, to) into new leaves. */
+/* Hashes keys and values of entries [from, to). */
 static void *prepare(void *arg) {
     Prep *p = (Prep *)arg;
     for (Py_ssize_t k = p->from; k < p->to; k++) {
-        Entry *x = p->e + k;
+        const Entry *x = p->e + k;
         Item *it = p->items + k;
         sha256(x->key, x->klen, it->key_hash);
-        it->leaf = it->old = NULL;
-        it->entry = (uint32_t)k;
-        if (!x->value) continue;
-        Leaf *leaf = malloc(sizeof(Leaf) + x->klen + x->vlen);
-        if (!leaf) {
-            p->failed = 1;
-            continue;
-        }
-        memcpy(leaf->key_hash, it->key_hash, 32);
-        leaf->klen = x->klen;
-        leaf->vlen = x->vlen;
-        memcpy(leaf->data, x->key, x->klen);
-        memcpy(leaf->data + x->klen, x->value, x->vlen);
-        leaf_hash(leaf->key_hash, x->value, x->vlen, leaf->hash);
-        it->leaf = leaf;
+        it->entry = x;
+        it->carried = NULL;
+        it->existed = 0;
+        if (x->value) leaf_hash(it->key_hash, x->value, x->vlen, it->hash);
     }
     return NULL;
 }
 
-static int apply_entries(TreeObject *t, Entry *e, Py_ssize_t n, Buf *undo) {
+/* Applies entries (keys unique) to the tree and keeps the undo batch. Runs without the GIL.
+ * Returns 0, -1 (out of memory: the tree may be partial) or -2 (a key written twice: nothing changed). */
+static int apply_entries(TreeObject *t, const Entry *e, Py_ssize_t n) {
     Item *items = malloc((n ? n : 1) * sizeof(Item));
     if (!items) return -1;
-    Prep lower = {e, items, 0, n, 0}, upper = {e, items, n / 2, n, 0};
+    Prep lower = {e, items, 0, n}, upper = {e, items, n / 2, n};
     pthread_t worker;
     if (threads > 1 && n >= PARALLEL_ITEMS && pthread_create(&worker, NULL, prepare, &upper) == 0) {
         lower.to = n / 2;
         prepare(&lower);
         pthread_join(worker, NULL);
     } else {
-        upper.from = n;
         prepare(&lower);
     }
-    int failed = lower.failed | upper.failed;
-    if (!failed) {
-        qsort(items, (size_t)n, sizeof(Item), cmp_item);
-        for (Py_ssize_t k = 1; k < n; k++)
-            if (!memcmp(items[k].key_hash, items[k - 1].key_hash, 32)) failed = 2;
-    }
-    if (!failed) {
-        Ctx ctx = {0};
-        Result r = update(&ctx, t->root, 0, items, (size_t)n);
-        if (ctx.error) failed = 1; /* an allocation failed midway: the tree may be partial */
-        t->root = r.ref;
-        buf_u32(undo, (uint32_t)n);
-        for (Py_ssize_t k = 0; k < n; k++) {
-            Item *it = items + k;
-            const Entry *x = e + it->entry;
-            if (it->old) {
-                buf_entry(undo, it->old->data, it->old->klen, it->old->data + it->old->klen, it->old->vlen);
-                t->count--;
-                t->state_bytes -= it->old->klen + it->old->vlen;
-                free(it->old);
-            } else {
-                buf_entry(undo, x->key, x->klen, NULL, -1);
-            }
-            if (x->value) {
-                t->count++;
-                t->state_bytes += x->klen + x->vlen;
-            }
+    qsort(items, (size_t)n, sizeof(Item), cmp_item);
+    for (Py_ssize_t k = 1; k < n; k++)
+        if (!memcmp(items[k].key_hash, items[k - 1].key_hash, 32)) {
+            free(items);
+            return -2;
         }
+    Ctx ctx = {0};
+    ctx.undo = t->undo; /* the buffer is reused from batch to batch */
+    ctx.undo.len = 0;
+    buf_u32(&ctx.undo, 0); /* the count, written below */
+    Result r = update(&ctx, t->root, 0, items, (size_t)n);
+    t->root = r.ref;
+    t->count += ctx.count;
+    t->state_bytes += ctx.bytes;
+    int failed = ctx.error || ctx.undo.failed;
+    if (!failed) {
+        uint32_t c = ctx.undo_count;
+        uint8_t le[4] = {(uint8_t)c, (uint8_t)(c >> 8), (uint8_t)(c >> 16), (uint8_t)(c >> 24)};
+        memcpy(ctx.undo.data, le, 4);
     }
-    for (Py_ssize_t k = 0; k < n; k++) free(items[k].leaf); /* leaves the tree did not take */
+    ctx.undo.failed = 0;
+    t->undo = ctx.undo;
+    t->can_revert = !failed;
     free(items);
-    return failed ? -failed : (undo->failed ? -1 : 0);
+    return failed ? -1 : 0;
 }
 
-/* Applies a parsed batch under the tree's lock and without the GIL; returns the undo batch. */
-static PyObject *apply_parsed(TreeObject *self, Entry *e, Py_ssize_t n) {
-    Buf undo = {0};
+/* Applies entries under the tree's lock and without the GIL. */
+static int apply_locked(TreeObject *self, const Entry *e, Py_ssize_t n) {
     int rc;
     lock_tree(self);
-    Py_BEGIN_ALLOW_THREADS rc = apply_entries(self, e, n, &undo);
+    Py_BEGIN_ALLOW_THREADS rc = apply_entries(self, e, n);
     Py_END_ALLOW_THREADS PyThread_release_lock(self->lock);
-    if (rc == -2) {
-        free(undo.data);
-        PyErr_SetString(PyExc_ValueError, "a batch writes the same key twice");
-        return NULL;
-    }
-    if (rc) {
-        free(undo.data);
-        return PyErr_NoMemory();
-    }
-    PyObject *out = PyBytes_FromStringAndSize((const char *)undo.data, (Py_ssize_t)undo.len);
-    free(undo.data);
-    return out;
+    if (rc == -2) PyErr_SetString(PyExc_ValueError, "a batch writes the same key twice");
+    else if (rc) PyErr_NoMemory();
+    return rc;
 }
 
-/* Entries pointing into the bytes of `keys` and `values`, tuples that keep them alive (and unchanged) meanwhile. */
-static Py_ssize_t entries_from_tuples(PyObject *keys, PyObject *values, int allow_empty, Entry **out) {
-    if (!PyTuple_Check(keys) || !PyTuple_Check(values) || PyTuple_GET_SIZE(keys) != PyTuple_GET_SIZE(values)) {
-        PyErr_SetString(PyExc_TypeError, "keys and values must be sequences of one length");
+/* Entries pointing into the bytes of a dict's keys and values; `hold` keeps them alive meanwhile. */
+static Py_ssize_t entries_from_dict(PyObject *writes, int allow_empty, Entry **out, PyObject **hold) {
+    if (!PyDict_Check(writes)) {
+        PyErr_SetString(PyExc_TypeError, "writes must be a dict of bytes to bytes or None");
         return -1;
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(keys);
+    Py_ssize_t n = PyDict_GET_SIZE(writes), k = 0, pos = 0;
+    PyObject *key, *value;
+    *hold = PyList_New(2 * n);
     Entry *e = PyMem_Malloc((n ? n : 1) * sizeof(Entry));
-    if (!e) {
+    if (!*hold || !e) {
+        Py_CLEAR(*hold);
+        PyMem_Free(e);
         PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *key = PyTuple_GET_ITEM(keys, k), *value = PyTuple_GET_ITEM(values, k);
+    while (PyDict_Next(writes, &pos, &key, &value)) {
         if (!PyBytes_Check(key) || PyBytes_GET_SIZE(key) == 0 || PyBytes_GET_SIZE(key) > 0x7fffffff ||
             (value != Py_None && (!PyBytes_Check(value) || (PyBytes_GET_SIZE(value) == 0 && !allow_empty) ||
                                   PyBytes_GET_SIZE(value) > 0x7fffffff))) {
+            Py_CLEAR(*hold);
             PyMem_Free(e);
             PyErr_SetString(PyExc_ValueError, allow_empty ? "keys must be non-empty bytes and values bytes or None"
                                                           : "keys must be non-empty bytes and values non-empty bytes or None");
             return -1;
         }
+        PyList_SET_ITEM(*hold, 2 * k, Py_NewRef(key));
+        PyList_SET_ITEM(*hold, 2 * k + 1, Py_NewRef(value));
         e[k].key = (const uint8_t *)PyBytes_AS_STRING(key);
         e[k].klen = (uint32_t)PyBytes_GET_SIZE(key);
         e[k].value = value == Py_None ? NULL : (const uint8_t *)PyBytes_AS_STRING(value);
         e[k].vlen = value == Py_None ? 0 : (uint32_t)PyBytes_GET_SIZE(value);
+        k++;
     }
     *out = e;
     return n;
 }
 
-PyDoc_STRVAR(Tree_update_doc, "update(keys, values) -> bytes\n\nWrites each key (distinct non-empty bytes) to its value\n"
-                              "(non-empty bytes, or None to delete); returns the undo batch that restores what they replaced.");
-static PyObject *Tree_update(TreeObject *self, PyObject *args) {
-    PyObject *keys, *values;
-    if (!PyArg_ParseTuple(args, "OO:update", &keys, &values)) return NULL;
-    PyObject *kt = PySequence_Tuple(keys), *vt = kt ? PySequence_Tuple(values) : NULL, *out = NULL;
+PyDoc_STRVAR(Tree_update_doc, "update(writes) -> None\n\nWrites each key of a dict (non-empty bytes) to its value (non-empty\n"
+                              "bytes, or None to delete). `revert()` undoes the last update or apply.");
+static PyObject *Tree_update(TreeObject *self, PyObject *writes) {
     Entry *e;
-    Py_ssize_t n = vt ? entries_from_tuples(kt, vt, 0, &e) : -1;
-    if (n >= 0) {
-        out = apply_parsed(self, e, n);
-        PyMem_Free(e);
-    }
-    Py_XDECREF(kt);
-    Py_XDECREF(vt);
-    return out;
+    PyObject *hold;
+    Py_ssize_t n = entries_from_dict(writes, 0, &e, &hold);
+    if (n < 0) return NULL;
+    int rc = apply_locked(self, e, n);
+    PyMem_Free(e);
+    Py_DECREF(hold);
+    if (rc) return NULL;
+    Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(Tree_apply_doc, "apply(batch) -> bytes\n\nApplies an encoded batch (a write set, a checkpoint or an undo batch); returns its undo batch.");
-static PyObject *Tree_apply(TreeObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+/* Applies an encoded batch (refusing empty values, which a tree cannot hold). */
+static int apply_batch(TreeObject *self, const uint8_t *data, size_t len) {
     Entry *e;
-    Py_ssize_t n = parse_batch(view.buf, (size_t)view.len, &e);
+    Py_ssize_t n = parse_batch(data, len, &e);
+    if (n < 0) return -1;
     for (Py_ssize_t k = 0; k < n; k++)
         if (e[k].value && !e[k].vlen) {
             PyMem_Free(e);
-            PyBuffer_Release(&view);
             PyErr_SetString(PyExc_ValueError, "a tree holds no empty values (corrupt store)");
-            return NULL;
+            return -1;
         }
-    PyObject *out = n < 0 ? NULL : apply_parsed(self, e, n);
-    if (n >= 0) PyMem_Free(e);
+    int rc = apply_locked(self, e, n);
+    PyMem_Free(e);
+    return rc;
+}
+
+PyDoc_STRVAR(Tree_apply_doc, "apply(batch) -> None\n\nApplies an encoded batch (a write set or a checkpoint).");
+static PyObject *Tree_apply(TreeObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    int rc = apply_batch(self, view.buf, (size_t)view.len);
     PyBuffer_Release(&view);
-    return out;
+    if (rc) return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Tree_revert_doc, "revert() -> None\n\nRestores the tree as it was before the last update, apply or revert.");
+static PyObject *Tree_revert(TreeObject *self, PyObject *unused) {
+    if (!self->can_revert) {
+        PyErr_SetString(PyExc_ValueError, "nothing to revert");
+        return NULL;
+    }
+    Buf undo = self->undo; /* applying it records a new undo into a fresh buffer */
+    self->undo = (Buf){0};
+    int rc = apply_batch(self, undo.data, undo.len);
+    free(undo.data);
+    if (rc) return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *Tree_root(TreeObject *self, PyObject *unused) {
@@ -865,8 +924,9 @@ static Py_ssize_t Tree_len(TreeObject *self) { return self->count; }
 static PyObject *Tree_state_bytes(TreeObject *self, void *unused) { return PyLong_FromSsize_t(self->state_bytes); }
 
 static PyMethodDef Tree_methods[] = {
-    {"update", (PyCFunction)Tree_update, METH_VARARGS, Tree_update_doc},
+    {"update", (PyCFunction)Tree_update, METH_O, Tree_update_doc},
     {"apply", (PyCFunction)Tree_apply, METH_O, Tree_apply_doc},
+    {"revert", (PyCFunction)Tree_revert, METH_NOARGS, Tree_revert_doc},
     {"root", (PyCFunction)Tree_root, METH_NOARGS, "root() -> bytes\n\nThe root hash (the placeholder when empty)."},
     {"get", (PyCFunction)Tree_get, METH_O, "get(key) -> bytes | None"},
     {"items", (PyCFunction)Tree_items, METH_VARARGS, Tree_items_doc},
@@ -894,24 +954,17 @@ static PyTypeObject TreeType = {
 
 /* ------------------------------------------------------------------ module functions */
 
-PyDoc_STRVAR(encode_batch_doc, "encode_batch(keys, values) -> bytes\n\nThe batch encoding of keys and values (None: deleted).");
-static PyObject *encode_batch(PyObject *mod, PyObject *args) {
-    PyObject *keys, *values;
-    if (!PyArg_ParseTuple(args, "OO:encode_batch", &keys, &values)) return NULL;
-    PyObject *kt = PySequence_Tuple(keys), *vt = kt ? PySequence_Tuple(values) : NULL;
+PyDoc_STRVAR(encode_batch_doc, "encode_batch(writes) -> bytes\n\nThe batch encoding of a dict of keys to values (None: deleted), in its order.");
+static PyObject *encode_batch(PyObject *mod, PyObject *writes) {
     Entry *e;
-    Py_ssize_t n = vt ? entries_from_tuples(kt, vt, 1, &e) : -1;
-    if (n < 0) {
-        Py_XDECREF(kt);
-        Py_XDECREF(vt);
-        return NULL;
-    }
+    PyObject *hold;
+    Py_ssize_t n = entries_from_dict(writes, 1, &e, &hold);
+    if (n < 0) return NULL;
     Buf b = {0};
     buf_u32(&b, (uint32_t)n);
     for (Py_ssize_t k = 0; k < n; k++) buf_entry(&b, e[k].key, e[k].klen, e[k].value, e[k].value ? (long)e[k].vlen : -1);
     PyMem_Free(e);
-    Py_DECREF(kt);
-    Py_DECREF(vt);
+    Py_DECREF(hold);
     PyObject *out = b.failed ? PyErr_NoMemory() : PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.len);
     free(b.data);
     return out;
@@ -943,11 +996,23 @@ static int is_int64(const Py_buffer *v) {
     return v->ndim == 1 && v->itemsize == 8 && (!strcmp(f, "q") || !strcmp(f, "l"));
 }
 
-static int put_int(Buf *b, long long v) {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", v);
-    buf_put(b, tmp, (size_t)n);
-    return 0;
+/* v in decimal at out (at most 20 bytes); returns the length. */
+static inline size_t format_i64(char *out, long long v) {
+    char digits[20];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0) out[len++] = '-';
+    while (n) out[len++] = digits[--n];
+    return len;
+}
+
+static void put_int(Buf *b, long long v) {
+    if (buf_reserve(b, 20)) b->len += format_i64((char *)b->data + b->len, v);
 }
 
 static int put_string(Buf *b, PyObject *s) {
@@ -1001,13 +1066,17 @@ static int put_int_buffer(Buf *b, PyObject *v) {
     }
     const long long *x = view.buf;
     Py_ssize_t n = view.shape[0];
-    buf_put(b, "[", 1);
-    buf_reserve(b, (size_t)n * 21);
-    for (Py_ssize_t k = 0; k < n; k++) {
-        if (k) buf_put(b, ",", 1);
-        put_int(b, x[k]);
+    if (buf_reserve(b, (size_t)n * 21 + 2)) {
+        char *out = (char *)b->data + b->len;
+        size_t len = 0;
+        out[len++] = '[';
+        for (Py_ssize_t k = 0; k < n; k++) {
+            if (k) out[len++] = ',';
+            len += format_i64(out + len, x[k]);
+        }
+        out[len++] = ']';
+        b->len += len;
     }
-    buf_put(b, "]", 1);
     PyBuffer_Release(&view);
     return 0;
 }
@@ -1147,7 +1216,7 @@ static PyObject *format_rows(PyObject *mod, PyObject *args) {
             }
             memcpy(line + len, PyBytes_AS_STRING(part), n);
             len += n;
-            if (p < c) len += (size_t)snprintf(line + len, 24, "%lld", ((const long long *)views[p].buf)[r]);
+            if (p < c) len += format_i64(line + len, ((const long long *)views[p].buf)[r]);
         }
         PyObject *row = PyBytes_FromStringAndSize(line, (Py_ssize_t)len);
         if (!row) Py_CLEAR(out);
@@ -1183,7 +1252,7 @@ static PyObject *py_sha256(PyObject *mod, PyObject *arg) {
 }
 
 static PyMethodDef module_methods[] = {
-    {"encode_batch", encode_batch, METH_VARARGS, encode_batch_doc},
+    {"encode_batch", encode_batch, METH_O, encode_batch_doc},
     {"decode_batch", decode_batch, METH_O, decode_batch_doc},
     {"canonical_json", canonical_json, METH_O, canonical_json_doc},
     {"format_rows", format_rows, METH_VARARGS, format_rows_doc},

@@ -50,7 +50,7 @@ _ACCOUNT_FIELDS = ("balance_micro", "bill_micro", "exported_wh", "height", "impo
 _ACCOUNT_PARTS = [b'{"' + _ACCOUNT_FIELDS[0].encode() + b'":'] + [b',"' + f.encode() + b'":' for f in _ACCOUNT_FIELDS[1:]] + [b"}"]
 _LIMIT = 1 << 62  # amounts beyond this could overflow the balances' 64-bit sums
 _ACCOUNTS_KEY = b"ledger/accounts"  # side space: the accounts in the order blocks opened them
-CHECKPOINT_FACTOR = 8  # a checkpoint once the blocks since the last one hold this many times the state
+CHECKPOINT_FACTOR = 32  # a checkpoint once the blocks since the last one hold this many times the state
 
 
 class LedgerError(ValueError):
@@ -111,16 +111,17 @@ class Accounts:
     """Every account's state, columnar: position 0 is the grid operator, participant p is position p + 1."""
 
     names: tuple[str, ...]  # participants in the order blocks opened them
-    keys: tuple[bytes, ...]  # state key of each position (operator first)
+    keys: np.ndarray  # state key (bytes) of each position, operator first
     fields: dict[str, np.ndarray]  # _ACCOUNT_FIELDS → int64 per position
 
     @classmethod
     def empty(cls) -> Accounts:
-        return cls((), (account_key(OPERATOR),), {f: np.zeros(1, dtype=np.int64) for f in _ACCOUNT_FIELDS})
+        return cls((), np.array([account_key(OPERATOR)], dtype=object), {f: np.zeros(1, dtype=np.int64) for f in _ACCOUNT_FIELDS})
 
     def opened(self, new: list[str]) -> Accounts:
         grow = {f: np.concatenate([v, np.zeros(len(new), dtype=np.int64)]) for f, v in self.fields.items()}
-        return Accounts(self.names + tuple(new), self.keys + tuple(account_key(a) for a in new), grow)
+        keys = np.concatenate([self.keys, np.array([account_key(a) for a in new], dtype=object)])
+        return Accounts(self.names + tuple(new), keys, grow)
 
     @classmethod
     def load(cls, names: list[str], read: Any) -> Accounts:
@@ -138,7 +139,7 @@ def _column(table: dict, kind: str, column: str, where: str, accounts: int) -> n
     """One entry column, checked: int64 values (limits may be null), sides and operation ids as given."""
     values = table[column]
     if column == "side":
-        if any(v not in ("buy", "sell") for v in values):
+        if not set(values) <= {"buy", "sell"}:
             raise LedgerError(f"{where}: {kind}.side must be 'buy' or 'sell'")
         return values
     if column == "op":
@@ -178,6 +179,10 @@ def _table(entries: dict, kind: str, accounts: int, where: str) -> dict[str, Any
     return {c: _column(table, kind, c, where, accounts) for c in columns}
 
 
+def _repeats(participants: np.ndarray, accounts: int) -> bool:
+    return len(participants) > 0 and int(np.bincount(participants, minlength=accounts).max()) > 1
+
+
 def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: dict) -> Accounts:
     """Applies one block's entries to the state (the one rule both writing and verifying use).
 
@@ -211,8 +216,7 @@ def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: di
                           f"{grid['losses_wh']} Wh != upstream {grid['upstream_wh']} Wh")
     if np.any(settle["market_micro"] + settle["tariff_micro"] + settle["fee_micro"] != settle["bill_micro"]):
         raise LedgerError(f"{where}: a bill is not the sum of its market, tariff and fee parts")
-    if len(np.unique(meters["participant"])) != len(meters["participant"]) or \
-            len(np.unique(settle["participant"])) != len(settle["participant"]):
+    if _repeats(meters["participant"], n) or _repeats(settle["participant"], n):
         raise LedgerError(f"{where}: a participant is metered or settled twice")
     # this block's bill and metered energy per account position (operator at 0)
     bill = np.zeros(n + 1, dtype=np.int64)
@@ -243,7 +247,7 @@ def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: di
     if int(np.abs(fields["balance_micro"][changed]).max()) >= _LIMIT:
         raise LedgerError(f"{where}: a balance would exceed 2**62 micro-units")
     values = format_rows(_ACCOUNT_PARTS, [fields[f][changed] for f in _ACCOUNT_FIELDS])
-    tx.writes.update(zip([accounts.keys[i] for i in changed.tolist()], values))
+    tx.writes.update(zip(accounts.keys[changed].tolist(), values))
     tx.set(block_key(header.height), canonical({k: v for k, v in header.to_json().items() if k != "state_root"}))
     return replace(accounts, fields=fields)
 

@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (version INTEGER PRIMARY KEY, state BLOB 
 """
 _CHECKPOINT_FACTOR = 4  # a new checkpoint once the log since the last one holds this many times the state
 _CHECKPOINT_MIN_BYTES = 1 << 20  # and at least this much
-_EMPTY_BATCH = encode_batch([], [])
+_EMPTY_BATCH = encode_batch({})
 
 
 class StoreError(ValueError):
@@ -208,8 +208,7 @@ class Store:
     @staticmethod
     def encode_side(side: dict[bytes, bytes]) -> bytes:
         """A side space as one batch, in key order (so equal spaces encode to equal bytes)."""
-        keys = sorted(side)
-        return encode_batch(keys, [side[k] for k in keys])
+        return encode_batch({k: side[k] for k in sorted(side)})
 
     def __enter__(self) -> Store:
         return self
@@ -323,24 +322,24 @@ class Store:
         if tx.snapshot.version != self.version:
             raise StoreError(f"transaction began at version {tx.snapshot.version}, the store is now at {self.version}")
         version = self.version + 1
-        keys, values = list(tx.writes), list(tx.writes.values())
         counters = self._log_bytes, self._checkpoint
-        undo = self._tree.update(keys, values)
+        self._tree.update(tx.writes)
         commit = Commit(version, self._tree.root())
-        side = dict(self._side)
-        side_batch = encode_batch(list(tx.side_writes), list(tx.side_writes.values())) if tx.side_writes else _EMPTY_BATCH
+        side = self._side
+        side_batch = _EMPTY_BATCH
         if tx.side_writes:
+            side, side_batch = dict(self._side), encode_batch(tx.side_writes)
             self._apply_side(side, side_batch)
         try:
             if self.log:
-                writes = encode_batch(keys, values)
+                writes = encode_batch(tx.writes)
                 self._write(commit, lambda db: self._append_log(db, commit, writes, side_batch, side), before_commit)
             else:
                 if before_commit is not None:
                     before_commit(commit)
                 self._pending.append((version, commit.root))
         except BaseException:
-            self._tree.apply(undo)
+            self._tree.revert()
             self._log_bytes, self._checkpoint = counters
             raise
         self._side, self.version = side, version
