@@ -4,13 +4,17 @@ Usage: .venv/bin/python benchmarks/bench_store.py [--keys 1000000] [--dir /tmp/p
 
 1. Committed writes/s in batches of 1,000 / 10,000 / 100,000 random 40-byte values under
    account-like keys, into a file-backed store (WAL, synchronous=FULL: every commit is durable),
-   until it holds --keys keys; against a plain SQLite key/value table written with the same
-   batches and durability in the same run (the cost of persistence without authentication).
+   until it holds --keys keys: over the whole fill, and over its last tenth (the store then holds
+   90-100 % of --keys); against a plain SQLite key/value table written with the same batches and
+   durability in the same run (the cost of persistence without authentication), and against the
+   pure-Python reference tree (`jmt`, in memory, nothing persisted) on the first 100,000 writes.
 2. Proof generation and ICS-23 verification per key (JMT spec) in the full store, existence and
    non-existence, from bytes (decode + verify) and from a decoded proof; the official IAVL vector
    is verified in the same loop as a reference.
 3. Size on disk per million keys, with every version kept and after pruning to the last one.
-4. The ledger inside the simulator: `hello` and `residential` with and without `ledger/`.
+4. The ledger: one block that updates 10,000 account balances (settlements, meters and orders of
+   10,000 participants, the block line fsynced), and `hello` and `residential` with and without
+   `ledger/` inside the simulator.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import sqlite3
 import statistics
 import time
 from pathlib import Path
+
+import numpy as np
 
 from plurigrid.state.ics23 import (
     IAVL_SPEC,
@@ -63,17 +69,38 @@ def plain_sqlite(path: Path, batch: int, total: int) -> float:
     return total / elapsed
 
 
-def merkle_store(path: Path, batch: int, total: int) -> tuple[float, Store]:
+def merkle_store(path: Path, batch: int, total: int) -> tuple[float, float, Store]:
+    """Writes/s over the whole fill and over its last tenth, and the filled store."""
     store = Store(path)
-    elapsed = 0.0
-    for rows in _batches(1, batch, total):
+    elapsed = tail = 0.0
+    tail_from = total - max(total // 10, batch)
+    for i, rows in enumerate(_batches(1, batch, total)):
         t0 = time.perf_counter()
         tx = store.begin()
         for key, value in rows:
             tx.set(key, value)
         store.commit(tx)
+        dt = time.perf_counter() - t0
+        elapsed += dt
+        if i * batch >= tail_from:
+            tail += dt
+    return total / elapsed, (total - tail_from) / tail, store
+
+
+def reference_tree(batch: int, total: int) -> float:
+    """Writes/s of the pure-Python reference tree on the same batches, in memory (no persistence)."""
+    from plurigrid.state import jmt
+
+    nodes: dict = {}
+    root = None
+    elapsed = 0.0
+    for version, rows in enumerate(_batches(1, batch, total), start=1):
+        t0 = time.perf_counter()
+        update = jmt.apply_batch(lambda v, p: nodes[(v, p)], root, version, dict(rows))
+        nodes.update(update.written)
+        root = update.root
         elapsed += time.perf_counter() - t0
-    return total / elapsed, store
+    return total / elapsed
 
 
 def _size_mb(store: Store) -> float:
@@ -84,18 +111,21 @@ def _size_mb(store: Store) -> float:
 
 def bench_writes(folder: Path, keys: int) -> Store:
     print("## Committed writes/s\n")
-    print("| batch | keys at end | commits | Merkle store (writes/s) | plain SQLite (writes/s) | store / plain |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| batch | keys at end | commits | Merkle store, whole fill (writes/s) | Merkle store, last tenth (writes/s) "
+          "| plain SQLite (writes/s) | store / plain | reference Python tree, first 100,000 (writes/s) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     big = None
-    sizes = [(batch, total) for batch, total in ((1_000, min(keys, 100_000)), (10_000, min(keys, 300_000)),
-                                                 (100_000, keys)) if total >= batch]
-    for batch, total in sizes:
-        for p in folder.glob("*.sqlite*"):
+    for batch in (1_000, 10_000, 100_000):
+        if batch > keys:
+            continue
+        for p in [*folder.glob("plain.sqlite*"), *folder.glob(f"store-{batch}.sqlite*")]:
             p.unlink()
-        plain = plain_sqlite(folder / "plain.sqlite", batch, total)
-        rate, store = merkle_store(folder / f"store-{batch}.sqlite", batch, total)
-        print(f"| {batch:,} | {total:,} | {total // batch} | {rate:,.0f} | {plain:,.0f} | {rate / plain:.2f} |")
-        if (batch, total) == sizes[-1]:
+        plain = plain_sqlite(folder / "plain.sqlite", batch, keys)
+        rate, tail, store = merkle_store(folder / f"store-{batch}.sqlite", batch, keys)
+        python = reference_tree(batch, min(keys, 100_000)) if batch <= 100_000 else float("nan")
+        print(f"| {batch:,} | {keys:,} | {keys // batch} | {rate:,.0f} | {tail:,.0f} | {plain:,.0f} | {rate / plain:.2f} "
+              f"| {python:,.0f} |")
+        if batch == 10_000:
             big = store
         else:
             store.close()
@@ -165,6 +195,54 @@ def bench_size(store: Store) -> None:
     print()
 
 
+def ledger_block_entries(rng: np.random.Generator, accounts: int, first: bool) -> dict:
+    """One block's entries as the simulator writes them: every participant metered, settled and ordering."""
+    p = np.arange(accounts, dtype=np.int64)
+    wh = rng.integers(-3000, 3000, accounts)
+    market, tariff, fee = rng.integers(-10**6, 10**6, accounts), rng.integers(0, 10**6, accounts), rng.integers(0, 1000, accounts)
+    entries = {
+        "settlements": {"participant": p, "traded_wh": wh, "market_micro": market, "tariff_micro": tariff,
+                        "fee_micro": fee, "bill_micro": market + tariff + fee},
+        "meters": {"participant": p, "wh": wh},
+        "orders": {"participant": p, "side": ["buy"] * accounts, "wh": np.abs(wh),
+                   "limit_micro_per_kwh": rng.integers(0, 400_000, accounts)},
+        "grid": {"upstream_wh": int(wh.sum()) + 100, "losses_wh": 100},
+    }
+    if first:
+        entries["accounts"] = [f"participant-{i}" for i in range(accounts)]
+    return entries
+
+
+def bench_ledger_block(folder: Path, accounts: int = 10_000, blocks: int = 60) -> None:
+    from plurigrid.state.ledger import Ledger, verify
+
+    rng = np.random.default_rng(1)
+    all_entries = [ledger_block_entries(rng, accounts, k == 0) for k in range(blocks)]
+    ledger = Ledger(folder / "block-bench", create=True)
+    times = []
+    for k, entries in enumerate(all_entries):
+        t0 = time.perf_counter()
+        ledger.append(k, f"t{k}", entries)
+        times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    ledger.close()
+    close = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    verify(folder / "block-bench")
+    checked = time.perf_counter() - t0
+    steady = sorted(times[1:])
+    print(f"## One ledger block that updates {accounts:,} account balances\n")
+    print(f"{blocks} blocks; each has settlements, meter readings and orders of every participant; the block line "
+          "is fsynced before `append` returns.\n")
+    print("| median ms per block | p90 | max (a checkpoint) | committed balance writes/s (median) | close (ms) | "
+          "ledger verify (s) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    median = statistics.median(steady)
+    print(f"| {median * 1000:.1f} | {steady[int(len(steady) * 0.9)] * 1000:.1f} | {steady[-1] * 1000:.1f} | "
+          f"{accounts / median:,.0f} | {close * 1000:.1f} | {checked:.2f} |")
+    print()
+
+
 def bench_ledger(folder: Path) -> None:
     from plurigrid.engine.ledger_entries import RunLedger
     from plurigrid.engine.simulate import simulate
@@ -207,6 +285,7 @@ def main() -> None:
     bench_proofs(store)
     bench_size(store)
     store.close()
+    bench_ledger_block(args.dir)
     bench_ledger(args.dir)
     shutil.rmtree(args.dir, ignore_errors=True)
 

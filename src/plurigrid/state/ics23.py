@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from plurigrid.state.ics23_proto import (
     Ics23Error,
@@ -148,8 +149,7 @@ def do_length_op(op: LengthOp, data: bytes) -> bytes:
     return data
 
 
-@dataclass(frozen=True)
-class LeafOp:
+class LeafOp(NamedTuple):
     """How a (key, value) pair is hashed into a leaf node."""
 
     hash: HashOp = HashOp.NO_HASH
@@ -169,8 +169,7 @@ class LeafOp:
         return do_hash(self.hash, self.prefix + pkey + pvalue)
 
 
-@dataclass(frozen=True)
-class InnerOp:
+class InnerOp(NamedTuple):
     """One step up the tree: hash(prefix || child || suffix)."""
 
     hash: HashOp = HashOp.NO_HASH
@@ -207,8 +206,7 @@ class ProofSpec:
     prehash_key_before_comparison: bool = False
 
 
-@dataclass(frozen=True)
-class ExistenceProof:
+class ExistenceProof(NamedTuple):
     """Proof that `key` -> `value` is committed: a leaf op then inner ops to the root."""
 
     key: bytes = b""
@@ -221,13 +219,13 @@ class ExistenceProof:
         if self.leaf is None:
             raise Ics23Error("existence Proof needs defined LeafOp")
         node = self.leaf.apply(self.key, self.value)
+        sha256, SHA256 = hashlib.sha256, HashOp.SHA256  # the common case, without the dispatch
         for step in self.path:
-            node = step.apply(node)
+            node = sha256(step.prefix + node + step.suffix).digest() if step.hash is SHA256 and node else step.apply(node)
         return node
 
 
-@dataclass(frozen=True)
-class NonExistenceProof:
+class NonExistenceProof(NamedTuple):
     """Proof that `key` is absent: existence proofs of its adjacent neighbours."""
 
     key: bytes = b""
@@ -235,16 +233,14 @@ class NonExistenceProof:
     right: ExistenceProof | None = None
 
 
-@dataclass(frozen=True)
-class BatchEntry:
+class BatchEntry(NamedTuple):
     """One entry of a batch proof: exactly one of exist / nonexist."""
 
     exist: ExistenceProof | None = None
     nonexist: NonExistenceProof | None = None
 
 
-@dataclass(frozen=True)
-class CommitmentProof:
+class CommitmentProof(NamedTuple):
     """Top-level proof; exactly one variant is set (compressed is stored expanded)."""
 
     exist: ExistenceProof | None = None
@@ -305,8 +301,79 @@ def _decode_inner(data: bytes) -> InnerOp:
     return InnerOp(op, prefix, suffix)
 
 
+_HASH_OPS = {int(op): op for op in HashOp if op != HashOp.NO_HASH}
+
+
+def _decode_exist_common(data: bytes) -> ExistenceProof | None:
+    """An ExistenceProof whose fields all have one-byte tags and lengths below 16 KiB, read directly; None if not.
+
+    Inner ops of the usual shape (08 <hash> 12 <len> <prefix> [1a <len> <suffix>], one-byte lengths) are
+    read in place: they are most of a proof, and of its decoding time.
+    """
+    key, value, leaf, path = b"", b"", None, []
+    pos, n, hash_ops, append = 0, len(data), _HASH_OPS, path.append
+    while pos < n:
+        tag = data[pos]
+        if tag == 0x22 and pos + 6 < n:
+            end = pos + 2 + data[pos + 1]
+            if data[pos + 1] < 0x80 and end <= n and data[pos + 2] == 0x08 and data[pos + 4] == 0x12 and data[pos + 5] < 0x80:
+                op = hash_ops.get(data[pos + 3])
+                split = pos + 6 + data[pos + 5]
+                if op is not None and split == end:
+                    append(InnerOp(op, data[pos + 6:end], b""))
+                    pos = end
+                    continue
+                if op is not None and split + 2 <= end and data[split] == 0x1A and split + 2 + data[split + 1] == end:
+                    append(InnerOp(op, data[pos + 6:split], data[split + 2:end]))
+                    pos = end
+                    continue
+        if pos + 1 >= n or tag & 7 != 2:
+            return None
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            if pos >= n or data[pos] & 0x80:
+                return None
+            length = (length & 0x7F) | data[pos] << 7
+            pos += 1
+        end = pos + length
+        if end > n:
+            return None
+        if tag == 0x22:
+            op = _decode_inner_common(data[pos:end])
+            if op is None:
+                return None
+            append(op)
+        elif tag == 0x0A:
+            key = data[pos:end]
+        elif tag == 0x12:
+            value = data[pos:end]
+        elif tag == 0x1A:
+            leaf = _leaf_of(data[pos:end])
+        else:
+            return None
+        pos = end
+    return ExistenceProof(key, value, leaf, tuple(path))
+
+
+_LEAVES: dict[bytes, LeafOp] = {}  # a spec's proofs share one leaf op: decoded once
+
+
+def _leaf_of(data: bytes) -> LeafOp:
+    leaf = _LEAVES.get(data)
+    if leaf is None:
+        leaf = _decode_leaf(data)
+        if len(_LEAVES) < 64:
+            _LEAVES[data] = leaf
+    return leaf
+
+
 def _decode_exist(data: bytes, lookup: tuple[InnerOp, ...] | None = None) -> ExistenceProof:
     """Decode an ExistenceProof, or a CompressedExistenceProof when `lookup` is given."""
+    if lookup is None:
+        common = _decode_exist_common(data)
+        if common is not None:
+            return common
     key, value, leaf, path = b"", b"", None, []
     for num, wire, val in iter_fields(data):
         if num == 1:
@@ -534,8 +601,9 @@ def check_against_spec(proof: ExistenceProof, spec: ProofSpec) -> None:
     """Require the existence proof's leaf, depth and every inner op to fit `spec`."""
     if proof.leaf is None:
         raise Ics23Error("existence Proof needs defined LeafOp")
+    iavl = _is_iavl(spec)
     try:
-        if _is_iavl(spec):
+        if iavl:
             _check_iavl_prefix(proof.leaf.prefix, 0)
         check_leaf(proof.leaf, spec.leaf_spec)
     except Ics23Error as err:
@@ -545,11 +613,18 @@ def check_against_spec(proof: ExistenceProof, spec: ProofSpec) -> None:
         raise Ics23Error(f"innerOps depth too short: {depth}")
     if depth > (spec.max_depth if spec.max_depth > 0 else DEFAULT_MAX_DEPTH):
         raise Ics23Error(f"innerOps depth too long: {depth}")
+    inner, leaf_prefix = spec.inner_spec, spec.leaf_spec.prefix
+    shortest = inner.min_prefix_length
+    longest = inner.max_prefix_length + (len(inner.child_order) - 1) * inner.child_size
     for layer, op in enumerate(proof.path, start=1):
-        try:
-            check_inner(op, spec, layer)
-        except Ics23Error as err:
-            raise Ics23Error(f"inner, {err}") from None
+        # check_inner's checks, with what depends only on the spec worked out once
+        prefix = op.prefix
+        if op.hash != inner.hash or iavl or prefix.startswith(leaf_prefix) or not shortest <= len(prefix) <= longest \
+                or inner.child_size <= 0 or len(op.suffix) % inner.child_size:
+            try:
+                check_inner(op, spec, layer)
+            except Ics23Error as err:
+                raise Ics23Error(f"inner, {err}") from None
 
 
 # ---------------------------------------------------------------- neighbours
