@@ -1,13 +1,21 @@
+import numpy as np
 import pytest
 
-from plurigrid.engine.simulate import simulate
-from plurigrid.engine.world import compile_world
-from plurigrid.microworld.loader import load
+import plurigrid
 
 
-def run_world(name: str, **kw):
-    spec, fname, base = load(name)
-    return simulate(compile_world(spec, fname, base, **kw))
+def run_world(name: str, **kw) -> plurigrid.Run:
+    return plurigrid.load(name, **kw).run()
+
+
+def series(run: plurigrid.Run, name: str) -> np.ndarray:
+    """One column of a run's timeseries (T,)."""
+    return run.timeseries[name].to_numpy()
+
+
+def matrix(run: plurigrid.Run, name: str) -> np.ndarray:
+    """One per-participant quantity of a run, (T, N) in the world's participant order."""
+    return run.participants[name].to_numpy()
 
 
 @pytest.fixture(scope="session")

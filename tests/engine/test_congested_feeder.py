@@ -14,12 +14,10 @@ import tomllib
 import numpy as np
 import pytest
 
-from plurigrid.engine.results import balance, kpis
-from plurigrid.engine.simulate import RunRecord, simulate
-from plurigrid.engine.world import compile_world
-from plurigrid.microworld.loader import resolve, validate_data
+from plurigrid.microworld.loader import resolve
 
-from .conftest import run_world
+from ..recorded import Recorded as RunRecord
+from ..recorded import recorded
 
 WORLD = "congested-feeder"
 LONG = "head-far1"  # the 700 m stretch between the head cabinet and the far homes
@@ -33,17 +31,17 @@ def _reinforced_world() -> RunRecord:
     data = tomllib.loads(text)
     (line,) = [line for line in data["grid"]["line"] if line["id"] == LONG]
     data["grid"]["line"].append(dict(line, id=f"{LONG}-new"))
-    return simulate(compile_world(validate_data(name, data), name, base, mechanism="opf"))
+    return recorded(data, mechanism="opf")
 
 
 @pytest.fixture(scope="module")
 def uncontrolled() -> RunRecord:
-    return run_world(WORLD, mechanism="pay-as-clear")
+    return recorded(WORLD, mechanism="pay-as-clear")
 
 
 @pytest.fixture(scope="module")
 def cleared() -> RunRecord:
-    return run_world(WORLD, mechanism="opf")
+    return recorded(WORLD, mechanism="opf")
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +71,13 @@ def test_world_is_what_the_test_assumes(cleared: RunRecord) -> None:
     line = w.grid.net.line.set_index("name").loc[LONG]
     assert (line["length_km"], line["r_ohm_per_km"], line["max_i_ka"]) == pytest.approx((0.7, 0.208, 0.27))
     far_ev = _members(cleared, FAR)
-    assert len(far_ev) == 10 and np.all(w.ev_kw[far_ev] == 11.0)
+    assert len(far_ev) == 10 and np.all(w.evs.power_kw[far_ev] == 11.0)
     assert len(_members(cleared, HEAD)) >= 2
     assert len(_members(cleared, FAR, "passive")) >= 1  # price-takers the clearing must plan around
 
 
 def test_uncontrolled_charging_pulls_the_far_end_below_the_band_in_the_evening(uncontrolled: RunRecord) -> None:
-    k = kpis(uncontrolled)
+    k = uncontrolled.kpis
     vm = uncontrolled.grid["vm_pu"].astype(float)
     low = np.flatnonzero((vm < 0.9).any(axis=1))
     assert k["voltage_violations"] >= 5
@@ -91,11 +89,11 @@ def test_uncontrolled_charging_pulls_the_far_end_below_the_band_in_the_evening(u
     out = np.flatnonzero((vm < 0.9).any(axis=0))
     assert set(_bus_names(uncontrolled)[out]) <= set(FAR)
     assert k["ev_unmet_kwh"] == 0  # uncontrolled charging does fill the cars
-    assert balance(uncontrolled) == EXACT
+    assert uncontrolled.run.summary['balance'] == EXACT
 
 
 def test_opf_keeps_the_feeder_within_limits_and_fills_every_ev(cleared: RunRecord, uncontrolled: RunRecord) -> None:
-    s, k = cleared.series, kpis(cleared)
+    s, k = cleared.series, cleared.kpis
     assert s["opf_ok"].all(), "the OPF found no plan in some step"
     assert np.all(np.abs(s["opf_imbalance_kw"]) <= 1e-9)
     assert k["pf_nonconverged_steps"] == 0
@@ -104,8 +102,8 @@ def test_opf_keeps_the_feeder_within_limits_and_fills_every_ev(cleared: RunRecor
     assert k["max_line_loading_pct"] <= 100.0
     assert np.nanmax(s["max_line_loading_pct"]) <= 100.0
     assert k["ev_unmet_kwh"] == pytest.approx(0.0, abs=0.01)
-    assert k["welfare"] >= kpis(uncontrolled)["welfare"] + 10.0  # evening charging moved to the night valley
-    assert balance(cleared) == EXACT
+    assert k["welfare"] >= uncontrolled.kpis["welfare"] + 10.0  # evening charging moved to the night valley
+    assert cleared.run.summary['balance'] == EXACT
 
 
 def test_nodal_prices_split_along_the_feeder_while_the_voltage_limit_binds(cleared: RunRecord) -> None:
@@ -131,7 +129,7 @@ def test_uncontrolled_market_has_one_price(uncontrolled: RunRecord) -> None:
 
 
 def test_a_reinforced_feeder_has_one_price_everywhere(reinforced: RunRecord, cleared: RunRecord) -> None:
-    s, k = reinforced.series, kpis(reinforced)
+    s, k = reinforced.series, reinforced.kpis
     assert s["opf_ok"].all()
     assert np.all(s["price_spread_eur_per_kwh"] <= 1e-9)
     assert k["voltage_violations"] == 0
@@ -140,5 +138,5 @@ def test_a_reinforced_feeder_has_one_price_everywhere(reinforced: RunRecord, cle
     # unconstrained, the far end draws more at once than the single cable could carry within the band
     assert _far_withdrawal_kw(reinforced).max() >= 1.15 * _far_withdrawal_kw(cleared).max()
     # the congestion costs the lane welfare
-    assert k["welfare"] > kpis(cleared)["welfare"]
-    assert balance(reinforced) == EXACT
+    assert k["welfare"] > cleared.kpis["welfare"]
+    assert reinforced.run.summary['balance'] == EXACT

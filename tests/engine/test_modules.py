@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plurigrid.engine.modules import ModuleRunner, load_slot
-from plurigrid.engine.results import balance, summary
+from plurigrid.assets.fleet import EVs, Batteries, Demand, Thermal
+from plurigrid.engine.modules import plan_module, start_modules
 from plurigrid.engine.simulate import simulate
 from plurigrid.engine.world import compile_world
 from plurigrid.microworld.loader import SpecError, validate_data
@@ -17,7 +17,20 @@ from plurigrid.microworld.spec import ModuleRef
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.wasm.host import compile_module
 
-from .conftest import run_world
+from .conftest import matrix, run_world
+
+
+def run_steps(world, before=None):
+    """Simulates `world`; returns each step's result and the run's module runner."""
+    results = []
+    outcome = simulate(world, before_step=before, after_step=lambda state, k, r: results.append(r))
+    return results, outcome.state.runtime.modules
+
+
+def conserved(results) -> bool:
+    """Every step: metered energy plus losses is what the reference supplied, and the market balances."""
+    return all(int(r.settlement.metered_wh.sum()) + r.losses_wh == r.upstream_wh and r.settlement.traded_wh.sum() == 0
+               for r in results)
 
 # decide: n = kv["n"] + 1 (n < 10), stores it, answers {"battery_kw":n}; VERSION only changes the hash
 COUNTER = """(module
@@ -66,24 +79,24 @@ def _world(module: Path, steps: int = 8, **ref):
 
 
 def test_library_world_runs_its_c_and_wat_modules_without_failures():
-    record = run_world("sandboxed-strategies")
-    report = summary(record, "sandboxed-strategies")["modules"]
+    run = run_world("sandboxed-strategies")
+    report = run.summary["modules"]
     assert set(report) == {"home01", "home02", "home03", "home04"}
     assert all(r["strategy_failures"] == 0 for r in report.values())
     assert len({r["sha256"] for r in report.values()}) == 2  # one C module, one WAT module
-    assert balance(record) == {"energy_residual_wh": 0, "money_residual_micro": 0}
-    soc = record.participant["soc_kwh"][:, 0]
+    assert run.summary["balance"] == {"energy_residual_wh": 0, "money_residual_micro": 0}
+    soc = matrix(run, "soc_kwh")[:, 0]
     assert soc[20] > soc[0] + 1.0  # home01 (C battery arbitrage) charges in the cheap night hours
 
 
 def test_hostile_module_falls_back_every_step_and_the_world_completes(tmp_path):
     world = _world(_module(tmp_path, "loop", LOOP, "loop"), limits={"fuel": 100_000})
-    record = simulate(world)
-    assert world.modules.report()["agent"]["strategy_failures"] == world.steps
-    assert world.modules.report()["agent"]["fuel_used"] == world.steps * 100_000  # deterministic
-    assert "fuel exhausted; fallback passive" in world.modules.log[0]
-    assert not record.participant["traded_wh"][:, 0].any()  # passive: no trading
-    assert balance(record) == {"energy_residual_wh": 0, "money_residual_micro": 0}
+    results, modules = run_steps(world)
+    assert modules.report()["agent"]["strategy_failures"] == world.steps
+    assert modules.report()["agent"]["fuel_used"] == world.steps * 100_000  # deterministic
+    assert "fuel exhausted; fallback passive" in modules.log[0]
+    assert not any(r.settlement.traded_wh[0] for r in results)  # passive: no trading
+    assert conserved(results)
 
 
 def test_module_decisions_drive_the_devices_and_hot_swap_keeps_kv_of_the_same_module(tmp_path):
@@ -94,12 +107,13 @@ def test_module_decisions_drive_the_devices_and_hot_swap_keeps_kv_of_the_same_mo
     def soc_steps(swap_to: Path | None) -> np.ndarray:
         world = _world(v1)
 
-        def before(w, k):
+        def before(state, k):
             if k == 4 and swap_to is not None:
-                w.modules.swap("agent", swap_to, k)
-        record = simulate(world, before_step=before)
-        soc = np.r_[0.0, record.participant["soc_kwh"][:, 0]]
-        return np.round(np.diff(soc) / 0.25, 9), world.modules.log  # battery kW the module asked for
+                state.runtime.modules.swap("agent", swap_to, k)
+        socs = []
+        outcome = simulate(world, before_step=before, after_step=lambda state, k, r: socs.append(state.soc_kwh[0]))
+        soc = np.r_[0.0, socs]
+        return np.round(np.diff(soc) / 0.25, 9), outcome.state.runtime.modules.log  # battery kW the module asked for
 
     kept, log = soc_steps(v2)
     assert kept.tolist() == [1, 2, 3, 4, 5, 6, 7, 8]  # the count goes on across the swap
@@ -141,17 +155,33 @@ def test_each_hostile_module_only_costs_its_participant_the_step(tmp_path, modul
     path = _module(tmp_path, Path(module).stem, (HOSTILE / module).read_text(), Path(module).stem, capabilities)
     (tmp_path / "secret.txt").write_text("the neighbour's secret")
     world = _world(path, steps=4, limits=limits)
-    record = simulate(world)
-    assert world.modules.report()["agent"]["strategy_failures"] == 4
-    assert all(reason in line for line in world.modules.log), world.modules.log[0]
-    assert all("secret" not in line for line in world.modules.log)
-    assert balance(record) == {"energy_residual_wh": 0, "money_residual_micro": 0}
+    results, modules = run_steps(world)
+    assert modules.report()["agent"]["strategy_failures"] == 4
+    assert all(reason in line for line in modules.log), modules.log[0]
+    assert all("secret" not in line for line in modules.log)
+    assert conserved(results)
 
 
 # the observation of docs/modules.md, in the order the engine writes it
 OBSERVED = ("load_kw", "renewable_kw", "flexible_frac", "max_delay_steps", "backlog_kwh", "backlog_age_steps", "soc_kwh",
             "battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "ev_remaining_kwh", "ev_kw", "ev_eff",
             "ev_plugged", "ev_steps_left", "indoor_c", "value_eur_per_kwh", "marginal_cost_eur_per_kwh")
+
+
+def _observation(c: dict[str, np.ndarray], last_price: float) -> Observation:
+    """An observation whose ABI fields (docs/modules.md names) are the given columns."""
+    zero = np.zeros(len(c["load_kw"]))
+    return Observation(
+        step=40, dt_h=0.25, load_kw=c["load_kw"], renewable_kw=c["renewable_kw"], backlog_kwh=c["backlog_kwh"],
+        backlog_age_steps=c["backlog_age_steps"], soc_kwh=c["soc_kwh"], ev_remaining_kwh=c["ev_remaining_kwh"],
+        ev_plugged=c["ev_plugged"], ev_steps_left=c["ev_steps_left"], indoor_c=c["indoor_c"], outdoor_c=zero,
+        offline=zero.astype(bool),
+        demand=Demand(c["value_eur_per_kwh"], zero, c["flexible_frac"], c["max_delay_steps"]),
+        batteries=Batteries(c["battery_kwh"], c["battery_kw"], c["battery_eff"], c["battery_min_kwh"], zero, zero),
+        evs=EVs(c["ev_kw"], c["ev_eff"], zero, zero.astype(np.int64), zero.astype(np.int64)),
+        thermal=Thermal(zero, zero, c["marginal_cost_eur_per_kwh"], zero, zero, zero.astype(bool)),
+        import_forecast_eur_per_kwh=np.array([0.28, 0.3]), export_forecast_eur_per_kwh=np.array([0.08, 0.08]),
+        last_price_eur_per_kwh=last_price)
 
 
 def _plain(value):
@@ -167,7 +197,7 @@ def test_engine_observations_are_the_json_of_the_observation_dict(tmp_path, onli
     """What a module receives is byte for byte json.dumps of its observation dict (non-finite values as null)."""
     ids = ["home01", 'q"uote\\d%s', "\u00fcn\u00efc\u00f6de \u2603", "%d%%"]
     path = _module(tmp_path, "fixed", (HOSTILE / "fixed.wat").read_text(), "fixed")
-    runner = ModuleRunner({i: load_slot(i, ModuleRef(path=str(path)), None) for i in range(4)}, ids, np.zeros(4))
+    runner = start_modules({i: plan_module(i, ModuleRef(path=str(path)), None) for i in range(4)}, ids)
     seen = []
     for slot in runner.slots.values():
         slot.instance.decide_payload = lambda payload, call=slot.instance.decide_payload: seen.append(payload) or call(payload)
@@ -177,15 +207,14 @@ def test_engine_observations_are_the_json_of_the_observation_dict(tmp_path, onli
                 "soc_kwh": np.array([nan, 6.5, inf, -inf]), "indoor_c": np.full(4, nan),
                 "battery_kwh": np.array([13.5, 13.5, 0.1 + 0.2, 1 / 3]), "ev_plugged": np.array([True, False, True, True]),
                 "ev_steps_left": np.array([34, 0, -1, 2**40]), "max_delay_steps": np.full(4, 12.0)}
-    obs = Observation(step=40, dt_h=0.25, **columns, import_forecast_eur_per_kwh=np.array([0.28, 0.3]),
-                      export_forecast_eur_per_kwh=np.array([0.08, 0.08]), last_price_eur_per_kwh=last_price)
+    obs = _observation(columns, last_price)
     runner.inbox = {i: list(messages) for i, messages in inbox.items()}
     out = Decision.empty(4)
     runner.decide(obs, np.array(online), out, np.random.default_rng(0), 0, time)
     expected = [json.dumps({"participant": ids[i], "abi": 1, "step": 40, "time": time, "dt_h": 0.25,
                             "import_eur_per_kwh": 0.28, "export_eur_per_kwh": 0.08,
                             "last_price_eur_per_kwh": _plain(last_price),
-                            **{name: _plain(obs.__dict__[name][i]) for name in OBSERVED},
+                            **{name: _plain(columns[name][i]) for name in OBSERVED},
                             "inbox": inbox.get(i, [])}, separators=(",", ":")).encode() for i in online]
     assert seen == expected
     assert out.trades[online].all()  # fixed.wat decides to trade
@@ -209,7 +238,7 @@ def test_lifecycle_handlers_run_on_events_and_when_the_participant_goes_offline_
     data["event"] = [{"at": "30min", "kind": "participant_offline", "participant": "agent", "duration": "30min"},
                      {"at": "75min", "kind": "weather", "scale": 0.5}]
     world = compile_world(validate_data("modules", data), "modules", None)
-    simulate(world)
+    _, modules = run_steps(world)
     # the offline event starts at step 2 while the agent is cut off: only the online ones hear of it
-    assert world.modules.log == ["step 2: agent: went offline", "step 4: agent: back online", "step 5: agent: an event"]
-    assert world.modules.report()["agent"]["strategy_failures"] == 0
+    assert modules.log == ["step 2: agent: went offline", "step 4: agent: back online", "step 5: agent: an event"]
+    assert modules.report()["agent"]["strategy_failures"] == 0

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plurigrid.engine.results import balance, kpis
 from plurigrid.microworld.loader import library_worlds
 
-from .conftest import run_world
+from ..recorded import recorded as run_world
 
 HOURS = {"simbench-semiurb4": 12.0, "simbench-rural1": 12.0}  # the two SimBench worlds: half a day keeps CI short
 
@@ -20,9 +19,9 @@ def test_opf_welfare_is_at_least_pay_as_clear_and_conserves(world: str) -> None:
     opf = run_world(world, mechanism="opf", hours=hours)
     heuristic = run_world(world, mechanism="pay-as-clear", hours=hours)
     assert opf.series["opf_ok"].all(), f"{world}: the OPF found no plan in some step"
-    assert kpis(opf)["welfare"] >= kpis(heuristic)["welfare"] - 1e-6
-    assert balance(opf) == {"energy_residual_wh": 0, "money_residual_micro": 0}
+    assert opf.kpis["welfare"] >= heuristic.kpis["welfare"] - 1e-6
+    assert opf.run.summary['balance'] == {"energy_residual_wh": 0, "money_residual_micro": 0}
     # where the LinDistFlow plan was feasible without help, the AC power flow shows no violation
-    assert kpis(opf)["voltage_violations"] == 0
-    assert kpis(opf)["pf_nonconverged_steps"] == 0
+    assert opf.kpis["voltage_violations"] == 0
+    assert opf.kpis["pf_nonconverged_steps"] == 0
     assert np.nanmax(opf.series["max_line_loading_pct"]) <= 100.0 + 1e-6

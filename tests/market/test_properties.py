@@ -62,7 +62,7 @@ def test_mechanism_properties_of_a_small_run():
     }
     bill = np.array([[100, -50, 0], [200, 0, 10]], dtype=np.int64)
     baseline = np.array([[90, -60, 0], [150, 0, 20]], dtype=np.int64)
-    m = mechanism_properties(series, bill, baseline)
+    m = mechanism_properties(series, bill.sum(axis=0), baseline.sum(axis=0))  # each participant's bill over the run
     assert m["efficiency"] == {"ratio": round(0.72 / 0.83, 9), "declared_gains": 0.72, "max_declared_gains": 0.83}
     assert m["budget"] == {"operator_surplus_micro": 30_007, "operator_surplus": 0.030007, "step_min": -0.02,
                            "step_max": 0.05, "collected_by": "operator"}
@@ -73,6 +73,6 @@ def test_mechanism_properties_of_a_small_run():
 
 def test_nothing_to_gain_is_efficient():
     series = {k: np.zeros(2, dtype=dt) for k, dt in STEP_COLUMNS.items()} | {"traded_kwh": np.zeros(2)}
-    m = mechanism_properties(series, np.zeros((2, 1), dtype=np.int64), np.zeros((2, 1), dtype=np.int64))
+    m = mechanism_properties(series, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
     assert m["efficiency"]["ratio"] == 1.0
     assert m["price_spread_eur_per_kwh"] == {"max": 0.0, "mean": 0.0}

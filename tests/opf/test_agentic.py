@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from plurigrid.grid.matpower import MatpowerCase
+from plurigrid.assets.fleet import EVs, HVAC, Batteries, Demand, Thermal
 from plurigrid.opf.agentic import BALANCE_PENALTY_EUR_PER_KWH, AgentPlan, AgentProblem, solve_agentic
 from plurigrid.opf.network import OpfNetwork, from_matpower
 from plurigrid.opf.result import OPTIMAL
@@ -32,10 +33,28 @@ def per_period(*values: float) -> np.ndarray:
     return np.array(values, dtype=float)[:, None]
 
 
+# test arguments named as a participant's own quantities → (asset table, column)
+ASSET_COLUMNS = {
+    "value_eur_per_kwh": ("demand", "value_eur_per_kwh"), "premium_eur_per_kwh": ("demand", "premium_eur_per_kwh"),
+    "flexible_frac": ("demand", "flexible_frac"), "max_delay_steps": ("demand", "max_delay_steps"),
+    "battery_kwh": ("batteries", "capacity_kwh"), "battery_kw": ("batteries", "power_kw"),
+    "battery_eff": ("batteries", "efficiency"), "battery_min_kwh": ("batteries", "min_kwh"),
+    "degradation_eur_per_kwh": ("batteries", "degradation_eur_per_kwh"),
+    "ev_kw": ("evs", "power_kw"), "ev_eff": ("evs", "efficiency"), "ev_need_kwh": ("evs", "need_kwh"),
+    "hvac_kw": ("hvac", "p_max_kw"), "hvac_gain_k_per_kw": ("hvac", "gain_k_per_kw"), "hvac_decay": ("hvac", "decay"),
+    "comfort_min_c": ("hvac", "comfort_min_c"), "comfort_max_c": ("hvac", "comfort_max_c"),
+    "discomfort_eur_per_kh": ("hvac", "discomfort_eur_per_kh"),
+    "thermal_min_kw": ("thermal", "p_min_kw"), "thermal_var_eur_per_kwh": ("thermal", "marginal_cost_eur_per_kwh"),
+    "thermal_noload_eur_per_h": ("thermal", "no_load_eur_per_h"), "thermal_startup_eur": ("thermal", "startup_eur"),
+}
+TABLES = {"demand": Demand, "batteries": Batteries, "evs": EVs, "hvac": HVAC, "thermal": Thermal}
+
+
 def problem(net: OpfNetwork, H: int, N: int = 1, **given) -> AgentProblem:
     """Neutral defaults (nothing to dispatch, free energy, connected), overridden by `given`, broadcast to shape."""
     hn, n = np.zeros((H, N)), np.zeros(N)
-    defaults = {f.name: n for f in fields(AgentProblem)}
+    defaults = {f.name: n for f in fields(AgentProblem) if f.name not in TABLES}
+    defaults.update({name: n for name in ASSET_COLUMNS})
     defaults.update(
         dt_h=1.0, network=net, w_ref=1.0, bus=np.zeros(N, dtype=np.int64), optimised=np.zeros(N, dtype=bool),
         max_delay_steps=np.zeros(N, dtype=np.int64), battery_eff=np.ones(N), ev_eff=np.ones(N),
@@ -50,7 +69,11 @@ def problem(net: OpfNetwork, H: int, N: int = 1, **given) -> AgentProblem:
         default = defaults[name]
         defaults[name] = np.broadcast_to(np.asarray(value, default.dtype), default.shape).copy() \
             if isinstance(default, np.ndarray) else value
-    return AgentProblem(**defaults)
+    columns: dict[str, dict] = {table: {f.name: np.zeros(N) for f in fields(cls)} for table, cls in TABLES.items()}
+    for name, (table, column) in ASSET_COLUMNS.items():
+        columns[table][column] = defaults.pop(name)
+    tables = {table: TABLES[table](**cols) for table, cols in columns.items()}
+    return AgentProblem(**defaults, **tables)
 
 
 def solved(p: AgentProblem) -> AgentPlan:

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from plurigrid.engine.ledger_entries import RunLedger
-from plurigrid.engine.simulate import simulate
-from plurigrid.engine.world import compile_world
-from plurigrid.microworld.loader import load
+from ..recorded import Recorded
+import plurigrid
 from plurigrid.state import ledger as L
 from plurigrid.state.ics23 import JMT_SPEC, decode_commitment_proof, verify_membership, verify_non_membership
 
@@ -19,13 +17,8 @@ from plurigrid.state.ics23 import JMT_SPEC, decode_commitment_proof, verify_memb
 @pytest.fixture(scope="module")
 def hello_run(tmp_path_factory) -> tuple[Path, object]:
     """hello simulated once with its ledger: (run folder, run record)."""
-    spec, name, base = load("hello")
-    world = compile_world(spec, name, base)
     folder = tmp_path_factory.mktemp("hello")
-    writer = RunLedger(folder / "ledger")
-    record = simulate(world, after_step=writer)
-    writer.close()
-    return folder, record
+    return folder, Recorded(plurigrid.load("hello").run(out=folder))
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ Everything is deterministic: the only randomness (synthetic wind) comes from an 
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import datetime as dt
 import functools
 import math
@@ -51,7 +53,7 @@ _SUBSTEP_NS = 5 * 60 * _NS_PER_S  # sampling step of the continuous models (PV, 
 _EPOCH_2000_NS = pd.Timestamp("2000-01-01T00:00:00Z").value
 
 
-class ProfileError(ValueError):
+class ProfileError(PlurigridError, ValueError):
     """A profile cannot be built from the given inputs.
 
     The message is one line for people: what went wrong, where (file, line, column when there is

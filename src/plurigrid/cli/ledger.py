@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from plurigrid.cli.errors import UserError
+from plurigrid.errors import UsageError
 from plurigrid.jsonfile import read_json
 
 ledger_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -41,16 +41,16 @@ def ics23_verify(
     from plurigrid.state.ics23 import SPECS, Ics23Error, check_membership, check_non_membership, decode_commitment_proof
 
     if spec not in SPECS:
-        raise UserError(f"--spec: unknown spec {spec!r}; expected one of {', '.join(SPECS)}")
-    data = read_json(vector, UserError)
+        raise UsageError(f"--spec: unknown spec {spec!r}; expected one of {', '.join(SPECS)}")
+    data = read_json(vector, UsageError)
     fields = {}
     for name in ("key", "value", "proof", "root"):
         if not isinstance(data, dict) or not isinstance(data.get(name), str):
-            raise UserError(f"{vector}: expected a hex string field {name!r}")
+            raise UsageError(f"{vector}: expected a hex string field {name!r}")
         try:
             fields[name] = bytes.fromhex(data[name])
         except ValueError:
-            raise UserError(f"{vector}: field {name!r} is not hex") from None
+            raise UsageError(f"{vector}: field {name!r} is not hex") from None
     try:
         proof = decode_commitment_proof(fields["proof"])
         if fields["value"]:
@@ -133,6 +133,6 @@ def _require_dir(run_dir: Path) -> None:
     from plurigrid.state.ledger import BLOCKS, ledger_folder
 
     if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run folder")
+        raise UsageError(f"{run_dir}: no such run folder")
     if not (ledger_folder(run_dir) / BLOCKS).is_file():
-        raise UserError(f"{run_dir}: holds no ledger (expected ledger/{BLOCKS})")
+        raise UsageError(f"{run_dir}: holds no ledger (expected ledger/{BLOCKS})")

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
-from plurigrid.cli.errors import UserError
+from plurigrid.errors import PlurigridError, UsageError
 from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
@@ -51,28 +51,6 @@ def _options(version: bool = typer.Option(False, "--version", callback=_print_ve
     """Plurigrid: microworld simulator with markets and AC power flow."""
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from plurigrid.assets.profiles import ProfileError
-    from plurigrid.lattice.faults import FaultError
-    from plurigrid.lattice.genesis import GenesisError
-    from plurigrid.lattice.identity import IdentityError
-    from plurigrid.lattice.launcher import LatticeError
-    from plurigrid.lattice.natsd import NatsError
-    from plurigrid.lattice.transport import TransportDown
-    from plurigrid.state.ledger import LedgerError
-    from plurigrid.grid.build import GridError
-    from plurigrid.microworld.loader import SpecError
-    from plurigrid.grid.matpower import MatpowerError
-    from plurigrid.opf.network import CaseError
-    from plurigrid.strategies.wasm.authoring import AuthoringError
-    from plurigrid.strategies.wasm.host import ModuleError
-    from plurigrid.strategies.wasm.manifest import ManifestError
-
-    return (UserError, SpecError, GridError, ProfileError, MatpowerError, CaseError, ModuleError, ManifestError,
-            AuthoringError, LedgerError, LatticeError, FaultError, NatsError, GenesisError, IdentityError,
-            TransportDown)
-
-
 @app.command("list")
 def list_worlds() -> None:
     """List the library microworlds."""
@@ -96,25 +74,42 @@ def validate(path: str = typer.Argument(..., help="microworld file or library na
 
 
 class _Progress:
-    """A progress bar that appears only when a run takes longer than a second on a terminal."""
+    """A progress bar with ETA on stderr, shown once a run has taken 2 s, on a terminal and unless quiet."""
 
-    def __init__(self, total: int) -> None:
-        self.total, self.t0, self.bar, self.task = total, time.perf_counter(), None, None
+    def __init__(self, quiet: bool) -> None:
+        self.show = not quiet and sys.stderr.isatty()
+        self.t0, self.bar, self.task = time.perf_counter(), None, None
 
-    def __call__(self, k: int) -> None:
+    def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
-            if time.perf_counter() - self.t0 < 1.0 or not sys.stderr.isatty():
+            if not self.show or time.perf_counter() - self.t0 < 2.0:
                 return
-            from rich.progress import Progress
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(console=err_console, transient=True)
+            self.bar = Progress(TextColumn("simulating"), BarColumn(), TaskProgressColumn(),
+                                TextColumn("{task.completed:,}/{task.total:,} steps"), TimeRemainingColumn(),
+                                console=err_console, transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("simulating", total=self.total)
-        self.bar.update(self.task, completed=k + 1)
+            self.task = self.bar.add_task("simulating", total=total)
+        self.bar.update(self.task, completed=done)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _record_kinds(value: str | None) -> set[str] | None:
+    """`--record` as the API's `record` (None: the default; "summary": no per-step detail)."""
+    if value is None:
+        return None
+    from plurigrid.engine.record import RECORD_KINDS
+
+    kinds = {v.strip() for v in value.split(",") if v.strip()}
+    unknown = sorted(kinds - set(RECORD_KINDS) - {"summary"})
+    if unknown or not kinds:
+        raise UsageError(f"--record: unknown kind {unknown[0] if unknown else value!r}; expected a comma-separated "
+                         f"list of {', '.join(RECORD_KINDS)}, or summary")
+    return kinds - {"summary"}
 
 
 @app.command()
@@ -124,47 +119,46 @@ def run(
     hours: Optional[float] = typer.Option(None, "--hours", help="simulate only the first H hours"),
     mechanism: Optional[str] = typer.Option(None, "--mechanism", help=f"one of {', '.join(MECHANISMS)}"),
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed (default: the world's)"),
+    record: Optional[str] = typer.Option(None, "--record", help="per-step detail to keep: comma-separated series, "
+                                         "participants, trades, grid, or summary (default: all but grid over 1,000 buses)"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     efficiency: bool = typer.Option(False, "--efficiency",
                                     help="also run the opf optimum of the same world and report welfare / optimal welfare"),
 ) -> None:
     """Simulate a microworld and write its run folder."""
-    from plurigrid.engine.ledger_entries import RunLedger
-    from plurigrid.engine.output import write_run
-    from plurigrid.engine.results import summary as make_summary
-    from plurigrid.engine.simulate import simulate
-    from plurigrid.engine.world import compile_world
-    from plurigrid.microworld.loader import load
+    import plurigrid
+    from plurigrid.engine.output import write_summary
+    from plurigrid.engine.record import default_record
+    from plurigrid.engine.results import welfare_efficiency
 
-    if mechanism is not None and mechanism not in MECHANISMS:
-        raise UserError(f"--mechanism: unknown mechanism {mechanism!r}; expected one of {', '.join(MECHANISMS)}")
-    if hours is not None and hours <= 0:
-        raise UserError(f"--hours: must be > 0, got {hours}")
-    spec, name, base = load(world)
-    w = compile_world(spec, name, base, hours=hours, mechanism=mechanism, seed=seed)
-    microworld = name.removesuffix(".toml").removesuffix(".json")
-    folder = out or Path("runs") / f"{microworld}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    progress = _Progress(w.steps)
-    ledger = RunLedger(folder / "ledger")
+    kinds = _record_kinds(record)
+    w = plurigrid.load(world, hours=hours, mechanism=mechanism, seed=seed)
+    folder = out or Path("runs") / f"{w.microworld}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if kinds is None and "grid" not in default_record(w._world) and not as_json:
+        err_console.print(f"{w.microworld}: {len(w.net.bus):,} buses: per-bus and per-branch results are not kept "
+                          "(--record series,participants,trades,grid keeps them)", markup=False, highlight=False)
+    progress = _Progress(quiet)
     try:
-        record = simulate(w, progress, after_step=ledger)
+        result = w.run(out=folder, progress=progress, record=kinds)
     finally:
         progress.close()
-        ledger.close()
-    summary = make_summary(record, microworld)
-    summary["ledger"] = {"height": ledger.head.height, "head": ledger.head.hash, "state_root": ledger.head.state_root}
+    summary = result.summary
     if efficiency:
-        from plurigrid.engine.results import kpis, welfare_efficiency
-
         welfare = summary["kpis"]["welfare"]
-        optimal = welfare if w.mechanism == "opf" else kpis(simulate(compile_world(
-            spec, name, base, hours=hours, mechanism="opf", seed=seed)))["welfare"]
+        optimal = welfare if w.mechanism == "opf" else plurigrid.load(
+            world, hours=hours, mechanism="opf", seed=seed).run(ledger=False, record=()).kpis["welfare"]
         summary["mechanism_properties"]["welfare"] = welfare_efficiency(welfare, optimal)
-    write_run(record, summary, folder)
+        write_summary(folder, summary)
+    if result.partial:
+        err_console.print(f"stopped after {summary['partial']['steps_done']:,} of {summary['partial']['steps_planned']:,} "
+                          f"steps; the run folder holds them (summary.json says partial)", markup=False, highlight=False)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-        return
-    _print_summary(summary, folder)
+    else:
+        _print_summary(summary, folder)
+    if result.partial:
+        raise typer.Exit(130)
 
 
 @app.command()
@@ -181,9 +175,9 @@ def opf(
     from plurigrid.opf.solve import MODELS, solve_case
 
     if model not in MODELS:
-        raise UserError(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
+        raise UsageError(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
     if dc_line_model not in LINE_MODELS:
-        raise UserError(f"--dc-line-model: unknown line model {dc_line_model!r}; expected one of {', '.join(LINE_MODELS)}")
+        raise UsageError(f"--dc-line-model: unknown line model {dc_line_model!r}; expected one of {', '.join(LINE_MODELS)}")
     net = load_case(case)
     result = solve_case(net, model, dc_line_model)
     if as_json:
@@ -210,23 +204,24 @@ def _print_summary(summary: dict, folder: Path) -> None:
     for key, value in summary["balance"].items():
         table.add_row(key, str(value))
     out_console.print(table)
-    total = sum(summary["timings_s"].values())
-    stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["timings_s"].items())
-    out_console.print(f"step time {total:.2f}s ({stages})")
-    ledger = summary["ledger"]
-    out_console.print(f"ledger: {ledger['height']} blocks, state root {ledger['state_root']}", soft_wrap=True)
+    stages = {k: v for k, v in summary["timings_s"].items() if k != "whole_run"}
+    listed = ", ".join(f"{k} {v:.2f}s" for k, v in stages.items())
+    out_console.print(f"step time {sum(stages.values()):.2f}s ({listed}); whole run "
+                      f"{summary['timings_s'].get('whole_run', 0.0):.2f}s")
+    ledger = summary.get("ledger")
+    if ledger is not None:
+        out_console.print(f"ledger: {ledger['height']} blocks, state root {ledger['state_root']}", soft_wrap=True)
     out_console.print(f"run folder: {folder}")
 
 
 def main() -> None:
     """Entry point: maps user errors to one line and exit 2, internal errors to exit 1."""
-    user_errors = _user_errors()
     exits = tuple({typer.Exit, getattr(click_exceptions, "Exit", typer.Exit)})
     aborts = tuple({typer.Abort, getattr(click_exceptions, "Abort", typer.Abort)})
     try:
         code = app(standalone_mode=False, prog_name="plurigrid")
         sys.exit(code if isinstance(code, int) else 0)
-    except user_errors as exc:
+    except PlurigridError as exc:
         err_console.print(f"plurigrid: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except click_exceptions.UsageError as exc:
@@ -235,7 +230,7 @@ def main() -> None:
         sys.exit(2)
     except exits as exc:
         sys.exit(exc.exit_code)
-    except aborts:
+    except (*aborts, KeyboardInterrupt):
         sys.exit(130)
     except Exception as exc:  # internal error: one line, traceback on request
         if os.environ.get("PLURIGRID_DEBUG"):

@@ -152,7 +152,7 @@ def build(folder: Path = typer.Argument(Path("."), help="the module project (def
 
 
 def _read_observation(path: Path) -> dict[str, Any]:
-    from plurigrid.cli.errors import UserError
+    from plurigrid.errors import UsageError
 
     def no_constants(token: str) -> None:
         raise ValueError(f"{token} is not JSON")
@@ -160,17 +160,17 @@ def _read_observation(path: Path) -> dict[str, Any]:
     try:
         obs = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
     except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise UserError(f"{path}: not JSON: {exc}") from None
+        raise UsageError(f"{path}: not JSON: {exc}") from None
     if not isinstance(obs, dict):
-        raise UserError(f"{path}: expected a JSON object (one observation), got {type(obs).__name__}")
+        raise UsageError(f"{path}: expected a JSON object (one observation), got {type(obs).__name__}")
     return obs
 
 
 def _time_ms(value: Any, path: Path) -> int:
     """The observation's `time` (ISO 8601 with offset) in ms since the Unix epoch, what `now` returns; 0 if absent."""
-    from plurigrid.cli.errors import UserError
+    from plurigrid.errors import UsageError
 
     if value is None:
         return 0
@@ -179,5 +179,5 @@ def _time_ms(value: Any, path: Path) -> int:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise UserError(f"{path}: time: expected an ISO 8601 time with offset, got {value!r}")
+        raise UsageError(f"{path}: time: expected an ISO 8601 time with offset, got {value!r}")
     return int(moment.timestamp() * 1000)

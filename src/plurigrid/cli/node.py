@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from plurigrid.cli.errors import UserError
+from plurigrid.errors import UsageError
 
 node_app = typer.Typer(add_completion=False, no_args_is_help=True, invoke_without_command=True,
                        help="Run or inspect a nexus node.")
@@ -32,7 +32,7 @@ def run(
     if ctx.invoked_subcommand is not None:
         return
     if not config:
-        raise UserError("--config: give the node's NODE.toml")
+        raise UsageError("--config: give the node's NODE.toml")
     from plurigrid.node.runner import run_nodes
 
     reports = asyncio.run(run_nodes(config, intervals, byzantine, join_timeout_s))
@@ -69,7 +69,7 @@ def status(
     try:
         state, transitions = read_status(data_dir)
     except FileNotFoundError as err:
-        raise UserError(str(err)) from None
+        raise UsageError(str(err)) from None
     host = detect_host(node_config.capabilities.devices)
     lattice = read_view(data_dir)
     if as_json:

@@ -11,6 +11,7 @@ counted and logged with the module's hash and the reason. Modules can be replace
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,9 +27,28 @@ from plurigrid.strategies.wasm.manifest import Manifest, effective, load_manifes
 
 LOG_KEEP = 1000  # module log lines and failures kept per run
 DECISION_KEYS = tuple(sorted(DECISION_NUMBERS | DECISION_FLAGS))
-_OBSERVED = ("load_kw", "renewable_kw", "flexible_frac", "max_delay_steps", "backlog_kwh", "backlog_age_steps", "soc_kwh",
-             "battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "ev_remaining_kwh", "ev_kw", "ev_eff",
-             "ev_plugged", "ev_steps_left", "indoor_c", "value_eur_per_kwh", "marginal_cost_eur_per_kwh")
+# the observation as the ABI names it (docs/modules.md), in the order it is written
+_OBSERVED: dict[str, Callable[[Observation], np.ndarray]] = {
+    "load_kw": lambda o: o.load_kw,
+    "renewable_kw": lambda o: o.renewable_kw,
+    "flexible_frac": lambda o: o.demand.flexible_frac,
+    "max_delay_steps": lambda o: o.demand.max_delay_steps,
+    "backlog_kwh": lambda o: o.backlog_kwh,
+    "backlog_age_steps": lambda o: o.backlog_age_steps,
+    "soc_kwh": lambda o: o.soc_kwh,
+    "battery_kwh": lambda o: o.batteries.capacity_kwh,
+    "battery_kw": lambda o: o.batteries.power_kw,
+    "battery_eff": lambda o: o.batteries.efficiency,
+    "battery_min_kwh": lambda o: o.batteries.min_kwh,
+    "ev_remaining_kwh": lambda o: o.ev_remaining_kwh,
+    "ev_kw": lambda o: o.evs.power_kw,
+    "ev_eff": lambda o: o.evs.efficiency,
+    "ev_plugged": lambda o: o.ev_plugged,
+    "ev_steps_left": lambda o: o.ev_steps_left,
+    "indoor_c": lambda o: o.indoor_c,
+    "value_eur_per_kwh": lambda o: o.demand.value_eur_per_kwh,
+    "marginal_cost_eur_per_kwh": lambda o: o.thermal.marginal_cost_eur_per_kwh,
+}
 
 
 @dataclass
@@ -127,8 +147,8 @@ class ModuleRunner:
                               "last_price_eur_per_kwh": _finite(obs.last_price_eur_per_kwh)}).encode()
         ids = self._ids_json
         parts, columns = [b'{"participant":%s,', common[1:-1].replace(b"%", b"%%")], [[ids[i] for i in members]]
-        for name in _OBSERVED:
-            texts = _encoded(getattr(obs, name), online)
+        for name, read in _OBSERVED.items():
+            texts = _encoded(read(obs), online)
             key = b"," + encode_json(name).encode() + b":"
             if isinstance(texts, bytes):  # a number, true, false or null: no % to escape
                 parts.append(key + texts)
@@ -231,16 +251,17 @@ def _apply(wanted: dict[str, np.ndarray], obs: Observation, m: np.ndarray, ok: n
     def given(key: str, default: np.ndarray | float) -> np.ndarray:
         return np.where(np.isnan(w[key]), default, w[key])
 
-    charge_max, discharge_max = battery_limits_kw(obs.soc_kwh[m], obs.battery_kwh[m], obs.battery_kw[m], obs.battery_eff[m],
-                                                  obs.battery_min_kwh[m], obs.dt_h)
-    ev_most = ev_max_kw(obs.ev_remaining_kwh[m], obs.ev_kw[m], obs.ev_eff[m], obs.ev_plugged[m], obs.dt_h)
+    b, ev = obs.batteries, obs.evs
+    charge_max, discharge_max = battery_limits_kw(obs.soc_kwh[m], b.capacity_kwh[m], b.power_kw[m], b.efficiency[m],
+                                                  b.min_kwh[m], obs.dt_h)
+    ev_most = ev_max_kw(obs.ev_remaining_kwh[m], ev.power_kw[m], ev.efficiency[m], obs.ev_plugged[m], obs.dt_h)
     imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
     out.battery_kw[m] = np.clip(given("battery_kw", 0.0), -discharge_max, charge_max)
     out.ev_kw[m] = np.clip(given("ev_kw", ev_most), 0.0, ev_most)
-    out.shift_kw[m] = np.clip(given("shift_kw", 0.0), 0.0, obs.flexible_frac[m] * obs.load_kw[m])
+    out.shift_kw[m] = np.clip(given("shift_kw", 0.0), 0.0, obs.demand.flexible_frac[m] * obs.load_kw[m])
     out.serve_kw[m] = np.clip(given("serve_kw", 0.0), 0.0, obs.backlog_kwh[m] / obs.dt_h)
-    out.bid_eur_per_kwh[m] = np.clip(given("bid_eur_per_kwh", obs.value_eur_per_kwh[m]), exp, imp)
-    out.ask_eur_per_kwh[m] = np.clip(given("ask_eur_per_kwh", obs.marginal_cost_eur_per_kwh[m]), exp, imp)
+    out.bid_eur_per_kwh[m] = np.clip(given("bid_eur_per_kwh", obs.demand.value_eur_per_kwh[m]), exp, imp)
+    out.ask_eur_per_kwh[m] = np.clip(given("ask_eur_per_kwh", obs.thermal.marginal_cost_eur_per_kwh[m]), exp, imp)
     out.trades[m] = given("trade", 0.0) > 0.5
 
 
@@ -258,7 +279,16 @@ def _slot(i: int, path: Path, manifest: Manifest, kv: dict[bytes, bytes] | None 
     return ModuleSlot(i, path, manifest, instance)
 
 
-def load_slot(i: int, ref: ModuleRef, base_dir: Path | None) -> ModuleSlot:
+@dataclass(frozen=True)
+class ModulePlan:
+    """A participant's module, checked against its manifest and grants: what a run starts an instance of."""
+
+    participant: int
+    path: Path
+    manifest: Manifest
+
+
+def plan_module(i: int, ref: ModuleRef, base_dir: Path | None) -> ModulePlan:
     """Participant i's module as its spec names it; raises ModuleError/ManifestError on a bad file or grant."""
     def resolve(name: str) -> Path:
         return Path(name) if base_dir is None or Path(name).is_absolute() else base_dir / name
@@ -268,4 +298,12 @@ def load_slot(i: int, ref: ModuleRef, base_dir: Path | None) -> ModuleSlot:
                          ref.limits.model_dump())
     if ref.fallback is not None:
         manifest = replace(manifest, fallback=ref.fallback)
-    return _slot(i, path, manifest)
+    return ModulePlan(i, path, manifest)
+
+
+def start_modules(plans: dict[int, ModulePlan], ids: list[str]) -> ModuleRunner | None:
+    """Fresh instances of the planned modules (each `init` called), or None when there are none."""
+    if not plans:
+        return None
+    slots = {i: _slot(i, plan.path, plan.manifest) for i, plan in plans.items()}
+    return ModuleRunner(slots, ids, meter_kwh=np.zeros(len(ids)))

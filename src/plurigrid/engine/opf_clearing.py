@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from plurigrid.engine.runtime import Runtime
 from plurigrid.engine.world import World
 from plurigrid.grid.matpower import MatpowerCase
 from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
@@ -51,45 +52,38 @@ def feeder(flow: FastPowerFlow) -> Feeder:
                   float(np.abs(tables["v_ref"][0]) ** 2))
 
 
-def feeder_of(world: World, flow: FastPowerFlow) -> Feeder:
-    """The cached Feeder of a power-flow model."""
+def feeder_of(runtime: Runtime, flow: FastPowerFlow) -> Feeder:
+    """The Feeder of a power-flow model, built once per run."""
     key = id(flow)
-    if key not in world.opf_networks:
-        world.opf_networks[key] = feeder(flow)
-    return world.opf_networks[key]
+    if key not in runtime.feeders:
+        runtime.feeders[key] = feeder(flow)
+    return runtime.feeders[key]
 
 
 def opf_problem(world: World, grid: Feeder, network: OpfNetwork, obs: Observation, d: Decision, state, k: int) -> AgentProblem:
     """The clearing problem of step k with the world's look-ahead (cut at the end of the run)."""
     H = min(world.opf_horizon_steps, world.steps - k)
-    h = slice(k, k + H)
+    ahead = state.runtime.window.rows(k, H)
     bus = grid.bus_of_row[world.bus_pos]
     alive = bus >= 0
-    optimised = np.isin(world.strategy, OPTIMISED_STRATEGIES) & ~world.offline[k] & alive
-    load = world.load_p_kw[h] * alive
-    load_q = world.load_q_kvar[h] * alive
+    optimised = np.isin(world.strategy, OPTIMISED_STRATEGIES) & ~obs.offline & alive
+    load = ahead.load_kw * alive
+    load_q = ahead.load_kvar * alive
     q_per_p = np.divide(load_q, load, out=np.zeros_like(load), where=load > 0)
     served_now = np.maximum(obs.load_kw - d.shift_kw + d.serve_kw, 0.0)
     fixed = load.copy()
     fixed[0] = (served_now + d.ev_kw + d.hvac_kw + d.battery_kw) * alive
     fixed_q = load_q.copy()
     fixed_q[0] = served_now * q_per_p[0]
-    renewable = np.where(world.tripped[h], 0.0, world.variable_kw[h] + world.hydro_kw[h]) * alive
+    h = slice(k, k + H)
     return AgentProblem(
         dt_h=world.dt_h, network=merge_parallel(network), w_ref=grid.w_ref, bus=np.where(alive, bus, 0), optimised=optimised,
-        load_kw=load, q_per_p=q_per_p, fixed_kw=fixed, fixed_kvar=fixed_q, renewable_kw=renewable,
-        value_eur_per_kwh=world.value_eur_per_kwh, premium_eur_per_kwh=world.premium_eur_per_kwh, flexible_frac=world.flexible_frac,
-        max_delay_steps=world.max_delay_steps, backlog_kwh=state.backlog_kwh, backlog_age_steps=state.backlog_age_steps,
-        battery_kwh=world.battery_kwh, battery_kw=world.battery_kw, battery_eff=world.battery_eff,
-        battery_min_kwh=world.battery_min_kwh, soc_kwh=state.soc_kwh, degradation_eur_per_kwh=world.battery_degradation_eur_per_kwh,
-        ev_kw=world.ev_kw, ev_eff=world.ev_eff, ev_plugged=world.ev_plugged[h], ev_arrive=world.ev_arrive[h],
-        ev_depart=world.ev_depart[h], ev_remaining_kwh=state.ev_remaining_kwh, ev_need_kwh=world.ev_need_kwh,
-        hvac_kw=world.hvac_kw, hvac_gain_k_per_kw=world.hvac_gain_k_per_kw, hvac_decay=world.hvac_decay,
-        outdoor_c=world.outdoor_c[h], indoor_c=state.indoor_c, comfort_min_c=world.hvac_min_c, comfort_max_c=world.hvac_max_c,
-        discomfort_eur_per_kh=world.hvac_discomfort_eur_per_kh,
-        thermal_max_kw=np.where(world.tripped[h], 0.0, world.thermal_max_kw), thermal_min_kw=world.thermal_min_kw,
-        thermal_var_eur_per_kwh=world.thermal_var_eur_per_kwh, thermal_noload_eur_per_h=world.thermal_noload_eur_per_h,
-        thermal_startup_eur=world.thermal_startup_eur, thermal_on=state.thermal_on,
+        demand=world.demand, batteries=world.batteries, evs=world.evs, hvac=world.hvac, thermal=world.thermal,
+        load_kw=load, q_per_p=q_per_p, fixed_kw=fixed, fixed_kvar=fixed_q, renewable_kw=ahead.available_kw * alive,
+        backlog_kwh=state.backlog_kwh, backlog_age_steps=state.backlog_age_steps, soc_kwh=state.soc_kwh,
+        ev_plugged=ahead.ev_plugged, ev_arrive=ahead.ev_arrive, ev_depart=ahead.ev_depart,
+        ev_remaining_kwh=state.ev_remaining_kwh, outdoor_c=ahead.outdoor_c, indoor_c=state.indoor_c,
+        thermal_max_kw=np.where(ahead.tripped, 0.0, world.thermal.p_max_kw), thermal_on=state.thermal_on,
         import_eur_per_kwh=world.import_eur_per_kwh[h], export_eur_per_kwh=world.export_eur_per_kwh[h],
         connected=world.grid.connected, max_import_kw=world.max_import_kw,
     )

@@ -1,10 +1,12 @@
-"""KPIs and the summary of a run (the content of summary.json)."""
+"""KPIs and the summary of a run (the content of summary.json), from what the recorder kept as it streamed."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from plurigrid.engine.simulate import RunRecord
+from plurigrid.engine.record import Totals
+from plurigrid.engine.world import World
 from plurigrid.market.properties import mechanism_properties
 
 MICRO = 1e-6
@@ -14,36 +16,21 @@ def _frac(num: float, den: float) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
-def voltage_violations(record: RunRecord) -> int:
-    """Bus-steps outside each bus's band (net.bus min/max_vm_pu, default 0.9-1.1 pu)."""
-    bus = record.world.grid.net.bus
-    lo = bus.get("min_vm_pu", 0.9)
-    hi = bus.get("max_vm_pu", 1.1)
-    lo = np.nan_to_num(np.asarray(lo, dtype=float), nan=0.9)
-    hi = np.nan_to_num(np.asarray(hi, dtype=float), nan=1.1)
-    vm = record.grid["vm_pu"].astype(float)
-    ok = np.asarray(record.series["pf_converged"], dtype=bool)
-    vm = vm[ok]
-    return int(np.sum(((vm < lo - 1e-9) | (vm > hi + 1e-9)) & np.isfinite(vm)))
-
-
-def kpis(record: RunRecord) -> dict[str, float | int]:
+def kpis(world: World, totals: Totals) -> dict[str, float | int]:
     """The headline numbers of a run; costs in the world's currency, energy in kWh."""
-    w, s, p = record.world, record.series, record.participant
-    dt_h = w.dt_h
+    s, dt_h = totals.series, world.dt_h
     thermal_cost = float(s["thermal_cost_eur"].sum())
-    bills = p["bill_micro"].sum() * MICRO
-    baseline = p["baseline_micro"].sum() * MICRO
+    bills = totals.bill_micro.sum() * MICRO
+    baseline = totals.baseline_micro.sum() * MICRO
     total_cost = bills + thermal_cost
     baseline_cost = baseline + thermal_cost
     imp_kwh = np.maximum(s["upstream_kw"], 0) * dt_h
     exp_kwh = np.maximum(-s["upstream_kw"], 0) * dt_h
     served_kwh = float(s["served_kw"].sum() * dt_h)
     local_gen_kwh = float((s["renewable_kw"] + s["thermal_kw"]).sum() * dt_h)
-    served_by_participant_kwh = p["served_kw"].sum(axis=0) * dt_h
     discomfort = float(s["discomfort_eur"].sum())
-    premium = float(np.dot(w.premium_eur_per_kwh, p["green_kw"].sum(axis=0) * dt_h))
-    welfare = (float(np.dot(w.value_eur_per_kwh, served_by_participant_kwh)) + premium - thermal_cost - discomfort
+    premium = float(np.dot(world.demand.premium_eur_per_kwh, totals.green_kwh))
+    welfare = (float(np.dot(world.demand.value_eur_per_kwh, totals.served_kwh)) + premium - thermal_cost - discomfort
                - float(np.dot(imp_kwh, s["import_eur_per_kwh"]) - np.dot(exp_kwh, s["export_eur_per_kwh"])))
     loading = s["max_line_loading_pct"]
     return {
@@ -57,28 +44,26 @@ def kpis(record: RunRecord) -> dict[str, float | int]:
         "max_line_loading_pct": round(float(np.nanmax(loading, initial=0.0)), 3) if np.isfinite(loading).any() else 0.0,
         "max_trafo_loading_pct": round(float(np.nanmax(s["max_trafo_loading_pct"], initial=0.0)), 3)
         if np.isfinite(s["max_trafo_loading_pct"]).any() else 0.0,
-        "voltage_violations": voltage_violations(record),
+        "voltage_violations": totals.voltage_violations,
         "pf_nonconverged_steps": int(np.sum(s["pf_converged"] == 0)),
         "losses_kwh": round(float(s["losses_kw"].sum() * dt_h), 3),
         "welfare": round(welfare, 6),
         "thermal_starts": int(s["thermal_starts"].sum()),
         "thermal_energy_kwh": round(float(s["thermal_kw"].sum() * dt_h), 3),
         "curtailed_kwh": round(float((s["renewable_available_kw"] - s["renewable_kw"]).sum() * dt_h), 3),
-        "ev_unmet_kwh": round(float(record.state.ev_unmet_kwh.sum()), 3),
+        "ev_unmet_kwh": round(totals.ev_unmet_kwh, 3),
         "discomfort_cost": round(discomfort, 6),
     }
 
 
-def balance(record: RunRecord) -> dict[str, int]:
+def balance(world: World, totals: Totals) -> dict[str, int]:
     """Exact conservation residuals: energy delivered - received - losses, and payments over all parties."""
-    s, p = record.series, record.participant
-    dt_h = record.world.dt_h
-    metered = p["metered_wh"]
+    s, dt_h = totals.series, world.dt_h
     upstream_wh = np.rint(s["upstream_kw"] * 1000 * dt_h).astype(np.int64)
     losses_wh = np.rint(s["losses_kw"] * 1000 * dt_h).astype(np.int64)
-    delivered = np.maximum(-metered, 0).sum() + np.maximum(upstream_wh, 0).sum()
-    received = np.maximum(metered, 0).sum() + np.maximum(-upstream_wh, 0).sum()
-    participants_pay = int(p["bill_micro"].sum())
+    delivered = int(totals.exported_wh.sum()) + int(np.maximum(upstream_wh, 0).sum())
+    received = int(totals.imported_wh.sum()) + int(np.maximum(-upstream_wh, 0).sum())
+    participants_pay = int(totals.bill_micro.sum())
     operator_receives = participants_pay  # every payment is a transfer with the operator (clearing house)
     return {
         "energy_residual_wh": int(delivered - received - losses_wh.sum()),
@@ -93,24 +78,48 @@ def welfare_efficiency(welfare: float, optimal_welfare: float) -> dict[str, floa
             "efficiency": None if ratio is None else round(ratio, 9)}
 
 
-def summary(record: RunRecord, microworld: str) -> dict:
+def settlements_table(world: World, totals: Totals) -> pd.DataFrame:
+    """Per-participant totals: energy (Wh), bill and tariff baseline (micro-units and currency)."""
+    bill, base = totals.bill_micro, totals.baseline_micro
+    return pd.DataFrame({
+        "participant": world.ids,
+        "kind": world.kind,
+        "strategy": world.strategy,
+        "bus": world.grid.net.bus.index[world.bus_pos],
+        "imported_wh": totals.imported_wh,
+        "exported_wh": totals.exported_wh,
+        "bought_wh": totals.bought_wh,
+        "sold_wh": totals.sold_wh,
+        "bill_micro": bill,
+        "baseline_micro": base,
+        "bill": bill * MICRO,
+        "baseline": base * MICRO,
+        "savings": (base - bill) * MICRO,
+    })
+
+
+def summary(world: World, totals: Totals, microworld: str, *, modules: dict | None = None,
+            timings_s: dict[str, float] | None = None) -> dict:
     """The run's summary.json content (deterministic for a seed; timings are the only wall-clock numbers)."""
-    w = record.world
-    return {
+    out = {
         "microworld": microworld,
-        "name": w.name,
-        "mechanism": w.mechanism,
-        "seed": w.seed,
-        "start": w.index[0].isoformat(),
-        "resolution_h": w.dt_h,
-        "steps": w.steps,
-        "participants": w.n,
-        "buses": int(len(w.grid.net.bus)),
-        "currency": w.spec.world.currency,
-        "kpis": kpis(record),
-        "balance": balance(record),
-        "mechanism_properties": mechanism_properties(record.series, record.participant["bill_micro"],
-                                                     record.participant["baseline_micro"]),
-        "modules": {} if w.modules is None else w.modules.report(),
-        "timings_s": {k: round(v, 4) for k, v in record.timings_s.items()},
+        "name": world.name,
+        "mechanism": world.mechanism,
+        "seed": world.seed,
+        "start": world.index[0].isoformat(),
+        "resolution_h": world.dt_h,
+        "steps": totals.steps,
+        "participants": world.n,
+        "buses": int(len(world.grid.net.bus)),
+        "currency": world.spec.world.currency,
+        "recorded": sorted(totals.recorded),
+        "kpis": kpis(world, totals),
+        "balance": balance(world, totals),
+        "mechanism_properties": mechanism_properties(totals.series, totals.bill_micro, totals.baseline_micro),
+        "modules": modules or {},
+        "timings_s": {k: round(v, 4) for k, v in (timings_s or {}).items()},
     }
+    if totals.steps < world.steps:
+        out["partial"] = {"steps_done": totals.steps, "steps_planned": world.steps,
+                          "stopped_at": world.index[totals.steps].isoformat()}
+    return out

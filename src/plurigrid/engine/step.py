@@ -14,8 +14,9 @@ import numpy as np
 
 from plurigrid.assets.devices import battery_step_kwh, indoor_step_c, thermostat_kw
 from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
+from plurigrid.engine.runtime import Runtime
 from plurigrid.engine.world import World
-from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
+from plurigrid.grid.powerflow import PowerFlowResult
 from plurigrid.engine.opf_clearing import AC_CHECKS, apply_plan, feeder_of, opf_problem, tighten
 from plurigrid.market.mechanisms import Clearing, OrderBook, clear_nodal, clear_tariff
 from plurigrid.opf.agentic import AgentPlan, AgentProblem, solve_agentic
@@ -28,7 +29,7 @@ STAGES = ("observe", "decide", "clear", "powerflow", "settle")
 
 @dataclass
 class State:
-    """What carries over from one step to the next."""
+    """What carries over from one step to the next: the devices' state, and the run's `Runtime`."""
 
     soc_kwh: np.ndarray
     ev_remaining_kwh: np.ndarray
@@ -37,6 +38,7 @@ class State:
     backlog_age_steps: np.ndarray
     thermal_on: np.ndarray
     indoor_c: np.ndarray
+    runtime: Runtime  # shared by copies of the state (see Runtime.__deepcopy__)
     last_price_eur_per_kwh: float = float("nan")
     timings_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
@@ -62,71 +64,53 @@ class StepResult:
 
 
 def initial_state(world: World) -> State:
+    """The state before the first step, with a fresh runtime (module instances started)."""
     n = world.n
     return State(
-        soc_kwh=world.battery_soc0_kwh.copy(), ev_remaining_kwh=np.zeros(n), ev_unmet_kwh=np.zeros(n),
-        backlog_kwh=np.zeros(n), backlog_age_steps=np.zeros(n), thermal_on=world.thermal_on0.copy(),
-        indoor_c=world.hvac_t0_c.copy(),
+        soc_kwh=world.batteries.initial_kwh.copy(), ev_remaining_kwh=np.zeros(n), ev_unmet_kwh=np.zeros(n),
+        backlog_kwh=np.zeros(n), backlog_age_steps=np.zeros(n), thermal_on=world.thermal.initially_on.copy(),
+        indoor_c=world.hvac.initial_c.copy(), runtime=Runtime.start(world),
     )
 
 
-def _powerflow(world: World, k: int) -> FastPowerFlow:
-    """The cached power flow for the topology in force at step k (built once per topology)."""
-    key = np.packbits(world.line_out[k]).tobytes()
-    if key not in world.powerflows:
-        net = world.grid.net
-        saved = net.line.in_service.copy()
-        net.line.loc[net.line.index[world.line_out[k]], "in_service"] = False
-        try:
-            # cold start: a replay gives the same bytes; 1e-10 pu (10 mW on 100 MVA) resolves LV losses
-            world.powerflows[key] = FastPowerFlow(net, warm_start=False, tol_pu=1e-10)
-        finally:
-            net.line["in_service"] = saved
-    return world.powerflows[key]
-
-
-def warm_up(world: World, k: int = 0) -> None:
+def warm_up(world: World, state: State, k: int = 0) -> None:
     """Builds the power flow of interval k's topology ahead of time, so a live node's first gate is not slow."""
-    _powerflow(world, k)
+    state.runtime.powerflow(world, k)
 
 
 def observe(world: World, state: State, k: int) -> Observation:
     """What participants know at the start of step k."""
-    arrive = world.ev_arrive[k]
-    state.ev_remaining_kwh = np.where(arrive, world.ev_need_kwh, state.ev_remaining_kwh)
-    available = np.where(world.tripped[k], 0.0, world.variable_kw[k] + world.hydro_kw[k])
+    now = state.runtime.window.row(k)
+    state.ev_remaining_kwh = np.where(now.ev_arrive, world.evs.need_kwh, state.ev_remaining_kwh)
     h = slice(k, k + world.horizon_steps)
     return Observation(
-        step=k, dt_h=world.dt_h, load_kw=world.load_p_kw[k], renewable_kw=available,
-        flexible_frac=world.flexible_frac, max_delay_steps=world.max_delay_steps, backlog_kwh=state.backlog_kwh,
-        backlog_age_steps=state.backlog_age_steps, soc_kwh=state.soc_kwh, battery_kwh=world.battery_kwh,
-        battery_kw=world.battery_kw, battery_eff=world.battery_eff, battery_min_kwh=world.battery_min_kwh,
-        ev_remaining_kwh=state.ev_remaining_kwh, ev_kw=world.ev_kw, ev_eff=world.ev_eff,
-        ev_plugged=world.ev_plugged[k], ev_steps_left=world.ev_steps_left[k], indoor_c=state.indoor_c,
-        value_eur_per_kwh=world.value_eur_per_kwh,
-        marginal_cost_eur_per_kwh=world.thermal_var_eur_per_kwh,
+        step=k, dt_h=world.dt_h, load_kw=now.load_kw, renewable_kw=now.available_kw, backlog_kwh=state.backlog_kwh,
+        backlog_age_steps=state.backlog_age_steps, soc_kwh=state.soc_kwh, ev_remaining_kwh=state.ev_remaining_kwh,
+        ev_plugged=now.ev_plugged, ev_steps_left=now.ev_steps_left, indoor_c=state.indoor_c, outdoor_c=now.outdoor_c,
+        offline=now.offline, demand=world.demand, batteries=world.batteries, evs=world.evs, thermal=world.thermal,
         import_forecast_eur_per_kwh=world.import_eur_per_kwh[h], export_forecast_eur_per_kwh=world.export_eur_per_kwh[h],
         last_price_eur_per_kwh=state.last_price_eur_per_kwh,
     )
 
 
-def decide(world: World, obs: Observation, k: int) -> Decision:
+def decide(world: World, state: State, obs: Observation, k: int) -> Decision:
     """Runs each strategy on its participants; offline participants fall back to passive."""
     out = Decision.empty(world.n)
     rng = np.random.default_rng([world.seed, k])
-    offline = world.offline[k]
+    offline = obs.offline
     for name, members in world.groups.items():
         online = members[~offline[members]]
         if len(online):
             BUILTIN[name](obs, online, out, rng)
-    if world.modules is not None:
-        members = world.modules.members
+    modules = state.runtime.modules
+    if modules is not None:
+        members = modules.members
         t = world.index[k]
-        world.modules.decide(obs, members[~offline[members]], out, rng, int(t.value // 1_000_000), t.isoformat(),
-                             world.event_starts.get(k))
+        modules.decide(obs, members[~offline[members]], out, rng, int(t.value // 1_000_000), t.isoformat(),
+                       world.event_starts.get(k))
     if offline.any():
         BUILTIN["passive"](obs, np.flatnonzero(offline), out, rng)
-    _thermostats(world, obs, k, out)
+    _thermostats(world, obs, out)
     return out
 
 
@@ -134,19 +118,18 @@ def passive_decision(world: World, obs: Observation, k: int) -> Decision:
     """What participants do when no decision of theirs reached the market: passive, HVAC on its thermostat."""
     out = Decision.empty(world.n)
     BUILTIN["passive"](obs, np.arange(world.n), out, np.random.default_rng([world.seed, k]))
-    _thermostats(world, obs, k, out)
+    _thermostats(world, obs, out)
     return out
 
 
-def _thermostats(world: World, obs: Observation, k: int, out: Decision) -> None:
+def _thermostats(world: World, obs: Observation, out: Decision) -> None:
     """Every building's HVAC runs on its thermostat (the opf mechanism may replace that for truthful ones)."""
-    heating = world.hvac_gain_k_per_kw > 0
-    target = np.where(heating, world.hvac_min_c, world.hvac_max_c)
-    out.hvac_kw[:] = thermostat_kw(obs.indoor_c, world.outdoor_c[k], target, world.hvac_gain_k_per_kw, world.hvac_decay,
-                                   world.hvac_kw)
+    hv = world.hvac
+    target = np.where(hv.gain_k_per_kw > 0, hv.comfort_min_c, hv.comfort_max_c)
+    out.hvac_kw[:] = thermostat_kw(obs.indoor_c, obs.outdoor_c, target, hv.gain_k_per_kw, hv.decay, hv.p_max_kw)
 
 
-Decide = Callable[[World, Observation, int], Decision]
+Decide = Callable[[World, State, Observation, int], Decision]
 
 
 def step(world: World, state: State, k: int, decide_with: Decide = decide) -> StepResult:
@@ -159,7 +142,7 @@ def step(world: World, state: State, k: int, decide_with: Decide = decide) -> St
     t0 = time.perf_counter()
     obs = observe(world, state, k)
     t1 = time.perf_counter()
-    d = decide_with(world, obs, k)
+    d = decide_with(world, state, obs, k)
     t2 = time.perf_counter()
 
     dt_h = world.dt_h
@@ -183,7 +166,7 @@ def step(world: World, state: State, k: int, decide_with: Decide = decide) -> St
 
     p_bus_mw, q_bus_mvar = sched.p_bus_mw, sched.q_bus_mvar
     if pf is None:
-        pf = _powerflow(world, k).solve(p_bus_mw, q_bus_mvar)
+        pf = state.runtime.powerflow(world, k).solve(p_bus_mw, q_bus_mvar)
     t4 = time.perf_counter()
 
     # The reference (upstream grid or island unit) supplies what the schedule leaves: losses and mismatch.
@@ -197,11 +180,12 @@ def step(world: World, state: State, k: int, decide_with: Decide = decide) -> St
     losses_wh = upstream_wh - int(metered_wh.sum())
     imp, exp = float(obs.import_forecast_eur_per_kwh[0]), float(obs.export_forecast_eur_per_kwh[0])
     st = settle(metered_wh, clearing, imp, exp, world.fee_eur_per_kwh)
-    thermal_cost = (world.thermal_var_eur_per_kwh * disp.thermal_kw * dt_h + world.thermal_noload_eur_per_h * dt_h * disp.on
-                    + world.thermal_startup_eur * disp.started)
+    th = world.thermal
+    thermal_cost = (th.marginal_cost_eur_per_kwh * disp.thermal_kw * dt_h + th.no_load_eur_per_h * dt_h * disp.on
+                    + th.startup_eur * disp.started)
     _advance(world, state, k, obs, d, disp, clearing)
-    if world.modules is not None:
-        world.modules.meter_kwh = metered_wh / 1000.0
+    if state.runtime.modules is not None:
+        state.runtime.modules.meter_kwh = metered_wh / 1000.0
     if use_plan:  # demand the OPF dropped or shed is gone, not waiting
         opt = problem.optimised
         state.backlog_kwh[opt] = plan.backlog_kwh[opt]
@@ -215,9 +199,10 @@ def step(world: World, state: State, k: int, decide_with: Decide = decide) -> St
 
 def _dispatch_by_merit_order(world: World, state: State, obs: Observation, demand: np.ndarray, k: int) -> Dispatch:
     """Thermal commitment of the order-book mechanisms (and of `opf` when it finds no plan)."""
-    avg_cost = world.thermal_var_eur_per_kwh + world.thermal_noload_eur_per_h / np.maximum(world.thermal_max_kw, 1e-9)
-    avail_thermal = np.where(world.tripped[k], 0.0, world.thermal_max_kw)
-    return dispatch_thermal(demand, obs.renewable_kw, avail_thermal, world.thermal_min_kw, avg_cost, state.thermal_on,
+    th = world.thermal
+    avg_cost = th.marginal_cost_eur_per_kwh + th.no_load_eur_per_h / np.maximum(th.p_max_kw, 1e-9)
+    avail_thermal = np.where(state.runtime.window.row(k).tripped, 0.0, th.p_max_kw)
+    return dispatch_thermal(demand, obs.renewable_kw, avail_thermal, th.p_min_kw, avg_cost, state.thermal_on,
                             islanded=not world.grid.connected, import_eur_per_kwh=float(obs.import_forecast_eur_per_kwh[0]),
                             max_import_kw=world.max_import_kw)
 
@@ -249,7 +234,8 @@ def _schedule(world: World, state: State, obs: Observation, d: Decision, k: int,
     n_bus = len(world.grid.net.bus)
     q_ratio = np.divide(served, obs.load_kw, out=np.ones_like(served), where=obs.load_kw > 0)
     p_bus_mw = -np.bincount(world.bus_pos, weights=net_kw, minlength=n_bus) / 1000
-    q_bus_mvar = -np.bincount(world.bus_pos, weights=world.load_q_kvar[k] * q_ratio, minlength=n_bus) / 1000
+    load_kvar = state.runtime.window.row(k).load_kvar
+    q_bus_mvar = -np.bincount(world.bus_pos, weights=load_kvar * q_ratio, minlength=n_bus) / 1000
     return _Schedule(served, demand, disp, renewable, net_kw, p_bus_mw, q_bus_mvar)
 
 
@@ -259,8 +245,8 @@ def _clear_with_opf(world: World, state: State, obs: Observation, d: Decision, k
     Returns (problem, plan, schedule, power flow); the setpoints of the last optimal plan are in `d`.
     Without an optimal plan the step falls back to the merit order (and settles at tariff).
     """
-    flow = _powerflow(world, k)
-    grid = feeder_of(world, flow)
+    flow = state.runtime.powerflow(world, k)
+    grid = feeder_of(state.runtime, flow)
     network = grid.network
     best = None
     for _ in range(AC_CHECKS):
@@ -283,15 +269,16 @@ def _clear_with_opf(world: World, state: State, obs: Observation, d: Decision, k
 def _advance(world: World, state: State, k: int, obs: Observation, d: Decision, disp: Dispatch, clearing: Clearing) -> None:
     """Moves device and market state to the end of step k."""
     dt_h = world.dt_h
-    state.soc_kwh = battery_step_kwh(state.soc_kwh, d.battery_kw, world.battery_eff, dt_h)
-    state.ev_remaining_kwh = np.maximum(state.ev_remaining_kwh - d.ev_kw * world.ev_eff * dt_h, 0.0)
-    depart = world.ev_depart[k]
+    state.soc_kwh = battery_step_kwh(state.soc_kwh, d.battery_kw, world.batteries.efficiency, dt_h)
+    state.ev_remaining_kwh = np.maximum(state.ev_remaining_kwh - d.ev_kw * world.evs.efficiency * dt_h, 0.0)
+    depart = state.runtime.window.row(k).ev_depart
     state.ev_unmet_kwh += np.where(depart, state.ev_remaining_kwh, 0.0)
     state.ev_remaining_kwh = np.where(depart, 0.0, state.ev_remaining_kwh)
     backlog = np.maximum(state.backlog_kwh + (d.shift_kw - d.serve_kw) * dt_h, 0.0)
     state.backlog_age_steps = np.where(backlog > 1e-9, np.where(state.backlog_kwh > 1e-9, state.backlog_age_steps + 1, 0), 0)
     state.backlog_kwh = np.where(backlog > 1e-9, backlog, 0.0)
     state.thermal_on = disp.on
-    state.indoor_c = indoor_step_c(state.indoor_c, world.outdoor_c[k], d.hvac_kw, world.hvac_gain_k_per_kw, world.hvac_decay)
+    hv = world.hvac
+    state.indoor_c = indoor_step_c(state.indoor_c, obs.outdoor_c, d.hvac_kw, hv.gain_k_per_kw, hv.decay)
     if np.isfinite(clearing.price_eur_per_kwh):
         state.last_price_eur_per_kwh = clearing.price_eur_per_kwh

@@ -6,6 +6,8 @@ Referenced grids: `simbench:<code>`, `pandapower:<network>` (a function of
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from plurigrid.microworld.spec import GridSection
 F_HZ = 50.0
 
 
-class GridError(ValueError):
+class GridError(PlurigridError, ValueError):
     """A grid that cannot be built, with the spec path it came from."""
 
     def __init__(self, path: str, message: str) -> None:

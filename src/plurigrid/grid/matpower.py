@@ -6,6 +6,8 @@ All columns are kept as written: PGLib's 10-column gen tables and 13-column bran
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ _SCALAR = re.compile(r"mpc\.(\w+)\s*=\s*([-+0-9.eE]+|'[^']*')\s*;")
 _MIN_COLUMNS = {"bus": 13, "gen": 10, "branch": 11, "gencost": 5}
 
 
-class MatpowerError(ValueError):
+class MatpowerError(PlurigridError, ValueError):
     """A MATPOWER file that cannot be read: one line naming the file and the problem."""
 
 

@@ -13,6 +13,8 @@ Nodes are numbered from 0, as their data folders (node-0, node-1, …).
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import json
 import re
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ KINDS = ("kill", "restart", "partition", "nats-kill", "nats-restart", "byzantine
 _SPEC = re.compile(r"^(?P<kind>[a-z-]+):(?P<target>\d+)(?:@(?P<start>\d+)(?:-(?P<end>\d+))?)?$")
 
 
-class FaultError(ValueError):
+class FaultError(PlurigridError, ValueError):
     """A fault spec that cannot be applied (user error)."""
 
 

@@ -12,6 +12,8 @@ names the lattice's JetStream stream, so nodes holding different genesis files n
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -21,7 +23,7 @@ from plurigrid.jsonfile import read_json
 from plurigrid.lattice.identity import IdentityError, public_key_of
 
 
-class GenesisError(ValueError):
+class GenesisError(PlurigridError, ValueError):
     """A genesis file that cannot be used (user error); the message names the file and the field."""
 
 

@@ -7,6 +7,8 @@ the signature knowing only the author's name; `did:key` makes the name *be* the 
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,7 +23,7 @@ _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _DID_PREFIX = "did:key:z"
 
 
-class IdentityError(ValueError):
+class IdentityError(PlurigridError, ValueError):
     """A malformed identifier or key file."""
 
 

@@ -15,6 +15,8 @@ Identities are derived from the node's index, so runs are reproducible.
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import asyncio
 import hashlib
 import json
@@ -44,7 +46,7 @@ from plurigrid.state.ledger import balances, verify
 TRANSPORTS = ("inproc", "nats")
 
 
-class LatticeError(ValueError):
+class LatticeError(PlurigridError, ValueError):
     """A bad launcher option (user error)."""
 
 

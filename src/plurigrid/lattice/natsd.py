@@ -7,6 +7,8 @@ binary with nothing configured by hand.
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import shutil
 import socket
 import subprocess
@@ -18,7 +20,7 @@ from pathlib import Path
 CLUSTER_NAME = "plurigrid"
 
 
-class NatsError(RuntimeError):
+class NatsError(PlurigridError, RuntimeError):
     """nats-server is missing or did not come up."""
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from plurigrid.engine.ledger_entries import block_entries
+from plurigrid.engine.ledger_entries import commit_step
 from plurigrid.engine.step import State, StepResult, initial_state, passive_decision, step
 from plurigrid.engine.world import World
 from plurigrid.market.settlement import tariff_bill_micro
@@ -71,7 +71,7 @@ def decision_payload(world: World, d: Decision, k: int, i: int) -> dict:
 def published(rows: dict[int, dict]):
     """The decide function of a step whose decisions were published: `rows` by participant index, the rest passive."""
 
-    def decide_with(world: World, obs: Observation, k: int) -> Decision:
+    def decide_with(world: World, state: State, obs: Observation, k: int) -> Decision:
         d = passive_decision(world, obs, k)
         for i, row in rows.items():
             for name in FLOAT_FIELDS:
@@ -216,11 +216,8 @@ class Replica:
         rows = self.cut.pop(k, {})
 
         result = step(self.world, self.state, k, decide_with=published(rows))
-        entries = block_entries(self.world, k, result, self.ledger.height == 0)
-        if self.readings:
-            entries["readings"] = dict(zip(("participant", "interval", "wh", "bill_micro", "op"),
-                                           map(list, zip(*sorted(self.readings)))))
-        header = self.ledger.append(k, self.world.index[k].isoformat(), entries)
+        readings = dict(zip(("participant", "interval", "wh", "bill_micro", "op"), map(list, zip(*sorted(self.readings)))))
+        header = commit_step(self.ledger, self.world, k, result, readings)
         cleared = Cleared(header, result, frozenset(rows), self.late)
         self.late, self.readings = 0, []
         self.cleared.append(cleared)

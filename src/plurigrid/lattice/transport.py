@@ -15,6 +15,8 @@ heartbeats. Two transports give exactly these semantics:
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import asyncio
 import hashlib
 from abc import ABC, abstractmethod
@@ -29,7 +31,7 @@ LOG_SUBJECT, BROADCAST_SUBJECT = "log", "broadcast"
 Handler = Callable[[bytes], Awaitable[None] | None]
 
 
-class TransportDown(ConnectionError):
+class TransportDown(PlurigridError, ConnectionError):
     """The lattice cannot be reached right now (the node goes offline and keeps working locally)."""
 
 

@@ -64,7 +64,8 @@ def step_properties(clearing: Clearing) -> dict[str, float | int]:
 
 
 def mechanism_properties(series: Mapping[str, np.ndarray], bill_micro: np.ndarray, baseline_micro: np.ndarray) -> dict:
-    """The run's mechanism report from its STEP_COLUMNS and `traded_kwh` series (T,) and bills (T, N).
+    """The run's mechanism report from its STEP_COLUMNS and `traded_kwh` series (T,) and each participant's bill
+    and tariff-only bill over the run (N,).
 
     - efficiency: realised ÷ maximum declared gains from trade, summed over the steps whose books are known
       (1.0 where nothing could be gained; None if no step has a book);
@@ -77,7 +78,7 @@ def mechanism_properties(series: Mapping[str, np.ndarray], bill_micro: np.ndarra
     gains_sum, best_sum = float(gains[known].sum()), float(best[known].sum())
     ratio = None if not known.any() else (gains_sum / best_sum if best_sum > 0 else 1.0)
     surplus = series["market_surplus_micro"]
-    excess = bill_micro.sum(axis=0) - baseline_micro.sum(axis=0)
+    excess = bill_micro - baseline_micro
     spread = series["price_spread_eur_per_kwh"][series["traded_kwh"] > 0]
     return {
         "efficiency": {

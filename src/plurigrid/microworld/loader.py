@@ -6,6 +6,8 @@ Every problem becomes a `SpecError` whose text is one line:
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import json
 import tomllib
 from importlib import resources
@@ -21,7 +23,7 @@ LIBRARY_PACKAGE = "plurigrid.microworld.library"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-class SpecError(ValueError):
+class SpecError(PlurigridError, ValueError):
     """A user error in a microworld spec: one line naming the file, the field and the expectation."""
 
     def __init__(self, source: str, path: str, message: str) -> None:

@@ -186,7 +186,7 @@ class Nexus:
             self.lifecycle.to(State.SYNC, "reading the log")
             self._reader = asyncio.ensure_future(self._read())
             head = await self.transport.head()
-            warm_up(self.world, self.replica.next_interval if self.replica.next_interval < steps else 0)
+            warm_up(self.world, self.replica.state, self.replica.next_interval if self.replica.next_interval < steps else 0)
             await self._until(lambda: self.replica.applied >= head, online=False)
             if self.replica.next_interval == 0:  # genesis: hear every member before the first interval
                 others = set(self.hosts) - {self.identity.did}
@@ -269,7 +269,8 @@ class Nexus:
         recorded = self.outbox.at(k)
         if recorded:
             return {self._index[pid]: r.decision for pid, r in recorded.items()}
-        d = decide(self.world, observe(self.world, self.replica.state, k), k)
+        state = self.replica.state
+        d = decide(self.world, state, observe(self.world, state, k), k)
         return {int(i): decision_payload(self.world, d, k, int(i)) for i in self._hosted_index}
 
     async def _local_interval(self, k: int) -> int:
@@ -290,17 +291,18 @@ class Nexus:
         """Steps the local state through k (its decisions `rows`, or the fallback strategy) and records it."""
         fallback = BUILTIN[self.fallback_strategy]
 
-        def local(world: World, obs: Observation, interval: int) -> Decision:
+        def local(world: World, state: WorldState, obs: Observation, interval: int) -> Decision:
             if rows is not None:
-                return published(rows)(world, obs, interval)
+                return published(rows)(world, state, obs, interval)
             d = passive_decision(world, obs, interval)
             fallback(obs, self._hosted_index, d, np.random.default_rng([world.seed, interval]))
             return d
 
-        meter = self.world.modules.meter_kwh.copy() if self.world.modules is not None else None
+        modules = self.local_state.runtime.modules  # the replica's: the local state shares its runtime
+        meter = modules.meter_kwh.copy() if modules is not None else None
         result = step(self.world, self.local_state, k, decide_with=local)
-        if meter is not None:
-            self.world.modules.meter_kwh = meter  # the replica's modules keep what the lattice metered
+        if modules is not None:
+            modules.meter_kwh = meter  # the replica's modules keep what the lattice metered
         for i in self._hosted_index:
             self.outbox.put(k, self.world.ids[i], decision_payload(self.world, result.decision, k, int(i)),
                             reading_payload(self.world, k, int(i), int(result.settlement.metered_wh[i]), self.local_state))

@@ -61,7 +61,7 @@ class SharedWorlds:
     """Compiled worlds for the nodes of one process: each with only its own participants' WASM modules.
 
     A world without modules is shared by every node of the process whose participants run none:
-    the step only reads it (its power-flow cache is filled once), and each node keeps its own state.
+    the step only reads it, and each node keeps its own state (and runtime: power flows, modules).
     """
 
     def __init__(self) -> None:
@@ -73,7 +73,7 @@ class SharedWorlds:
             return cached
         spec, world_name, base = load(name)
         world = compile_world(spec, world_name, base, modules_for=hosted)
-        if world.modules is None:
+        if not world.modules:
             self._shared.setdefault(name, world)
         return world
 
@@ -81,10 +81,10 @@ class SharedWorlds:
 def check_host(setup: NodeSetup, world: World, where: Path) -> None:
     """Refuses to start a node whose host cannot run one of its participants' modules (GenesisError, one line)."""
     host = detect_host(setup.config.capabilities.devices)
-    for slot in (world.modules.slots.values() if world.modules is not None else ()):
-        reason = host.refuses(slot.manifest.capabilities, slot.manifest.limits.memory_mb)
+    for plan in world.modules.values():
+        reason = host.refuses(plan.manifest.capabilities, plan.manifest.limits.memory_mb)
         if reason is not None:
-            raise GenesisError(f"{where}: participant {world.ids[slot.participant]!r}: module {slot.manifest.name}: {reason}")
+            raise GenesisError(f"{where}: participant {world.ids[plan.participant]!r}: module {plan.manifest.name}: {reason}")
 
 
 def _world_name(setup: NodeSetup) -> str:

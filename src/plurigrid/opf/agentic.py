@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from plurigrid.assets.fleet import EVs, HVAC, Batteries, Demand, Thermal
 from plurigrid.opf.lindistflow import feeder_block
 from plurigrid.opf.network import OpfNetwork
 from plurigrid.opf.program import Program
@@ -55,43 +56,26 @@ class AgentProblem:
     w_ref: float  # squared voltage magnitude at the reference bus
     bus: np.ndarray  # network bus position of each participant
     optimised: np.ndarray  # bool: devices and demand handed to the OPF
+    demand: Demand  # the participants' asset tables
+    batteries: Batteries
+    evs: EVs
+    hvac: HVAC
+    thermal: Thermal
     load_kw: np.ndarray  # (H, N) nominal demand (before shifting)
     q_per_p: np.ndarray  # (H, N) reactive per active power of the load
     fixed_kw: np.ndarray  # (H, N) net demand of price-takers, without renewables
     fixed_kvar: np.ndarray  # (H, N)
     renewable_kw: np.ndarray  # (H, N) available renewable power
-    value_eur_per_kwh: np.ndarray
-    premium_eur_per_kwh: np.ndarray  # extra value of consuming local renewable energy
-    flexible_frac: np.ndarray
-    max_delay_steps: np.ndarray
     backlog_kwh: np.ndarray
     backlog_age_steps: np.ndarray
-    battery_kwh: np.ndarray
-    battery_kw: np.ndarray
-    battery_eff: np.ndarray
-    battery_min_kwh: np.ndarray
     soc_kwh: np.ndarray
-    degradation_eur_per_kwh: np.ndarray
-    ev_kw: np.ndarray
-    ev_eff: np.ndarray
     ev_plugged: np.ndarray  # (H, N)
     ev_arrive: np.ndarray  # (H, N) arrivals after the first period start new sessions
     ev_depart: np.ndarray  # (H, N)
     ev_remaining_kwh: np.ndarray
-    ev_need_kwh: np.ndarray
-    hvac_kw: np.ndarray  # electrical rating (0: none)
-    hvac_gain_k_per_kw: np.ndarray  # indoor temperature change per kW over one period
-    hvac_decay: np.ndarray
     outdoor_c: np.ndarray  # (H, N)
     indoor_c: np.ndarray
-    comfort_min_c: np.ndarray
-    comfort_max_c: np.ndarray
-    discomfort_eur_per_kh: np.ndarray
     thermal_max_kw: np.ndarray  # (H, N), 0 while tripped
-    thermal_min_kw: np.ndarray
-    thermal_var_eur_per_kwh: np.ndarray
-    thermal_noload_eur_per_h: np.ndarray
-    thermal_startup_eur: np.ndarray
     thermal_on: np.ndarray
     import_eur_per_kwh: np.ndarray  # (H,)
     export_eur_per_kwh: np.ndarray  # (H,)
@@ -177,7 +161,7 @@ def _shedding(m: _Model, fixed_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     O = np.flatnonzero(p.load_kw.max(axis=0) > 0)
     firm = np.vstack([~p.optimised[None, O], np.zeros((H - 1, len(O)), dtype=bool)])
     shed = m.prog.var((H, len(O)), hi=np.where(firm, 0.0, np.maximum(fixed_p[:, O], 0.0)),
-                      cost=p.value_eur_per_kwh[O] * p.dt_h)
+                      cost=p.demand.value_eur_per_kwh[O] * p.dt_h)
     m.inject(shed, O, 1.0, p.q_per_p[:, O])
     return O, shed
 
@@ -185,13 +169,13 @@ def _shedding(m: _Model, fixed_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _deferrable(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deferrable demand: served (worth its value), waiting in a backlog, or dropped."""
     p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
-    F = np.flatnonzero(p.optimised & (p.flexible_frac > 0) & ((p.load_kw.max(axis=0) > 0) | (p.backlog_kwh > 0)))
-    flex_kwh = p.flexible_frac[F] * p.load_kw[:, F] * dt
-    delay = p.max_delay_steps[F].astype(np.int64)
+    F = np.flatnonzero(p.optimised & (p.demand.flexible_frac > 0) & ((p.load_kw.max(axis=0) > 0) | (p.backlog_kwh > 0)))
+    flex_kwh = p.demand.flexible_frac[F] * p.load_kw[:, F] * dt
+    delay = p.demand.max_delay_steps[F].astype(np.int64)
     # carried backlog was deferred age + 1 steps ago, so (like fresh demand) it may wait D - 1 - age more periods
     wait = delay - 1 - p.backlog_age_steps[F]
     window = _window_kwh(flex_kwh, delay) + np.where(np.arange(H)[:, None] < wait[None, :], p.backlog_kwh[F][None, :], 0.0)
-    serve = m.prog.var((H, len(F)), cost=-p.value_eur_per_kwh[F] * dt)
+    serve = m.prog.var((H, len(F)), cost=-p.demand.value_eur_per_kwh[F] * dt)
     drop = m.prog.var((H, len(F)))
     backlog = m.prog.var((H, len(F)), hi=window)
     rhs = flex_kwh + m.until_first(p.backlog_kwh[F])
@@ -202,11 +186,11 @@ def _deferrable(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _storage(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
-    B = np.flatnonzero(p.optimised & (p.battery_kwh > 0))
-    eff, wear = p.battery_eff[B], p.degradation_eur_per_kwh[B] * dt
-    charge = m.prog.var((H, len(B)), hi=p.battery_kw[B], cost=wear)
-    discharge = m.prog.var((H, len(B)), hi=p.battery_kw[B], cost=wear)
-    soc = m.prog.var((H, len(B)), lo=p.battery_min_kwh[B], hi=p.battery_kwh[B])
+    B = np.flatnonzero(p.optimised & (p.batteries.capacity_kwh > 0))
+    eff, wear = p.batteries.efficiency[B], p.batteries.degradation_eur_per_kwh[B] * dt
+    charge = m.prog.var((H, len(B)), hi=p.batteries.power_kw[B], cost=wear)
+    discharge = m.prog.var((H, len(B)), hi=p.batteries.power_kw[B], cost=wear)
+    soc = m.prog.var((H, len(B)), lo=p.batteries.min_kwh[B], hi=p.batteries.capacity_kwh[B])
     soc0 = m.until_first(p.soc_kwh[B])
     m.prog.constrain(soc0, soc0, (soc, 1.0), (_previous(soc), -1.0), (charge, -eff * dt), (discharge, dt / eff))
     m.inject(charge, B, -1.0)
@@ -217,19 +201,19 @@ def _storage(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _ev_charging(m: _Model) -> tuple[np.ndarray, np.ndarray]:
     """Charging sessions: energy by departure (shortfall priced at the value), never more than needed."""
     p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
-    E = np.flatnonzero(p.optimised & (p.ev_kw > 0))
-    ev = m.prog.var((H, len(E)), hi=p.ev_kw[E] * p.ev_plugged[:, E], cost=-p.value_eur_per_kwh[E] * dt)
+    E = np.flatnonzero(p.optimised & (p.evs.power_kw > 0))
+    ev = m.prog.var((H, len(E)), hi=p.evs.power_kw[E] * p.ev_plugged[:, E], cost=-p.demand.value_eur_per_kwh[E] * dt)
     arrivals = p.ev_arrive[:, E].copy()
     arrivals[0] = False
     session = np.cumsum(arrivals, axis=0)
     n_sess = int(session.max(initial=0)) + 1
-    need = np.vstack([p.ev_remaining_kwh[E][None, :], np.broadcast_to(p.ev_need_kwh[E], (n_sess - 1, len(E)))])
+    need = np.vstack([p.ev_remaining_kwh[E][None, :], np.broadcast_to(p.evs.need_kwh[E], (n_sess - 1, len(E)))])
     deadline = np.zeros((n_sess, len(E)), dtype=bool)
     hh, jj = np.nonzero(p.ev_depart[:, E])
     deadline[session[hh, jj], jj] = True
-    short = m.prog.var((n_sess, len(E)), hi=np.where(deadline, need, 0.0), cost=p.value_eur_per_kwh[E])
+    short = m.prog.var((n_sess, len(E)), hi=np.where(deadline, need, 0.0), cost=p.demand.value_eur_per_kwh[E])
     rows = m.prog.rows(np.where(deadline, need, 0.0), need, (n_sess, len(E)))
-    m.prog.add(rows[session, np.arange(len(E))[None, :]], ev, p.ev_eff[E] * dt)
+    m.prog.add(rows[session, np.arange(len(E))[None, :]], ev, p.evs.efficiency[E] * dt)
     m.prog.add(rows, short, 1.0)
     m.inject(ev, E, -1.0)
     return E, ev
@@ -238,16 +222,16 @@ def _ev_charging(m: _Model) -> tuple[np.ndarray, np.ndarray]:
 def _hvac(m: _Model) -> tuple[np.ndarray, np.ndarray]:
     """Indoor temperature follows the RC model; leaving the comfort band costs discomfort."""
     p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
-    V = np.flatnonzero(p.optimised & (p.hvac_kw > 0))
-    decay, gain = p.hvac_decay[V], p.hvac_gain_k_per_kw[V]
-    hvac = m.prog.var((H, len(V)), hi=p.hvac_kw[V])
+    V = np.flatnonzero(p.optimised & (p.hvac.p_max_kw > 0))
+    decay, gain = p.hvac.decay[V], p.hvac.gain_k_per_kw[V]
+    hvac = m.prog.var((H, len(V)), hi=p.hvac.p_max_kw[V])
     indoor = m.prog.var((H, len(V)), lo=-np.inf)
-    too_cold = m.prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
-    too_warm = m.prog.var((H, len(V)), cost=p.discomfort_eur_per_kh[V] * dt)
+    too_cold = m.prog.var((H, len(V)), cost=p.hvac.discomfort_eur_per_kh[V] * dt)
+    too_warm = m.prog.var((H, len(V)), cost=p.hvac.discomfort_eur_per_kh[V] * dt)
     drift = (1 - decay) * p.outdoor_c[:, V] + m.until_first(decay * p.indoor_c[V])
     m.prog.constrain(drift, drift, (indoor, 1.0), (_previous(indoor), -decay), (hvac, -gain))
-    m.prog.constrain(p.comfort_min_c[V], np.inf, (indoor, 1.0), (too_cold, 1.0))
-    m.prog.constrain(-np.inf, p.comfort_max_c[V], (indoor, 1.0), (too_warm, -1.0))
+    m.prog.constrain(p.hvac.comfort_min_c[V], np.inf, (indoor, 1.0), (too_cold, 1.0))
+    m.prog.constrain(-np.inf, p.hvac.comfort_max_c[V], (indoor, 1.0), (too_warm, -1.0))
     m.inject(hvac, V, -1.0)
     return V, hvac
 
@@ -256,11 +240,11 @@ def _premium(m: _Model, O: np.ndarray, shed: np.ndarray, F: np.ndarray, serve: n
              ren: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Product differentiation: served demand drawn from the pool of local renewable output."""
     p, H, N = m.p, m.p.load_kw.shape[0], m.p.load_kw.shape[1]
-    P = np.flatnonzero(p.optimised & (p.premium_eur_per_kwh > 0) & (p.load_kw.max(axis=0) > 0))
-    green = m.prog.var((H, len(P)), cost=-p.premium_eur_per_kwh[P] * p.dt_h)
+    P = np.flatnonzero(p.optimised & (p.demand.premium_eur_per_kwh > 0) & (p.load_kw.max(axis=0) > 0))
+    green = m.prog.var((H, len(P)), cost=-p.demand.premium_eur_per_kwh[P] * p.dt_h)
     shed_col, serve_col = np.full((H, N), -1), np.full((H, N), -1)
     shed_col[:, O], serve_col[:, F] = shed, serve
-    inflexible = (1 - p.flexible_frac[P]) * p.load_kw[:, P]
+    inflexible = (1 - p.demand.flexible_frac[P]) * p.load_kw[:, P]
     m.prog.constrain(-np.inf, inflexible, (green, 1.0), (shed_col[:, P], 1.0), (serve_col[:, P], -1.0))
     pool = m.prog.rows(-np.inf, 0.0, H)
     m.prog.add(pool[:, None], green, 1.0)
@@ -273,11 +257,11 @@ def _thermal(m: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p, dt, H = m.p, m.p.dt_h, m.p.load_kw.shape[0]
     G = np.flatnonzero(p.thermal_max_kw.max(axis=0) > 0)
     pmax = p.thermal_max_kw[:, G]
-    gen = m.prog.var((H, len(G)), hi=pmax, cost=p.thermal_var_eur_per_kwh[G] * dt)
-    on = m.prog.var((H, len(G)), hi=(pmax > 0).astype(float), cost=p.thermal_noload_eur_per_h[G] * dt, integer=True)
-    start = m.prog.var((H, len(G)), hi=1.0, cost=p.thermal_startup_eur[G])
+    gen = m.prog.var((H, len(G)), hi=pmax, cost=p.thermal.marginal_cost_eur_per_kwh[G] * dt)
+    on = m.prog.var((H, len(G)), hi=(pmax > 0).astype(float), cost=p.thermal.no_load_eur_per_h[G] * dt, integer=True)
+    start = m.prog.var((H, len(G)), hi=1.0, cost=p.thermal.startup_eur[G])
     m.prog.constrain(-np.inf, 0.0, (gen, 1.0), (on, -pmax))
-    m.prog.constrain(0.0, np.inf, (gen, 1.0), (on, -p.thermal_min_kw[G]))
+    m.prog.constrain(0.0, np.inf, (gen, 1.0), (on, -p.thermal.p_min_kw[G]))
     m.prog.constrain(-m.until_first(p.thermal_on[G].astype(float)), np.inf, (start, 1.0), (on, -1.0), (_previous(on), 1.0))
     m.inject(gen, G, 1.0)
     return G, gen, on
@@ -317,8 +301,8 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     prog = Program()
     opt = p.optimised
 
-    fixed_p = np.where(opt, (1 - p.flexible_frac) * p.load_kw, p.fixed_kw)
-    fixed_q = np.where(opt, (1 - p.flexible_frac) * p.load_kw * p.q_per_p, p.fixed_kvar)
+    fixed_p = np.where(opt, (1 - p.demand.flexible_frac) * p.load_kw, p.fixed_kw)
+    fixed_q = np.where(opt, (1 - p.demand.flexible_frac) * p.load_kw * p.q_per_p, p.fixed_kvar)
     pd = np.zeros((H, net.n_bus))
     qd = np.zeros((H, net.n_bus))
     np.add.at(pd.T, p.bus, fixed_p.T / base_kw)
@@ -351,10 +335,10 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
         out[members] = x[cols[0]]
         return out
 
-    served = np.where(opt, (1 - p.flexible_frac) * p.load_kw[0], p.load_kw[0]) - now(O, shed) + now(F, serve)
+    served = np.where(opt, (1 - p.demand.flexible_frac) * p.load_kw[0], p.load_kw[0]) - now(O, shed) + now(F, serve)
     thermal_on = now(G, on) > 0.5
     bus_price = sol.row_dual[block.p_balance[0]] / (base_kw * dt)
-    utility_of_fixed = float(np.sum(p.value_eur_per_kwh[O] * np.maximum(fixed_p[:, O], 0.0) * dt))
+    utility_of_fixed = float(np.sum(p.demand.value_eur_per_kwh[O] * np.maximum(fixed_p[:, O], 0.0) * dt))
     return AgentPlan(
         status=sol.status, welfare_eur=utility_of_fixed - sol.objective,
         battery_kw=now(B, charge) - now(B, discharge), ev_kw=now(E, ev), hvac_kw=now(V, hvac), served_kw=served,

@@ -7,6 +7,8 @@ case is: which elements are in service, how costs, shunts, taps and limits are r
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from plurigrid.grid.matpower import MatpowerCase, MatpowerError, read_matpower
 REF, PV, PQ, ISOLATED = 3, 2, 1, 4
 
 
-class CaseError(ValueError):
+class CaseError(PlurigridError, ValueError):
     """An OPF case that cannot be used: one line naming the file and the problem."""
 
 

@@ -11,6 +11,8 @@ order; a small ledger is just `blocks.jsonl`.
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import json
 import os
 import re
@@ -24,7 +26,7 @@ SEAL_BYTES = 64 << 20
 _SEGMENT = re.compile(r"^blocks-(\d{12})-(\d{12})\.jsonl\.zst$")
 
 
-class BlockLogError(ValueError):
+class BlockLogError(PlurigridError, ValueError):
     """A block file whose segments do not follow one another."""
 
 

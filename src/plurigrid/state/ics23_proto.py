@@ -6,10 +6,12 @@ messages only use varints and length-delimited fields, so a tiny reader suffices
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 from collections.abc import Iterator
 
 
-class Ics23Error(ValueError):
+class Ics23Error(PlurigridError, ValueError):
     """Malformed ICS-23 input or a proof that fails a structural check."""
 
 

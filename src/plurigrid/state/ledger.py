@@ -21,6 +21,8 @@ is found. Ledgers written before store format 2 are read and verified in place.
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import hashlib
 import json
 from dataclasses import dataclass, replace
@@ -53,7 +55,7 @@ _ACCOUNTS_KEY = b"ledger/accounts"  # side space: the accounts in the order bloc
 CHECKPOINT_FACTOR = 32  # a checkpoint once the blocks since the last one hold this many times the state
 
 
-class LedgerError(ValueError):
+class LedgerError(PlurigridError, ValueError):
     """A ledger that does not verify, or entries that break its rules; the message names the block."""
 
 

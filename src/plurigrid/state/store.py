@@ -29,6 +29,8 @@ Stores written before this layout (format 1: one row per tree node and value ver
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -53,7 +55,7 @@ _CHECKPOINT_MIN_BYTES = 1 << 20  # and at least this much
 _EMPTY_BATCH = encode_batch({})
 
 
-class StoreError(ValueError):
+class StoreError(PlurigridError, ValueError):
     """A misuse of the store or a request it cannot answer (unknown version, empty value, …)."""
 
 

@@ -11,32 +11,33 @@ from typing import Callable
 
 import numpy as np
 
+from plurigrid.assets.fleet import EVs, Batteries, Demand, Thermal
+
 
 @dataclass
 class Observation:
-    """Everything participants may know at the start of a step (forecasts are perfect in [A])."""
+    """Everything participants may know at the start of a step (forecasts are perfect in [A]).
+
+    Device parameters and preferences are the world's asset tables; the rest is this step's.
+    """
 
     step: int
     dt_h: float
     load_kw: np.ndarray
-    renewable_kw: np.ndarray
-    flexible_frac: np.ndarray
-    max_delay_steps: np.ndarray
-    backlog_kwh: np.ndarray
+    renewable_kw: np.ndarray  # available this step (generators not tripped)
+    backlog_kwh: np.ndarray  # deferred demand waiting to be served
     backlog_age_steps: np.ndarray
     soc_kwh: np.ndarray
-    battery_kwh: np.ndarray
-    battery_kw: np.ndarray
-    battery_eff: np.ndarray
-    battery_min_kwh: np.ndarray
     ev_remaining_kwh: np.ndarray
-    ev_kw: np.ndarray
-    ev_eff: np.ndarray
     ev_plugged: np.ndarray
     ev_steps_left: np.ndarray
     indoor_c: np.ndarray  # indoor temperature of buildings with HVAC
-    value_eur_per_kwh: np.ndarray
-    marginal_cost_eur_per_kwh: np.ndarray
+    outdoor_c: np.ndarray  # outdoor temperature at each building this step
+    offline: np.ndarray  # bool: cannot reach the market this step (acts on local control)
+    demand: Demand
+    batteries: Batteries
+    evs: EVs
+    thermal: Thermal
     import_forecast_eur_per_kwh: np.ndarray  # (H,) starting with this step
     export_forecast_eur_per_kwh: np.ndarray  # (H,)
     last_price_eur_per_kwh: float

@@ -15,19 +15,20 @@ LOW_QUANTILE, HIGH_QUANTILE = 0.3, 0.7
 
 
 def _battery_room(obs: Observation, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return battery_limits_kw(obs.soc_kwh[m], obs.battery_kwh[m], obs.battery_kw[m], obs.battery_eff[m],
-                             obs.battery_min_kwh[m], obs.dt_h)
+    b = obs.batteries
+    return battery_limits_kw(obs.soc_kwh[m], b.capacity_kwh[m], b.power_kw[m], b.efficiency[m], b.min_kwh[m], obs.dt_h)
 
 
 def _ev_uncontrolled(obs: Observation, m: np.ndarray, out: Decision) -> None:
-    out.ev_kw[m] = ev_max_kw(obs.ev_remaining_kwh[m], obs.ev_kw[m], obs.ev_eff[m], obs.ev_plugged[m], obs.dt_h)
+    out.ev_kw[m] = ev_max_kw(obs.ev_remaining_kwh[m], obs.evs.power_kw[m], obs.evs.efficiency[m], obs.ev_plugged[m], obs.dt_h)
 
 
 def _ev_price_aware(obs: Observation, m: np.ndarray, out: Decision) -> None:
     """Charges in cheap steps, and whenever waiting longer would miss the departure deadline."""
-    most = ev_max_kw(obs.ev_remaining_kwh[m], obs.ev_kw[m], obs.ev_eff[m], obs.ev_plugged[m], obs.dt_h)
-    least = np.where(obs.ev_plugged[m], ev_min_kw(obs.ev_remaining_kwh[m], obs.ev_steps_left[m], obs.ev_kw[m],
-                                                  obs.ev_eff[m], obs.dt_h), 0.0)
+    ev = obs.evs
+    most = ev_max_kw(obs.ev_remaining_kwh[m], ev.power_kw[m], ev.efficiency[m], obs.ev_plugged[m], obs.dt_h)
+    least = np.where(obs.ev_plugged[m], ev_min_kw(obs.ev_remaining_kwh[m], obs.ev_steps_left[m], ev.power_kw[m],
+                                                  ev.efficiency[m], obs.dt_h), 0.0)
     cheap = obs.import_forecast_eur_per_kwh[0] <= np.quantile(obs.import_forecast_eur_per_kwh, LOW_QUANTILE)
     out.ev_kw[m] = np.minimum(np.maximum(least, most if cheap else 0.0), most)
 
@@ -42,8 +43,8 @@ def _self_consume(obs: Observation, m: np.ndarray, out: Decision) -> None:
 
 def _truthful_prices(obs: Observation, m: np.ndarray, out: Decision) -> None:
     imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
-    out.bid_eur_per_kwh[m] = np.clip(obs.value_eur_per_kwh[m], exp, imp)
-    out.ask_eur_per_kwh[m] = np.clip(obs.marginal_cost_eur_per_kwh[m], exp, imp)
+    out.bid_eur_per_kwh[m] = np.clip(obs.demand.value_eur_per_kwh[m], exp, imp)
+    out.ask_eur_per_kwh[m] = np.clip(obs.thermal.marginal_cost_eur_per_kwh[m], exp, imp)
     out.trades[m] = True
 
 
@@ -70,8 +71,8 @@ def zero_intelligence(obs: Observation, m: np.ndarray, out: Decision, rng: np.ra
     _ev_uncontrolled(obs, m, out)
     _self_consume(obs, m, out)
     imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
-    value = np.clip(obs.value_eur_per_kwh[m], exp, imp)
-    cost = np.clip(obs.marginal_cost_eur_per_kwh[m], exp, imp)
+    value = np.clip(obs.demand.value_eur_per_kwh[m], exp, imp)
+    cost = np.clip(obs.thermal.marginal_cost_eur_per_kwh[m], exp, imp)
     u_bid, u_ask = rng.random(len(m)), rng.random(len(m))
     out.bid_eur_per_kwh[m] = exp + u_bid * (value - exp)
     out.ask_eur_per_kwh[m] = cost + u_ask * (imp - cost)
@@ -98,8 +99,8 @@ def demand_response(obs: Observation, m: np.ndarray, out: Decision, rng: np.rand
     _ev_price_aware(obs, m, out)
     prices = obs.import_forecast_eur_per_kwh
     dear = prices[0] > np.mean(prices)
-    out.shift_kw[m] = obs.load_kw[m] * obs.flexible_frac[m] if dear else 0.0
-    must = obs.backlog_age_steps[m] >= obs.max_delay_steps[m] - 1
+    out.shift_kw[m] = obs.load_kw[m] * obs.demand.flexible_frac[m] if dear else 0.0
+    must = obs.backlog_age_steps[m] >= obs.demand.max_delay_steps[m] - 1
     serve = np.where(must | (not dear), obs.backlog_kwh[m] / obs.dt_h, 0.0)
     out.serve_kw[m] = serve
     _self_consume(obs, m, out)

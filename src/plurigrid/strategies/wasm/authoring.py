@@ -10,6 +10,8 @@ manifest the host would refuse) is an `AuthoringError` with one line for people.
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import hashlib
 import os
 import re
@@ -38,7 +40,7 @@ _RUST_TARGETS = ("wasm32-unknown-unknown", "wasm32-wasip1", "wasm32-wasi")
 _LOCATION = re.compile(r"[\w./-]+\.(?:c|h|rs|ts|wat)(?::\d+:\d+|\(\d+,\d+\))")
 
 
-class AuthoringError(Exception):
+class AuthoringError(PlurigridError):
     """A module project that cannot be created or built; the message is one line for people."""
 
 

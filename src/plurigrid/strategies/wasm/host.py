@@ -15,6 +15,8 @@ An instance is not thread-safe: call it from one thread at a time.
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import ctypes
 import hashlib
 import json
@@ -54,7 +56,7 @@ _PAGE_BYTES = 65536
 _U32 = 0xFFFFFFFF
 
 
-class ModuleError(ValueError):
+class ModuleError(PlurigridError, ValueError):
     """A module that cannot be loaded or instantiated as given: one line, "MODULE: problem"."""
 
 

@@ -7,6 +7,8 @@ capabilities, tighter limits) but never more, so a world cannot silently widen a
 
 from __future__ import annotations
 
+from plurigrid.errors import PlurigridError
+
 import math
 import re
 import tomllib
@@ -22,7 +24,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEYS = {"name", "version", "sha256", "capabilities", "limits", "fallback", "description", "abi"}
 
 
-class ManifestError(ValueError):
+class ManifestError(PlurigridError, ValueError):
     """A manifest (or a spec's grants/limits for it) a person must fix: "FILE: field: problem"."""
 
 

@@ -1,0 +1,48 @@
+"""What a run builds and keeps while it steps a world, besides the devices' state.
+
+Why: a World is a description that the step only reads (shared by the nodes of one process, and
+by an API user who runs it twice); what stepping needs beyond it is either a cache that never
+changes a result (a power flow per topology, the OPF's feeder model, the block of inputs being
+stepped through) or the participants' running module instances. A run owns one `Runtime`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plurigrid.engine.modules import ModuleRunner, start_modules
+from plurigrid.engine.series import Window
+from plurigrid.grid.powerflow import FastPowerFlow
+
+
+@dataclass
+class Runtime:
+    window: Window  # the block of per-step inputs the run is in
+    modules: ModuleRunner | None  # running instances of the world's modules
+    powerflows: dict[bytes, FastPowerFlow] = field(default_factory=dict)  # per topology (lines out of service)
+    feeders: dict[int, object] = field(default_factory=dict)  # the OPF's model of each power flow (engine.opf_clearing)
+
+    @classmethod
+    def start(cls, world) -> Runtime:
+        """A fresh runtime for `world` (engine.world.World): module instances started, nothing built yet."""
+        return cls(Window(world.series), start_modules(world.modules, world.ids))
+
+    def powerflow(self, world, k: int) -> FastPowerFlow:
+        """The power flow for the topology in force at step k (built once per topology)."""
+        line_out = self.window.row(k).line_out
+        key = np.packbits(line_out).tobytes()
+        if key not in self.powerflows:
+            net = world.grid.net
+            if line_out.any():  # the world's own net stays as it is
+                net = copy.deepcopy(net)
+                net.line.loc[net.line.index[line_out], "in_service"] = False
+            # cold start: a replay gives the same bytes; 1e-10 pu (10 mW on 100 MVA) resolves LV losses
+            self.powerflows[key] = FastPowerFlow(net, warm_start=False, tol_pu=1e-10)
+        return self.powerflows[key]
+
+    def __deepcopy__(self, memo: dict) -> Runtime:
+        """A copy of a run's state shares its runtime: caches are results of the world, instances are the run's."""
+        return self
