@@ -23,7 +23,7 @@ def test_fuzzed_messages(tmp_path, monkeypatch):
     stranger = Identity.from_seed(b"\x91" * 32)
     replica = Replica(world, {host.did: tuple(world.ids)}, tmp_path / "ledger")
     rng = random.Random(2026)
-    d = decide(world, observe(world, replica.state, 0), 0)
+    d = decide(world, replica.state, observe(world, replica.state, 0), 0)
     valid = [Operation.create(host, DECISION, decision_payload(world, d, 0, i), []) for i in range(world.n)]
     templates = [op.wire for op in valid]
     expected_accepted = 0

@@ -28,7 +28,7 @@ def simulator_root(tmp_path_factory) -> str:
     spec, name, base = load("hello")
     folder = tmp_path_factory.mktemp("sim") / "ledger"
     writer = RunLedger(folder)
-    simulate(compile_world(spec, name, base), after_step=writer)
+    simulate(compile_world(spec, name, base), ledger=writer)
     writer.close()
     return json.loads((folder / BLOCKS).read_text().splitlines()[INTERVALS - 1])["header"]["state_root"]
 

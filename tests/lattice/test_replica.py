@@ -37,7 +37,7 @@ def _drive(replica: Replica, skip=lambda k, pid: False, extra=lambda k: []) -> l
     host_identity = {node.did: node for node in NODES}
     for k in range(replica.world.steps):
         obs = observe(replica.world, replica.state, k)
-        d = decide(replica.world, obs, k)
+        d = decide(replica.world, replica.state, obs, k)
         entries = []
         for did, pids in replica.hosts.items():
             for pid in pids:
@@ -58,7 +58,7 @@ def _drive(replica: Replica, skip=lambda k, pid: False, extra=lambda k: []) -> l
 def test_replica_equals_the_simulator(tmp_path):
     world = _world()
     sim_ledger = RunLedger(tmp_path / "sim")
-    simulate(world, after_step=sim_ledger)
+    simulate(world, ledger=sim_ledger)
     sim_ledger.close()
     replica = Replica(_world(), _hosts(world), tmp_path / "replica")
     log = _drive(replica)

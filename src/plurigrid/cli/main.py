@@ -132,6 +132,10 @@ def run(
     from plurigrid.engine.record import default_record
     from plurigrid.engine.results import welfare_efficiency
 
+    if mechanism is not None and mechanism not in MECHANISMS:
+        raise UsageError(f"--mechanism: unknown mechanism {mechanism!r}; expected one of {', '.join(MECHANISMS)}")
+    if hours is not None and hours <= 0:
+        raise UsageError(f"--hours: must be > 0, got {hours}")
     kinds = _record_kinds(record)
     w = plurigrid.load(world, hours=hours, mechanism=mechanism, seed=seed)
     folder = out or Path("runs") / f"{w.microworld}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
