@@ -20,11 +20,12 @@ import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from plurigrid.errors import UsageError
+
+if TYPE_CHECKING:  # pandas is imported when a table is first read: `import plurigrid` stays light
+    import pandas as pd
 
 RECORD_HELP = "series, participants, trades, grid (default: all but grid for worlds over 1,000 buses), or summary"
 Progress = Callable[[int, int], None]  # (steps done, steps in all)
@@ -95,6 +96,8 @@ class World:
     @cached_property
     def participants(self) -> pd.DataFrame:
         """One row per participant: kind, bus, strategy and asset ratings."""
+        import pandas as pd
+
         w = self._world
         f = w.fleet
         return pd.DataFrame({
@@ -167,7 +170,7 @@ def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progre
     write_run(folder, world, totals, summary, None if modules is None else modules.log)
 
 
-class Frames(Mapping[str, pd.DataFrame]):
+class Frames(Mapping[str, "pd.DataFrame"]):
     """Per-step values of many elements read from a run's Parquet file: one DataFrame (time × element) per quantity."""
 
     def __init__(self, path: Path, element: str, quantities: list[str], filters: list | None = None) -> None:
@@ -175,6 +178,8 @@ class Frames(Mapping[str, pd.DataFrame]):
         self._cache: dict[str, pd.DataFrame] = {}
 
     def __getitem__(self, quantity: str) -> pd.DataFrame:
+        import pandas as pd
+
         if quantity not in self._quantities:
             raise KeyError(f"{quantity!r}; expected one of {', '.join(self._quantities)}")
         if quantity not in self._cache:
@@ -232,6 +237,8 @@ class Run:
     @cached_property
     def timeseries(self) -> pd.DataFrame:
         """One row per step (a tz-aware DatetimeIndex): prices, demand, renewables, grid import, losses, voltages."""
+        import pandas as pd
+
         return pd.read_parquet(self._file("timeseries.parquet", "series")).set_index("time")
 
     @cached_property
@@ -256,12 +263,16 @@ class Run:
     @cached_property
     def trades(self) -> pd.DataFrame:
         """Every matched trade: time, buyer, seller, Wh, price."""
+        import pandas as pd
+
         table = pd.read_parquet(self._file("trades.parquet", "trades"))
         return table.astype({"buyer": object, "seller": object})
 
     @cached_property
     def settlements(self) -> pd.DataFrame:
         """Per participant over the run: energy in and out, bought and sold, bill against the tariff baseline."""
+        import pandas as pd
+
         return pd.read_parquet(self._file("settlements.parquet", "settlements")).set_index("participant")
 
     @property

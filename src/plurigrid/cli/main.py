@@ -24,7 +24,7 @@ from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
 from plurigrid.cli.node import node_app
-from plurigrid.microworld.spec import MECHANISMS
+from plurigrid.microworld.names import MECHANISMS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plurigrid: microworld simulator with markets and AC power flow.")
@@ -142,6 +142,11 @@ def run(
     if kinds is None and "grid" not in default_record(w._world) and not as_json:
         err_console.print(f"{w.microworld}: {len(w.net.bus):,} buses: per-bus and per-branch results are not kept "
                           "(--record series,participants,trades,grid keeps them)", markup=False, highlight=False)
+    from plurigrid.grid.powerflow import kernels_cached
+
+    if not quiet and not as_json and not kernels_cached():
+        err_console.print("plurigrid: first run after install: compiling the power-flow kernels (once, a few seconds)",
+                          markup=False, highlight=False)
     progress = _Progress(quiet)
     try:
         result = w.run(out=folder, progress=progress, record=kinds)
@@ -242,6 +247,21 @@ def main() -> None:
         err_console.print(f"plurigrid: internal error: {exc.__class__.__name__}: {exc} (set PLURIGRID_DEBUG=1 for a traceback)",
                           markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def run_main() -> None:
+    """The `plurigrid` console script: `main`, then a quick exit.
+
+    Every file a command writes is closed by then; tearing down the interpreter's modules (pandapower,
+    numba, scipy) would only add half a second to every command.
+    """
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numba as nb
@@ -416,7 +417,7 @@ def _reject_unsupported(net: Any) -> None:
             )
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", nogil=True)
 def _aggregate_kernel(p, q, pos, bus_int, inv_base, s_out):  # pragma: no cover - numba
     """s_out[internal bus] = sum of (p + jq) / base over its energised net.bus rows, in row order.
 
@@ -432,7 +433,7 @@ def _aggregate_kernel(p, q, pos, bus_int, inv_base, s_out):  # pragma: no cover 
     return total
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", nogil=True)
 def _post_kernel(v, pos, bus_int, vm, va, f_ptr, f_idx, f_val, t_ptr, t_idx, t_val,
                  cf, ct, out_pos, loading):  # pragma: no cover - numba
     """Fill per-bus |V|, angle (deg) and per-branch loading% from the internal voltages."""
@@ -516,7 +517,7 @@ class _ZbusSolver:
         return v, int(it), bool(converged), bool(improved)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", nogil=True)
 def _lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_inv_diag, perm_r, perm_c, b, x):  # pragma: no cover - numba
     """x = A^-1 b for ``Pr A Pc = L U`` (SuperLU convention: c[perm_r] = b, x = z[perm_c])."""
     n = b.shape[0]
@@ -528,7 +529,7 @@ def _lu_solve(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_inv_diag, perm_r, perm
         x[i] = c[perm_c[i]]
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", nogil=True)
 def _substitute(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_inv_diag, c):  # pragma: no cover - numba
     """In place: c <- U^-1 L^-1 c (L unit lower without diagonal, U strictly upper)."""
     n = c.shape[0]
@@ -544,7 +545,7 @@ def _substitute(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_inv_diag, c):  # pra
         c[i] = acc * u_inv_diag[i]
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", nogil=True)
 def _zbus_kernel(l_ptr, l_idx, l_val, u_ptr, u_idx, u_val, u_inv_diag, perm_r, perm_c,
                  v_no_load, s, v, tol, max_iter, max_growth_streak):  # pragma: no cover - numba
     """Z-bus iterations ``V <- w + Y_LL^-1 conj(S / V)`` in place on ``v``.
@@ -677,3 +678,12 @@ class _NewtonSolver:
                 vm[self._pq] += dx[n_a:]
                 v = vm * np.exp(1j * va)
                 f, i_bus = self._mismatch(v, s)
+
+
+def kernels_cached() -> bool:
+    """Whether numba's on-disk cache holds this module's kernels already (the first run after install compiles them)."""
+    try:
+        path = Path(_zbus_kernel._cache._cache_path)
+    except AttributeError:  # another numba layout: assume cached rather than warn every time
+        return True
+    return any(path.glob("powerflow._zbus_kernel-*.nbi"))

@@ -12,27 +12,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-STRATEGIES = (
-    "passive",
-    "truthful",
-    "zero-intelligence",
-    "self-consumption",
-    "battery-arbitrage",
-    "demand-response",
-)
-STRATEGY_CHOICES = STRATEGIES + ("module",)  # built-ins, or a sandboxed WASM module
-MECHANISMS = ("tariff", "pay-as-clear", "pay-as-bid", "vcg", "second-price", "k-price", "opf")
-KINDS = (
-    "household",
-    "business",
-    "datacenter",
-    "kiosk",
-    "utility",
-    "farm",
-    "producer",
-    "building",
-    "community",
-)
+from plurigrid.microworld.names import KINDS, MECHANISMS, STRATEGIES, STRATEGY_CHOICES  # noqa: F401 (re-exported)
 
 
 class Strict(BaseModel):
