@@ -69,6 +69,11 @@ class Totals:
     recorded: frozenset[str] = field(default_factory=frozenset)
 
 
+def _write_options(table: pa.Table) -> dict:
+    """Dictionary-encode the name columns only (numbers rarely repeat enough to pay for trying), zstd-compressed."""
+    return {"use_dictionary": [f.name for f in table.schema if pa.types.is_dictionary(f.type)], "compression": "zstd"}
+
+
 class _ParquetStream:
     """Appends row groups to Parquet files on one background thread (at most a few groups waiting)."""
 
@@ -89,7 +94,7 @@ class _ParquetStream:
                 if self._error is None:
                     writer = self._writers.get(path)
                     if writer is None:
-                        writer = self._writers[path] = pq.ParquetWriter(path, table.schema)
+                        writer = self._writers[path] = pq.ParquetWriter(path, table.schema, **_write_options(table))
                     writer.write_table(table)
             except BaseException as exc:  # re-raised in the caller's thread
                 self._error = exc
@@ -290,7 +295,8 @@ class Recorder:
         if "series" in self.record:
             steps = np.arange(self.steps)
             table = {"time": _times(self.world, steps)} | {k: v[:self.steps] for k, v in self.series.items()}
-            pq.write_table(pa.table(table), self.folder / "timeseries.parquet")
+            table = pa.table(table)
+            pq.write_table(table, self.folder / "timeseries.parquet", **_write_options(table))
         return Totals(self.steps, {k: v[:self.steps] for k, v in self.series.items()}, **self.totals, voltage_violations=self.violations,
                       ev_unmet_kwh=float(state.ev_unmet_kwh.sum()) if state is not None else 0.0,
                       recorded=self.record)

@@ -89,7 +89,16 @@ def match(book: OrderBook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Crosses bids (price descending) with asks (price ascending): the allocation of maximum declared gains.
 
     Returns the accepted segments as (bid order position, ask order position, Wh), in merit order.
+    A book is immutable, so its match is worked out once (the mechanism and its efficiency measure both ask).
     """
+    cached = book.__dict__.get("_match")
+    if cached is None:
+        cached = _match(book)
+        object.__setattr__(book, "_match", cached)
+    return cached
+
+
+def _match(book: OrderBook) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not len(book.buyer) or not len(book.seller):
         e = np.zeros(0, dtype=np.int64)
         return e, e, e

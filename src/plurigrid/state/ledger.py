@@ -199,7 +199,7 @@ def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: di
     new = entries.get("accounts", [])
     if not isinstance(new, list) or not all(isinstance(a, str) and a for a in new):
         raise LedgerError(f"{where}: accounts must be a list of names")
-    if len(set(new)) != len(new) or set(new) & (set(accounts.names) | {OPERATOR}):
+    if new and (len(set(new)) != len(new) or set(new) & (set(accounts.names) | {OPERATOR})):
         raise LedgerError(f"{where}: accounts opens a name twice (or the reserved {OPERATOR!r})")
     if new:
         accounts = accounts.opened(new)
