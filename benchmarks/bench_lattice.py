@@ -25,7 +25,7 @@ from pathlib import Path
 from plurigrid.engine.ledger_entries import RunLedger
 from plurigrid.engine.step import initial_state, step
 from plurigrid.engine.world import compile_world
-from plurigrid.lattice.launcher import run_lattice
+from plurigrid.node.launcher import run_lattice
 from plurigrid.microworld.loader import load
 
 

@@ -96,11 +96,12 @@ def bench_participants(n: int) -> None:
         t0 = time.perf_counter()
         world = dr_world(n, varied)
         setup = time.perf_counter() - t0
-        obs = observe(world, initial_state(world), 0)
+        state = initial_state(world)
+        obs = observe(world, state, 0)
         module_runs, decisions = [], None
         for _ in range(5):
             t0 = time.perf_counter()
-            decisions = decide(world, obs, 0)
+            decisions = decide(world, state, obs, 0)
             module_runs.append(time.perf_counter() - t0)
         members = np.arange(n)
         python_runs = []
@@ -114,7 +115,7 @@ def bench_participants(n: int) -> None:
             m = statistics.median(runs)
             print(f"| {label} | {strategy} | {m:.4f} | {m / n * 1e6:.2f} |")
         same = np.allclose(decisions.shift_kw, out.shift_kw) and np.allclose(decisions.serve_kw, out.serve_kw)
-        failures = sum(r["strategy_failures"] for r in world.modules.report().values())
+        failures = sum(r["strategy_failures"] for r in state.runtime.modules.report().values())
         notes.append(f"{label}: same decisions: {same}; module failures: {failures}; "
                      f"{n:,} instances created in {setup:.2f} s incl. compile")
     print("\n" + "\n".join(notes))

@@ -138,10 +138,7 @@ def bench_cases(repeat: int, ac_baseline: bool) -> None:
 
 
 def bench_clearing(steps: int) -> None:
-    from plurigrid.engine.results import kpis
-    from plurigrid.engine.simulate import simulate
-    from plurigrid.engine.world import compile_world
-    from plurigrid.microworld.loader import validate_data
+    import plurigrid
 
     print("\n## `opf` clearing inside the simulator (per step: build + solve + AC check + settle)\n")
     print("| grid | buses | participants | look-ahead | steps | opf per step (ms) | solve per step (ms) | whole step (ms) "
@@ -150,22 +147,21 @@ def bench_clearing(steps: int) -> None:
     for grid, horizon_h, n_steps in (("1-LV-semiurb4--0-sw", 24.0, steps), ("1-MVLV-semiurb-all-0-sw", 0.25, min(steps, 8))):
         welfare, violations = {}, {}
         for mechanism in ("pay-as-clear", "opf"):
-            spec = validate_data("bench", {
+            world = plurigrid.load({
                 "world": {"name": f"bench-{grid}", "start": "2016-06-06T00:00:00", "duration": f"{n_steps * 15}min",
                           "resolution": "15min", "seed": 1},
                 "grid": {"source": f"simbench:{grid}", "default_strategy": "truthful"},
                 "market": {"mechanism": mechanism, "opf_horizon_h": horizon_h},
             })
-            world = compile_world(spec, "bench", None)
             t0 = time.perf_counter()
-            record = simulate(world)
+            run = world.run(ledger=False, record={"series"})
             total = time.perf_counter() - t0
-            welfare[mechanism] = kpis(record)["welfare"]
-            violations[mechanism] = kpis(record)["voltage_violations"]
+            welfare[mechanism] = run.kpis["welfare"]
+            violations[mechanism] = run.kpis["voltage_violations"]
             if mechanism == "opf":
-                clear = record.timings_s["clear"] / n_steps
-                solve = float(np.sum(record.series["opf_solve_s"])) / n_steps
-                print(f"| {grid} | {len(world.grid.net.bus)} | {world.n} | {horizon_h:g} h | {n_steps} | {clear * 1000:.0f} | "
+                clear = run.summary["timings_s"]["clear"] / n_steps
+                solve = float(np.sum(run.timeseries["opf_solve_s"])) / n_steps
+                print(f"| {grid} | {len(world.net.bus)} | {len(world.participants)} | {horizon_h:g} h | {n_steps} | {clear * 1000:.0f} | "
                       f"{solve * 1000:.0f} | {total / n_steps * 1000:.0f} | {welfare['opf']:,.2f} / {welfare['pay-as-clear']:,.2f} | "
                       f"{violations['opf']} / {violations['pay-as-clear']} |")
 

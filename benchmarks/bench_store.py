@@ -244,32 +244,24 @@ def bench_ledger_block(folder: Path, accounts: int = 10_000, blocks: int = 60) -
 
 
 def bench_ledger(folder: Path) -> None:
-    from plurigrid.engine.ledger_entries import RunLedger
-    from plurigrid.engine.simulate import simulate
-    from plurigrid.engine.world import compile_world
-    from plurigrid.microworld.loader import load
-    from plurigrid.state.ledger import verify
+    import plurigrid
 
     print("## The ledger inside the simulator\n")
-    print("| world | steps | participants | simulate (s) | simulate + ledger (s) | ledger per block (ms) | ledger verify (s) |")
+    print("| world | steps | participants | run without ledger (s) | run with ledger (s) | ledger per block (ms) | ledger verify (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in ("hello", "residential"):
-        spec, n, base = load(name)
-        simulate(compile_world(spec, n, base))  # warm caches
-        world = compile_world(spec, n, base)
+        world = plurigrid.load(name)
+        world.run(ledger=False)  # warm caches
         t0 = time.perf_counter()
-        simulate(world)
+        world.run(ledger=False)
         plain = time.perf_counter() - t0
-        world = compile_world(spec, n, base)
-        writer = RunLedger(folder / name / "ledger")
         t0 = time.perf_counter()
-        simulate(world, after_step=writer)
+        run = world.run(out=folder / name)
         with_ledger = time.perf_counter() - t0
-        writer.close()
         t0 = time.perf_counter()
-        verify(folder / name)
+        run.verify()
         checked = time.perf_counter() - t0
-        print(f"| {name} | {world.steps} | {world.n} | {plain:.2f} | {with_ledger:.2f} | "
+        print(f"| {name} | {world.steps} | {len(world.participants)} | {plain:.2f} | {with_ledger:.2f} | "
               f"{(with_ledger - plain) / world.steps * 1000:.2f} | {checked:.2f} |")
     print()
 

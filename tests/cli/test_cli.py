@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import plurigrid as plurigrid_api
 from plurigrid.microworld.loader import library_worlds
 
 LIBRARY = ["hello", "offgrid-battery-sharing", "residential", "commercial", "datacenter", "simbench-rural1",
@@ -44,6 +45,15 @@ def test_library_world_runs_from_cli(world, tmp_path):
     assert len(pd.read_parquet(run / "timeseries.parquet")) == summary["steps"]
     html = (run / "report.html").read_text()
     assert "<script>" in html and "cdn." not in html.split("</script>", 1)[1]  # opens offline
+    # the Python API writes the same folder, byte for byte but for the wall-clock timings
+    api = plurigrid_api.load(world).run(out=tmp_path / "api").folder
+    files = sorted(p.relative_to(run) for p in run.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(api) for p in api.rglob("*") if p.is_file())
+    for name in files:
+        a, b = (run / name).read_bytes(), (api / name).read_bytes()
+        if name == Path("summary.json"):
+            a, b = (json.dumps({**json.loads(x), "timings_s": None}) for x in (a, b))
+        assert a == b, name
 
 
 def test_table_output_and_overrides(tmp_path):

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from plurigrid.lattice.faults import FaultError, parse_fault
-from plurigrid.lattice.launcher import run_lattice
+from plurigrid.node.launcher import run_lattice
 from plurigrid.state.ledger import BLOCKS
 from tests.lattice.test_transport import nats_server_binary  # noqa: F401  (fixture)
 

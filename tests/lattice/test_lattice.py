@@ -10,7 +10,7 @@ import pytest
 from plurigrid.engine.ledger_entries import RunLedger
 from plurigrid.engine.simulate import simulate
 from plurigrid.engine.world import compile_world
-from plurigrid.lattice.launcher import run_lattice
+from plurigrid.node.launcher import run_lattice
 from plurigrid.microworld.loader import load
 from plurigrid.state.ledger import BLOCKS
 from tests.cli.test_cli import plurigrid

@@ -32,7 +32,7 @@ def up(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Every node decides for its own participants; all must commit the same state root per interval."""
-    from plurigrid.lattice.launcher import run_lattice
+    from plurigrid.node.launcher import run_lattice
 
     report = asyncio.run(run_lattice(microworld, nodes, intervals, transport, nats, data, close_after_s, fault,
                                      nodes_per_process, speed))

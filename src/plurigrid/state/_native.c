@@ -1069,12 +1069,14 @@ static int put_int_buffer(Buf *b, PyObject *v) {
     if (buf_reserve(b, (size_t)n * 21 + 2)) {
         char *out = (char *)b->data + b->len;
         size_t len = 0;
+        Py_BEGIN_ALLOW_THREADS /* plain C over the array's memory (the view keeps it alive) */
         out[len++] = '[';
         for (Py_ssize_t k = 0; k < n; k++) {
             if (k) out[len++] = ',';
             len += format_i64(out + len, x[k]);
         }
         out[len++] = ']';
+        Py_END_ALLOW_THREADS
         b->len += len;
     }
     PyBuffer_Release(&view);
@@ -1202,26 +1204,43 @@ static PyObject *format_rows(PyObject *mod, PyObject *args) {
             goto done;
         }
     if (rows < 0) rows = 0;
-    out = PyList_New(rows);
-    for (Py_ssize_t r = 0; out && r < rows; r++) {
-        char line[1024];
-        size_t len = 0;
+    size_t fixed = 0;
+    for (Py_ssize_t p = 0; p <= c; p++) fixed += (size_t)PyBytes_GET_SIZE(PyList_GET_ITEM(parts, p));
+    size_t row_max = fixed + 20 * (size_t)c;
+    char *text = PyMem_Malloc(row_max * (size_t)(rows ? rows : 1));
+    size_t *ends = PyMem_Malloc(sizeof(size_t) * (size_t)(rows ? rows : 1));
+    const char **part = PyMem_Malloc(sizeof(char *) * (size_t)(c + 1));
+    size_t *plen = PyMem_Malloc(sizeof(size_t) * (size_t)(c + 1));
+    if (!text || !ends || !part || !plen) {
+        PyErr_NoMemory();
+        goto free_text;
+    }
+    for (Py_ssize_t p = 0; p <= c; p++) {
+        part[p] = PyBytes_AS_STRING(PyList_GET_ITEM(parts, p));
+        plen[p] = (size_t)PyBytes_GET_SIZE(PyList_GET_ITEM(parts, p));
+    }
+    size_t len = 0;
+    Py_BEGIN_ALLOW_THREADS /* plain C over the columns' memory and the parts' bytes */
+    for (Py_ssize_t r = 0; r < rows; r++) {
         for (Py_ssize_t p = 0; p <= c; p++) {
-            PyObject *part = PyList_GET_ITEM(parts, p);
-            size_t n = (size_t)PyBytes_GET_SIZE(part);
-            if (len + n + 24 > sizeof line) {
-                Py_CLEAR(out);
-                PyErr_SetString(PyExc_ValueError, "format_rows: rows are limited to 1000 bytes");
-                goto done;
-            }
-            memcpy(line + len, PyBytes_AS_STRING(part), n);
-            len += n;
-            if (p < c) len += format_i64(line + len, ((const long long *)views[p].buf)[r]);
+            memcpy(text + len, part[p], plen[p]);
+            len += plen[p];
+            if (p < c) len += format_i64(text + len, ((const long long *)views[p].buf)[r]);
         }
-        PyObject *row = PyBytes_FromStringAndSize(line, (Py_ssize_t)len);
+        ends[r] = len;
+    }
+    Py_END_ALLOW_THREADS
+    out = PyList_New(rows);
+    for (Py_ssize_t r = 0, start = 0; out && r < rows; start = (Py_ssize_t)ends[r], r++) {
+        PyObject *row = PyBytes_FromStringAndSize(text + start, (Py_ssize_t)ends[r] - start);
         if (!row) Py_CLEAR(out);
         else PyList_SET_ITEM(out, r, row);
     }
+free_text:
+    PyMem_Free(text);
+    PyMem_Free(ends);
+    PyMem_Free((void *)part);
+    PyMem_Free(plen);
 done:
     for (Py_ssize_t k = 0; k < got; k++) PyBuffer_Release(views + k);
     PyMem_Free(views);

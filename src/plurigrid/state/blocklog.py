@@ -48,6 +48,7 @@ class BlockLog:
     def __init__(self, folder: Path, *, durable: bool = True) -> None:
         self.folder, self.durable = Path(folder), durable
         self.head = self.folder / HEAD
+        self._file = None  # the head, open for appending once the first block is appended
         self.segments: list[tuple[int, int, Path]] = []  # (first, last, path), in order
         for path in sorted(self.folder.glob("blocks-*.jsonl.zst")):
             match = _SEGMENT.match(path.name)
@@ -116,6 +117,7 @@ class BlockLog:
         """Keeps the first `blocks` blocks and drops any partial line (only head lines can go: a torn or unfinished tail)."""
         if blocks < self.sealed:
             raise BlockLogError(f"cannot drop sealed blocks ({blocks} < {self.sealed})")
+        self.close()
         if not self.head.exists():
             return
         keep = 0
@@ -130,18 +132,26 @@ class BlockLog:
 
     def append(self, line: bytes) -> None:
         """Appends one block line (ending in a newline) and makes it durable; seals the head once it is large."""
-        with self.head.open("ab") as f:
-            f.write(line)
-            f.flush()
-            if self.durable:
-                os.fsync(f.fileno())
-            size = f.tell()
+        if self._file is None:
+            self._file = self.head.open("ab")
+        f = self._file
+        f.write(line)
+        f.flush()
+        if self.durable:
+            os.fsync(f.fileno())
         self._head_lines += 1
-        if size >= SEAL_BYTES:
+        if f.tell() >= SEAL_BYTES:
             self._seal()
+
+    def close(self) -> None:
+        """Closes the head file (appending opens it again)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def _seal(self) -> None:
         """Compresses the head into the next segment; a crash leaves either the head or the segment complete."""
+        self.close()
         first, last = self.sealed + 1, len(self)
         path = self.folder / segment_name(first, last)
         tmp = path.with_suffix(".tmp")

@@ -371,6 +371,7 @@ class Ledger:
         self._unsaved_bytes = 0
 
     def close(self) -> None:
+        self.blocks.close()
         self.store.close()
 
 
