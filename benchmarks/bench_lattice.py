@@ -25,8 +25,8 @@ from pathlib import Path
 from plurigrid.engine.ledger_entries import RunLedger
 from plurigrid.engine.step import initial_state, step
 from plurigrid.engine.world import compile_world
-from plurigrid.node.launcher import run_lattice
 from plurigrid.microworld.loader import load
+from plurigrid.node.launcher import run_lattice
 
 
 def _cpu_s() -> float:

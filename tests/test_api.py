@@ -20,7 +20,7 @@ def test_the_worked_example_of_docs_api_runs(tmp_path):
     assert len(blocks) >= 2
     namespace = {"folder": tmp_path}
     for code in blocks:
-        exec(compile(code, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
+        exec(compile(code, str(DOC), "exec"), namespace)
     assert namespace["message"].startswith("mechanism: unknown mechanism 'lottery'")
     assert (tmp_path / "residential" / "report.html").is_file()
 

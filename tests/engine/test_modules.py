@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plurigrid.assets.fleet import EVs, Batteries, Demand, Thermal
+from plurigrid.assets.fleet import Batteries, Demand, EVs, Thermal
 from plurigrid.engine.modules import plan_module, start_modules
 from plurigrid.engine.simulate import simulate
 from plurigrid.engine.world import compile_world

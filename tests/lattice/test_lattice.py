@@ -10,8 +10,8 @@ import pytest
 from plurigrid.engine.ledger_entries import RunLedger
 from plurigrid.engine.simulate import simulate
 from plurigrid.engine.world import compile_world
-from plurigrid.node.launcher import run_lattice
 from plurigrid.microworld.loader import load
+from plurigrid.node.launcher import run_lattice
 from plurigrid.state.ledger import BLOCKS
 from tests.cli.test_cli import plurigrid
 from tests.lattice.test_transport import nats_server_binary  # noqa: F401  (fixture)
@@ -34,7 +34,7 @@ def simulator_root(tmp_path_factory) -> str:
 
 
 def _check(report: dict, nodes: int) -> str:
-    assert REPORT_KEYS <= set(report)
+    assert set(report) >= REPORT_KEYS
     assert report["agreed"] and report["nodes"] == nodes and report["settled_intervals"] == INTERVALS
     assert report["lost_settlements"] == 0 and report["money_residual_micro"] == 0 and report["energy_residual_wh"] == 0
     assert report["rejected_messages"] == 0 and report["late_decisions"] == 0 and report["missing_decisions"] == 0

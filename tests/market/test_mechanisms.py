@@ -5,8 +5,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plurigrid.market.mechanisms import (MECHANISMS, OrderBook, clear_k_price, clear_pay_as_bid, clear_pay_as_clear,
-                                        clear_second_price, clear_tariff, clear_vcg, clearing_rule, match)
+from plurigrid.market.mechanisms import (
+    MECHANISMS,
+    OrderBook,
+    clear_k_price,
+    clear_pay_as_bid,
+    clear_pay_as_clear,
+    clear_second_price,
+    clear_tariff,
+    clear_vcg,
+    clearing_rule,
+    match,
+)
 from plurigrid.market.settlement import settle, tariff_bill_micro
 from plurigrid.microworld import spec
 

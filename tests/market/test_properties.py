@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from plurigrid.market.mechanisms import MECHANISMS, clear_pay_as_bid, clear_second_price, clear_tariff, clear_vcg
-from plurigrid.market.properties import (STEP_COLUMNS, declared_gains_eur, max_declared_gains_eur, mechanism_properties,
-                                         price_spread_eur_per_kwh, step_properties)
+from plurigrid.market.properties import (
+    STEP_COLUMNS,
+    declared_gains_eur,
+    max_declared_gains_eur,
+    mechanism_properties,
+    price_spread_eur_per_kwh,
+    step_properties,
+)
 
 from .test_mechanisms import KNOWN, book
 

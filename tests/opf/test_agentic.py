@@ -11,8 +11,8 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
+from plurigrid.assets.fleet import HVAC, Batteries, Demand, EVs, Thermal
 from plurigrid.grid.matpower import MatpowerCase
-from plurigrid.assets.fleet import EVs, HVAC, Batteries, Demand, Thermal
 from plurigrid.opf.agentic import BALANCE_PENALTY_EUR_PER_KWH, AgentPlan, AgentProblem, solve_agentic
 from plurigrid.opf.network import OpfNetwork, from_matpower
 from plurigrid.opf.result import OPTIMAL
@@ -54,7 +54,7 @@ def problem(net: OpfNetwork, H: int, N: int = 1, **given) -> AgentProblem:
     """Neutral defaults (nothing to dispatch, free energy, connected), overridden by `given`, broadcast to shape."""
     hn, n = np.zeros((H, N)), np.zeros(N)
     defaults = {f.name: n for f in fields(AgentProblem) if f.name not in TABLES}
-    defaults.update({name: n for name in ASSET_COLUMNS})
+    defaults.update(dict.fromkeys(ASSET_COLUMNS, n))
     defaults.update(
         dt_h=1.0, network=net, w_ref=1.0, bus=np.zeros(N, dtype=np.int64), optimised=np.zeros(N, dtype=bool),
         max_delay_steps=np.zeros(N, dtype=np.int64), battery_eff=np.ones(N), ev_eff=np.ones(N),

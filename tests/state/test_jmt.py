@@ -225,8 +225,8 @@ def test_root_depends_only_on_the_final_map(batches, seed):
     # the same map reached through noise: absent keys written then deleted, values overwritten
     noisy = MemTree()
     noise = {k: VALUES[0] for k in POOL if k not in final}
-    noisy.apply({**noise, **{k: VALUES[1] for k in final}})
-    noisy.apply({**{k: None for k in noise}, **final})
+    noisy.apply({**noise, **dict.fromkeys(final, VALUES[1])})
+    noisy.apply({**dict.fromkeys(noise), **final})
     assert noisy.root() == tree.root()
     check_proofs(noisy, noisy.version, final, POOL)
 
@@ -356,7 +356,7 @@ def test_three_keys_known_answer():
 
 def test_rewriting_the_same_value_keeps_the_root_and_writes_nothing():
     tree = MemTree()
-    tree.apply({k: b"v" for k in POOL})
+    tree.apply(dict.fromkeys(POOL, b"v"))
     before = tree.root()
     update = tree.apply({POOL[3]: b"v"})
     assert tree.root() == before

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ..recorded import Recorded
 import plurigrid
 from plurigrid.state import ledger as L
 from plurigrid.state.ics23 import JMT_SPEC, decode_commitment_proof, verify_membership, verify_non_membership
+
+from ..recorded import Recorded
 
 
 @pytest.fixture(scope="module")

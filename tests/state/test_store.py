@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from plurigrid.state import jmt
 from plurigrid.state import store as store_module
+from plurigrid.state._native import decode_batch
 from plurigrid.state.ics23 import (
     JMT_SPEC,
     Ics23Error,
@@ -26,7 +27,6 @@ from plurigrid.state.ics23 import (
     verify_non_membership,
 )
 from plurigrid.state.ics23_proto import read_varint
-from plurigrid.state._native import decode_batch
 from plurigrid.state.store import Commit, Store, StoreError, Transaction
 
 EMPTY = b"SPARSE_MERKLE_PLACEHOLDER_HASH__"
@@ -121,7 +121,7 @@ class Harness:
     """Runs ops against a Store and the model side by side, checking reads as it goes."""
 
     @classmethod
-    def after(cls, ops: list) -> "Harness":
+    def after(cls, ops: list) -> Harness:
         """A harness that has run `ops` and then committed whatever they left open."""
         h = cls()
         for op in ops:
@@ -530,11 +530,10 @@ def test_nested_context_manager():
         with inner.nested() as deeper:
             deeper.set(b"b", b"2")
         assert inner.get(b"b") == b"2" and tx.get(b"b") is None
-    with pytest.raises(Boom):
-        with tx.nested() as inner:
-            inner.set(b"c", b"3")
-            inner.delete(b"a")
-            raise Boom
+    with pytest.raises(Boom), tx.nested() as inner:
+        inner.set(b"c", b"3")
+        inner.delete(b"a")
+        raise Boom
     assert list(tx.items()) == [(b"a", b"1"), (b"b", b"2")]
     store.commit(tx)
     assert list(store.snapshot().items()) == [(b"a", b"1"), (b"b", b"2")]
@@ -697,9 +696,8 @@ def test_store_with_a_checkpoint_at_every_commit_matches_the_model(ops):
 def test_reopening_replays_the_log_after_the_last_checkpoint(tmp_path):
     path = tmp_path / "s.sqlite"
     roots = {}
-    with checkpoint_every_commit():
-        with Store(path) as store:
-            roots[1] = commit(store, {b"a": b"1"}).root  # checkpointed
+    with checkpoint_every_commit(), Store(path) as store:
+        roots[1] = commit(store, {b"a": b"1"}).root  # checkpointed
     with Store(path) as store:
         roots[2] = commit(store, {b"b": b"2"}, {b"s": b"x"}).root  # logged only
         roots[3] = commit(store, {b"a": None}).root

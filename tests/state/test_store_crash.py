@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from plurigrid.state.ics23 import JMT_SPEC, verify_membership, verify_non_membership
 from plurigrid.state import store as store_module
+from plurigrid.state.ics23 import JMT_SPEC, verify_membership, verify_non_membership
 from plurigrid.state.store import Store
 
 WRITER = Path(__file__).with_name("store_crash_writer.py")

@@ -8,8 +8,7 @@ import pytest
 import wasmtime
 
 from plurigrid.strategies.wasm.capabilities import Import, check_imports, grant_problems
-from plurigrid.strategies.wasm.host import (
-    KV_CAP_BYTES, InvalidOutput, ModuleError, ModuleInstance, compile_module, parse_decision)
+from plurigrid.strategies.wasm.host import KV_CAP_BYTES, InvalidOutput, ModuleError, ModuleInstance, compile_module, parse_decision
 from plurigrid.strategies.wasm.manifest import Limits, ManifestError, effective, load_manifest, verify_module
 
 MODULES = Path(__file__).parent / "modules"

@@ -35,7 +35,8 @@ def ev_max_kw(remaining_kwh: np.ndarray, power_kw: np.ndarray, eff: np.ndarray, 
     return np.where(plugged, np.minimum(power_kw, np.maximum(remaining_kwh, 0.0) / (safe_eff * dt_h)), 0.0)
 
 
-def hvac_decay(dt_h: float, resistance_k_per_kw: np.ndarray, capacitance_kwh_per_k: np.ndarray) -> np.ndarray:
+def hvac_decay(dt_h: float, resistance_k_per_kw: np.ndarray | float,
+               capacitance_kwh_per_k: np.ndarray | float) -> np.ndarray | float:
     """Share of the indoor-outdoor temperature difference left after one step without HVAC: exp(-dt/RC)."""
     return np.exp(-dt_h / (resistance_k_per_kw * capacitance_kwh_per_k))
 

@@ -18,8 +18,6 @@ Everything is deterministic: the only randomness (synthetic wind) comes from an 
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import datetime as dt
 import functools
 import math
@@ -30,6 +28,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+
+from plurigrid.errors import PlurigridError
 
 __all__ = [
     "ProfileError",
@@ -629,7 +629,7 @@ def csv_profile(
             last_row_ns = int(starts_ns[-1] - starts_ns[-2])
         edges_ns = np.append(starts_ns, starts_ns[-1] + last_row_ns)
         if edges_ns[0] > first_ns or edges_ns[-1] < last_ns:
-            fmt = lambda ns: pd.Timestamp(int(ns), tz="UTC").tz_convert(index.tz).isoformat()  # noqa: E731
+            fmt = lambda ns: pd.Timestamp(int(ns), tz="UTC").tz_convert(index.tz).isoformat()
             raise ProfileError(
                 f"{where}: covers {fmt(edges_ns[0])} to {fmt(edges_ns[-1])}; expected coverage of "
                 f"the world's span {fmt(first_ns)} to {fmt(last_ns)}"
@@ -675,9 +675,9 @@ def _header_row(raw: pd.DataFrame) -> list[str] | None:
     if all(_is_number(c) for c in first):
         return None
     # a first row that is a timestamp plus numbers is data, not a header
-    if first and not _is_number(first[0]) and all(_is_number(c) for c in first[1:]):
-        if not pd.isna(pd.to_datetime(pd.Series([first[0]]), format="ISO8601", errors="coerce").iloc[0]):
-            return None
+    if (first and not _is_number(first[0]) and all(_is_number(c) for c in first[1:])
+            and not pd.isna(pd.to_datetime(pd.Series([first[0]]), format="ISO8601", errors="coerce").iloc[0])):
+        return None
     return [("" if pd.isna(c) else str(c).strip()) for c in first]
 
 

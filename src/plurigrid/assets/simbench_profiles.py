@@ -92,7 +92,7 @@ def simbench_net(code: str, *, use_cache: bool = True) -> pandapowerNet:
         try:
             with open(path, "rb") as fh:
                 return pickle.load(fh)
-        except Exception:  # noqa: BLE001 - any damaged cache file is rebuilt below
+        except Exception:
             pass
     net = simbench.get_simbench_net(code)
     if use_cache:
@@ -190,9 +190,11 @@ def element_profiles_kw(
 
     names = frame["profile"].to_numpy(dtype=object)
     has_profile = pd.notna(names)
-    if element == "load":
-        p_names = np.where(has_profile, names.astype(str) + "_pload", None)
-        q_names = np.where(has_profile, names.astype(str) + "_qload", None)
+    p_names: np.ndarray
+    q_names: np.ndarray
+    if element == "load":  # numpy's stubs read where(c, x, None) as the one-argument form, which gives indices
+        p_names = np.where(has_profile, names.astype(str) + "_pload", None)  # type: ignore[assignment]
+        q_names = np.where(has_profile, names.astype(str) + "_qload", None)  # type: ignore[assignment]
     else:
         p_names = q_names = names
     columns = sorted({str(c) for c in np.concatenate([p_names[has_profile], q_names[has_profile]])})

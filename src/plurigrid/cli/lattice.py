@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -20,13 +19,13 @@ def up(
     nodes: int = typer.Option(3, "--nodes", help="how many nexus nodes"),
     microworld: str = typer.Option("hello", "--microworld", help="library name or path of the world they share"),
     transport: str = typer.Option("inproc", "--transport", help="inproc (one process) or nats"),
-    nats: Optional[str] = typer.Option(None, "--nats", help="'auto' (start a 3-server JetStream cluster) or URL[,URL...]"),
-    intervals: Optional[int] = typer.Option(None, "--intervals", help="intervals to clear (default: the whole world)"),
-    data: Optional[Path] = typer.Option(None, "--data", help="keep each node's data folder (ledger, status) here"),
+    nats: str | None = typer.Option(None, "--nats", help="'auto' (start a 3-server JetStream cluster) or URL[,URL...]"),
+    intervals: int | None = typer.Option(None, "--intervals", help="intervals to clear (default: the whole world)"),
+    data: Path | None = typer.Option(None, "--data", help="keep each node's data folder (ledger, status) here"),
     close_after_s: float = typer.Option(2.0, "--close-after-s", help="close an interval after this long without all decisions"),
     fault: list[str] = typer.Option([], "--fault", help="kill:N@I, restart:N@I, partition:N@I-J, nats-kill:S@I, "
                                                         "nats-restart:S@I, byzantine:N (repeatable)"),
-    speed: Optional[float] = typer.Option(None, "--speed", help="pace intervals at this multiple of real time "
+    speed: float | None = typer.Option(None, "--speed", help="pace intervals at this multiple of real time "
                                                                "(default: each closes as soon as all decided)"),
     nodes_per_process: int = typer.Option(1, "--nodes-per-process", help="on nats: pack this many nodes into each OS process"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -79,8 +78,8 @@ def ledger_verify(run_dir: Path = typer.Argument(..., help="a run folder (or its
 def ledger_prove(
     run_dir: Path = typer.Argument(..., help="a run folder (or its ledger/ folder)"),
     key: str = typer.Argument(..., help="state key, e.g. accounts/<participant> or blocks/000000000001"),
-    height: Optional[int] = typer.Option(None, "--height", help="block height (default: the head)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write the vector here instead of stdout"),
+    height: int | None = typer.Option(None, "--height", help="block height (default: the head)"),
+    out: Path | None = typer.Option(None, "--out", help="write the vector here instead of stdout"),
 ) -> None:
     """Write an ICS-23 proof (JMT spec) of KEY, or of its absence, for `plurigrid ics23 verify --spec jmt`."""
     from plurigrid.state.ledger import prove
@@ -96,7 +95,7 @@ def ledger_prove(
 @ledger_app.command("show")
 def ledger_show(
     run_dir: Path = typer.Argument(..., help="a run folder (or its ledger/ folder)"),
-    participant: Optional[str] = typer.Option(None, "--participant", help="show this account's history per block"),
+    participant: str | None = typer.Option(None, "--participant", help="show this account's history per block"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Balances at the head block, or one participant's settlements block by block."""

@@ -8,23 +8,26 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
 
 try:  # typer >= 0.20 vendors click; older releases depend on it
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover
-    from click import exceptions as click_exceptions
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]  # the same module, where older typer has it
 from rich.console import Console
 from rich.table import Table
 
-from plurigrid.errors import PlurigridError, UsageError
 from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
 from plurigrid.cli.node import node_app
+from plurigrid.errors import PlurigridError, UsageError
 from plurigrid.microworld.names import MECHANISMS
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plurigrid: microworld simulator with markets and AC power flow.")
@@ -78,7 +81,9 @@ class _Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.show = not quiet and sys.stderr.isatty()
-        self.t0, self.bar, self.task = time.perf_counter(), None, None
+        self.t0 = time.perf_counter()
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
@@ -91,6 +96,7 @@ class _Progress:
                                 console=err_console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task("simulating", total=total)
+        assert self.task is not None  # added with the bar
         self.bar.update(self.task, completed=done)
 
     def close(self) -> None:
@@ -115,11 +121,11 @@ def _record_kinds(value: str | None) -> set[str] | None:
 @app.command()
 def run(
     world: str = typer.Argument(..., help="library microworld name or path to a .toml/.json file"),
-    out: Optional[Path] = typer.Option(None, "--out", help="run folder (default runs/<world>-<timestamp>/)"),
-    hours: Optional[float] = typer.Option(None, "--hours", help="simulate only the first H hours"),
-    mechanism: Optional[str] = typer.Option(None, "--mechanism", help=f"one of {', '.join(MECHANISMS)}"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="random seed (default: the world's)"),
-    record: Optional[str] = typer.Option(None, "--record", help="per-step detail to keep: comma-separated series, "
+    out: Path | None = typer.Option(None, "--out", help="run folder (default runs/<world>-<timestamp>/)"),
+    hours: float | None = typer.Option(None, "--hours", help="simulate only the first H hours"),
+    mechanism: str | None = typer.Option(None, "--mechanism", help=f"one of {', '.join(MECHANISMS)}"),
+    seed: int | None = typer.Option(None, "--seed", help="random seed (default: the world's)"),
+    record: str | None = typer.Option(None, "--record", help="per-step detail to keep: comma-separated series, "
                                          "participants, trades, grid, or summary (default: all but grid over 1,000 buses)"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of the table"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -213,7 +219,7 @@ def _print_summary(summary: dict, folder: Path) -> None:
     for key, value in summary["balance"].items():
         table.add_row(key, str(value))
     out_console.print(table)
-    stages = {k: v for k, v in summary["timings_s"].items() if k != "whole_run"}
+    stages = {k: v for k, v in summary["timings_s"].items() if k not in ("whole_run", "opf_solve")}  # opf_solve is part of clear
     listed = ", ".join(f"{k} {v:.2f}s" for k, v in stages.items())
     out_console.print(f"step time {sum(stages.values()):.2f}s ({listed}); whole run "
                       f"{summary['timings_s'].get('whole_run', 0.0):.2f}s")

@@ -10,7 +10,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -30,7 +30,7 @@ def _say_error(line: str) -> None:
     _err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _manifest_for(module: Path, manifest: Optional[Path]) -> Manifest | None:
+def _manifest_for(module: Path, manifest: Path | None) -> Manifest | None:
     """The manifest named by --manifest, else `MODULE.toml` beside the module if present, else None."""
     from plurigrid.strategies.wasm.manifest import load_manifest, manifest_path_for
 
@@ -43,7 +43,7 @@ def _manifest_for(module: Path, manifest: Optional[Path]) -> Manifest | None:
 @module_app.command()
 def check(
     module: Path = typer.Argument(..., help="the module (.wasm, or .wat text)"),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="manifest (default: MODULE.toml beside it, if present)"),
+    manifest: Path | None = typer.Option(None, "--manifest", help="manifest (default: MODULE.toml beside it, if present)"),
 ) -> None:
     """Check a module's ABI exports and imports (and, with a manifest, its hash and grants)."""
     from plurigrid.strategies.wasm.capabilities import capability_of, check_imports
@@ -67,7 +67,7 @@ def check(
             _say_error(f"plurigrid: error: {problem}")
         raise typer.Exit(2)
 
-    granted = set(found.capabilities) if found else None
+    granted: set[str] = set(found.capabilities) if found else set()  # read only when there is a manifest
     _out.print(f"{compiled.name}: ABI 1 ok, sha256 {compiled.sha256}"
                + (f", manifest {found.path} ({found.name} {found.version})" if found else ", no manifest"),
                soft_wrap=True, highlight=False)
@@ -85,11 +85,11 @@ def check(
 def run(
     module: Path = typer.Argument(..., help="the module (.wasm, or .wat text)"),
     observation: Path = typer.Option(..., "--observation", help="one observation as a JSON object (docs/modules.md)"),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="manifest (default: MODULE.toml beside it, if present)"),
-    fuel: Optional[int] = typer.Option(None, "--fuel", min=1, help="fuel limit (default 10,000,000 or the manifest's)"),
-    memory_mb: Optional[int] = typer.Option(None, "--memory-mb", min=1, help="linear memory limit in MiB (default 16)"),
-    deadline_ms: Optional[int] = typer.Option(None, "--deadline-ms", min=1, help="wall-clock deadline in ms (default 100)"),
-    grant: Optional[list[str]] = typer.Option(None, "--grant", help="grant a capability (repeat); with a manifest, at most what it declares"),
+    manifest: Path | None = typer.Option(None, "--manifest", help="manifest (default: MODULE.toml beside it, if present)"),
+    fuel: int | None = typer.Option(None, "--fuel", min=1, help="fuel limit (default 10,000,000 or the manifest's)"),
+    memory_mb: int | None = typer.Option(None, "--memory-mb", min=1, help="linear memory limit in MiB (default 16)"),
+    deadline_ms: int | None = typer.Option(None, "--deadline-ms", min=1, help="wall-clock deadline in ms (default 100)"),
+    grant: list[str] | None = typer.Option(None, "--grant", help="grant a capability (repeat); with a manifest, at most what it declares"),
     as_json: bool = typer.Option(False, "--json", help="print decision, fuel and time as JSON"),
 ) -> None:
     """Run one `decide` call; exit 4 with the reason if the module traps, hits a limit or returns garbage."""
@@ -112,6 +112,7 @@ def run(
     if not result.ok:
         _say_error(f"plurigrid: {compiled.name}: {result.error} (fuel used {result.fuel_used:,})")
         raise typer.Exit(MODULE_FAILED_EXIT)
+    assert decision is not None  # a call that went well has a decision
     log, outbox = instance.context.log_lines, instance.context.outbox
     if as_json:
         sys.stdout.write(json.dumps({"decision": decision, "fuel_used": result.fuel_used, "seconds": result.seconds,
@@ -132,7 +133,7 @@ def run(
 def new(
     name: str = typer.Argument(..., help="module name (also its folder and file names)"),
     lang: str = typer.Option("wat", "--lang", help="c, wat, assemblyscript or rust"),
-    folder: Optional[Path] = typer.Option(None, "--dir", help="where to write the project (default ./NAME)"),
+    folder: Path | None = typer.Option(None, "--dir", help="where to write the project (default ./NAME)"),
 ) -> None:
     """Write a working template strategy module project."""
     from plurigrid.strategies.wasm.authoring import new_module

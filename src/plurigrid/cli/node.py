@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -24,7 +23,7 @@ _out = Console()
 def run(
     ctx: typer.Context,
     config: list[Path] = typer.Option([], "--config", help="the node's NODE.toml (repeat to run several nodes in one process)"),
-    intervals: Optional[int] = typer.Option(None, "--intervals", help="stop after this many intervals (default: the whole world)"),
+    intervals: int | None = typer.Option(None, "--intervals", help="stop after this many intervals (default: the whole world)"),
     join_timeout_s: float = typer.Option(30.0, "--join-timeout-s", help="how long interval 0 waits to hear every member"),
     byzantine: bool = typer.Option(False, "--byzantine", hidden=True, help="chaos runs: also send forgeries and garbage"),
 ) -> None:
@@ -52,7 +51,7 @@ def node_id(config: Path = typer.Option(..., "--config", help="the node's NODE.t
 
 
 def _when(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat(timespec="seconds")
 
 
 @node_app.command("status")

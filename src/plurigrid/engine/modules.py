@@ -22,7 +22,13 @@ from plurigrid.microworld.spec import ModuleRef
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
 from plurigrid.strategies.wasm.host import (
-    DECISION_FLAGS, DECISION_NUMBERS, ModuleError, ModuleInstance, compile_module, encode_json)
+    DECISION_FLAGS,
+    DECISION_NUMBERS,
+    ModuleError,
+    ModuleInstance,
+    compile_module,
+    encode_json,
+)
 from plurigrid.strategies.wasm.manifest import Manifest, effective, load_manifest, manifest_path_for, verify_module
 
 LOG_KEEP = 1000  # module log lines and failures kept per run

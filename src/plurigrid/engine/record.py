@@ -35,7 +35,7 @@ SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "dema
           "renewable_available_kw", "thermal_kw", "upstream_kw", "losses_kw", "pf_losses_kw", "traded_kwh", "vm_min_pu",
           "vm_max_pu", "max_line_loading_pct", "max_trafo_loading_pct", "pf_converged", "thermal_on",
           "thermal_starts", "soc_kwh", "thermal_cost_eur", "curtail_frac",
-          "discomfort_eur", "opf_ok", "opf_solve_s", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
+          "discomfort_eur", "opf_ok", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
 PARTICIPANT = {"net_kw": np.float64, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
                "baseline_micro": np.int64, "soc_kwh": np.float64, "thermal_kw": np.float64, "served_kw": np.float64,
                "indoor_c": np.float64, "unit_price_eur_per_kwh": np.float64, "green_kw": np.float64}
@@ -140,7 +140,7 @@ class Recorder:
         self.folder.mkdir(parents=True, exist_ok=True)
         T, N, net = world.steps, world.n, world.grid.net
         self.series = {k: np.zeros(T) for k in SERIES} | {k: np.zeros(T, dtype=dt) for k, dt in STEP_COLUMNS.items()}
-        z = lambda dtype=np.int64: np.zeros(N, dtype=dtype)  # noqa: E731
+        z = lambda dtype=np.int64: np.zeros(N, dtype=dtype)
         self.totals = {"imported_wh": z(), "exported_wh": z(), "bought_wh": z(), "sold_wh": z(), "bill_micro": z(),
                        "baseline_micro": z(), "served_kwh": z(float), "green_kwh": z(float)}
         self.violations = 0
@@ -194,7 +194,7 @@ class Recorder:
         for key, value in step_properties(r.clearing).items():
             s[key][k] = value
         if r.opf is not None:
-            s["opf_ok"][k], s["opf_solve_s"][k] = r.opf.ok, r.opf.solve_time_s
+            s["opf_ok"][k] = r.opf.ok
             s["opf_imbalance_kw"][k], s["opf_welfare_eur"][k] = (r.opf.imbalance_kw, r.opf.welfare_eur) if r.opf.ok else (0.0, 0.0)
 
         t = self.totals
@@ -252,10 +252,10 @@ class Recorder:
         world = self.world
         ids = pa.array(self._names["participant"])
         if rows:
-            k, buyer, seller, wh, price = zip(*rows)
-            steps = np.concatenate([np.full(len(b), kk) for kk, b in zip(k, buyer)])
-            buyer, seller = np.concatenate(buyer).astype(np.int32), np.concatenate(seller).astype(np.int32)
-            wh, price = np.concatenate(wh).astype(np.int64), np.concatenate(price).astype(float)
+            k, buyers, sellers, whs, prices = zip(*rows)
+            steps = np.concatenate([np.full(len(b), kk) for kk, b in zip(k, buyers)])
+            buyer, seller = np.concatenate(buyers).astype(np.int32), np.concatenate(sellers).astype(np.int32)
+            wh, price = np.concatenate(whs).astype(np.int64), np.concatenate(prices).astype(float)
         else:
             steps, buyer, seller = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
             wh, price = np.zeros(0, dtype=np.int64), np.zeros(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,13 +18,16 @@ from plurigrid.engine.modules import ModuleRunner, start_modules
 from plurigrid.engine.series import Window
 from plurigrid.grid.powerflow import FastPowerFlow
 
+if TYPE_CHECKING:
+    from plurigrid.engine.opf_clearing import Feeder
+
 
 @dataclass
 class Runtime:
     window: Window  # the block of per-step inputs the run is in
     modules: ModuleRunner | None  # running instances of the world's modules
     powerflows: dict[bytes, FastPowerFlow] = field(default_factory=dict)  # per topology (lines out of service)
-    feeders: dict[int, object] = field(default_factory=dict)  # the OPF's model of each power flow (engine.opf_clearing)
+    feeders: dict[int, Feeder] = field(default_factory=dict)  # the OPF's model of each power flow (engine.opf_clearing)
 
     @classmethod
     def start(cls, world) -> Runtime:

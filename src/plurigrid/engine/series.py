@@ -26,7 +26,7 @@ import pandas as pd
 from plurigrid.assets import profiles as prof
 from plurigrid.grid.build import GridModel
 from plurigrid.microworld.loader import SpecError
-from plurigrid.microworld.spec import Microworld, Participant
+from plurigrid.microworld.spec import Microworld, Participant, PerUnitValues, ValuesProfile
 
 BLOCK_DAYS = 7
 _NO_DEPARTURE = 10**6  # steps to the next departure when none follows before the end of the run
@@ -103,14 +103,14 @@ class SeriesSource:
         self._csv_load: dict[int, np.ndarray] = {}  # participant → (T,) kW
         self._csv_gen: dict[int, np.ndarray] = {}
         self._constant = np.zeros(self.n)
-        self._values: list[tuple[int, object]] = []  # (participant, ValuesProfile)
+        self._values: list[tuple[int, ValuesProfile]] = []  # (participant, its profile)
         self._bdew: dict[str, list[tuple[int, float]]] = defaultdict(list)  # slp → (participant, annual kWh)
         self._pv: dict[tuple, list[tuple[int, float]]] = defaultdict(list)  # (tilt, azimuth, target) → (i, kWp)
         self._wind: list[tuple] = []  # (i, rated kW, seed, mean wind speed, target)
         self._hydro: dict[float, list[tuple[int, float, str]]] = defaultdict(list)  # capacity factor → (i, rated, target)
-        self._per_unit: list[tuple[int, object, float, str]] = []  # (i, PerUnitValues, rated, target)
+        self._per_unit: list[tuple[int, PerUnitValues, float, str]] = []  # (i, profile, rated, target)
         self._simbench: dict[str, list[tuple[int, int, float]]] = defaultdict(list)  # element → (row, i, sign)
-        self._q_values: list[tuple[int, object]] = []
+        self._q_values: list[tuple[int, ValuesProfile]] = []  # those with q_kvar
         self._power_factor = np.ones(self.n)
         self._hvac_outdoor: list[tuple[int, float | list[float]]] = []
         self._ev: list[int] = []
@@ -208,6 +208,7 @@ class SeriesSource:
         for i, column in self._csv_load.items():
             load_p[:, i] = column[start:stop]
         for i, profile in self._q_values:
+            assert profile.q_kvar is not None  # _recipe lists only the profiles that have q values
             load_q[:, i] = _values_on_index(profile.q_kvar, profile.resolution, ix, self._start)
         loc = self.location
         for (tilt, azimuth, target), rows in self._pv.items():
@@ -217,12 +218,12 @@ class SeriesSource:
                 targets[target][:, i] += rated * per_unit
         for i, rated, seed, mean_speed, target in self._wind:
             targets[target][:, i] += rated * prof.wind_kw_per_kw(ix, seed=seed, mean_wind_speed_m_s=mean_speed)
-        for cf, rows in self._hydro.items():
+        for cf, river_rows in self._hydro.items():
             per_unit = prof.hydro_kw_per_kw(ix, capacity_factor=cf)
-            for i, rated, target in rows:
+            for i, rated, target in river_rows:
                 targets[target][:, i] += rated * per_unit
-        for i, profile, rated, target in self._per_unit:
-            targets[target][:, i] += rated * _values_on_index(profile.per_unit, profile.resolution, ix, self._start)
+        for i, unit_profile, rated, target in self._per_unit:
+            targets[target][:, i] += rated * _values_on_index(unit_profile.per_unit, unit_profile.resolution, ix, self._start)
         for i, column in self._csv_gen.items():
             variable[:, i] += column[start:stop]
         self._simbench_block(ix, load_p, load_q, variable)
@@ -336,8 +337,10 @@ def _compile_events(spec: Microworld, name: str, index: pd.DatetimeIndex, ids: l
     for i, ev in enumerate(spec.event):
         window = _event_window(name, i, index, ev.at, ev.duration)
         if ev.kind == "weather":
+            assert ev.scale is not None  # Event's validator requires it of a weather event
             windows.append(("weather", window, -1, ev.scale))
         elif ev.kind == "line_outage":
+            assert ev.line is not None  # Event's validator requires it of a line outage
             label = grid.line_by_name.get(ev.line)
             if label is None:
                 raise SpecError(name, f"event[{i}].line", f"unknown line {ev.line!r}; expected one of {sorted(grid.line_by_name)[:10]}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plurigrid.assets.fleet import EVs, Batteries, Demand, Fleet, HVAC, Thermal, fleet_of
+from plurigrid.assets.fleet import HVAC, Batteries, Demand, EVs, Fleet, Thermal, fleet_of
 from plurigrid.engine.modules import ModulePlan, plan_module
 from plurigrid.engine.series import SeriesSource, _hourly
 from plurigrid.grid.build import GridModel, add_island_reference, build_grid, bus_positions

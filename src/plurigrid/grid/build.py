@@ -6,8 +6,6 @@ Referenced grids: `simbench:<code>`, `pandapower:<network>` (a function of
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 
+from plurigrid.errors import PlurigridError
 from plurigrid.microworld.spec import GridSection
 
 F_HZ = 50.0

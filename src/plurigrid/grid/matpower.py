@@ -6,13 +6,13 @@ All columns are kept as written: PGLib's 10-column gen tables and 13-column bran
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from plurigrid.errors import PlurigridError
 
 _MATRIX = re.compile(r"mpc\.(\w+)\s*=\s*\[(.*?)\]\s*;", re.S)
 _SCALAR = re.compile(r"mpc\.(\w+)\s*=\s*([-+0-9.eE]+|'[^']*')\s*;")

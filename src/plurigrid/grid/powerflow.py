@@ -296,7 +296,7 @@ class _Topology:
     branch_table: np.ndarray  # MATPOWER branch columns of in-service branches, RATE_A = thermal rating in MVA
 
     @classmethod
-    def from_net(cls, net: Any) -> "_Topology":
+    def from_net(cls, net: Any) -> _Topology:
         """Let pandapower convert a private copy of ``net`` and extract the arrays."""
         from pandapower.auxiliary import _init_runpp_options
         from pandapower.pd2ppc import _pd2ppc
@@ -410,7 +410,7 @@ class _Topology:
 def _reject_unsupported(net: Any) -> None:
     """Fail fast on elements that are neither plain bus injections nor plain admittances."""
     for table in _UNSUPPORTED_TABLES:
-        df = net[table] if table in net else None
+        df = net.get(table, None)
         if df is not None and len(df) and ("in_service" not in df or df["in_service"].any()):
             raise NotImplementedError(
                 f"FastPowerFlow does not support net.{table} elements; use pandapower.runpp"
@@ -656,7 +656,8 @@ class _NewtonSolver:
             and float(np.max(vm, initial=0.0)) <= _NR_MAX_VM_PU
         )
 
-    def solve(self, s: np.ndarray, v0: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int, bool]:
+    # mypy cannot see that the loop's last pass (it == max_iter) always returns
+    def solve(self, s: np.ndarray, v0: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int, bool]:  # type: ignore[return]
         """Newton iterations from ``v0``; returns (V, iterations, converged). Never raises."""
         v = np.array(v0, dtype=np.complex128)
         vm, va = np.abs(v), np.angle(v)
@@ -683,7 +684,7 @@ class _NewtonSolver:
 def kernels_cached() -> bool:
     """Whether numba's on-disk cache holds this module's kernels already (the first run after install compiles them)."""
     try:
-        path = Path(_zbus_kernel._cache._cache_path)
+        path = Path(_zbus_kernel._cache._cache_path)  # type: ignore[attr-defined]  # numba's private cache, on purpose
     except AttributeError:  # another numba layout: assume cached rather than warn every time
         return True
     return any(path.glob("powerflow._zbus_kernel-*.nbi"))

@@ -13,12 +13,12 @@ Nodes are numbered from 0, as their data folders (node-0, node-1, …).
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from plurigrid.errors import PlurigridError
 from plurigrid.lattice.hashgraph import MAX_OP_BYTES, Operation
 from plurigrid.lattice.identity import Identity
 
@@ -64,7 +64,7 @@ def parse_fault(spec: str, nodes: int, servers: int) -> Fault:
     return Fault(kind, target, start, end)
 
 
-def byzantine_messages(identity: Identity, victim_did: str, honest: list[bytes], heads: set[str],
+def byzantine_messages(identity: Identity, victim_did: str, honest: list[bytes], heads: Iterable[str],
                        decision: dict) -> list[bytes]:
     """What a Byzantine node sends besides its honest operations, for one interval."""
     forged = Operation.create(identity, "decision", decision, heads)

@@ -12,13 +12,12 @@ names the lattice's JetStream stream, so nodes holding different genesis files n
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from plurigrid.errors import PlurigridError
 from plurigrid.jsonfile import read_json
 from plurigrid.lattice.identity import IdentityError, public_key_of
 
@@ -76,7 +75,9 @@ class Genesis:
         timing = {k: raw[k] for k in ("close_after_s", "heartbeat_s", "interval_s") if k in raw}
         if not all(type(v) in (int, float) and v > 0 for v in timing.values()):
             raise GenesisError(f"{where}: close_after_s, heartbeat_s and interval_s must be positive numbers of seconds")
-        members, seen_dids, seen_pids = [], set(), set()
+        members: list[Member] = []
+        seen_dids: set[str] = set()
+        seen_pids: set[str] = set()
         for n, m in enumerate(raw["members"]):
             at = f"{where}: members[{n}]"
             if not isinstance(m, dict) or set(m) != {"name", "did", "participants"} or not isinstance(m["name"], str) \

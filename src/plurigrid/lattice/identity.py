@@ -7,8 +7,6 @@ the signature knowing only the author's name; `did:key` makes the name *be* the 
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +15,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from plurigrid.errors import PlurigridError
 
 _ED25519_PUB = b"\xed\x01"  # multicodec varint for ed25519-pub
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

@@ -7,8 +7,6 @@ binary with nothing configured by hand.
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import shutil
 import socket
 import subprocess
@@ -16,6 +14,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from plurigrid.errors import PlurigridError
 
 CLUSTER_NAME = "plurigrid"
 

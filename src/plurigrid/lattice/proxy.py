@@ -14,7 +14,7 @@ import contextlib
 class Relay:
     """Listens on a free loopback port and forwards every connection to `target` until cut."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str | None, target_port: int) -> None:  # a URL's hostname: None where it names none
         self.target = (target_host, target_port)
         self.cut_off = False
         self._server: asyncio.Server | None = None

@@ -42,8 +42,8 @@ import numpy as np
 from plurigrid.engine.ledger_entries import commit_step
 from plurigrid.engine.step import State, StepResult, initial_state, passive_decision, step
 from plurigrid.engine.world import World
-from plurigrid.market.settlement import tariff_bill_micro
 from plurigrid.lattice.hashgraph import HashGraph, Operation
+from plurigrid.market.settlement import tariff_bill_micro
 from plurigrid.state.ledger import Header, Ledger
 from plurigrid.strategies.base import Decision, Observation
 

@@ -15,17 +15,19 @@ heartbeats. Two transports give exactly these semantics:
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import asyncio
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats
+from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsErrorBase
 from nats.errors import NoServersError
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+
+from plurigrid.errors import PlurigridError
 
 LOG_SUBJECT, BROADCAST_SUBJECT = "log", "broadcast"
 Handler = Callable[[bytes], Awaitable[None] | None]
@@ -150,8 +152,8 @@ class NatsTransport(Transport):
         self.servers, self.stream, self.prefix = servers, stream, prefix
         self.replicas = replicas if replicas is not None else min(3, len(servers))
         self.timeout_s = timeout_s
-        self.nc = None
-        self.js = None
+        self.nc: NatsClient | None = None  # both set by start(), which the node calls before anything else
+        self.js: JetStreamContext | None = None
         self.last_error: Exception | None = None
         self._subs: list = []
 
@@ -166,7 +168,7 @@ class NatsTransport(Transport):
         try:
             self.nc = await nats.connect(servers=self.servers, connect_timeout=self.timeout_s, reconnect_time_wait=0.2,
                                          max_reconnect_attempts=-1, allow_reconnect=True, error_cb=quiet)
-        except (NoServersError, OSError, asyncio.TimeoutError) as err:
+        except (TimeoutError, NoServersError, OSError) as err:
             raise TransportDown(f"no NATS server reachable at {', '.join(self.servers)} ({err})") from None
         self.js = self.nc.jetstream(timeout=self.timeout_s)
         await self._ensure_stream()
@@ -178,7 +180,7 @@ class NatsTransport(Transport):
             url = urlparse(server)
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port or 4222), self.timeout_s)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 continue
             writer.close()
             return True
@@ -191,7 +193,7 @@ class NatsTransport(Transport):
         while True:
             try:
                 return await request()
-            except (NatsErrorBase, asyncio.TimeoutError) as err:
+            except (TimeoutError, NatsErrorBase) as err:
                 if asyncio.get_running_loop().time() > deadline:
                     raise TransportDown(f"{what} failed ({err.__class__.__name__}: {err})") from None
                 await asyncio.sleep(0.25)
@@ -200,26 +202,33 @@ class NatsTransport(Transport):
 
         config = StreamConfig(name=self.stream, subjects=[f"{self.prefix}.{LOG_SUBJECT}"], num_replicas=self.replicas,
                               duplicate_window=120.0)
-        await self._until_ready(lambda: self.js.add_stream(config), f"creating JetStream stream {self.stream}")
+        js = self.js
+        assert js is not None  # start() connected first
+        await self._until_ready(lambda: js.add_stream(config), f"creating JetStream stream {self.stream}")
 
     async def append(self, data: bytes) -> int:
 
         headers = {"Nats-Msg-Id": hashlib.sha256(data).hexdigest()}
+        assert self.js is not None  # start() connected first
         try:
             ack = await self.js.publish(f"{self.prefix}.{LOG_SUBJECT}", data, headers=headers, timeout=self.timeout_s)
-        except (NatsErrorBase, asyncio.TimeoutError) as err:
+        except (TimeoutError, NatsErrorBase) as err:
             raise TransportDown(f"append failed ({err.__class__.__name__})") from None
         return ack.seq
 
     async def head(self) -> int:
-        info = await self._until_ready(lambda: self.js.stream_info(self.stream), "reading the log's head", wait_s=5.0)
+        js = self.js
+        assert js is not None  # start() connected first
+        info = await self._until_ready(lambda: js.stream_info(self.stream), "reading the log's head", wait_s=5.0)
         return info.state.last_seq
 
     async def read(self, after: int = 0) -> AsyncIterator[tuple[int, bytes]]:
 
         start = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": after + 1} if after else \
             {"deliver_policy": DeliverPolicy.ALL}
-        sub = await self._until_ready(lambda: self.js.subscribe(
+        js = self.js
+        assert js is not None  # start() connected first
+        sub = await self._until_ready(lambda: js.subscribe(
             f"{self.prefix}.{LOG_SUBJECT}", ordered_consumer=True, idle_heartbeat=1.0, config=ConsumerConfig(**start)),
             "subscribing to the log")
         self._subs.append(sub)
@@ -232,7 +241,7 @@ class NatsTransport(Transport):
             yield seq, msg.data
 
     async def broadcast(self, data: bytes) -> None:
-
+        assert self.nc is not None  # start() connected first
         try:
             await self.nc.publish(f"{self.prefix}.{BROADCAST_SUBJECT}", data)
         except NatsErrorBase as err:
@@ -242,10 +251,11 @@ class NatsTransport(Transport):
         async def on_message(msg) -> None:
             await _call(handler, msg.data)
 
+        assert self.nc is not None  # start() connected first
         self._subs.append(await self.nc.subscribe(f"{self.prefix}.{BROADCAST_SUBJECT}", cb=on_message))
 
     @property
-    def connected(self) -> bool:
+    def connected(self) -> bool:  # type: ignore[override]  # read-only here: the NATS client knows, nothing sets it
         return self.nc is not None and self.nc.is_connected
 
     @property

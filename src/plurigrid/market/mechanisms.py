@@ -11,9 +11,9 @@ pay-as-bid and second-price, negative (a deficit the operator covers) for VCG.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class OrderBook:
     ask_eur_per_kwh: np.ndarray
 
     @classmethod
-    def from_positions(cls, net_wh: np.ndarray, bid: np.ndarray, ask: np.ndarray, trades: np.ndarray) -> "OrderBook":
+    def from_positions(cls, net_wh: np.ndarray, bid: np.ndarray, ask: np.ndarray, trades: np.ndarray) -> OrderBook:
         """Participants that trade buy their positive net energy and sell their negative net energy."""
         b = np.flatnonzero(trades & (net_wh > 0))
         s = np.flatnonzero(trades & (net_wh < 0))

@@ -9,7 +9,7 @@ ledger amount); gains from trade are declared gains, valued at the orders' limit
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -14,6 +14,7 @@ from plurigrid.microworld.spec import (
     PV,
     Assets,
     ConstantProfile,
+    GenProfile,
     GridSection,
     Hydro,
     Load,
@@ -72,20 +73,22 @@ def generate_participants(net, grid: GridSection, seed: int) -> list[Participant
         if kw <= 0:
             continue
         gen_type = str(row.get("type", "PV")).lower()
+        gen_profile: GenProfile
         if simbench:
-            profile = SimbenchProfile(source="simbench", element="sgen", index=int(idx))
+            gen_profile = SimbenchProfile(source="simbench", element="sgen", index=int(idx))
         elif "wind" in gen_type:
-            profile = WindModelProfile(source="wind-model")
+            gen_profile = WindModelProfile(source="wind-model")
         elif "pv" in gen_type or "solar" in gen_type:
-            profile = PvlibProfile(source="pvlib")
+            gen_profile = PvlibProfile(source="pvlib")
         else:
-            profile = PerUnitValues(source="values", per_unit=[min(max(float(row.p_mw) * 1000 / kw, 0.0), 1.0)])
+            gen_profile = PerUnitValues(source="values", per_unit=[min(max(float(row.p_mw) * 1000 / kw, 0.0), 1.0)])
+        asset: tuple[str, Wind | Hydro | PV]
         if "wind" in gen_type:
-            asset = ("wind", Wind(p_kw=kw, profile=profile))
+            asset = ("wind", Wind(p_kw=kw, profile=gen_profile))
         elif "hydro" in gen_type:
-            asset = ("hydro", Hydro(p_kw=kw, profile=profile))
+            asset = ("hydro", Hydro(p_kw=kw, profile=gen_profile))
         else:
-            asset = ("pv", PV(kwp=kw, profile=profile))
+            asset = ("pv", PV(kwp=kw, profile=gen_profile))
         owner = owner_at_bus.get(int(row.bus))
         if asset[0] == "pv" and owner is not None and "pv" not in assets[owner]:
             assets[owner]["pv"] = asset[1]

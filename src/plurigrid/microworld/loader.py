@@ -6,17 +6,16 @@ Every problem becomes a `SpecError` whose text is one line:
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import json
 import tomllib
 from importlib import resources
 from pathlib import Path
-
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from plurigrid.errors import PlurigridError
 from plurigrid.microworld.spec import Microworld
 
 LIBRARY_PACKAGE = "plurigrid.microworld.library"
@@ -92,7 +91,7 @@ def _is_tag(item: object) -> bool:
     return item in {"constant", "values", "bdew", "csv", "simbench", "pvlib", "wind-model", "run-of-river"}
 
 
-def _message(err: dict) -> str:
+def _message(err: ErrorDetails) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
     simple = {
         "greater_than": "must be > {gt:g}",

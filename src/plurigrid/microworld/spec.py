@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from plurigrid.microworld.names import KINDS, MECHANISMS, STRATEGIES, STRATEGY_CHOICES  # noqa: F401 (re-exported)
+from plurigrid.microworld.names import KINDS, MECHANISMS, STRATEGIES, STRATEGY_CHOICES
 
 
 class Strict(BaseModel):
@@ -67,7 +67,7 @@ class WorldSection(Strict):
         return v
 
     @model_validator(mode="after")
-    def _whole_steps(self) -> "WorldSection":
+    def _whole_steps(self) -> WorldSection:
         dur, res = _parse_duration(self.duration), _parse_duration(self.resolution)
         if dur % res != pd.Timedelta(0):
             raise ValueError(f"duration {self.duration} is not a whole number of resolution steps ({self.resolution})")
@@ -91,7 +91,7 @@ class ValuesProfile(Strict):
     resolution: Duration = "1h"
 
     @model_validator(mode="after")
-    def _same_length(self) -> "ValuesProfile":
+    def _same_length(self) -> ValuesProfile:
         if self.q_kvar is not None and len(self.q_kvar) != len(self.p_kw):
             raise ValueError(f"q_kvar has {len(self.q_kvar)} values but p_kw has {len(self.p_kw)}")
         return self
@@ -216,7 +216,7 @@ class HVAC(Strict):
     discomfort_eur_per_kh: float = Field(0.5, ge=0, description="what a kelvin-hour outside the band costs the occupants")
 
     @model_validator(mode="after")
-    def _band(self) -> "HVAC":
+    def _band(self) -> HVAC:
         if self.comfort_min_c >= self.comfort_max_c:
             raise ValueError(f"comfort_min_c ({self.comfort_min_c}) must be below comfort_max_c ({self.comfort_max_c})")
         if isinstance(self.outdoor_c, list) and len(self.outdoor_c) != 24:
@@ -236,7 +236,7 @@ class Thermal(Strict):
     reference: bool = Field(False, description="the voltage/frequency reference when the grid is islanded")
 
     @model_validator(mode="after")
-    def _min_below_max(self) -> "Thermal":
+    def _min_below_max(self) -> Thermal:
         if self.p_min_kw > self.p_max_kw:
             raise ValueError(f"p_min_kw ({self.p_min_kw}) exceeds p_max_kw ({self.p_max_kw})")
         return self
@@ -290,7 +290,7 @@ class Participant(Strict):
     module: ModuleRef | None = None
 
     @model_validator(mode="after")
-    def _module_strategy(self) -> "Participant":
+    def _module_strategy(self) -> Participant:
         if self.strategy == "module" and self.module is None:
             raise ValueError("strategy 'module' needs a [participant.module] with a path")
         if self.module is not None and self.strategy != "module":
@@ -324,7 +324,7 @@ class Line(Strict):
     max_i_ka: float = Field(gt=0)
 
     @model_validator(mode="after")
-    def _one_impedance_form(self) -> "Line":
+    def _one_impedance_form(self) -> Line:
         ohm = self.r_ohm_per_km is not None and self.x_ohm_per_km is not None
         pu = self.r_pu is not None and self.x_pu is not None
         if ohm == pu:
@@ -378,7 +378,7 @@ class GridSection(Strict):
     default_strategy: Literal[STRATEGIES] = "passive"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _source_or_inline(self) -> "GridSection":
+    def _source_or_inline(self) -> GridSection:
         if self.source is None and not self.bus:
             raise ValueError("give either source = '...' or inline [[grid.bus]] entries")
         if self.source is not None and (self.bus or self.line or self.transformer):
@@ -407,7 +407,7 @@ class MarketSection(Strict):
         return v
 
     @model_validator(mode="after")
-    def _no_free_arbitrage(self) -> "MarketSection":
+    def _no_free_arbitrage(self) -> MarketSection:
         imp = self.import_price_eur_per_kwh
         exp = self.export_price_eur_per_kwh
         imp_l = imp if isinstance(imp, list) else [imp] * 24
@@ -426,7 +426,7 @@ class Event(Strict):
     scale: float | None = Field(None, ge=0, description="weather: factor on PV and wind availability")
 
     @model_validator(mode="after")
-    def _target(self) -> "Event":
+    def _target(self) -> Event:
         need = {
             "line_outage": ("line", self.line),
             "generator_trip": ("participant", self.participant),
@@ -446,7 +446,7 @@ class Microworld(Strict):
     event: list[Event] = []
 
     @model_validator(mode="after")
-    def _has_participants(self) -> "Microworld":
+    def _has_participants(self) -> Microworld:
         if self.grid.source is None and not self.participant:
             raise ValueError("an inline grid needs at least one [[participant]]")
         return self

@@ -15,8 +15,6 @@ Identities are derived from the node's index, so runs are reproducible.
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import asyncio
 import hashlib
 import json
@@ -27,9 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+from plurigrid.errors import PlurigridError
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import Fault, parse_fault
 from plurigrid.lattice.genesis import Genesis, Member
@@ -73,7 +74,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def run_lattice(world: str, nodes: int, intervals: int | None, transport: str = "inproc",
                       nats: str | None = None, data_dir: Path | None = None, close_after_s: float = 2.0,
-                      faults: list[str] = (), nodes_per_process: int = 1, speed: float | None = None) -> dict:
+                      faults: Sequence[str] = (), nodes_per_process: int = 1, speed: float | None = None) -> dict:
     """Runs the lattice (applying `faults` as it goes) and returns its report (`plurigrid lattice up --json`)."""
     if nodes < 1:
         raise LatticeError(f"--nodes: must be >= 1, got {nodes}")
@@ -98,11 +99,13 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
     cluster = None
     tmp = tempfile.TemporaryDirectory(prefix="plurigrid-lattice-") if data_dir is None else None
     root = Path(tmp.name) if tmp is not None else data_dir
+    assert root is not None  # tmp is made exactly when there is no data_dir
     root.mkdir(parents=True, exist_ok=True)
     hosts = assign(first.ids, [i.did for i in identities])
     genesis = Genesis(world, tuple(Member(f"node-{i}", ident.did, hosts[ident.did]) for i, ident in enumerate(identities)),
                       close_after_s, heartbeat_s=max(0.2, nodes / 100),  # every node hears every heartbeat
                       interval_s=None if speed is None else first.dt_h * 3600 / speed)
+    lattice: _Lattice | _ProcessLattice
     try:
         if transport == "inproc":
             bus = InprocBus()
@@ -113,6 +116,7 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
                 cluster = NatsCluster(3).start()
                 urls = cluster.urls
             else:
+                assert nats is not None  # not auto: --nats names the servers
                 urls = [u.strip() for u in nats.split(",") if u.strip()]
             lattice = _ProcessLattice(genesis, identities, root, urls, plan, cluster, steps, nodes_per_process)
             reports = await lattice.run()
@@ -143,9 +147,11 @@ class _Chaos:
     async def advance(self, k: int) -> None:
         """Interval k starts: heal the partitions that ended before it and apply the faults due."""
         for fault in self.applied:
-            if fault.kind == "partition" and fault.end < k and fault not in self._healed:
-                self._healed.add(fault)
-                self._heal(fault.target)
+            if fault.kind == "partition" and fault not in self._healed:
+                assert fault.end is not None  # parse_fault gives every partition its end
+                if fault.end < k:
+                    self._healed.add(fault)
+                    self._heal(fault.target)
         while self.pending and self.pending[0].start <= k:
             fault = self.pending.pop(0)
             self.applied.append(fault)
@@ -226,10 +232,14 @@ class _Lattice(_Chaos):
         self._start(i)
 
     def _cut(self, i: int) -> None:
-        self.nexus[i].transport.partition()
+        transport = self.nexus[i].transport
+        assert isinstance(transport, InprocTransport)  # this lattice's nodes are on the in-process bus
+        transport.partition()
 
     def _heal(self, i: int) -> None:
-        self.nexus[i].transport.heal()
+        transport = self.nexus[i].transport
+        assert isinstance(transport, InprocTransport)  # this lattice's nodes are on the in-process bus
+        transport.heal()
 
 
 class _ProcessLattice(_Chaos):
@@ -285,7 +295,7 @@ class _ProcessLattice(_Chaos):
             self._spawn(first)
         observer = NatsTransport(self.urls, stream=self.genesis.stream, prefix=self.genesis.stream.lower())
         await observer.start()
-        progress = {"next": 0, "at": time.monotonic()}
+        progress: dict[str, Any] = {"next": 0, "at": time.monotonic()}  # the interval the lattice is in, and since when
         follower = asyncio.ensure_future(self._follow(observer, progress))
         try:
             while any(p.poll() is None for first, p in self.procs.items() if first not in self.down):
@@ -313,9 +323,9 @@ class _ProcessLattice(_Chaos):
                 op = parse(data)
             except Rejected:
                 continue
-            if op.kind == CLOSE and op.author in members and type(op.payload.get("interval")) is int:
-                if op.payload["interval"] + 1 > progress["next"]:
-                    progress.update(next=op.payload["interval"] + 1, at=time.monotonic())
+            if (op.kind == CLOSE and op.author in members and type(op.payload.get("interval")) is int
+                    and op.payload["interval"] + 1 > progress["next"]):
+                progress.update(next=op.payload["interval"] + 1, at=time.monotonic())
 
     def _kill(self, i: int) -> None:
         os.kill(self.procs[i].pid, signal.SIGKILL)

@@ -109,6 +109,7 @@ class Nexus:
         self._reader: asyncio.Task | None = None
         self.crashed = False
         self._alive_seen: frozenset[str] | None = None
+        self.stopped: asyncio.Task  # set (by the chaos launcher) only on a crashed instance it replaced: its finished run
 
     # -- the lattice connection ---------------------------------------------------------------------
 
@@ -147,7 +148,7 @@ class Nexus:
                 return False
             try:
                 await asyncio.wait_for(self._progress.wait(), timeout=min(remaining or 0.2, 0.2))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return True
 
@@ -230,7 +231,7 @@ class Nexus:
         rows = self._decisions(k)
         try:
             sent = []
-            for i, row in rows.items():
+            for row in rows.values():
                 sent.append(Operation.create(self.identity, DECISION, row, self.replica.graph.parents()).wire)
                 await self._append(sent[-1])
             if self.byzantine_victim is not None and rows:
@@ -298,10 +299,12 @@ class Nexus:
             fallback(obs, self._hosted_index, d, np.random.default_rng([world.seed, interval]))
             return d
 
+        assert self.local_state is not None  # every caller sets it first
         modules = self.local_state.runtime.modules  # the replica's: the local state shares its runtime
         meter = modules.meter_kwh.copy() if modules is not None else None
         result = step(self.world, self.local_state, k, decide_with=local)
         if modules is not None:
+            assert meter is not None  # copied above when there are modules
             modules.meter_kwh = meter  # the replica's modules keep what the lattice metered
         for i in self._hosted_index:
             self.outbox.put(k, self.world.ids[i], decision_payload(self.world, result.decision, k, int(i)),
@@ -315,7 +318,7 @@ class Nexus:
         try:
             while True:
                 head = await self.transport.head()
-                if not await self._until(lambda: self.replica.applied >= head):
+                if not await self._until(lambda: self.replica.applied >= head):  # noqa: B023 - awaited here
                     raise TransportDown("lost the lattice while catching up")
                 m = self.replica.next_interval
                 for j in range(k, m):  # intervals the lattice cleared while this node's devices ran locally
@@ -325,7 +328,7 @@ class Nexus:
                 last = 0
                 for record in self.outbox.unsettled(before=m):
                     last = max(last, await self._send_reading(record))
-                if not await self._until(lambda: self.replica.applied >= last):
+                if not await self._until(lambda: self.replica.applied >= last):  # noqa: B023 - awaited here
                     raise TransportDown("lost the lattice while settling readings")
                 if self.replica.next_interval == m:  # the readings landed before the next cut: state adopted
                     break

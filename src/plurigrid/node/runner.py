@@ -14,6 +14,7 @@ import json
 import resource
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from plurigrid.engine.world import World, compile_world
 from plurigrid.lattice.genesis import Genesis, GenesisError
@@ -52,7 +53,15 @@ def prepare(config_path: Path) -> NodeSetup:
     return NodeSetup(config, data_dir, genesis, genesis_path.parent, identity)
 
 
-def timing(genesis: Genesis) -> dict[str, float | None]:
+class Timing(TypedDict):
+    """Nexus's clock keyword arguments."""
+
+    close_after_s: float
+    heartbeat_s: float
+    interval_s: float | None
+
+
+def timing(genesis: Genesis) -> Timing:
     """The lattice's clock, as every node must keep it (Nexus keyword arguments)."""
     return {"close_after_s": genesis.close_after_s, "heartbeat_s": genesis.heartbeat_s, "interval_s": genesis.interval_s}
 

@@ -69,9 +69,11 @@ def _pwl_epigraph(net: OpfNetwork, pg_mw: ca.MX) -> tuple[ca.MX, ca.MX, np.ndarr
     """
     gens = [g for g, pts in enumerate(net.cost_pwl) if pts is not None]
     y = ca.MX.sym("y_pwl", len(gens))
-    rows, cols, slopes, intercepts = [], [], [], []
+    rows, cols, intercepts = [], [], []
+    slopes: list[float] = []
     for k, g in enumerate(gens):
         pts = net.cost_pwl[g]
+        assert pts is not None  # gens lists the generators with a piecewise-linear cost
         slope = np.diff(pts[:, 1]) / np.diff(pts[:, 0])
         rows.extend([k] * len(slope))
         cols.extend([g] * len(slope))
@@ -138,7 +140,8 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     y0 = [float(np.interp(base * pg0[k], pts[:, 0], pts[:, 1])) for k, pts in enumerate(net.cost_pwl) if pts is not None]
     x0 = np.concatenate([np.zeros(n), _start(net.vmin, net.vmax, 1.0), pg0, _start(net.qmin, net.qmax, 0.0), y0])
 
-    options = {"print_time": False, "ipopt": {"tol": tol, "max_iter": max_iter, "print_level": print_level, "sb": "yes"}}
+    options: dict[str, bool | dict[str, float | str]] = {
+        "print_time": False, "ipopt": {"tol": tol, "max_iter": max_iter, "print_level": print_level, "sb": "yes"}}
     solver = ca.nlpsol("ac_opf", "ipopt", {"x": x, "f": cost, "g": g}, options)
     t1 = time.perf_counter()
     sol = solver(x0=x0, lbx=lbx, ubx=ubx, lbg=lbg, ubg=ubg)

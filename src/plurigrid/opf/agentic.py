@@ -32,12 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plurigrid.assets.fleet import EVs, HVAC, Batteries, Demand, Thermal
+from plurigrid.assets.fleet import HVAC, Batteries, Demand, EVs, Thermal
 from plurigrid.opf.lindistflow import feeder_block
 from plurigrid.opf.network import OpfNetwork
 from plurigrid.opf.program import Program
 from plurigrid.opf.result import OPTIMAL
-
 
 BALANCE_PENALTY_EUR_PER_KWH = 10.0  # 10,000 per MWh: a market price cap; binds only when nothing else balances
 VOLTAGE_PENALTY_EUR_PER_H = 1e4  # per unit of |V|^2 outside the band: 0.001 (0.05 % of V) costs 10 per hour

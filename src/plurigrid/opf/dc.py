@@ -41,6 +41,7 @@ def pwl_epigraph(net: OpfNetwork, first_col: int) -> tuple[sp.csr_matrix, np.nda
     r = 0
     for k, g in enumerate(gens):
         pts = net.cost_pwl[g]
+        assert pts is not None  # gens lists the generators with a piecewise-linear cost
         slope = np.diff(pts[:, 1]) / np.diff(pts[:, 0]) * net.base_mva
         icpt = pts[:-1, 1] - slope * pts[:-1, 0] / net.base_mva
         for s, c in zip(slope, icpt):
@@ -66,8 +67,8 @@ def solve_dc(net: OpfNetwork, line_model: LineModel = "matpower") -> OpfResult:
 
     epi, epi_hi, nz = pwl_epigraph(net, ng + nb)
     nx = ng + nb + nz
-    pad = lambda m: sp.hstack([m, sp.csr_matrix((m.shape[0], nx - m.shape[1]))])  # noqa: E731
-    theta = lambda m: pad(sp.hstack([sp.csr_matrix((m.shape[0], ng)), m]))  # noqa: E731
+    pad = lambda m: sp.hstack([m, sp.csr_matrix((m.shape[0], nx - m.shape[1]))])
+    theta = lambda m: pad(sp.hstack([sp.csr_matrix((m.shape[0], ng)), m]))
     lim = np.flatnonzero(np.isfinite(net.rate))
     ang = np.flatnonzero(np.isfinite(net.angmin) | np.isfinite(net.angmax))
     demand = net.pd + net.gs + p_shift_bus

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import highspy
@@ -71,7 +72,7 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
           q: sp.spmatrix | None = None, integer: np.ndarray | None = None, *, mip_rel_gap: float = 1e-6,
           time_limit_s: float = float("inf"), threads: int = 1,
           lazy: tuple[sp.spmatrix, np.ndarray, np.ndarray] | None = None, lazy_tol: float = 1e-9,
-          options: dict[str, object] | None = None) -> Solution:
+          options: Mapping[str, bool | int | float | str] | None = None) -> Solution:
     """Solves the problem; `q` is the (symmetric, positive semidefinite) Hessian, `integer` a bool mask.
 
     `lazy = (A, lo, hi)` are rows that rarely bind (branch limits of a transmission grid): they
@@ -104,7 +105,8 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     if q is not None and q.nnz:
         low = sp.csc_matrix(sp.tril(q))
         low.sort_indices()
-        h.passHessian(n, low.nnz, highspy.HessianFormat.kTriangular, low.indptr, low.indices, low.data)
+        # highspy's stubs type `format` as a plain int; HiGHS takes the HessianFormat member
+        h.passHessian(n, low.nnz, highspy.HessianFormat.kTriangular, low.indptr, low.indices, low.data)  # type: ignore[call-overload]
     t0 = time.perf_counter()
     h.run()
     if lazy is not None:

@@ -7,14 +7,13 @@ case is: which elements are in service, how costs, shunts, taps and limits are r
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from plurigrid.errors import PlurigridError
 from plurigrid.grid.matpower import MatpowerCase, MatpowerError, read_matpower
 
 REF, PV, PQ, ISOLATED = 3, 2, 1, 4
@@ -79,7 +78,7 @@ class OpfNetwork:
         """Bus x generator 0/1 matrix."""
         return sp.csr_matrix((np.ones(self.n_gen), (self.gen_bus, np.arange(self.n_gen))), shape=(self.n_bus, self.n_gen))
 
-    def rebased(self, base_mva: float) -> "OpfNetwork":
+    def rebased(self, base_mva: float) -> OpfNetwork:
         """The same network in per unit of another base (e.g. kW-sized units for LV feeders)."""
         k = self.base_mva / base_mva  # old per unit -> new per unit, for powers and admittances
         return replace(self, base_mva=base_mva, pd=self.pd * k, qd=self.qd * k, gs=self.gs * k, bs=self.bs * k,

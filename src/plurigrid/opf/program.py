@@ -20,7 +20,7 @@ class Program:
     def __init__(self) -> None:
         self.n_cols = 0
         self.n_rows = 0
-        self._col = {k: [] for k in ("lo", "hi", "cost", "quad", "int")}
+        self._col: dict[str, list[np.ndarray]] = {k: [] for k in ("lo", "hi", "cost", "quad", "int")}
         self._row_lo: list[np.ndarray] = []
         self._row_hi: list[np.ndarray] = []
         self._a: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

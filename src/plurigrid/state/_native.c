@@ -706,13 +706,20 @@ static PyObject *leaf_value(Leaf *leaf) {
     return PyBytes_FromStringAndSize((const char *)leaf->data + leaf->klen, leaf->vlen);
 }
 
-static PyObject *Tree_get(TreeObject *self, PyObject *key) {
+/* The key's hash, for a lookup; 0 with a TypeError set when key is not bytes. */
+static int key_hash_of(PyObject *key, uint8_t kh[32]) {
     if (!PyBytes_Check(key)) {
         PyErr_SetString(PyExc_TypeError, "key must be bytes");
-        return NULL;
+        return 0;
     }
-    uint8_t kh[32];
     sha256(PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key), kh);
+    return 1;
+}
+
+static PyObject *Tree_get(TreeObject *self, PyObject *key) {
+    uint8_t kh[32];
+    if (!key_hash_of(key, kh))
+        return NULL;
     lock_tree(self);
     Leaf *leaf = find(self->root, kh);
     PyObject *out = leaf ? leaf_value(leaf) : Py_NewRef(Py_None);
@@ -882,12 +889,9 @@ PyDoc_STRVAR(Tree_prove_doc, "prove(key) -> tuple\n\n(True, value, steps) if the
                              "neighbours in key-hash order as (key, value, steps) or None; steps are (went_right, sibling)\n"
                              "from the root down. Raises ValueError on an empty tree (ICS-23 cannot state absence there).");
 static PyObject *Tree_prove(TreeObject *self, PyObject *key) {
-    if (!PyBytes_Check(key)) {
-        PyErr_SetString(PyExc_TypeError, "key must be bytes");
-        return NULL;
-    }
     uint8_t kh[32];
-    sha256(PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key), kh);
+    if (!key_hash_of(key, kh))
+        return NULL;
     lock_tree(self);
     PyObject *out = NULL;
     if (!self->root.p) {

@@ -11,15 +11,16 @@ order; a small ledger is just `blocks.jsonl`.
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
+
+from plurigrid.errors import PlurigridError
 
 HEAD = "blocks.jsonl"
 SEAL_BYTES = 64 << 20
@@ -48,7 +49,7 @@ class BlockLog:
     def __init__(self, folder: Path, *, durable: bool = True) -> None:
         self.folder, self.durable = Path(folder), durable
         self.head = self.folder / HEAD
-        self._file = None  # the head, open for appending once the first block is appended
+        self._file: BinaryIO | None = None  # the head, open for appending once the first block is appended
         self.segments: list[tuple[int, int, Path]] = []  # (first, last, path), in order
         for path in sorted(self.folder.glob("blocks-*.jsonl.zst")):
             match = _SEGMENT.match(path.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar, cast
 
 from plurigrid.state.ics23_proto import (
     Ics23Error,
@@ -74,12 +74,15 @@ class LengthOp(IntEnum):
     REQUIRE_64_BYTES = 8
 
 
-def _enum(kind: type[IntEnum], value: int) -> IntEnum:
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def _enum(kind: type[_E], value: int) -> _E:
     """Convert a wire int to an enum member, rejecting unknown values."""
     member = kind._value2member_map_.get(value)
     if member is None:
         raise Ics23Error(f"unknown {kind.__name__} {value}")
-    return member
+    return cast(_E, member)  # _value2member_map_ is typed as holding plain Enum members
 
 
 def _int32(value: int) -> int:
@@ -270,9 +273,10 @@ def _decode_leaf(data: bytes) -> LeafOp:
 
 def _decode_inner_common(data: bytes) -> InnerOp | None:
     """The usual InnerOp layout (hash, prefix, suffix in order, one-byte lengths) read directly; None if not it."""
+    op: HashOp | None
     op, parts, pos, n = HashOp.NO_HASH, [b"", b""], 0, len(data)
     if n >= 2 and data[0] == 0x08:  # field 1, varint
-        op = HashOp._value2member_map_.get(data[1]) if data[1] < 0x80 else None
+        op = cast("HashOp | None", HashOp._value2member_map_.get(data[1])) if data[1] < 0x80 else None
         if op is None:
             return None
         pos = 2
@@ -310,7 +314,8 @@ def _decode_exist_common(data: bytes) -> ExistenceProof | None:
     Inner ops of the usual shape (08 <hash> 12 <len> <prefix> [1a <len> <suffix>], one-byte lengths) are
     read in place: they are most of a proof, and of its decoding time.
     """
-    key, value, leaf, path = b"", b"", None, []
+    path: list[InnerOp] = []
+    key, value, leaf = b"", b"", None
     pos, n, hash_ops, append = 0, len(data), _HASH_OPS, path.append
     while pos < n:
         tag = data[pos]
@@ -340,10 +345,10 @@ def _decode_exist_common(data: bytes) -> ExistenceProof | None:
         if end > n:
             return None
         if tag == 0x22:
-            op = _decode_inner_common(data[pos:end])
-            if op is None:
+            inner = _decode_inner_common(data[pos:end])
+            if inner is None:
                 return None
-            append(op)
+            append(inner)
         elif tag == 0x0A:
             key = data[pos:end]
         elif tag == 0x12:
@@ -385,6 +390,7 @@ def _decode_exist(data: bytes, lookup: tuple[InnerOp, ...] | None = None) -> Exi
         elif num == 4 and lookup is None:
             path.append(_decode_inner(expect_bytes(wire, val)))
         elif num == 4:
+            assert lookup is not None  # the branch above took the uncompressed case
             path.extend(_lookup(lookup, i) for i in packed_ints(wire, val))
     return ExistenceProof(key, value, leaf, tuple(path))
 
@@ -787,13 +793,14 @@ def check_non_membership(spec: ProofSpec, root: bytes, proof: CommitmentProof, k
     entries = [e.nonexist for e in _entries(proof) if e.nonexist is not None]
     if not entries:
         raise Ics23Error("proof holds no non-existence proof")
-    reason = None
+    reason: Ics23Error | None = None
     for entry in entries:
         try:
             _verify_nonexist(entry, spec, root, key)
             return
         except Ics23Error as err:
             reason = reason or err
+    assert reason is not None  # entries is not empty, and each one that did not return set it
     raise reason
 
 

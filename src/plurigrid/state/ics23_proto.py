@@ -6,9 +6,9 @@ messages only use varints and length-delimited fields, so a tiny reader suffices
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 from collections.abc import Iterator
+
+from plurigrid.errors import PlurigridError
 
 
 class Ics23Error(PlurigridError, ValueError):

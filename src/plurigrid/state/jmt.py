@@ -26,8 +26,9 @@ reads them back) and keeps the values (`value_of` in `prove`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Protocol, Sequence
+from typing import NamedTuple, Protocol
 
 from plurigrid.state.ics23 import JMT_SPEC, ExistenceProof, HashOp, InnerOp, NonExistenceProof
 
@@ -225,6 +226,7 @@ class _Batch:
     def _update_leaf(self, ref: Child, path: str, items: list[_Item]) -> Child | None:
         mine = [it for it in items if it.key_hash == ref.key_hash]
         others = [it for it in items if it.key_hash != ref.key_hash and it.leaf_hash is not None]
+        assert ref.key_hash is not None and ref.key is not None  # _update calls this for leaves only
         leaf = mine[0] if mine else _Item(ref.key_hash.hex(), ref.key_hash, ref.hash, ref.key)
         if not others and leaf.leaf_hash == ref.hash:
             return ref
@@ -235,6 +237,7 @@ class _Batch:
             return None
         if len(items) == 1:
             it = items[0]
+            assert it.leaf_hash is not None  # callers pass the items that write, not those that delete
             return leaf_child(it.leaf_hash, it.key_hash, it.key)
         depth = len(path)
         slots: list[Child | None] = [None] * 16
@@ -272,8 +275,10 @@ def _walk(read: NodeSource, root: Child | None, key_hash: bytes) -> tuple[list[_
             present = [i for i in range(lo, hi) if slots[i] is not None]
             if not present:
                 return steps, None
-            if hi - lo == 1 or (len(present) == 1 and slots[present[0]].key_hash is not None):
-                ref, path = slots[present[0]], path + format(present[0], "x")
+            first = slots[present[0]]
+            assert first is not None  # present lists the filled slots
+            if hi - lo == 1 or (len(present) == 1 and first.key_hash is not None):
+                ref, path = first, path + format(present[0], "x")
                 break
             mid = (lo + hi) // 2
             if nibble < mid:
@@ -291,6 +296,7 @@ def _extreme(read: NodeSource, node: Internal, path: str, lo: int, hi: int, righ
         present = [i for i in range(lo, hi) if node.slots[i] is not None]
         i = present[-1] if rightmost else present[0]
         ref, path = node.slots[i], path + format(i, "x")
+        assert ref is not None  # present lists the filled slots
         if ref.key_hash is not None:
             return ref
         node, lo, hi = read(ref.version, path), 0, 16
@@ -322,6 +328,7 @@ def prove(read: NodeSource, root: Child | None, key: bytes,
         return _existence(steps, key, value_of(key))
     left = right = None
     if leaf is not None:
+        assert leaf.key_hash is not None  # _walk ends at a leaf or at None
         if leaf.key_hash < key_hash:
             left = leaf
         else:
@@ -335,6 +342,7 @@ def prove(read: NodeSource, root: Child | None, key: bytes,
     def neighbour(found: Child | None) -> ExistenceProof | None:
         if found is None:
             return None
+        assert found.key_hash is not None and found.key is not None  # found is a leaf
         return _existence(_walk(read, root, found.key_hash)[0], found.key, value_of(found.key))
 
     return NonExistenceProof(key, neighbour(left), neighbour(right))

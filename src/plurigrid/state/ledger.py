@@ -21,16 +21,15 @@ is found. Ledgers written before store format 2 are read and verified in place.
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from plurigrid.errors import PlurigridError
 from plurigrid.state._native import canonical_json, format_rows
 from plurigrid.state.blocklog import HEAD, BlockLog, BlockLogError
 from plurigrid.state.store import Commit, Format1Store, Store, StoreError, Transaction, open_store
@@ -254,7 +253,7 @@ def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: di
     return replace(accounts, fields=fields)
 
 
-def _head_header(store: Store, height: int) -> Header:
+def _head_header(store: Store | Format1Store, height: int) -> Header:
     """The header of block `height` as the store holds it (its `blocks/<h>` record and root)."""
     if height == 0:
         return GENESIS
@@ -306,7 +305,8 @@ class Ledger:
         self.folder = Path(folder)
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
-            for stale in [STATE, STATE + "-wal", STATE + "-shm", BLOCKS, *self.folder.glob("blocks-*.jsonl.*")]:
+            stale_files: list[str | Path] = [STATE, STATE + "-wal", STATE + "-shm", BLOCKS, *self.folder.glob("blocks-*.jsonl.*")]
+            for stale in stale_files:
                 (self.folder / stale).unlink(missing_ok=True)
         elif not BlockLog.exists(self.folder) or not (self.folder / STATE).is_file():
             raise LedgerError(f"{self.folder}: no ledger here (expected {BLOCKS} and {STATE})")
@@ -470,10 +470,12 @@ def verify(run_dir: Path | str) -> Header:
             if height >= store.oldest and store.root(height) != replay.root():
                 raise LedgerError(f"{where}: state.sqlite holds root {store.root(height).hex()}, not {head.state_root}")
             if height in checkpoints:
+                assert isinstance(store, Store)  # a format-1 store has no checkpoints
                 _check_checkpoint(store, replay, height)
         if store.version > len(blocks):
             raise LedgerError(f"block {len(blocks) + 1}: missing from {BLOCKS} (state.sqlite committed {store.version})")
         if format1 is not None:
+            assert isinstance(store, Format1Store)  # format1 is made for a format-1 store only
             format1.check(store)
         elif not isinstance(store, Format1Store) and store._db.execute("SELECT COUNT(*) FROM log").fetchone()[0]:
             raise LedgerError("state.sqlite: its log differs from the replayed blocks (a ledger's store keeps none)")
@@ -512,7 +514,7 @@ def _replayed(folder: Path, height: int | None = None) -> tuple[Store | Format1S
     accounts, head, start = Accounts.empty(), GENESIS, 1
     if store.version < height:  # continue from the checkpoint
         replay.close()
-        replay, start = store, store.version + 1
+        replay, start = cast(Store, store), store.version + 1  # a format-1 store holds every block: provable above
         raw = store.snapshot().side_get(_ACCOUNTS_KEY)
         accounts = Accounts.load(json.loads(raw) if raw else [], store.snapshot().get)
         head = _head_header(store, store.version)

@@ -29,16 +29,15 @@ Stores written before this layout (format 1: one row per tree node and value ver
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
+from plurigrid.errors import PlurigridError
 from plurigrid.state import jmt
 from plurigrid.state._native import Tree, decode_batch, encode_batch
 from plurigrid.state.ics23 import CommitmentProof, ExistenceProof, NonExistenceProof
@@ -109,7 +108,34 @@ def proof_of(tree: Tree, key: bytes, version: int) -> CommitmentProof:
     return CommitmentProof(nonexist=NonExistenceProof(key, neighbour(found[1]), neighbour(found[2])))
 
 
-class Store:
+class _StoreFile:
+    """What both store formats share: a SQLite file holding versions `oldest..version`."""
+
+    path: str
+    version: int
+    oldest: int
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _not_retained(self, version: int) -> StoreError:
+        return StoreError(f"version {version} is not retained (this store holds {self.oldest}..{self.version})")
+
+    def _retains(self, version: int) -> bool:
+        return self.oldest <= version <= self.version
+
+    def _check_retained(self, version: int) -> None:
+        if not self._retains(version):
+            raise self._not_retained(version)
+
+
+class Store(_StoreFile):
     """A versioned store in one SQLite file (`":memory:"` for a throwaway one)."""
 
     def __init__(self, path: str | Path, durable: bool = True, *, log: bool | None = None) -> None:
@@ -202,7 +228,7 @@ class Store:
 
     def provable(self, version: int) -> bool:
         """Whether `snapshot(version)` can read and prove: retained, and (without a log) checkpointed or the latest."""
-        if not self.oldest <= version <= self.version:
+        if not self._retains(version):
             return False
         return self.log or version == self.version or version == 0 or \
             self._db.execute("SELECT 1 FROM checkpoints WHERE version = ?", (version,)).fetchone() is not None
@@ -212,17 +238,7 @@ class Store:
         """A side space as one batch, in key order (so equal spaces encode to equal bytes)."""
         return encode_batch({k: side[k] for k in sorted(side)})
 
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # ------------------------------------------------------------ versions
-
-    def _check_retained(self, version: int) -> None:
-        if not self.oldest <= version <= self.version:
-            raise StoreError(f"version {version} is not retained (this store holds {self.oldest}..{self.version})")
 
     def root(self, version: int | None = None) -> bytes:
         """Root hash of `version` (default: the latest)."""
@@ -236,7 +252,7 @@ class Store:
                 return root
         row = self._db.execute("SELECT root FROM versions WHERE version = ?", (version,)).fetchone()
         if row is None:
-            raise StoreError(f"version {version} is not retained (this store holds {self.oldest}..{self.version})")
+            raise self._not_retained(version)
         return row[0]
 
     def snapshot(self, version: int | None = None) -> Snapshot:
@@ -467,7 +483,8 @@ class Transaction:
         self.closed = False
 
     def _chain(self, side: bool) -> list[dict[bytes, bytes | None]]:
-        chain, tx = [], self
+        chain: list[dict[bytes, bytes | None]] = []
+        tx: Transaction | None = self
         while tx is not None:
             chain.append(tx.side_writes if side else tx.writes)
             tx = tx.parent
@@ -569,7 +586,7 @@ class Transaction:
 _F1_VERIFIABLE, _F1_SIDE = 0, 1
 
 
-class Format1Store:
+class Format1Store(_StoreFile):
     """A store written in format 1 (tables `nodes`, `kv`, `versions`, `stale_nodes`), read in place.
 
     Every retained version's tree nodes and values are rows, so reads and proofs come straight from
@@ -585,16 +602,6 @@ class Format1Store:
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> Format1Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _check_retained(self, version: int) -> None:
-        if not self.oldest <= version <= self.version:
-            raise StoreError(f"version {version} is not retained (this store holds {self.oldest}..{self.version})")
 
     def _root_ref(self, version: int) -> jmt.Child | None:
         self._check_retained(version)
@@ -615,7 +622,7 @@ class Format1Store:
         return Snapshot(self, version)
 
     def provable(self, version: int) -> bool:
-        return self.oldest <= version <= self.version
+        return self._retains(version)
 
     def _node(self, version: int, path: str) -> jmt.Internal:
         row = self._db.execute("SELECT data FROM nodes WHERE version = ? AND path = ?", (version, path)).fetchone()

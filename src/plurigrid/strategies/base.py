@@ -6,12 +6,12 @@ indices in `members`. Limit prices are in EUR per kWh; powers in kW, AC side.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from plurigrid.assets.fleet import EVs, Batteries, Demand, Thermal
+from plurigrid.assets.fleet import Batteries, Demand, EVs, Thermal
 
 
 @dataclass
@@ -57,8 +57,8 @@ class Decision:
     trades: np.ndarray  # bool: submits orders to the market
 
     @classmethod
-    def empty(cls, n: int) -> "Decision":
-        z = lambda: np.zeros(n)  # noqa: E731
+    def empty(cls, n: int) -> Decision:
+        z = lambda: np.zeros(n)
         return cls(z(), z(), z(), z(), z(), z(), z(), np.zeros(n, dtype=bool))
 
 

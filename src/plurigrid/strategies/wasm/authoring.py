@@ -10,8 +10,6 @@ manifest the host would refuse) is an `AuthoringError` with one line for people.
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import hashlib
 import os
 import re
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import wasmtime
 
+from plurigrid.errors import PlurigridError
 from plurigrid.strategies.wasm.manifest import ManifestError, parse_manifest
 
 LANGUAGES = ("c", "wat", "assemblyscript", "rust")

@@ -8,8 +8,8 @@ imports are described by plain `Import` records so the check is cheap and testab
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 HOST_MODULE = "plurigrid"
 WASI_MODULE = "wasi_snapshot_preview1"

@@ -15,8 +15,6 @@ An instance is not thread-safe: call it from one thread at a time.
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import ctypes
 import hashlib
 import json
@@ -25,16 +23,25 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import wasmtime
 import wasmtime._func as _wasmtime_func
 from wasmtime import _ffi
 
+from plurigrid.errors import PlurigridError
 from plurigrid.strategies.wasm.capabilities import (
-    HOST_IMPORTS, HOST_MODULE, WASI_DIR_PREFIX, Import, check_imports, grant_problems, signature_text)
+    HOST_IMPORTS,
+    HOST_MODULE,
+    WASI_DIR_PREFIX,
+    Import,
+    check_imports,
+    grant_problems,
+    signature_text,
+)
 from plurigrid.strategies.wasm.manifest import Limits
 
 ALLOC_SIGNATURE = "(i32) -> (i32)"
@@ -78,7 +85,8 @@ def _entry(name: str, restype: Any, *argtypes: Any) -> Any:
 
 def _accessor(name: str, restype: Any, *argtypes: Any) -> Any:
     """Like `_entry` for a function that only reads or sets a field of a store: it keeps the GIL (cheaper)."""
-    return ctypes.PYFUNCTYPE(restype, *argtypes)(ctypes.cast(_ffi.dll[name], ctypes.c_void_p).value)
+    address = ctypes.cast(_ffi.dll[name], ctypes.c_void_p).value
+    return ctypes.PYFUNCTYPE(restype, *argtypes)(address)  # type: ignore[arg-type]  # a symbol's address is never NULL
 
 
 _P, _N = ctypes.c_void_p, ctypes.c_size_t
@@ -254,7 +262,8 @@ class CallResult(NamedTuple):
 
 
 encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # the ABI's JSON: compact, no NaN
-_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # what json.loads uses: (value, end) from (text, start)
+# what json.loads uses: (value, end) from (text, start); typeshed wants a make_scanner as its context, it reads a decoder's fields
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 _JSON_BLANKS = " \t\n\r"  # what json.loads allows around the value
 
 
@@ -288,8 +297,9 @@ class ModuleInstance:
         instance = self._instantiate(linker)
 
         exports = instance.exports(self._store)
-        self._memory = exports["memory"]
-        self._funcs = {name: exports[name] for name in ("alloc", *HANDLERS) if name in compiled.exports}
+        # exports are typed as any extern: abi_problems() above made sure these are the memory and functions
+        self._memory = cast(wasmtime.Memory, exports["memory"])
+        self._funcs = {name: cast(wasmtime.Func, exports[name]) for name in ("alloc", *HANDLERS) if name in compiled.exports}
         self._ctx = ctypes.cast(self._store._context(), ctypes.c_void_p).value
         self._memory_ref = ctypes.addressof(self._memory._memory)
         self._handler_refs = {name: ctypes.addressof(f._func) for name, f in self._funcs.items() if name != "alloc"}
@@ -383,6 +393,7 @@ class ModuleInstance:
         if error is not None:
             code, message = None, str(_error_of(error))
         else:
+            assert self._trap.value is not None  # the callers come here on an error or a parked trap
             trap = _trap_of(self._trap.value)
             self._trap.value = None
             code, message = trap.trap_code, trap.message
@@ -424,6 +435,7 @@ class ModuleInstance:
         result = self._call(self._decide_ref, payload)
         if not result.ok:
             return None, result
+        assert result.output is not None  # a successful _call copies the output out
         try:
             return parse_decision(result.output), result
         except InvalidOutput as exc:

@@ -7,15 +7,15 @@ capabilities, tighter limits) but never more, so a world cannot silently widen a
 
 from __future__ import annotations
 
-from plurigrid.errors import PlurigridError
-
 import math
 import re
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
+from plurigrid.errors import PlurigridError
 from plurigrid.microworld.spec import STRATEGIES
 from plurigrid.strategies.wasm.capabilities import WASI_DIR_PREFIX, grant_problems
 
@@ -167,7 +167,7 @@ def effective(manifest: Manifest, grants: Iterable[str] | None = None,
             if not allowed:
                 raise ManifestError(f"{manifest.path}: capabilities: the spec grants {grant!r}, "
                                     f"which the manifest does not declare")
-    narrowed = {}
+    narrowed: dict[str, Any] = {}  # Limits field name -> value; the fields differ in type (fuel is an int)
     for key, value in (limits or {}).items():
         if value is None:
             continue
