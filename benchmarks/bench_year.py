@@ -61,7 +61,7 @@ for (element, column), frame in profiles.items():
         data = DFData(frame.iloc[first:first + steps].reset_index(drop=True))
         ConstControl(net, element=element, variable=column, element_index=frame.columns, data_source=data,
                      profile_name=frame.columns)
-ow = OutputWriter(net, output_path=tempfile.mkdtemp(), output_file_type=".npy", log_variables=[])
+ow = OutputWriter(net, output_path=tempfile.mkdtemp(), output_file_type=".p", log_variables=[])
 ow.log_variable("res_bus", "vm_pu")
 ow.log_variable("res_line", "loading_percent")
 loop = time.perf_counter()

@@ -128,6 +128,8 @@ class World:
         if kinds is not None and kinds - set(RECORD_KINDS):
             bad = sorted(kinds - set(RECORD_KINDS))[0]
             raise UsageError(f"record: unknown kind {bad!r}; expected some of {', '.join(RECORD_KINDS)}")
+        if progress is not None and not callable(progress):
+            raise UsageError(f"progress: expected a function progress(done, total) or None, not {progress!r}")
         holder = None
         if out is None:
             holder = tempfile.TemporaryDirectory(prefix="plurigrid-run-")

@@ -219,6 +219,29 @@ def test_long_ledgers_seal_their_blocks_into_zstd_segments(tmp_path, monkeypatch
 
 FORMAT1 = Path(__file__).parent / "data" / "format1-hello"
 
+def test_group_commit_syncs_the_blocks_before_any_checkpoint_of_them(tmp_path, monkeypatch):
+    """With sync_interval_s, blocks are fsynced together, but never after a checkpoint that stands for them."""
+    from plurigrid.state import blocklog
+
+    events: list[str] = []
+    real_fsync = blocklog.os.fsync
+    monkeypatch.setattr(blocklog.os, "fsync", lambda fd: (events.append("blocks"), real_fsync(fd))[1])
+    ledger = L.Ledger(tmp_path / "ledger", create=True, sync_interval_s=3600)
+    real_checkpoint = ledger.store.checkpoint
+    monkeypatch.setattr(ledger.store, "checkpoint", lambda: (events.append("state"), real_checkpoint())[1])
+    ledger.append(0, "t0", {"accounts": ["a", "b"]})
+    for k in range(1, 5):
+        ledger.append(k, f"t{k}", {"meters": {"participant": [0, 1], "wh": [k, -k]}, "grid": {"upstream_wh": 0, "losses_wh": 0}})
+    assert events == []  # five blocks appended, none fsynced yet
+    ledger.checkpoint()
+    assert events == ["blocks", "state"]
+    ledger.append(5, "t5", {"grid": {"upstream_wh": 0, "losses_wh": 0}})
+    head = ledger.head
+    ledger.close()
+    assert events == ["blocks", "state", "blocks", "state"]
+    assert L.verify(tmp_path) == head
+
+
 
 def test_a_format1_ledger_still_verifies_and_proves_byte_for_byte(tmp_path):
     shutil.copytree(FORMAT1, tmp_path / "run")

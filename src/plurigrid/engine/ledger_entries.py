@@ -71,6 +71,9 @@ def commit_step(ledger: Ledger, world: World, k: int, r: StepResult, readings: d
     return ledger.append(k, world.index[k].isoformat(), entries)
 
 
+SYNC_INTERVAL_S = 0.5  # a simulation's blocks are fsynced together (a run writes up to hundreds a second)
+
+
 class RunLedger:
     """A simulation's ledger folder, written one block per interval on a background thread.
 
@@ -81,7 +84,7 @@ class RunLedger:
     """
 
     def __init__(self, folder: Path, *, threaded: bool = True) -> None:
-        self.ledger = Ledger(folder, create=True)
+        self.ledger = Ledger(folder, create=True, sync_interval_s=SYNC_INTERVAL_S)
         self._error: BaseException | None = None
         self._queue: queue.Queue | None = queue.Queue(maxsize=8) if threaded else None
         if self._queue is not None:

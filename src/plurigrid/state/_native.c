@@ -592,12 +592,20 @@ static int apply_entries(TreeObject *t, const Entry *e, Py_ssize_t n) {
     return failed ? -1 : 0;
 }
 
-/* Applies entries under the tree's lock and without the GIL. */
+#define NOGIL_ITEMS 1024 /* batches this large are hashed without the GIL; a small one is done before a released
+                            GIL could even be taken back (another thread holds it up to the switch interval) */
+
+/* Applies entries under the tree's lock, without the GIL when the batch is large. */
 static int apply_locked(TreeObject *self, const Entry *e, Py_ssize_t n) {
     int rc;
     lock_tree(self);
-    Py_BEGIN_ALLOW_THREADS rc = apply_entries(self, e, n);
-    Py_END_ALLOW_THREADS PyThread_release_lock(self->lock);
+    if (n >= NOGIL_ITEMS) {
+        Py_BEGIN_ALLOW_THREADS rc = apply_entries(self, e, n);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = apply_entries(self, e, n);
+    }
+    PyThread_release_lock(self->lock);
     if (rc == -2) PyErr_SetString(PyExc_ValueError, "a batch writes the same key twice");
     else if (rc) PyErr_NoMemory();
     return rc;

@@ -299,9 +299,12 @@ def _replay_block(store: Store, accounts: Accounts, head: Header, line: bytes,
 class Ledger:
     """An open ledger folder: appends blocks and commits them to its store."""
 
-    def __init__(self, folder: Path | str, *, create: bool = False, durable: bool = True) -> None:
+    def __init__(self, folder: Path | str, *, create: bool = False, durable: bool = True,
+                 sync_interval_s: float = 0.0) -> None:
         """`durable=False`: blocks and checkpoints are not fsynced, for a ledger rebuilt from elsewhere after a
-        restart (a lattice node's, from the replicated log); a crash still leaves a consistent prefix."""
+        restart (a lattice node's, from the replicated log); a crash still leaves a consistent prefix.
+        `sync_interval_s`: blocks are fsynced together at most this long after they are appended (a group
+        commit; 0: each one as it is appended)."""
         self.folder = Path(folder)
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -311,7 +314,7 @@ class Ledger:
         elif not BlockLog.exists(self.folder) or not (self.folder / STATE).is_file():
             raise LedgerError(f"{self.folder}: no ledger here (expected {BLOCKS} and {STATE})")
         try:
-            self.blocks = BlockLog(self.folder, durable=durable)
+            self.blocks = BlockLog(self.folder, durable=durable, sync_interval_s=sync_interval_s)
             self.store = Store(self.folder / STATE, durable, log=False)
         except (StoreError, BlockLogError) as err:
             raise LedgerError(f"{self.folder}: {err}") from None
@@ -343,7 +346,8 @@ class Ledger:
         return self.store.version
 
     def append(self, interval: int, time: str, entries: dict) -> Header:
-        """Adds the block for one settlement interval; returns its header once committed (on disk)."""
+        """Adds the block for one settlement interval; returns its header once committed (written, and fsynced
+        now or within `sync_interval_s`)."""
         height = self.height + 1
         entries_json = canonical(entries)
         provisional = Header(height, interval, time, self.head.hash if height > 1 else GENESIS_HASH, "",
@@ -367,6 +371,7 @@ class Ledger:
 
     def checkpoint(self) -> None:
         """Writes the state at the head to `state.sqlite`, so reopening replays no block before it."""
+        self.blocks.sync()  # the blocks a checkpoint stands for are on disk before it
         self.store.checkpoint()
         self._unsaved_bytes = 0
 

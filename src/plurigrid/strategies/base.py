@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from plurigrid.assets.fleet import Batteries, Demand, EVs, Thermal
+
+PRICE_BAND = (0.3, 0.7)  # quantiles of the import forecast that price-aware strategies call cheap and dear
 
 
 @dataclass
@@ -41,6 +44,15 @@ class Observation:
     import_forecast_eur_per_kwh: np.ndarray  # (H,) starting with this step
     export_forecast_eur_per_kwh: np.ndarray  # (H,)
     last_price_eur_per_kwh: float
+
+    @cached_property
+    def import_price_band_eur_per_kwh(self) -> tuple[float, float]:
+        """The import forecast's (PRICE_BAND) quantiles: below the first a step is cheap, above the second dear.
+
+        Worked out once per step for every strategy that asks (numpy's quantile costs tens of µs a call).
+        """
+        low, high = np.quantile(self.import_forecast_eur_per_kwh, PRICE_BAND)
+        return float(low), float(high)
 
 
 @dataclass

@@ -11,8 +11,6 @@ import numpy as np
 from plurigrid.assets.devices import battery_limits_kw, ev_max_kw, ev_min_kw
 from plurigrid.strategies.base import Decision, Observation, Strategy
 
-LOW_QUANTILE, HIGH_QUANTILE = 0.3, 0.7
-
 
 def _battery_room(obs: Observation, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b = obs.batteries
@@ -29,7 +27,7 @@ def _ev_price_aware(obs: Observation, m: np.ndarray, out: Decision) -> None:
     most = ev_max_kw(obs.ev_remaining_kwh[m], ev.power_kw[m], ev.efficiency[m], obs.ev_plugged[m], obs.dt_h)
     least = np.where(obs.ev_plugged[m], ev_min_kw(obs.ev_remaining_kwh[m], obs.ev_steps_left[m], ev.power_kw[m],
                                                   ev.efficiency[m], obs.dt_h), 0.0)
-    cheap = obs.import_forecast_eur_per_kwh[0] <= np.quantile(obs.import_forecast_eur_per_kwh, LOW_QUANTILE)
+    cheap = obs.import_forecast_eur_per_kwh[0] <= obs.import_price_band_eur_per_kwh[0]
     out.ev_kw[m] = np.minimum(np.maximum(least, most if cheap else 0.0), most)
 
 
@@ -84,7 +82,7 @@ def battery_arbitrage(obs: Observation, m: np.ndarray, out: Decision, rng: np.ra
     _ev_price_aware(obs, m, out)
     _self_consume(obs, m, out)
     prices = obs.import_forecast_eur_per_kwh
-    now, low, high = prices[0], np.quantile(prices, LOW_QUANTILE), np.quantile(prices, HIGH_QUANTILE)
+    now, (low, high) = prices[0], obs.import_price_band_eur_per_kwh
     charge_max, discharge_max = _battery_room(obs, m)
     if high > low and now <= low:
         out.battery_kw[m] = charge_max
