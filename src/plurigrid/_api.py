@@ -150,7 +150,7 @@ def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progre
     from plurigrid.engine.results import summary as make_summary
     from plurigrid.engine.simulate import Stop, simulate, stop_on_interrupt
 
-    writer = RunLedger(folder / "ledger") if ledger else None
+    writer = RunLedger(folder / "ledger", threaded=None, participants=world.n) if ledger else None
     stop = Stop()
     total = world.steps
     tick = None if progress is None else (lambda k: progress(k + 1, total))

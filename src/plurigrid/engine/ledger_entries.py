@@ -72,19 +72,24 @@ def commit_step(ledger: Ledger, world: World, k: int, r: StepResult, readings: d
 
 
 SYNC_INTERVAL_S = 0.5  # a simulation's blocks are fsynced together (a run writes up to hundreds a second)
+THREAD_MIN_PARTICIPANTS = 1_024  # smaller blocks are committed inline: their hashing keeps the GIL (see _native.c)
 
 
 class RunLedger:
     """A simulation's ledger folder, written one block per interval on a background thread.
 
     Why a thread: committing a block of a 10,000-participant grid is ~10 ms, most of it hashing in
-    native code without the GIL, so it overlaps the next step. Blocks are committed in order, one at a
+    native code without the GIL, so it overlaps the next step. A small world's block takes well under
+    a millisecond with the GIL held, where a thread would only add hand-offs (`threaded=None` picks by
+    `participants`, against THREAD_MIN_PARTICIPANTS). Blocks are committed in order, one at a
     time, so the ledger is the same bytes as if written inline; a ledger error is raised in the
     caller's thread at the next `commit` or at `close`, and `close` waits for every queued block.
     """
 
-    def __init__(self, folder: Path, *, threaded: bool = True) -> None:
+    def __init__(self, folder: Path, *, threaded: bool | None = True, participants: int = 0) -> None:
         self.ledger = Ledger(folder, create=True, sync_interval_s=SYNC_INTERVAL_S)
+        if threaded is None:
+            threaded = participants >= THREAD_MIN_PARTICIPANTS
         self._error: BaseException | None = None
         self._queue: queue.Queue | None = queue.Queue(maxsize=8) if threaded else None
         if self._queue is not None:
