@@ -145,12 +145,12 @@ class World:
 def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progress: Progress | None,
                    microworld: str) -> None:
     """Runs `world` with its recorder and ledger, then writes the run folder's summary, tables and report."""
-    from plurigrid.engine.ledger_entries import RunLedger
+    from plurigrid.engine.ledger_entries import THREAD_MIN_PARTICIPANTS, RunLedger
     from plurigrid.engine.output import write_run
     from plurigrid.engine.results import summary as make_summary
     from plurigrid.engine.simulate import Stop, simulate, stop_on_interrupt
 
-    writer = RunLedger(folder / "ledger", threaded=None, participants=world.n) if ledger else None
+    writer = RunLedger(folder / "ledger", threaded=world.n >= THREAD_MIN_PARTICIPANTS) if ledger else None
     stop = Stop()
     total = world.steps
     tick = None if progress is None else (lambda k: progress(k + 1, total))

@@ -80,16 +80,14 @@ class RunLedger:
 
     Why a thread: committing a block of a 10,000-participant grid is ~10 ms, most of it hashing in
     native code without the GIL, so it overlaps the next step. A small world's block takes well under
-    a millisecond with the GIL held, where a thread would only add hand-offs (`threaded=None` picks by
-    `participants`, against THREAD_MIN_PARTICIPANTS). Blocks are committed in order, one at a
+    a millisecond with the GIL held, where a thread would only add hand-offs: callers pass
+    `threaded=False` below THREAD_MIN_PARTICIPANTS. Blocks are committed in order, one at a
     time, so the ledger is the same bytes as if written inline; a ledger error is raised in the
     caller's thread at the next `commit` or at `close`, and `close` waits for every queued block.
     """
 
-    def __init__(self, folder: Path, *, threaded: bool | None = True, participants: int = 0) -> None:
+    def __init__(self, folder: Path, *, threaded: bool = True) -> None:
         self.ledger = Ledger(folder, create=True, sync_interval_s=SYNC_INTERVAL_S)
-        if threaded is None:
-            threaded = participants >= THREAD_MIN_PARTICIPANTS
         self._error: BaseException | None = None
         self._queue: queue.Queue | None = queue.Queue(maxsize=8) if threaded else None
         if self._queue is not None:
