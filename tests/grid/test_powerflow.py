@@ -18,7 +18,7 @@ import pytest
 
 from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
 
-TOL_PU = 1e-10
+TOL_MVA = 1e-10
 VM_ATOL = 1e-6
 VA_ATOL_DEG = 1e-4
 LOADING_ATOL_PCT = 1e-3
@@ -82,7 +82,7 @@ def _slack_p_mw(net: pp.pandapowerNet) -> float:
 
 
 def _assert_matches_runpp(net: pp.pandapowerNet, res: PowerFlowResult) -> None:
-    pp.runpp(net, tolerance_mva=TOL_PU, enforce_q_lims=False, numba=False)  # no JIT warm-up
+    pp.runpp(net, tolerance_mva=TOL_MVA, enforce_q_lims=False, numba=False)  # no JIT warm-up
     assert res.converged
     vm_pp = net.res_bus["vm_pu"].to_numpy(float)
     np.testing.assert_array_equal(np.isnan(res.vm_pu), np.isnan(vm_pp))
@@ -126,7 +126,7 @@ def load_net() -> NetLoader:
 @pytest.mark.parametrize("name", sorted(NETS))
 def test_matches_runpp(name: str, load_net: NetLoader) -> None:
     net = load_net(name)
-    fpf = FastPowerFlow(net, tol_pu=TOL_PU)
+    fpf = FastPowerFlow(net, tol_mva=TOL_MVA)
     rng = np.random.default_rng(7)
     for _ in range(3):
         p, q = _randomise(net, rng)
@@ -142,7 +142,7 @@ def test_injections_at_reference_and_pv_buses(name: str, load_net: NetLoader) ->
     pp.create_sgen(net, ref_bus, p_mw=0.5, q_mvar=-0.2)
     if len(net.gen):
         pp.create_load(net, net.gen["bus"].iloc[0], p_mw=3.0, q_mvar=1.0)
-    fpf = FastPowerFlow(net, tol_pu=TOL_PU)
+    fpf = FastPowerFlow(net, tol_mva=TOL_MVA)
     rng = np.random.default_rng(13)
     for _ in range(2):
         p, q = _randomise(net, rng)
@@ -153,8 +153,8 @@ def test_newton_and_zbus_agree_on_pq_grid(load_net: NetLoader) -> None:
     """The two algorithms are independent implementations; on a PQ grid they must coincide."""
     net = load_net("mv_oberrhein")
     p, q = _randomise(net, np.random.default_rng(3))
-    zbus = FastPowerFlow(net, tol_pu=TOL_PU).solve(p, q)
-    newton = FastPowerFlow(net, tol_pu=TOL_PU, zbus_max_iter=0).solve(p, q)
+    zbus = FastPowerFlow(net, tol_mva=TOL_MVA).solve(p, q)
+    newton = FastPowerFlow(net, tol_mva=TOL_MVA, zbus_max_iter=0).solve(p, q)
     assert zbus.converged and newton.converged
     np.testing.assert_allclose(zbus.vm_pu, newton.vm_pu, rtol=0, atol=1e-9)
     np.testing.assert_allclose(zbus.va_degree, newton.va_degree, rtol=0, atol=1e-7)
@@ -173,7 +173,7 @@ def test_out_of_service_line_and_open_line_switches(load_net: NetLoader) -> None
     net = load_net("mv_oberrhein")
     net.line.loc[net.line.index[5], "in_service"] = False
     net.switch.loc[net.switch.index[(net.switch["et"] == "l").to_numpy()][:3], "closed"] = False
-    fpf = FastPowerFlow(net, tol_pu=TOL_PU)
+    fpf = FastPowerFlow(net, tol_mva=TOL_MVA)
     rng = np.random.default_rng(1)
     for _ in range(2):
         p, q = _randomise(net, rng)
@@ -188,7 +188,7 @@ def test_open_bus_switch_isolates_buses_like_pandapower(load_net: NetLoader) -> 
     net.switch.loc[net.switch["et"] == "b", "closed"] = False
     net.bus.loc[net.bus.index[-1], "in_service"] = False
     p, q = _randomise(net, np.random.default_rng(2))
-    res = FastPowerFlow(net, tol_pu=TOL_PU).solve(p, q)
+    res = FastPowerFlow(net, tol_mva=TOL_MVA).solve(p, q)
     assert np.isnan(res.vm_pu).sum() >= 2
     _assert_matches_runpp(net, res)
 
@@ -218,10 +218,10 @@ def test_energy_balance_and_losses(name: str, load_net: NetLoader) -> None:
     """Injections + slack = losses, and losses equal pandapower's branch + shunt losses."""
     net = load_net(name)
     p, q = _randomise(net, np.random.default_rng(9))
-    res = FastPowerFlow(net, tol_pu=TOL_PU).solve(p, q)
+    res = FastPowerFlow(net, tol_mva=TOL_MVA).solve(p, q)
     assert res.converged
     assert res.losses_mw == pytest.approx(p.sum() + res.slack_p_mw, abs=1e-9)
-    pp.runpp(net, tolerance_mva=TOL_PU, numba=False)
+    pp.runpp(net, tolerance_mva=TOL_MVA, numba=False)
     branch_and_shunt_mw = (net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()
                            + (net.res_shunt["p_mw"].sum() if len(net.shunt) else 0.0))
     assert res.losses_mw == pytest.approx(branch_and_shunt_mw, abs=1e-6)
@@ -243,7 +243,7 @@ def test_passive_network_losses_nonnegative(load_net: NetLoader) -> None:
 def test_gross_overload_fails_cleanly_then_recovers(load_net: NetLoader) -> None:
     net = load_net("mv_oberrhein")
     p, q = _randomise(net, np.random.default_rng(6))
-    fpf = FastPowerFlow(net, tol_pu=TOL_PU)
+    fpf = FastPowerFlow(net, tol_mva=TOL_MVA)
     normal = fpf.solve(p, q)
     assert normal.converged
     bad = fpf.solve(50 * p, 50 * q)  # no operating point exists

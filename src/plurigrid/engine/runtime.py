@@ -43,8 +43,9 @@ class Runtime:
             if line_out.any():  # the world's own net stays as it is
                 net = copy.deepcopy(net)
                 net.line.loc[net.line.index[line_out], "in_service"] = False
-            # cold start: a replay gives the same bytes; 1e-10 pu (10 mW on 100 MVA) resolves LV losses
-            self.powerflows[key] = FastPowerFlow(net, warm_start=False, tol_pu=1e-10)
+            # cold starts: a replay gives the same bytes; 1e-8 MVA (10 mW) resolves LV losses; generators
+            # stay within their reactive limits
+            self.powerflows[key] = FastPowerFlow(net, warm_start=False, tol_mva=1e-8, enforce_q_lims=True)
         return self.powerflows[key]
 
     def __deepcopy__(self, memo: dict) -> Runtime:
