@@ -15,3 +15,11 @@ def testdata() -> Path:
             pytest.fail(f"reference data not found at {root} but PLURIGRID_REQUIRE_ORACLES=1")
         pytest.skip(f"reference data not found at {root} (set PLURIGRID_TESTDATA)")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _signer_key(tmp_path_factory) -> None:
+    """Runs sign their ledgers with a key of the test session (the same in every run and subprocess of it),
+    not with the user's own key in ~/.config."""
+    if "PLURIGRID_SIGNER_KEY" not in os.environ:
+        os.environ["PLURIGRID_SIGNER_KEY"] = str(tmp_path_factory.mktemp("signer") / "signer.key")

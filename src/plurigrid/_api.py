@@ -113,14 +113,16 @@ class World:
                 f"{w.steps:,} steps of {w.dt_h:g} h from {w.index[0].isoformat()}, {w.mechanism}>")
 
     def run(self, *, ledger: bool = True, progress: Progress | None = None, record: Collection[str] | None = None,
-            out: str | Path | None = None) -> Run:
+            out: str | Path | None = None, signer_key: str | Path | None = None) -> Run:
         """Simulates the whole horizon and returns its results.
 
         `ledger`: commit every step's settlement to a Merkle-verifiable ledger (`ledger/` in the run
         folder). `progress(done, total)` is told each finished step. `record`: what per-step detail
         to keep (RECORD_HELP); KPIs, bills and the report are always there. `out`: the run folder
-        (created; default a temporary one, see `Run.save`). A first Ctrl-C stops the run after the
-        step it is in: the folder is complete, its ledger verifies and `summary["partial"]` says so.
+        (created; default a temporary one, see `Run.save`). `signer_key`: the file of the Ed25519 key
+        that signs every block (default $PLURIGRID_SIGNER_KEY, else the user's own key, created on first
+        use; see docs/ledger.md). A first Ctrl-C stops the run after the step it is in: the folder is
+        complete, its ledger verifies and `summary["partial"]` says so.
         """
         from plurigrid.engine.record import RECORD_KINDS, Recorder
 
@@ -138,19 +140,22 @@ class World:
             folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         recorder = Recorder(self._world, folder, kinds)
-        _simulate_into(self._world, folder, recorder, ledger, progress, self.microworld)
+        _simulate_into(self._world, folder, recorder, ledger, progress, self.microworld, signer_key)
         return Run(folder, holder, world=self)
 
 
 def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progress: Progress | None,
-                   microworld: str) -> None:
-    """Runs `world` with its recorder and ledger, then writes the run folder's summary, tables and report."""
-    from plurigrid.engine.ledger_entries import THREAD_MIN_PARTICIPANTS, RunLedger
+                   microworld: str, signer_key: str | Path | None = None) -> None:
+    """Runs `world` with its recorder and ledger, then writes the run folder's summary, tables and report
+    (summary.json last: a folder without it is a run that did not finish)."""
+    from plurigrid.engine.ledger_entries import THREAD_MIN_PARTICIPANTS, RunLedger, run_signer
     from plurigrid.engine.output import write_run
     from plurigrid.engine.results import summary as make_summary
     from plurigrid.engine.simulate import Stop, simulate, stop_on_interrupt
 
-    writer = RunLedger(folder / "ledger", threaded=world.n >= THREAD_MIN_PARTICIPANTS) if ledger else None
+    (folder / "summary.json").unlink(missing_ok=True)  # an earlier run's, in a reused folder
+    writer = RunLedger(folder / "ledger", threaded=world.n >= THREAD_MIN_PARTICIPANTS,
+                       signer=run_signer(signer_key)) if ledger else None
     stop = Stop()
     total = world.steps
     tick = None if progress is None else (lambda k: progress(k + 1, total))
@@ -168,7 +173,8 @@ def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progre
     summary = make_summary(world, totals, microworld, modules={} if modules is None else modules.report(),
                            timings_s=timings)
     if writer is not None:
-        summary["ledger"] = {"height": writer.head.height, "head": writer.head.hash, "state_root": writer.head.state_root}
+        summary["ledger"] = {"height": writer.head.height, "head": writer.head.hash, "state_root": writer.head.state_root,
+                             "signer": None if writer.ledger.signer is None else writer.ledger.signer.did}
     write_run(folder, world, totals, summary, None if modules is None else modules.log)
 
 

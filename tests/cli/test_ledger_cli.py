@@ -25,7 +25,8 @@ def test_run_writes_a_ledger_that_verifies(hello_run):
     assert summary["ledger"]["height"] == summary["steps"]
     res = plurigrid("ledger", "verify", str(run))
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == f"valid: height {summary['steps']}, state root {summary['ledger']['state_root']}"
+    assert res.stdout.strip() == (f"valid: height {summary['steps']}, state root {summary['ledger']['state_root']}, "
+                                  f"signed by {summary['ledger']['signer']}")
 
 
 def test_tampered_block_fails_with_one_line(hello_run, tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import plurigrid
+from plurigrid.engine.ledger_entries import run_signer
 from plurigrid.state import ledger as L
 from plurigrid.state.ics23 import JMT_SPEC, decode_commitment_proof, verify_membership, verify_non_membership
 
@@ -120,7 +121,8 @@ def test_swapped_blocks_are_found(run_copy):
 
 
 def test_forged_block_with_consistent_hashes_is_found(run_copy):
-    """An attacker who rewrites a bill and recomputes every hash still cannot match state.sqlite."""
+    """An attacker who rewrites a bill, recomputes every hash and even holds the signing key still cannot match
+    state.sqlite."""
     path = _blocks(run_copy)
     lines = path.read_bytes().splitlines(keepends=True)
     block = json.loads(lines[-1])
@@ -138,7 +140,7 @@ def test_forged_block_with_consistent_hashes_is_found(run_copy):
     tx = replay.begin()
     L.apply_block(accounts, tx, header, block["entries"])
     forged = L.Header(**{**header.to_json(), "state_root": replay.commit(tx).root.hex()})
-    lines[-1] = L.canonical({"header": forged.to_json(), "entries": block["entries"]}) + b"\n"
+    lines[-1] = L.block_line(forged, L.canonical(block["entries"]), L.sign_header(forged, run_signer()))
     path.write_bytes(b"".join(lines))
     with pytest.raises(L.LedgerError, match=rf"^block {len(lines)}: state.sqlite holds root"):
         L.verify(run_copy)
@@ -171,30 +173,48 @@ def test_unfinished_last_line_is_dropped_on_reopen(run_copy):
     folder = run_copy / "ledger"
     height = L.verify(run_copy).height
     with _blocks(run_copy).open("ab") as f:  # a block line the crash left unfinished
-        f.write(b'{"entries":{},"header":{"height":99}}\n{"entries":{"gr')
-    ledger = L.Ledger(folder)
+        f.write(b'{"entries":{"gr')
+    verdict = L.check(run_copy)
+    assert (verdict.head.height, verdict.torn_bytes, verdict.prefix) == (height, 15, True)
+    ledger = L.Ledger(folder, signer=run_signer())
     assert ledger.height == height
     ledger.append(height, "2024-06-22T00:00:00+02:00", {"grid": {"upstream_wh": 5, "losses_wh": 5}})
     ledger.close()
-    assert L.verify(run_copy).height == height + 1
+    assert L.verify(folder).height == height + 1
+
+
+def test_a_whole_bad_last_line_is_refused_on_reopen_not_dropped(run_copy):
+    """Only an unfinished line can be a crash's; a whole line that does not verify is named, and kept as evidence."""
+    with _blocks(run_copy).open("ab") as f:
+        f.write(b'{"entries":{},"header":{"height":99}}\n')
+    size = _blocks(run_copy).stat().st_size
+    with pytest.raises(L.LedgerError, match=r"^block 25: not a block"):
+        L.Ledger(run_copy / "ledger", signer=run_signer())
+    assert _blocks(run_copy).stat().st_size == size
+    with L.Store(run_copy / "ledger" / L.STATE) as store:
+        assert store.meta("ledger_open") == 0  # a refused reopen leaves the ledger marked as its writer closed it
 
 
 def test_blocks_after_the_last_checkpoint_are_replayed_on_reopen(run_copy, tmp_path):
     """A process that died after writing blocks but before its next checkpoint loses none of them."""
     folder = run_copy / "ledger"
     head = L.verify(run_copy)
-    ledger = L.Ledger(folder)
+    ledger = L.Ledger(folder, signer=run_signer())
     for k in range(3):
         ledger.append(head.interval + 1 + k, f"t{k}", {"grid": {"upstream_wh": 5 + k, "losses_wh": 5 + k}})
     expected = ledger.head
     ledger.store.discard()  # dies: no checkpoint of the three blocks
-    assert L.verify(run_copy) == expected  # the blocks are the record
-    assert L.balances(run_copy)[0] == expected.height
-    assert L.prove(run_copy, "accounts/grid-operator")["root"] == expected.state_root
-    again = L.Ledger(folder)
+    verdict = L.check(folder)
+    assert verdict.head == expected and verdict.prefix and not verdict.closed  # the blocks are the record
+    assert L.balances(folder)[0] == expected.height
+    assert L.prove(folder, "accounts/grid-operator")["root"] == expected.state_root
+    again = L.Ledger(folder, signer=run_signer())
     assert (again.height, again.head) == (expected.height, expected)
     again.close()
-    assert L.verify(run_copy) == expected
+    verdict = L.check(folder)
+    assert verdict.head == expected and verdict.closed and not verdict.prefix
+    with pytest.raises(L.LedgerError, match=r"summary.json: ledger.height is 24, but the ledger's is 27"):
+        L.check(run_copy)  # the run's summary names the head it left, not the blocks appended since
 
 
 def test_long_ledgers_seal_their_blocks_into_zstd_segments(tmp_path, monkeypatch):

@@ -20,8 +20,8 @@ from plurigrid.jsonfile import read_json
 ledger_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Verify a run's ledger, prove a key against its state root, or show balances.")
 ics23_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Check ICS-23 commitment proofs.")
-_out = Console()
-_err = Console(stderr=True)
+_out = Console(emoji=False)  # a did:key holds ":key:", which rich would print as an emoji
+_err = Console(stderr=True, emoji=False)
 INVALID_EXIT = 1
 MICRO = 1e-6
 
@@ -62,16 +62,29 @@ def ics23_verify(
 
 
 @ledger_app.command("verify")
-def ledger_verify(run_dir: Path = typer.Argument(..., help="a run folder (or its ledger/ folder)")) -> None:
-    """Replay every block and check hashes, state roots and conservation; exit 1 naming the first bad block."""
-    from plurigrid.state.ledger import LedgerError, verify
+def ledger_verify(
+    run_dir: Path = typer.Argument(..., help="a run folder (or its ledger/ folder)"),
+    expect_signer: str | None = typer.Option(None, "--expect-signer", help="the did:key that must have signed "
+                                             "every block (fails on another signer and on unsigned ledgers)"),
+) -> None:
+    """Replay every block and check hashes, signatures, state roots and conservation; exit 1 naming the first bad block.
 
+    A ledger whose writer stopped before finishing (a killed run) is reported as a valid prefix up to its last
+    committed block."""
+    from plurigrid.state.identity import IdentityError, public_key_of
+    from plurigrid.state.ledger import LedgerError, check
+
+    if expect_signer is not None:
+        try:
+            public_key_of(expect_signer)
+        except IdentityError as err:
+            raise UsageError(f"--expect-signer: {err}") from None
     _require_dir(run_dir)
     try:
-        head = verify(run_dir)
+        verdict = check(run_dir, expect_signer)
     except LedgerError as err:
         _fail(f"invalid: {err}")
-    _out.print(f"valid: height {head.height}, state root {head.state_root}", highlight=False, soft_wrap=True)
+    _out.print(verdict.describe(), highlight=False, soft_wrap=True)
 
 
 @ledger_app.command("prove")
@@ -129,9 +142,11 @@ def ledger_show(
 
 
 def _require_dir(run_dir: Path) -> None:
-    from plurigrid.state.ledger import BLOCKS, ledger_folder
+    from plurigrid.state.blocklog import BlockLog
+    from plurigrid.state.ledger import BLOCKS, STATE, ledger_folder
 
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run folder")
-    if not (ledger_folder(run_dir) / BLOCKS).is_file():
+    folder = ledger_folder(run_dir)
+    if not BlockLog.exists(folder) and not (folder / STATE).is_file():
         raise UsageError(f"{run_dir}: holds no ledger (expected ledger/{BLOCKS})")

@@ -37,7 +37,7 @@ app.add_typer(ics23_app, name="ics23")
 app.add_typer(node_app, name="node")
 app.add_typer(lattice_app, name="lattice")
 out_console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, emoji=False)  # messages may name a did:key (":key:" is no emoji)
 
 
 def _print_version(value: bool) -> None:
@@ -131,6 +131,9 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     efficiency: bool = typer.Option(False, "--efficiency",
                                     help="also run the opf optimum of the same world and report welfare / optimal welfare"),
+    signer_key: Path | None = typer.Option(None, "--signer-key", help="file of the Ed25519 key that signs the ledger "
+                                           "(default $PLURIGRID_SIGNER_KEY, else ~/.config/plurigrid/signer.key; "
+                                           "created if missing)"),
 ) -> None:
     """Simulate a microworld and write its run folder."""
     import plurigrid
@@ -155,7 +158,7 @@ def run(
                           markup=False, highlight=False)
     progress = _Progress(quiet)
     try:
-        result = w.run(out=folder, progress=progress, record=kinds)
+        result = w.run(out=folder, progress=progress, record=kinds, signer_key=signer_key)
     finally:
         progress.close()
     summary = result.summary

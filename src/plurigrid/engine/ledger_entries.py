@@ -7,6 +7,7 @@ for the lattice's nodes later.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from plurigrid.engine.step import StepResult
 from plurigrid.engine.world import World
+from plurigrid.state.identity import Identity, IdentityError
 from plurigrid.state.ledger import Header, Ledger
 
 
@@ -71,6 +73,31 @@ def commit_step(ledger: Ledger, world: World, k: int, r: StepResult, readings: d
     return ledger.append(k, world.index[k].isoformat(), entries)
 
 
+SIGNER_KEY_ENV = "PLURIGRID_SIGNER_KEY"
+
+
+def default_signer_key() -> Path:
+    """Where a user's own signing key lives: $XDG_CONFIG_HOME (default ~/.config) /plurigrid/signer.key."""
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "plurigrid" / "signer.key"
+
+
+def run_signer(key: str | Path | None = None) -> Identity:
+    """The key that signs a run's ledger: the file `key`, else $PLURIGRID_SIGNER_KEY, else the user's own key.
+
+    Why a kept key rather than one per run: the ledger of a run is then the same bytes every time the
+    same user runs the same world and seed, and its signer names who ran it; the key stays outside
+    the run folder, so a folder shared with others cannot be re-signed by them. Each is created (a raw
+    32-byte Ed25519 seed, mode 0600) on first use.
+    """
+    path = Path(key) if key is not None else Path(os.environ[SIGNER_KEY_ENV]) if os.environ.get(SIGNER_KEY_ENV) \
+        else default_signer_key()
+    try:
+        return Identity.load_or_create(path)
+    except OSError as err:
+        raise IdentityError(f"{path}: cannot create the ledger's signing key ({err.strerror})") from None
+
+
 SYNC_INTERVAL_S = 0.5  # a simulation's blocks are fsynced together (a run writes up to hundreds a second)
 THREAD_MIN_PARTICIPANTS = 1_024  # smaller blocks are committed inline: their hashing keeps the GIL (see _native.c)
 
@@ -86,8 +113,8 @@ class RunLedger:
     caller's thread at the next `commit` or at `close`, and `close` waits for every queued block.
     """
 
-    def __init__(self, folder: Path, *, threaded: bool = True) -> None:
-        self.ledger = Ledger(folder, create=True, sync_interval_s=SYNC_INTERVAL_S)
+    def __init__(self, folder: Path, *, threaded: bool = True, signer: Identity | None = None) -> None:
+        self.ledger = Ledger(folder, create=True, sync_interval_s=SYNC_INTERVAL_S, signer=signer)
         self._error: BaseException | None = None
         self._queue: queue.Queue | None = queue.Queue(maxsize=8) if threaded else None
         if self._queue is not None:

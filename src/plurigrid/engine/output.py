@@ -4,6 +4,7 @@ table, report.html and the modules' log."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from plurigrid.engine.record import Totals
@@ -13,13 +14,22 @@ from plurigrid.engine.world import World
 
 
 def write_summary(folder: Path, summary: dict) -> None:
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """Writes summary.json whole or not at all (written aside, fsynced, renamed), so a run killed meanwhile leaves
+    either the summary or none, never a torn one."""
+    path = folder / "summary.json"
+    tmp = path.with_name(f".summary.json.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def write_run(folder: Path, world: World, totals: Totals, summary: dict, modules_log: list[str] | None) -> None:
-    """Writes the per-run files into `folder` (which the recorder already created)."""
+    """Writes the per-run files into `folder` (which the recorder already created); summary.json last, so a folder
+    that has one holds every file of the run."""
     settlements_table(world, totals).to_parquet(folder / "settlements.parquet", index=False)
-    write_summary(folder, summary)
     if modules_log is not None:  # what the modules logged, their failures and swaps
         (folder / "modules.log").write_text("".join(line + "\n" for line in modules_log), encoding="utf-8")
     write_report(world, totals, summary, folder / "report.html")
+    write_summary(folder, summary)

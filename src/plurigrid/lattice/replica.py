@@ -44,6 +44,7 @@ from plurigrid.engine.step import State, StepResult, initial_state, passive_deci
 from plurigrid.engine.world import World
 from plurigrid.lattice.hashgraph import HashGraph, Operation
 from plurigrid.market.settlement import tariff_bill_micro
+from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import Header, Ledger
 from plurigrid.strategies.base import Decision, Observation
 
@@ -149,6 +150,7 @@ class Replica:
     ledger_dir: Path
     graph_path: str | Path = ":memory:"
     heard: Callable[[str], None] | None = None  # told the author of every valid operation delivered (liveness)
+    signer: Identity | None = None  # signs this replica's ledger blocks: the node's own key
     state: State = field(init=False)
     cleared: list[Cleared] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
@@ -159,7 +161,7 @@ class Replica:
         self.rules = DecisionRules(self.world, self.hosts)
         self.graph = HashGraph(self.graph_path, self.rules)
         # derived from the log and rebuilt from it after a restart, so its commits need not wait for the disk
-        self.ledger = Ledger(self.ledger_dir, create=True, durable=False)
+        self.ledger = Ledger(self.ledger_dir, create=True, durable=False, signer=self.signer)
         self.cut: dict[int, dict[int, dict]] = {}  # interval → participant index → decision payload
         self.late = 0
         self.readings: list[tuple[int, int, int, int, str]] = []  # to settle in the next block: (p, k, Wh, micro, op)

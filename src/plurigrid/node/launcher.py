@@ -358,8 +358,8 @@ def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Pat
              rejected: int) -> dict:
     finals = {r.did: (r.roots[-1] if r.roots else "") for r in reports}
     money = []
-    for folder in folders:
-        verify(folder)  # every node's ledger replays to its roots (raises LedgerError if not)
+    for folder, report in zip(folders, reports):
+        verify(folder, expect_signer=report.did)  # every node's ledger replays to its roots, signed by it
         money.append(sum(a["balance_micro"] for a in balances(folder)[1].values()))
     latencies = [ms for r in reports for ms in r.latencies_ms]
     return {

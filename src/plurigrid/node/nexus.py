@@ -94,7 +94,7 @@ class Nexus:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.lifecycle = Lifecycle(self.data_dir, self.identity.did)
-        self.replica = Replica(self.world, self.hosts, self.data_dir / "ledger",
+        self.replica = Replica(self.world, self.hosts, self.data_dir / "ledger", signer=self.identity,
                                heard=lambda did: self.membership.heard(did))  # an operation in the log is a sign of life
         self.outbox = Outbox(self.data_dir / "outbox.sqlite")
         self.hosted = self.hosts.get(self.identity.did, ())

@@ -9,6 +9,10 @@ a head, `blocks.jsonl` (plain lines, appendable, truncatable at a torn last line
 holds `SEAL_BYTES` it is sealed into a zstd segment `blocks-<first>-<last>.jsonl.zst` (heights
 inclusive, written aside, fsynced, then renamed) and a new head starts. `zstdcat blocks-*.zst
 blocks.jsonl` prints every block in order; a small ledger is just `blocks.jsonl`.
+
+A process killed at any moment leaves whole lines, then at most one unfinished line (`torn_bytes`),
+and either the head or its sealed segment (a segment's leftovers are tidied when a writer opens the
+log; a reader opened with `writable=False` changes nothing and reads past them).
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ def segment_name(first: int, last: int) -> str:
 class BlockLog:
     """The block lines of one ledger folder: sealed segments, then the head."""
 
-    def __init__(self, folder: Path, *, durable: bool = True, sync_interval_s: float = 0.0) -> None:
+    def __init__(self, folder: Path, *, durable: bool = True, sync_interval_s: float = 0.0,
+                 writable: bool = True) -> None:
+        """`writable=False`: a reader, which leaves the files as they are (an unfinished seal's leftovers too)."""
         self.folder, self.durable, self.sync_interval_s = Path(folder), durable, sync_interval_s
         self._synced_at, self._unsynced = time.monotonic(), False
         self.head = self.folder / HEAD
@@ -65,10 +71,14 @@ class BlockLog:
                 raise BlockLogError(f"{path.name}: expected a segment starting at block {expected}")
             expected = last + 1
         self.sealed = expected - 1  # blocks held by segments
-        for leftover in self.folder.glob("blocks-*.jsonl.tmp"):  # a seal that never finished
-            leftover.unlink()
-        if self.segments and self.head.exists() and self._first_head_height() <= self.sealed:
-            self.head.unlink()  # a seal finished but its head was not removed: the segment holds those lines
+        if writable:
+            for leftover in self.folder.glob("blocks-*.jsonl.tmp"):  # a seal that never finished
+                leftover.unlink()
+        # a seal that finished but did not remove its head: the segment holds those lines
+        self._stale_head = bool(self.segments) and self.head.exists() and self._first_head_height() <= self.sealed
+        if self._stale_head and writable:
+            self.head.unlink()
+            self._stale_head = False
         self._head_lines = self._count_head()
 
     def _first_head_height(self) -> int:
@@ -79,18 +89,29 @@ class BlockLog:
         except (ValueError, KeyError, TypeError):
             return self.sealed + 1  # not a block: the ledger's own checks will name it
 
+    def _has_head(self) -> bool:
+        return self.head.exists() and not self._stale_head
+
     def _count_head(self) -> int:
-        """Complete lines of the head; `torn` tells whether a partial line follows them."""
-        self.torn = False
-        if not self.head.exists():
+        """Complete lines of the head; `torn_bytes` counts the bytes of an unfinished line after them."""
+        self.torn_bytes = 0
+        if not self._has_head():
             return 0
-        count, last = 0, b"\n"
+        count = size = end = 0  # end: the offset just past the last newline
         with self.head.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 count += chunk.count(b"\n")
-                last = chunk[-1:]
-        self.torn = last != b"\n"
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    end = size + newline + 1
+                size += len(chunk)
+        self.torn_bytes = size - end
         return count
+
+    @property
+    def torn(self) -> bool:
+        """Whether an unfinished line follows the last complete one."""
+        return self.torn_bytes > 0
 
     def __len__(self) -> int:
         return self.sealed + self._head_lines
@@ -110,7 +131,7 @@ class BlockLog:
             for height, line in enumerate(data.splitlines(keepends=True), start=first):
                 if start <= height <= stop:
                     yield line
-        if stop > self.sealed and self.head.exists():
+        if stop > self.sealed and self._has_head():
             with self.head.open("rb") as f:
                 for height, line in enumerate(f, start=self.sealed + 1):
                     if height > stop or not line.endswith(b"\n"):
@@ -133,7 +154,7 @@ class BlockLog:
             f.truncate(keep)
             if self.durable:
                 os.fsync(f.fileno())
-        self._head_lines, self.torn = blocks - self.sealed, False
+        self._head_lines, self.torn_bytes = blocks - self.sealed, 0
 
     def append(self, line: bytes) -> None:
         """Appends one block line (ending in a newline), durable now or within `sync_interval_s`; seals a large head."""

@@ -5,24 +5,31 @@ state root. Each block is a header (height, interval, time, previous block hash,
 the entries) plus its entries: orders, trades, settlements and metered energy, in integer Wh and
 integer micro-units of the currency. Applying the entries moves account balances in the versioned
 store (`store.Store`, one version per block), so the header's state root commits to every balance,
-and `accounts/<id>` can be proven with ICS-23 (JMT spec) to anyone holding the root.
+and `accounts/<id>` can be proven with ICS-23 (JMT spec) to anyone holding the root. Beside each
+header (outside the state, so roots do not depend on who signs) is the writer's Ed25519 signature
+of it and its `did:key`, so a ledger recomputed by someone without the key does not verify as theirs.
 
 On disk (a run folder's `ledger/`):
 - `blocks.jsonl` (and, for long runs, zstd segments of it: `blocklog`): one canonical-JSON block
-  per line, readable by anyone; a block is committed once its line is on disk (fsynced);
+  per line, readable by anyone. The blocks are the record: a block is committed once its whole
+  line is in the file (fsynced then, or within the group commit's interval);
 - `state.sqlite`: checkpoints of the store (every version's root, the full state at the last
-  checkpoint; its side space keeps the account order), written as the blocks grow and at close.
+  checkpoint; its side space keeps the account order), written as the blocks grow and at close,
+  and whether the ledger's writer has it open. It is derived from the blocks and rebuilt from them.
 
-Reopening a ledger loads the last checkpoint and replays the blocks after it, checking each root
-against its header; a torn last line (a crash while writing it) is dropped. `verify` replays every
-block from nothing and checks hashes, roots and conservation, so altering any byte of either file
-is found. Ledgers written before store format 2 are read and verified in place.
+Reopening a ledger loads the last checkpoint and replays the blocks after it, checking each root and
+signature against its header; an unfinished last line (a crash while writing it) is dropped. `check`
+replays every block from nothing and checks hashes, signatures, roots and conservation, so altering
+any byte of either file is found; a ledger whose writer stopped before closing it verifies as a
+prefix up to its last committed block. Ledgers written before store format 2 are read and verified
+in place; ledgers written before signing verify as unsigned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +39,8 @@ import numpy as np
 from plurigrid.errors import PlurigridError
 from plurigrid.state._native import canonical_json, format_rows
 from plurigrid.state.blocklog import HEAD, BlockLog, BlockLogError
+from plurigrid.state.identity import Identity, IdentityError, public_key_of
+from plurigrid.state.identity import verify as verify_signature
 from plurigrid.state.store import Commit, Format1Store, Store, StoreError, Transaction, open_store
 
 OPERATOR = "grid-operator"  # the account on the other side of every tariff and market payment
@@ -52,6 +61,9 @@ _ACCOUNT_PARTS = [b'{"' + _ACCOUNT_FIELDS[0].encode() + b'":'] + [b',"' + f.enco
 _LIMIT = 1 << 62  # amounts beyond this could overflow the balances' 64-bit sums
 _ACCOUNTS_KEY = b"ledger/accounts"  # side space: the accounts in the order blocks opened them
 CHECKPOINT_FACTOR = 32  # a checkpoint once the blocks since the last one hold this many times the state
+SIGNING_DOMAIN = b"plurigrid/ledger/header/1:"  # what a block signature signs: this, then the header's hash
+_OPEN = "ledger_open"  # state.sqlite meta: 1 while a writer has the ledger open, 0 once it closed it
+_HEX_SIGNATURE = re.compile(r"^[0-9a-f]{128}$")
 
 
 class LedgerError(PlurigridError, ValueError):
@@ -102,9 +114,23 @@ def reading_key(account: str, interval: int) -> bytes:
     return f"readings/{account}/{interval:012d}".encode()
 
 
-def block_line(header: Header, entries_json: bytes) -> bytes:
-    """A block as its file line: canonical({"entries": ..., "header": ...}) from the already encoded entries."""
-    return b'{"entries":' + entries_json + b',"header":' + canonical(header.to_json()) + b"}\n"
+def signing_message(header: Header) -> bytes:
+    """The bytes a block's signature signs: a domain tag (so no other signed message can pass for it) and its header hash."""
+    return SIGNING_DOMAIN + bytes.fromhex(header.hash)
+
+
+def sign_header(header: Header, signer: Identity) -> dict[str, str]:
+    """A block's `signature`: the signer's did:key and its Ed25519 signature of the header (hex)."""
+    return {"ed25519": signer.sign(signing_message(header)).hex(), "signer": signer.did}
+
+
+def block_line(header: Header, entries_json: bytes, signature: dict[str, str] | None = None) -> bytes:
+    """A block as its file line: canonical({"entries": ..., "header": ..., "signature": ...}) from the already
+    encoded entries (an unsigned block has no `signature`)."""
+    line = b'{"entries":' + entries_json + b',"header":' + canonical(header.to_json())
+    if signature is not None:
+        line += b',"signature":' + canonical(signature)
+    return line + b"}\n"
 
 
 @dataclass(frozen=True)
@@ -263,83 +289,138 @@ def _head_header(store: Store | Format1Store, height: int) -> Header:
     return Header(**json.loads(raw), state_root=store.root().hex())
 
 
-def _parse_block(line: bytes, height: int) -> tuple[Header, dict]:
+def _parse_block(line: bytes, height: int) -> tuple[Header, dict, dict | None]:
+    """A block line's header, entries and signature (None: unsigned), checked for shape and canonical bytes."""
     where = f"block {height}"
     try:
         block = json.loads(line)
         header = Header(**block["header"])
         entries = block["entries"]
-        exact = canonical(block) + b"\n" == line
+        signature = block.get("signature")
+        exact = canonical(block) + b"\n" == line and set(block) <= {"entries", "header", "signature"}
     except (ValueError, KeyError, TypeError):
         raise LedgerError(f"{where}: not a block (expected JSON with a header and entries)") from None
     if not exact:
         raise LedgerError(f"{where}: not in canonical form (bytes were altered)")
-    return header, entries
+    if signature is not None and not (isinstance(signature, dict) and set(signature) == {"ed25519", "signer"}
+                                      and isinstance(signature["signer"], str)
+                                      and _HEX_SIGNATURE.match(str(signature["ed25519"]))):
+        raise LedgerError(f"{where}: signature must be an object with a signer (did:key) and an ed25519 signature "
+                          "(128 hex digits)")
+    return header, entries, signature
 
 
-def _replay_block(store: Store, accounts: Accounts, head: Header, line: bytes,
-                  height: int) -> tuple[Accounts, Header, Transaction]:
-    """Checks one block line against the chain so far and commits it to `store`; returns the new accounts and head."""
-    header, entries = _parse_block(line, height)
+def _signer_of(header: Header, signature: dict | None, where: str) -> str | None:
+    """The did:key that signed the block (None: unsigned), once its signature of the header checks out."""
+    if signature is None:
+        return None
+    did = signature["signer"]
+    try:
+        public_key_of(did)
+    except IdentityError as err:
+        raise LedgerError(f"{where}: signature: {err}") from None
+    if not verify_signature(did, bytes.fromhex(signature["ed25519"]), signing_message(header)):
+        raise LedgerError(f"{where}: its signature is not {did}'s signature of its header")
+    return did
+
+
+def _signer_name(did: str | None) -> str:
+    return "nobody (unsigned)" if did is None else did
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """A ledger replayed up to `head`: its accounts, and the did:key that signs its blocks (None: unsigned)."""
+
+    accounts: Accounts
+    head: Header
+    signer: str | None
+
+
+_EMPTY_CHAIN = _Chain(Accounts.empty(), GENESIS, None)
+
+
+def _replay_block(store: Store, chain: _Chain, line: bytes, height: int) -> tuple[_Chain, Transaction]:
+    """Checks one block line against the chain so far and commits it to `store`; returns the chain with it.
+
+    Block 1 decides who signs the ledger (or that nobody does); every later block must be signed by the same key.
+    """
+    header, entries, signature = _parse_block(line, height)
     where = f"block {height}"
     if header.height != height:
         raise LedgerError(f"{where}: header says height {header.height}")
-    if header.prev_hash != (head.hash if height > 1 else GENESIS_HASH):
+    if header.prev_hash != (chain.head.hash if height > 1 else GENESIS_HASH):
         raise LedgerError(f"{where}: prev_hash does not match block {height - 1}")
     if header.entries_hash != sha256_hex(canonical(entries)):
         raise LedgerError(f"{where}: entries do not match the header's entries_hash")
+    signer = _signer_of(header, signature, where)
+    if height > 1 and signer != chain.signer:
+        raise LedgerError(f"{where}: signed by {_signer_name(signer)}, but the blocks before it by "
+                          f"{_signer_name(chain.signer)}")
     tx = store.begin()
-    accounts = apply_block(accounts, tx, header, entries)
+    accounts = apply_block(chain.accounts, tx, header, entries)
     root = store.commit(tx).root.hex()
     if root != header.state_root:
         raise LedgerError(f"{where}: state root {header.state_root} differs from the replayed {root}")
-    return accounts, header, tx
+    return _Chain(accounts, header, signer), tx
 
 
 class Ledger:
-    """An open ledger folder: appends blocks and commits them to its store."""
+    """An open ledger folder: appends blocks, signs them and commits them to its store."""
 
     def __init__(self, folder: Path | str, *, create: bool = False, durable: bool = True,
-                 sync_interval_s: float = 0.0) -> None:
+                 sync_interval_s: float = 0.0, signer: Identity | None = None) -> None:
         """`durable=False`: blocks and checkpoints are not fsynced, for a ledger rebuilt from elsewhere after a
-        restart (a lattice node's, from the replicated log); a crash still leaves a consistent prefix.
+        restart (a lattice node's, from the replicated log); a process crash still leaves a consistent prefix.
         `sync_interval_s`: blocks are fsynced together at most this long after they are appended (a group
-        commit; 0: each one as it is appended)."""
+        commit; 0: each one as it is appended). `signer`: the key that signs every block (None: unsigned
+        blocks); a ledger's blocks all have one signer, so reopening one needs the key that signed it."""
         self.folder = Path(folder)
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
-            stale_files: list[str | Path] = [STATE, STATE + "-wal", STATE + "-shm", BLOCKS, *self.folder.glob("blocks-*.jsonl.*")]
-            for stale in stale_files:
-                (self.folder / stale).unlink(missing_ok=True)
-        elif not BlockLog.exists(self.folder) or not (self.folder / STATE).is_file():
+            self._remove_stale()
+            (self.folder / BLOCKS).touch()
+        elif not BlockLog.exists(self.folder) and not (self.folder / STATE).is_file():
             raise LedgerError(f"{self.folder}: no ledger here (expected {BLOCKS} and {STATE})")
+        self.signer = signer
         try:
             self.blocks = BlockLog(self.folder, durable=durable, sync_interval_s=sync_interval_s)
             self.store = Store(self.folder / STATE, durable, log=False)
         except (StoreError, BlockLogError) as err:
             raise LedgerError(f"{self.folder}: {err}") from None
-        self._recover()
+        try:
+            self._recover()
+        except BaseException:
+            self.blocks.close()
+            self.store.discard()
+            raise
+        self.store.set_meta(_OPEN, 1)
+
+    def _remove_stale(self) -> None:
+        """Removes an earlier ledger from the folder, state first and blocks from the last, so a crash meanwhile
+        leaves a prefix of the earlier blocks (whose state is rebuilt from them) or nothing."""
+        stale: list[str | Path] = [STATE + "-wal", STATE + "-shm", STATE, BLOCKS,
+                                   *sorted(self.folder.glob("blocks-*.jsonl.*"), reverse=True)]
+        for name in stale:
+            (self.folder / name).unlink(missing_ok=True)
 
     def _recover(self) -> None:
-        """Loads the checkpoint, then replays the blocks after it; drops a torn last line."""
+        """Loads the checkpoint, then replays the blocks after it (checking every one); drops an unfinished last line."""
         store, height = self.store, self.store.version
         if len(self.blocks) < height:
             raise LedgerError(f"{self.folder / BLOCKS}: {len(self.blocks)} blocks but the store committed {height}")
-        raw = store.snapshot().side_get(_ACCOUNTS_KEY)
-        self.accounts = Accounts.load(json.loads(raw) if raw else [], store.snapshot().get)
-        self.head = _head_header(store, height)
+        chain = _chain_at(store, self.blocks, height)
         self._unsaved_bytes = 0
-        last = len(self.blocks)
         for number, line in enumerate(self.blocks.lines(height + 1), start=height + 1):
-            try:
-                self.accounts, self.head, _ = _replay_block(store, self.accounts, self.head, line, number)
-                self._unsaved_bytes += len(line)
-            except LedgerError:
-                if number < last:
-                    raise
-                self.blocks.truncate(number - 1)  # the last line was never finished
-        if len(self.blocks) > store.version or self.blocks.torn:  # a partial line after the last complete one
-            self.blocks.truncate(store.version)
+            chain, _ = _replay_block(store, chain, line, number)
+            self._unsaved_bytes += len(line)
+        if self.blocks.torn:
+            self.blocks.truncate(len(self.blocks))
+        self.accounts, self.head = chain.accounts, chain.head
+        did = None if self.signer is None else self.signer.did
+        if self.height > 0 and did != chain.signer:
+            raise LedgerError(f"{self.folder}: its blocks are signed by {_signer_name(chain.signer)}; appending to it "
+                              f"needs that key, not {_signer_name(did)}'s")
 
     @property
     def height(self) -> int:
@@ -358,7 +439,8 @@ class Ledger:
 
         def write_block(commit: Commit) -> None:
             header = replace(provisional, state_root=commit.root.hex())
-            line = block_line(header, entries_json)
+            signature = None if self.signer is None else sign_header(header, self.signer)
+            line = block_line(header, entries_json, signature)
             self.blocks.append(line)
             self._unsaved_bytes += len(line)
             committed.append(header)
@@ -376,7 +458,10 @@ class Ledger:
         self._unsaved_bytes = 0
 
     def close(self) -> None:
+        """Makes every block durable, checkpoints the head and records that the writer closed the ledger."""
         self.blocks.close()
+        self.store.checkpoint()
+        self.store.set_meta(_OPEN, 0)
         self.store.close()
 
 
@@ -384,8 +469,12 @@ class Ledger:
 
 
 def _open_store(folder: Path) -> Store | Format1Store:
-    if not BlockLog.exists(folder) or not (folder / STATE).is_file():
+    """The ledger's state.sqlite opened for reading; an empty store in memory if it is missing (a writer that died
+    before creating it: the blocks are the record, and reopening rebuilds the state from them)."""
+    if not BlockLog.exists(folder) and not (folder / STATE).is_file():
         raise LedgerError(f"{folder}: no ledger here (expected {BLOCKS} and {STATE})")
+    if not (folder / STATE).is_file():
+        return Store(":memory:", log=False)
     try:
         return open_store(folder / STATE)
     except StoreError as err:
@@ -394,9 +483,24 @@ def _open_store(folder: Path) -> Store | Format1Store:
 
 def _block_log(folder: Path) -> BlockLog:
     try:
-        return BlockLog(folder)
+        return BlockLog(folder, writable=False)
     except BlockLogError as err:
         raise LedgerError(f"{folder}: {err}") from None
+
+
+def _chain_at(store: Store, blocks: BlockLog, height: int) -> _Chain:
+    """The chain as the store holds it at its latest version `height`, signed by whoever signed block `height`."""
+    snap = store.snapshot()
+    raw = snap.side_get(_ACCOUNTS_KEY)
+    accounts = Accounts.load(json.loads(raw) if raw else [], snap.get)
+    signer = None
+    if height > 0:
+        line = next(blocks.lines(height, height), None)
+        if line is None:
+            raise LedgerError(f"block {height}: missing from {BLOCKS} (state.sqlite committed {height})")
+        header, _, signature = _parse_block(line, height)
+        signer = _signer_of(header, signature, f"block {height}")
+    return _Chain(accounts, _head_header(store, height), signer)
 
 
 def ledger_folder(run_dir: Path | str) -> Path:
@@ -446,25 +550,74 @@ class _Format1Rows:
                 raise LedgerError(f"state.sqlite: its {table} differ from the replayed blocks")
 
 
-def verify(run_dir: Path | str) -> Header:
-    """Replays every block from nothing and checks it; returns the head header or raises LedgerError.
+@dataclass(frozen=True)
+class Verdict:
+    """What `check` found: a valid ledger up to `head`, who signed it, and whether it is all its writer wrote.
+
+    A ledger whose writer stopped before closing it (a killed run or node) is valid as a prefix: every
+    block it committed, up to `head`, and nothing after it.
+    """
+
+    head: Header
+    signer: str | None  # the did:key that signed every block (None: unsigned, a ledger written before signing)
+    closed: bool  # its writer closed it (else it stopped, e.g. was killed, and `head` is its last committed block)
+    torn_bytes: int  # an unfinished line after the head: not a block (reopening drops it)
+    state_missing: bool  # no state.sqlite (the writer died before creating it; reopening rebuilds it)
+    summary: dict | None  # the run folder's summary.json (None: not a run folder, or it wrote none)
+    run_folder: bool  # checked as a run folder (its ledger/ inside): a finished run wrote summary.json
+
+    @property
+    def prefix(self) -> bool:
+        """Whether this is what a writer committed before it stopped, rather than a ledger it finished."""
+        return not self.closed or self.torn_bytes > 0 or self.state_missing or (self.run_folder and self.summary is None)
+
+    def describe(self) -> str:
+        """One line for a person: valid, height, root and signer, and why it is a prefix if it is one."""
+        h = self.head.height
+        what = f"state root {self.head.state_root or '(none)'}, " + \
+            (f"signed by {self.signer}" if self.signer else "unsigned (no block is signed)")
+        if not self.prefix:
+            partial = (self.summary or {}).get("partial")
+            if isinstance(partial, dict):
+                return (f"valid: height {h} of a partial run (stopped after {partial.get('steps_done')} of "
+                        f"{partial.get('steps_planned')} steps), {what}")
+            return f"valid: height {h}, {what}"
+        why = []
+        if not self.closed:
+            why.append("its writer stopped before closing it")
+        if self.run_folder and self.summary is None:
+            why.append("the run wrote no summary.json")
+        if self.state_missing:
+            why.append(f"{STATE} is missing (reopening rebuilds it from the blocks)")
+        if self.torn_bytes:
+            why.append(f"an unfinished line of {self.torn_bytes} bytes follows block {h} (not a block; reopening "
+                       "drops it)")
+        return f"valid prefix: height {h} is its last committed block ({'; '.join(why)}), {what}"
+
+
+def check(run_dir: Path | str, expect_signer: str | None = None) -> Verdict:
+    """Replays every block from nothing and checks it; returns what it found or raises LedgerError naming the fault.
 
     Checks, per block: canonical bytes, height, the previous block's hash, the entries' hash, the
-    ledger's rules (conservation, account references) and the state root, both as replayed and as
-    `state.sqlite` holds it; then that `state.sqlite` holds exactly what the replay gives (its
-    checkpoint, byte for byte; in format 1, every tree node and value row).
+    signature of the header (every block by the same did:key, or none signed), the ledger's rules
+    (conservation, account references) and the state root, both as replayed and as `state.sqlite`
+    holds it; then that `state.sqlite` holds exactly what the replay gives (its checkpoint, byte for
+    byte; in format 1, every tree node and value row). `expect_signer`: the did:key that must have
+    signed it. For a run folder, its summary.json (if the run wrote one) must name the same head.
     """
+    run_dir = Path(run_dir)
     folder = ledger_folder(run_dir)
     store = _open_store(folder)
-    blocks = _block_log(folder)
+    state_missing = not (folder / STATE).is_file()
     try:
+        blocks = _block_log(folder)
         replay = Store(":memory:", log=False)
         checkpoints = set() if isinstance(store, Format1Store) else \
             {v for (v,) in store._db.execute("SELECT version FROM checkpoints")}
         format1 = _Format1Rows() if isinstance(store, Format1Store) and store.oldest == 0 else None
-        accounts, head = Accounts.empty(), GENESIS
+        chain = _EMPTY_CHAIN
         for height, line in enumerate(blocks.lines(), start=1):
-            accounts, head, tx = _replay_block(replay, accounts, head, line, height)
+            chain, tx = _replay_block(replay, chain, line, height)
             where = f"block {height}"
             if format1 is not None:
                 format1.add(height, tx)
@@ -473,7 +626,8 @@ def verify(run_dir: Path | str) -> Header:
                     raise LedgerError(f"{where}: state.sqlite never committed it (it holds {store.version} blocks)")
                 continue  # blocks after the last checkpoint: the blocks themselves are the record
             if height >= store.oldest and store.root(height) != replay.root():
-                raise LedgerError(f"{where}: state.sqlite holds root {store.root(height).hex()}, not {head.state_root}")
+                raise LedgerError(f"{where}: state.sqlite holds root {store.root(height).hex()}, not "
+                                  f"{chain.head.state_root}")
             if height in checkpoints:
                 assert isinstance(store, Store)  # a format-1 store has no checkpoints
                 _check_checkpoint(store, replay, height)
@@ -484,11 +638,41 @@ def verify(run_dir: Path | str) -> Header:
             format1.check(store)
         elif not isinstance(store, Format1Store) and store._db.execute("SELECT COUNT(*) FROM log").fetchone()[0]:
             raise LedgerError("state.sqlite: its log differs from the replayed blocks (a ledger's store keeps none)")
-        return head
+        closed = isinstance(store, Format1Store) or (not state_missing and store.meta(_OPEN) != 1)
     except StoreError as err:
         raise LedgerError(f"{folder / STATE}: {err}") from None
     finally:
         store.close()
+    if expect_signer is not None and chain.signer != expect_signer:
+        raise LedgerError(f"signed by {_signer_name(chain.signer)}, not by the expected {expect_signer}")
+    run_folder = folder != run_dir
+    summary = _run_summary(run_dir, chain) if run_folder else None
+    return Verdict(chain.head, chain.signer, closed, blocks.torn_bytes, state_missing, summary, run_folder)
+
+
+def _run_summary(run_dir: Path, chain: _Chain) -> dict | None:
+    """The run folder's summary.json (None if the run wrote none), checked to name the ledger's head and signer."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_bytes())
+    except ValueError:
+        raise LedgerError(f"{path}: not JSON (a run writes its summary.json whole or not at all)") from None
+    said = summary.get("ledger") if isinstance(summary, dict) else None
+    if not isinstance(said, dict):
+        raise LedgerError(f"{path}: has no ledger object (the height, head and signer of the run's ledger)")
+    found = {"height": chain.head.height, "head": chain.head.hash, "state_root": chain.head.state_root,
+             "signer": chain.signer}
+    for name, value in found.items():
+        if name in said and said[name] != value:
+            raise LedgerError(f"{path}: ledger.{name} is {said[name]!r}, but the ledger's is {value!r}")
+    return summary
+
+
+def verify(run_dir: Path | str, expect_signer: str | None = None) -> Header:
+    """`check`, for callers that need only the head: its header, or LedgerError."""
+    return check(run_dir, expect_signer).head
 
 
 def _check_checkpoint(store: Store, replay: Store, version: int) -> None:
@@ -515,18 +699,15 @@ def _replayed(folder: Path, height: int | None = None) -> tuple[Store | Format1S
                           f"not {height}")
     if store.provable(height):
         return store, height
-    replay = Store(":memory:", log=False)
-    accounts, head, start = Accounts.empty(), GENESIS, 1
+    replay, chain, start = Store(":memory:", log=False), _EMPTY_CHAIN, 1
     if store.version < height:  # continue from the checkpoint
         replay.close()
         replay, start = cast(Store, store), store.version + 1  # a format-1 store holds every block: provable above
-        raw = store.snapshot().side_get(_ACCOUNTS_KEY)
-        accounts = Accounts.load(json.loads(raw) if raw else [], store.snapshot().get)
-        head = _head_header(store, store.version)
+        chain = _chain_at(replay, blocks, store.version)
     else:
         store.close()
     for number, line in enumerate(blocks.lines(start, height), start=start):
-        accounts, head, _ = _replay_block(replay, accounts, head, line, number)
+        chain, _ = _replay_block(replay, chain, line, number)
     return replay, height
 
 
@@ -581,7 +762,7 @@ def history(run_dir: Path | str, account: str) -> list[dict]:
     accounts: list[str] = []
     rows = []
     for number, line in enumerate(_block_log(folder).lines(), start=1):
-        header, entries = _parse_block(line, number)
+        header, entries, _ = _parse_block(line, number)
         accounts.extend(entries.get("accounts", []))
         if account not in accounts and account != OPERATOR:
             continue

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (version INTEGER PRIMARY KEY, state BLOB 
 _CHECKPOINT_FACTOR = 4  # a new checkpoint once the log since the last one holds this many times the state
 _CHECKPOINT_MIN_BYTES = 1 << 20  # and at least this much
 _EMPTY_BATCH = encode_batch({})
+_RESERVED_META = {"format", "log", "oldest"}  # the store's own meta rows
 
 
 class StoreError(PlurigridError, ValueError):
@@ -220,6 +221,18 @@ class Store(_StoreFile):
     def discard(self) -> None:
         """Closes the file without persisting commits held in memory (a store opened to read or replay)."""
         self._db.close()
+
+    def meta(self, name: str) -> int | None:
+        """A named integer its owner recorded beside the versions (`set_meta`), or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, name: str, value: int) -> None:
+        """Records a named integer beside the versions, durably and at once (outside any version: not in a
+        root, not rolled back with one), e.g. whether the store's owner has it open."""
+        if name in _RESERVED_META:
+            raise StoreError(f"meta {name!r} is the store's own")
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, int(value)))
 
     @property
     def state_bytes(self) -> int:
