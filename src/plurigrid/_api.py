@@ -38,7 +38,6 @@ def load(world: str | Path | Mapping[str, Any], *, hours: float | None = None, m
     `hours` cuts the horizon to the first hours, `mechanism` and `seed` replace the spec's. Raises a
     `PlurigridError` (one line naming the file and field) for anything a person must fix.
     """
-    from plurigrid.engine.world import compile_world
     from plurigrid.microworld.loader import load as load_spec
     from plurigrid.microworld.loader import validate_data
     from plurigrid.microworld.spec import MECHANISMS
@@ -52,6 +51,8 @@ def load(world: str | Path | Mapping[str, Any], *, hours: float | None = None, m
         spec, label, base = validate_data(name, dict(world)), name, None
     else:
         spec, label, base = load_spec(str(world))
+    from plurigrid.engine.world import compile_world  # after the spec: a bad one is refused before the grid stack loads
+
     compiled = compile_world(spec, label, base, hours=hours, mechanism=mechanism, seed=seed)
     return World(compiled, label.removesuffix(".toml").removesuffix(".json"))
 

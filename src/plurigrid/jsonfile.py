@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from plurigrid.untrusted import MAX_INPUT_BYTES, InputTooLarge, parse_bounded, read_bounded
+
 
 def read_json(path: Path, error: type[Exception]) -> object:
-    """The parsed file; raises `error` ("PATH: cannot read (…)" or "PATH: not JSON (…)") otherwise."""
+    """The parsed file; raises `error` ("PATH: cannot read (…)" or "PATH: not JSON (…)") otherwise.
+
+    Files past MAX_INPUT_BYTES and data nested past `untrusted.MAX_DEPTH` levels are refused the same way.
+    """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = read_bounded(path, MAX_INPUT_BYTES)
     except OSError as err:
         raise error(f"{path}: cannot read ({err.strerror})") from None
-    except ValueError as err:
+    except InputTooLarge as err:
+        raise error(f"{path}: cannot read ({err})") from None
+    try:
+        return parse_bounded(json.loads, data)
+    except ValueError as err:  # also bad UTF-8 or too deep
         raise error(f"{path}: not JSON ({err})") from None

@@ -68,10 +68,11 @@ def list_worlds() -> None:
 @app.command()
 def validate(path: str = typer.Argument(..., help="microworld file or library name")) -> None:
     """Check a microworld spec (and that its grid and participants compile)."""
-    from plurigrid.engine.world import compile_world
     from plurigrid.microworld.loader import load
 
     spec, name, base = load(path)
+    from plurigrid.engine.world import compile_world  # after the spec: a bad one is refused before the grid stack loads
+
     world = compile_world(spec, name, base)
     out_console.print(f"{name}: valid ({world.n} participants, {len(world.grid.net.bus)} buses, {world.steps} steps)")
 

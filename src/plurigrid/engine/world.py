@@ -21,6 +21,7 @@ from plurigrid.engine.modules import ModulePlan, plan_module
 from plurigrid.engine.series import SeriesSource, _hourly
 from plurigrid.grid.build import GridModel, add_island_reference, build_grid, bus_positions
 from plurigrid.market.mechanisms import Clearing, OrderBook, clearing_rule
+from plurigrid.microworld.checks import check_resources
 from plurigrid.microworld.generate import generate_participants
 from plurigrid.microworld.loader import SpecError
 from plurigrid.microworld.spec import STRATEGIES, Microworld, Participant
@@ -110,8 +111,8 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     is the same, so it still clears identically with their decisions received from elsewhere.
     The first block of inputs is built here, so a profile that cannot be read fails now.
     """
-    index = time_index(spec, hours)
     dt_h = pd.Timedelta(spec.world.resolution) / pd.Timedelta(hours=1)
+    check_resources(name, spec, hours=hours, participants=len(spec.participant), buses=len(spec.grid.bus), seed=seed)
     seed = spec.world.seed if seed is None else seed
     try:
         grid = build_grid(spec.grid, base_dir)
@@ -142,6 +143,8 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
             raise SpecError(name, f"participant[{i - n_generated}].bus", f"unknown bus {p.bus!r}; expected a bus id of the grid")
         bus_labels[i] = label
     bus_pos = bus_positions(net, bus_labels)
+    check_resources(name, spec, hours=hours, participants=N, buses=len(net.bus))  # with a referenced grid's own
+    index = time_index(spec, hours)
     fleet = fleet_of(participants, dt_h)
     reference = _island_reference(name, spec, grid, participants, fleet, bus_labels)
 

@@ -1,7 +1,8 @@
 """Reads a microworld from a library name, TOML or JSON file, and reports errors for people.
 
 Every problem becomes a `SpecError` whose text is one line:
-``<file>: <field path>: <what was expected>``.
+``<file>: <field path>: <what was expected>``. Files are read within a size limit and parsed within a
+nesting limit (`plurigrid.untrusted`), so hostile input is refused as quickly as a typo.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from pydantic_core import ErrorDetails
 
 from plurigrid.errors import PlurigridError
 from plurigrid.microworld.spec import Microworld
+from plurigrid.untrusted import MAX_INPUT_BYTES, InputTooLarge, NestedTooDeep, parse_bounded, read_bounded
 
 LIBRARY_PACKAGE = "plurigrid.microworld.library"
+# tomllib is pure Python (about 3 MB/s on a busy core): past this a TOML spec could not be refused within
+# seconds. Bulk data belongs in CSV profiles; a spec that must be larger can be written as JSON.
+MAX_TOML_BYTES = 8 * 2**20
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -47,8 +52,12 @@ def resolve(world: str) -> tuple[str, str, Path | None]:
     if path.suffix in (".toml", ".json") or path.exists():
         if not path.is_file():
             raise SpecError(str(path), "", "no such file")
+        limit = MAX_INPUT_BYTES if path.suffix == ".json" else MAX_TOML_BYTES
         try:
-            return path.name, path.read_text(encoding="utf-8"), path.resolve().parent
+            return path.name, read_bounded(path, limit).decode("utf-8"), path.resolve().parent
+        except InputTooLarge as exc:
+            hint = "" if path.suffix == ".json" else "; give bulk values as CSV profiles, or write the spec as JSON"
+            raise SpecError(str(path), "", f"{exc}{hint}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(str(path), "", f"cannot read file ({exc.__class__.__name__})") from None
     entry = resources.files(LIBRARY_PACKAGE) / f"{world}.toml"
@@ -62,14 +71,15 @@ def resolve(world: str) -> tuple[str, str, Path | None]:
 def parse_text(name: str, text: str) -> dict:
     """Parses TOML (or JSON for *.json names) into plain data, reporting the line of a syntax error."""
     try:
-        if name.endswith(".json"):
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
+        data = parse_bounded(json.loads if name.endswith(".json") else tomllib.loads, text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(name, "", f"invalid TOML: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SpecError(name, "", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except NestedTooDeep as exc:
+        raise SpecError(name, "", str(exc)) from None
+    except ValueError as exc:  # json: an integer of more than 4,300 digits
+        raise SpecError(name, "", f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise SpecError(name, "", "expected a table/object at the top level")
     return data
@@ -82,6 +92,8 @@ def _field_path(loc: tuple) -> str:
             parts.append(f"[{item}]")
         elif i > 0 and loc[i - 1] == "profile" and _is_tag(item):
             continue  # discriminated-union tag, not a key the user wrote
+        elif _is_member(item):
+            continue  # which member of a union (`float | list[float]`) pydantic tried
         else:
             parts.append(("." if parts else "") + str(item))
     return "".join(parts)
@@ -89,6 +101,22 @@ def _field_path(loc: tuple) -> str:
 
 def _is_tag(item: object) -> bool:
     return item in {"constant", "values", "bdew", "csv", "simbench", "pvlib", "wind-model", "run-of-river"}
+
+
+def _is_member(item: object) -> bool:
+    """Whether a location item names a union member (`float`, `list[float]`, `literal[...]`), not a key."""
+    return isinstance(item, str) and (item in {"float", "int", "str", "bool"} or item.startswith(("list[", "literal[")))
+
+
+def _explaining(errors: list[ErrorDetails]) -> ErrorDetails:
+    """The error to report: a typo first (it explains the rest), else the first; of the members of a union
+    the one that got furthest (`[1, nan]` for `float | list[float]` is about item 1, not about being a list)."""
+    first = min(errors, key=lambda e: e["type"] != "extra_forbidden")
+    loc = tuple(first["loc"])
+    cut = next((i for i, item in enumerate(loc) if _is_member(item)), None)
+    if cut is None or first["type"] == "extra_forbidden":
+        return first
+    return max((e for e in errors if tuple(e["loc"])[:cut] == loc[:cut]), key=lambda e: len(e["loc"]))
 
 
 def _message(err: ErrorDetails) -> str:
@@ -102,6 +130,7 @@ def _message(err: ErrorDetails) -> str:
         "extra_forbidden": "unknown key (check the spelling)",
         "string_too_short": "must not be empty",
         "too_short": "needs at least {min_length} item(s)",
+        "finite_number": "must be a finite number",
     }
     if kind in simple:
         return simple[kind].format(**ctx)
@@ -117,8 +146,12 @@ def _message(err: ErrorDetails) -> str:
 
 
 def validate_data(name: str, data: dict) -> Microworld:
-    """Validates plain data against the spec; the first problem becomes a one-line SpecError."""
-    return validate_model(name, data, Microworld)
+    """Validates plain data against the spec and its semantic checks; the first problem becomes a one-line SpecError."""
+    from plurigrid.microworld.checks import check_spec
+
+    spec = validate_model(name, data, Microworld)
+    check_spec(name, spec)
+    return spec
 
 
 def validate_model(name: str, data: dict, model: type[ModelT]) -> ModelT:
@@ -126,8 +159,7 @@ def validate_model(name: str, data: dict, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        err = min(errors, key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
+        err = _explaining(exc.errors(include_url=False))
         raise SpecError(name, _field_path(tuple(err["loc"])), _message(err)) from None
 
 

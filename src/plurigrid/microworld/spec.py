@@ -1,7 +1,11 @@
 """Pydantic models of the microworld spec: what a TOML/JSON microworld file may say.
 
-Every model forbids unknown keys (typo protection) and every number carries its unit in
-its name. Validation errors are turned into one line per problem by `loader.py`.
+Every model forbids unknown keys (typo protection), every number carries its unit in its name
+and must be finite, and every quantity is bounded by what is physically possible (or, for sizes,
+sensible: see the MAX_* limits). A model checks what its own fields imply together (a battery's
+minimum charge at most its initial charge); what needs several sections (events inside the horizon,
+buses reachable from the reference) is checked in `checks.py`. Validation errors are turned into
+one line per problem by `loader.py`.
 """
 
 from __future__ import annotations
@@ -10,34 +14,72 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from plurigrid.microworld.names import KINDS, MECHANISMS, STRATEGIES, STRATEGY_CHOICES
 
+# Bounds past anything physical: they catch a slip of units or digits (kwp = 1e300) before it becomes
+# an overflow or a singular power flow deep inside a run.
+MAX_POWER_KW = 1e7  # 10 GW, more than the largest power plant
+MAX_ENERGY_KWH = 1e9  # 1 TWh, more than the largest storage
+MAX_ANNUAL_KWH = 1e10  # 10 TWh a year, more than the largest single consumer
+MAX_PRICE_EUR_PER_KWH = 1e3  # a tariff, fee or wear cost (1e6 per MWh)
+MAX_VALUE_EUR_PER_MWH = 1e6  # a willingness to pay or a variable cost
+MAX_COST_EUR = 1e9  # a start-up cost, or a no-load cost per hour
+MAX_HORIZON = pd.Timedelta(days=36525)  # 100 years
+MIN_RESOLUTION, MAX_RESOLUTION = pd.Timedelta(minutes=1), pd.Timedelta(days=1)
+FIRST_YEAR, LAST_YEAR = 1900, 2100  # start of a world; pandas' calendar ends in 2262
+Kw = Annotated[float, Field(ge=-MAX_POWER_KW, le=MAX_POWER_KW)]  # a signed power value of a profile
+
 
 class Strict(BaseModel):
-    """Base model: unknown keys are errors."""
+    """Base model: unknown keys are errors, and so are NaN and infinity in any number."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _parse_duration(value: object) -> pd.Timedelta:
     try:
         td = pd.Timedelta(str(value))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise ValueError(f"expected a duration like '15min', '1h' or '7d', got {value!r}") from None
+    if td is pd.NaT:
+        raise ValueError(f"expected a duration like '15min', '1h' or '7d', got {value!r}")
     if td <= pd.Timedelta(0):
         raise ValueError("must be a positive duration")
+    if td > MAX_HORIZON:
+        raise ValueError(f"must be at most {MAX_HORIZON.days}d (100 years)")
     return td
 
 
-Duration = Annotated[str, Field(description="duration such as '15min', '1h', '2d'")]
+def _duration(value: str) -> str:
+    _parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration), Field(description="duration such as '15min', '1h', '2d'")]
+
+
+def _clock_minutes(value: str) -> int:
+    """Minutes after midnight of an "HH:MM" time of day (00:00 to 23:59)."""
+    hours, minutes = int(value[:2]), int(value[3:])
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"expected a time of day from 00:00 to 23:59, got {value!r}")
+    return hours * 60 + minutes
+
+
+def _time_of_day(value: str) -> str:
+    _clock_minutes(value)
+    return value
+
+
+TimeOfDay = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$"), AfterValidator(_time_of_day)]
 
 
 class Location(Strict):
     lat_deg: float = Field(52.52, ge=-90, le=90)
     lon_deg: float = Field(13.40, ge=-180, le=180)
-    altitude_m: float = 0.0
+    altitude_m: float = Field(0.0, ge=-500, le=9000)
 
 
 class WorldSection(Strict):
@@ -48,13 +90,23 @@ class WorldSection(Strict):
     resolution: Duration = "15min"
     timezone: str = "Europe/Berlin"
     location: Location = Location()
-    currency: str = Field("EUR", min_length=3, max_length=3)
-    seed: int = 0
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+    seed: int = Field(0, ge=0, le=2**63 - 1)
 
-    @field_validator("duration", "resolution")
+    @field_validator("start")
     @classmethod
-    def _duration(cls, v: str) -> str:
-        _parse_duration(v)
+    def _calendar(cls, v: datetime) -> datetime:
+        if not FIRST_YEAR <= v.year <= LAST_YEAR:
+            raise ValueError(f"expected a start between {FIRST_YEAR} and {LAST_YEAR}, got {v.year}")
+        return v
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, v: str) -> str:
+        res = _parse_duration(v)
+        if not MIN_RESOLUTION <= res <= MAX_RESOLUTION or res % MIN_RESOLUTION != pd.Timedelta(0):
+            raise ValueError(f"expected whole minutes from 1min to 1d (energy is metered in whole Wh and EVs come "
+                             f"and go on the minute), got {v!r}")
         return v
 
     @field_validator("timezone")
@@ -73,21 +125,37 @@ class WorldSection(Strict):
             raise ValueError(f"duration {self.duration} is not a whole number of resolution steps ({self.resolution})")
         return self
 
+    def start_time(self) -> pd.Timestamp:
+        """The start as a time in the world's timezone; ValueError if that local time is skipped or repeated (DST)."""
+        start = pd.Timestamp(self.start)
+        if start.tzinfo is not None:
+            return start.tz_convert(self.timezone)
+        try:
+            return start.tz_localize(self.timezone, nonexistent="raise", ambiguous="raise")
+        except Exception:  # pytz's NonExistentTimeError and AmbiguousTimeError share no base with ValueError
+            raise ValueError(f"start {self.start.isoformat()} does not exist or happens twice in {self.timezone} "
+                             "(a daylight-saving change); give another time or a UTC offset") from None
+
+    @property
+    def end_time(self) -> pd.Timestamp:
+        """The end of the horizon (the start of the step after the last)."""
+        return self.start_time() + _parse_duration(self.duration)
+
 
 # ---------------------------------------------------------------- profiles
 
 
 class ConstantProfile(Strict):
     source: Literal["constant"]
-    p_kw: float
+    p_kw: Kw
 
 
 class ValuesProfile(Strict):
     """Inline values, one per `resolution_h` (default: one per hour), repeated to fill the horizon."""
 
     source: Literal["values"]
-    p_kw: list[float] = Field(min_length=1)
-    q_kvar: list[float] | None = None
+    p_kw: list[Kw] = Field(min_length=1)
+    q_kvar: list[Kw] | None = None
     resolution: Duration = "1h"
 
     @model_validator(mode="after")
@@ -100,14 +168,14 @@ class ValuesProfile(Strict):
 class BdewProfile(Strict):
     source: Literal["bdew"]
     slp: Literal["h0", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "l0", "l1", "l2"] = "h0"
-    annual_kwh: float = Field(gt=0)
+    annual_kwh: float = Field(gt=0, le=MAX_ANNUAL_KWH)
 
 
 class CsvProfile(Strict):
     source: Literal["csv"]
-    path: str
+    path: str = Field(min_length=1)
     column: str | None = None
-    scale: float = 1.0
+    scale: float = Field(1.0, ge=-1e6, le=1e6)
 
 
 class SimbenchProfile(Strict):
@@ -132,7 +200,7 @@ class PvlibProfile(Strict):
 
 class WindModelProfile(Strict):
     source: Literal["wind-model"]
-    mean_wind_speed_m_s: float = Field(7.0, gt=0)
+    mean_wind_speed_m_s: float = Field(7.0, gt=0, le=50)
 
 
 class RunOfRiverProfile(Strict):
@@ -144,15 +212,8 @@ class PerUnitValues(Strict):
     """Inline per-unit availability values (0..1 of rated power), one per `resolution`."""
 
     source: Literal["values"]
-    per_unit: list[float] = Field(min_length=1)
+    per_unit: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1)
     resolution: Duration = "1h"
-
-    @field_validator("per_unit")
-    @classmethod
-    def _unit_range(cls, v: list[float]) -> list[float]:
-        if any(x < 0 or x > 1 for x in v):
-            raise ValueError("per-unit availability must lie in [0, 1]")
-        return v
 
 
 GenProfile = Annotated[
@@ -165,55 +226,81 @@ GenProfile = Annotated[
 
 class Load(Strict):
     profile: LoadProfile
-    power_factor: float = Field(0.95, gt=0, le=1)
+    power_factor: float = Field(0.95, ge=0.05, le=1)
 
 
 class PV(Strict):
-    kwp: float = Field(gt=0)
+    kwp: float = Field(gt=0, le=MAX_POWER_KW)
     profile: GenProfile = PvlibProfile(source="pvlib")
 
 
 class Wind(Strict):
-    p_kw: float = Field(gt=0)
+    p_kw: float = Field(gt=0, le=MAX_POWER_KW)
     profile: GenProfile = WindModelProfile(source="wind-model")
 
 
 class Hydro(Strict):
-    p_kw: float = Field(gt=0)
+    p_kw: float = Field(gt=0, le=MAX_POWER_KW)
     profile: GenProfile = RunOfRiverProfile(source="run-of-river")
 
 
 class Battery(Strict):
-    capacity_kwh: float = Field(gt=0)
-    power_kw: float = Field(gt=0)
+    capacity_kwh: float = Field(gt=0, le=MAX_ENERGY_KWH)
+    power_kw: float = Field(gt=0, le=MAX_POWER_KW)
     efficiency: float = Field(0.95, gt=0, le=1, description="one-way (charge and discharge) efficiency")
     initial_soc_frac: float = Field(0.5, ge=0, le=1)
     min_soc_frac: float = Field(0.0, ge=0, lt=1)
-    degradation_cost_eur_per_kwh: float = Field(0.0, ge=0, description="wear per kWh charged or discharged (opf)")
+    degradation_cost_eur_per_kwh: float = Field(0.0, ge=0, le=MAX_PRICE_EUR_PER_KWH,
+                                                description="wear per kWh charged or discharged (opf)")
+
+    @model_validator(mode="after")
+    def _start_above_minimum(self) -> Battery:
+        if self.initial_soc_frac < self.min_soc_frac:
+            raise ValueError(f"initial_soc_frac ({self.initial_soc_frac:g}) is below min_soc_frac ({self.min_soc_frac:g})")
+        return self
 
 
 class EV(Strict):
-    capacity_kwh: float = Field(60.0, gt=0)
-    power_kw: float = Field(11.0, gt=0)
-    arrival: str = Field("18:00", pattern=r"^\d{2}:\d{2}$")
-    departure: str = Field("07:00", pattern=r"^\d{2}:\d{2}$")
+    capacity_kwh: float = Field(60.0, gt=0, le=1e4)
+    power_kw: float = Field(11.0, gt=0, le=1e4)
+    arrival: TimeOfDay = "18:00"
+    departure: TimeOfDay = "07:00"
     energy_kwh: float = Field(20.0, ge=0, description="energy needed by departure each day")
     efficiency: float = Field(0.92, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _chargeable(self) -> EV:
+        if self.energy_kwh > self.capacity_kwh:
+            raise ValueError(f"energy_kwh ({self.energy_kwh:g}) exceeds capacity_kwh ({self.capacity_kwh:g})")
+        plugged_min = (_clock_minutes(self.departure) - _clock_minutes(self.arrival)) % (24 * 60)
+        if plugged_min == 0:
+            raise ValueError(f"arrival and departure are both {self.arrival}: the EV is never plugged in")
+        reachable_kwh = self.power_kw * self.efficiency * plugged_min / 60
+        if self.energy_kwh > reachable_kwh:
+            raise ValueError(f"energy_kwh ({self.energy_kwh:g}) cannot be charged from {self.arrival} to {self.departure} "
+                             f"at {self.power_kw:g} kW and efficiency {self.efficiency:g} (at most {reachable_kwh:.4g} kWh)")
+        return self
+
+
+IndoorC = Annotated[float, Field(ge=-50, le=60)]
+OutdoorC = Annotated[float, Field(ge=-90, le=60)]
 
 
 class HVAC(Strict):
     """A heat pump or air conditioner keeping a building, a first-order (RC) thermal model, in a comfort band."""
 
-    p_max_kw: float = Field(gt=0, description="electrical power")
-    cop: float = Field(3.0, gt=0, description="heat moved per unit of electricity")
+    p_max_kw: float = Field(gt=0, le=MAX_POWER_KW, description="electrical power")
+    cop: float = Field(3.0, gt=0, le=20, description="heat moved per unit of electricity")
     mode: Literal["heat", "cool"] = "heat"
-    capacitance_kwh_per_k: float = Field(10.0, gt=0, description="heat stored per kelvin of indoor temperature")
-    resistance_k_per_kw: float = Field(4.0, gt=0, description="indoor-outdoor temperature difference per kW of heat loss")
-    comfort_min_c: float = 20.0
-    comfort_max_c: float = 23.0
-    initial_c: float | None = Field(None, description="indoor temperature at the start (default: middle of the band)")
-    outdoor_c: float | list[float] = Field(5.0, description="outdoor temperature: constant or 24 hourly values")
-    discomfort_eur_per_kh: float = Field(0.5, ge=0, description="what a kelvin-hour outside the band costs the occupants")
+    capacitance_kwh_per_k: float = Field(10.0, gt=0, le=1e6, description="heat stored per kelvin of indoor temperature")
+    resistance_k_per_kw: float = Field(4.0, gt=0, le=1e3,
+                                       description="indoor-outdoor temperature difference per kW of heat loss")
+    comfort_min_c: IndoorC = 20.0
+    comfort_max_c: IndoorC = 23.0
+    initial_c: IndoorC | None = Field(None, description="indoor temperature at the start (default: middle of the band)")
+    outdoor_c: OutdoorC | list[OutdoorC] = Field(5.0, description="outdoor temperature: constant or 24 hourly values")
+    discomfort_eur_per_kh: float = Field(0.5, ge=0, le=1e6,
+                                         description="what a kelvin-hour outside the band costs the occupants")
 
     @model_validator(mode="after")
     def _band(self) -> HVAC:
@@ -227,11 +314,11 @@ class HVAC(Strict):
 class Thermal(Strict):
     """A dispatchable thermal unit with three-part cost."""
 
-    p_max_kw: float = Field(gt=0)
+    p_max_kw: float = Field(gt=0, le=MAX_POWER_KW)
     p_min_kw: float = Field(0.0, ge=0)
-    variable_cost_eur_per_mwh: float = Field(ge=0)
-    no_load_cost_eur_per_h: float = Field(0.0, ge=0)
-    startup_cost_eur: float = Field(0.0, ge=0)
+    variable_cost_eur_per_mwh: float = Field(ge=0, le=MAX_VALUE_EUR_PER_MWH)
+    no_load_cost_eur_per_h: float = Field(0.0, ge=0, le=MAX_COST_EUR)
+    startup_cost_eur: float = Field(0.0, ge=0, le=MAX_COST_EUR)
     initially_on: bool = False
     reference: bool = Field(False, description="the voltage/frequency reference when the grid is islanded")
 
@@ -254,20 +341,22 @@ class Assets(Strict):
 
 
 class Preferences(Strict):
-    value_eur_per_mwh: float = Field(1000.0, gt=0, description="willingness to pay for energy (value of lost load)")
+    value_eur_per_mwh: float = Field(1000.0, gt=0, le=MAX_VALUE_EUR_PER_MWH,
+                                     description="willingness to pay for energy (value of lost load)")
     flexible_frac: float = Field(0.0, ge=0, le=1, description="share of load that may be shifted")
-    max_delay_h: float = Field(4.0, gt=0, description="how long shifted load may wait")
+    max_delay_h: float = Field(4.0, gt=0, le=168, description="how long shifted load may wait (at most a week)")
     local_renewable_premium_eur_per_mwh: float = Field(
-        0.0, ge=0, description="extra willingness to pay for energy from the community's own renewables (opf)")
+        0.0, ge=0, le=MAX_VALUE_EUR_PER_MWH,
+        description="extra willingness to pay for energy from the community's own renewables (opf)")
 
 
 class ModuleLimits(Strict):
     """Per-call limits of a WASM strategy; each may only lower the manifest's."""
 
-    fuel: int | None = Field(None, gt=0)
-    memory_mb: float | None = Field(None, gt=0)
-    deadline_ms: float | None = Field(None, gt=0)
-    output_kb: float | None = Field(None, gt=0)
+    fuel: int | None = Field(None, gt=0, le=2**63 - 1)
+    memory_mb: float | None = Field(None, gt=0, le=4096, description="a 32-bit module addresses at most 4 GiB")
+    deadline_ms: float | None = Field(None, gt=0, le=3.6e6)
+    output_kb: float | None = Field(None, gt=0, le=4096 * 1024)
 
 
 class ModuleRef(Strict):
@@ -303,9 +392,15 @@ class Participant(Strict):
 
 class Bus(Strict):
     id: str = Field(min_length=1)
-    vn_kv: float = Field(gt=0)
-    min_vm_pu: float = 0.9
-    max_vm_pu: float = 1.1
+    vn_kv: float = Field(gt=0, le=1200, description="the highest transmission voltages are 1,100 kV")
+    min_vm_pu: float = Field(0.9, gt=0.5, le=1)
+    max_vm_pu: float = Field(1.1, ge=1, lt=1.5)
+
+    @model_validator(mode="after")
+    def _band(self) -> Bus:
+        if self.min_vm_pu >= self.max_vm_pu:
+            raise ValueError(f"min_vm_pu ({self.min_vm_pu:g}) must be below max_vm_pu ({self.max_vm_pu:g})")
+        return self
 
 
 class Line(Strict):
@@ -314,14 +409,14 @@ class Line(Strict):
     id: str = Field(min_length=1)
     from_bus: str
     to_bus: str
-    length_km: float = Field(1.0, gt=0)
-    r_ohm_per_km: float | None = Field(None, ge=0)
-    x_ohm_per_km: float | None = Field(None, gt=0)
-    c_nf_per_km: float = Field(0.0, ge=0)
-    r_pu: float | None = Field(None, ge=0)
-    x_pu: float | None = Field(None, gt=0)
-    b_pu: float = Field(0.0, ge=0)
-    max_i_ka: float = Field(gt=0)
+    length_km: float = Field(1.0, gt=0, le=1e4)
+    r_ohm_per_km: float | None = Field(None, ge=0, le=1e4)
+    x_ohm_per_km: float | None = Field(None, gt=0, le=1e4)
+    c_nf_per_km: float = Field(0.0, ge=0, le=1e5)
+    r_pu: float | None = Field(None, ge=0, le=1e6)
+    x_pu: float | None = Field(None, gt=0, le=1e6)
+    b_pu: float = Field(0.0, ge=0, le=1e3)
+    max_i_ka: float = Field(gt=0, le=100)
 
     @model_validator(mode="after")
     def _one_impedance_form(self) -> Line:
@@ -329,6 +424,8 @@ class Line(Strict):
         pu = self.r_pu is not None and self.x_pu is not None
         if ohm == pu:
             raise ValueError("give either r_ohm_per_km and x_ohm_per_km, or r_pu and x_pu")
+        if self.from_bus == self.to_bus:
+            raise ValueError(f"from_bus and to_bus are both {self.from_bus!r}; a line joins two buses")
         return self
 
 
@@ -336,13 +433,21 @@ class Transformer(Strict):
     id: str = Field(min_length=1)
     hv_bus: str
     lv_bus: str
-    sn_mva: float = Field(gt=0)
-    r_pu: float = Field(ge=0, description="series resistance on the transformer's own base")
-    x_pu: float = Field(gt=0, description="series reactance on the transformer's own base")
-    tap_step_percent: float = Field(1.25, ge=0)
-    tap_min: int = -8
-    tap_max: int = 8
-    tap_pos: int = 0
+    sn_mva: float = Field(gt=0, le=1e4)
+    r_pu: float = Field(ge=0, le=10, description="series resistance on the transformer's own base")
+    x_pu: float = Field(gt=0, le=10, description="series reactance on the transformer's own base")
+    tap_step_percent: float = Field(1.25, ge=0, le=50)
+    tap_min: int = Field(-8, ge=-100, le=100)
+    tap_max: int = Field(8, ge=-100, le=100)
+    tap_pos: int = Field(0, ge=-100, le=100)
+
+    @model_validator(mode="after")
+    def _taps(self) -> Transformer:
+        if self.hv_bus == self.lv_bus:
+            raise ValueError(f"hv_bus and lv_bus are both {self.hv_bus!r}; a transformer joins two buses")
+        if not self.tap_min <= self.tap_pos <= self.tap_max:
+            raise ValueError(f"tap_pos ({self.tap_pos}) must lie from tap_min ({self.tap_min}) to tap_max ({self.tap_max})")
+        return self
 
 
 class Connection(Strict):
@@ -350,7 +455,7 @@ class Connection(Strict):
 
     bus: str
     vm_pu: float = Field(1.0, gt=0.5, lt=1.5)
-    max_import_kw: float | None = Field(None, gt=0)
+    max_import_kw: float | None = Field(None, gt=0, le=MAX_POWER_KW)
 
 
 class ParticipantRule(Strict):
@@ -369,7 +474,7 @@ class GridSection(Strict):
     source: str | None = Field(
         None, description="simbench:<code>, pandapower:<network>, or a path to a pandapower .json or MATPOWER .m file"
     )
-    base_mva: float = Field(100.0, gt=0)
+    base_mva: float = Field(100.0, gt=0, le=1e5)
     bus: list[Bus] = []
     line: list[Line] = []
     transformer: list[Transformer] = []
@@ -391,13 +496,18 @@ class GridSection(Strict):
 # ---------------------------------------------------------------- market and events
 
 
+Tariff = Annotated[float, Field(ge=-MAX_PRICE_EUR_PER_KWH, le=MAX_PRICE_EUR_PER_KWH)]
+
+
 class MarketSection(Strict):
     mechanism: Literal[MECHANISMS] = "tariff"  # type: ignore[valid-type]
-    import_price_eur_per_kwh: float | list[float] = 0.30
-    export_price_eur_per_kwh: float | list[float] = 0.08
-    fee_eur_per_kwh: float = Field(0.0, ge=0, description="network fee on peer-to-peer energy, paid by the buyer")
+    import_price_eur_per_kwh: Tariff | list[Tariff] = 0.30
+    export_price_eur_per_kwh: Tariff | list[Tariff] = 0.08
+    fee_eur_per_kwh: float = Field(0.0, ge=0, le=MAX_PRICE_EUR_PER_KWH,
+                                   description="network fee on peer-to-peer energy, paid by the buyer")
     k_price_k: float = Field(0.5, ge=0, le=1, description="k-price: price = k * marginal bid + (1 - k) * marginal ask")
-    opf_horizon_h: float = Field(24.0, gt=0, description="opf: look-ahead of the rolling clearing (only its first interval settles)")
+    opf_horizon_h: float = Field(24.0, gt=0, le=168,
+                                 description="opf: look-ahead of the rolling clearing (only its first interval settles)")
 
     @field_validator("import_price_eur_per_kwh", "export_price_eur_per_kwh")
     @classmethod
@@ -418,24 +528,46 @@ class MarketSection(Strict):
 
 
 class Event(Strict):
-    at: str = Field(description="offset from the world start ('6h') or an ISO time")
+    at: str = Field(min_length=1, description="offset from the world start ('6h') or an ISO time")
     kind: Literal["line_outage", "generator_trip", "participant_offline", "weather"]
     duration: Duration | None = Field(None, description="how long it lasts; open-ended if omitted")
     line: str | None = None
     participant: str | None = None
-    scale: float | None = Field(None, ge=0, description="weather: factor on PV and wind availability")
+    scale: float | None = Field(None, ge=0, le=1, description="weather: factor on PV and wind availability")
 
     @model_validator(mode="after")
     def _target(self) -> Event:
-        need = {
-            "line_outage": ("line", self.line),
-            "generator_trip": ("participant", self.participant),
-            "participant_offline": ("participant", self.participant),
-            "weather": ("scale", self.scale),
-        }[self.kind]
-        if need[1] is None:
-            raise ValueError(f"a {self.kind} event needs '{need[0]}'")
+        targets = {"line_outage": "line", "generator_trip": "participant", "participant_offline": "participant",
+                   "weather": "scale"}
+        need = targets[self.kind]
+        if getattr(self, need) is None:
+            raise ValueError(f"a {self.kind} event needs '{need}'")
+        extra = sorted(key for key in set(targets.values()) - {need} if getattr(self, key) is not None)
+        if extra:
+            raise ValueError(f"a {self.kind} event takes '{need}', not '{extra[0]}'")
         return self
+
+    def start_in(self, world: WorldSection) -> pd.Timestamp:
+        """When the event starts: `at` as an offset from the world's start, or an ISO time (the world's local
+        time unless it gives an offset). ValueError if it is neither (never the wall clock: 'now' is refused)."""
+        start = world.start_time()
+        try:
+            offset = pd.Timedelta(self.at)
+        except (ValueError, OverflowError):
+            offset = None
+        if offset is not None and offset is not pd.NaT:
+            return start + offset
+        try:
+            t0 = pd.Timestamp(datetime.fromisoformat(self.at))
+        except (ValueError, OverflowError):
+            raise ValueError(f"expected an offset like '6h' or an ISO time, got {self.at!r}") from None
+        if t0.tzinfo is not None:
+            return t0.tz_convert(world.timezone)
+        try:
+            return t0.tz_localize(world.timezone, nonexistent="raise", ambiguous="raise")
+        except Exception:  # pytz's NonExistentTimeError and AmbiguousTimeError share no base with ValueError
+            raise ValueError(f"{self.at} does not exist or happens twice in {world.timezone} (a daylight-saving "
+                             "change); give a UTC offset") from None
 
 
 class Microworld(Strict):
