@@ -1,7 +1,8 @@
 """AC optimal power flow in polar form (voltage magnitude and angle), solved by IPOPT through casadi.
 
 The model is the one MATPOWER and PowerModels' ACP use, so PGLib's published AC objectives are a
-direct check: a pi model per branch with off-nominal tap and phase shift, bus shunts, nodal
+direct check: a pi model per branch with off-nominal tap and phase shift (and, from pandapower
+nets, the branch shunt conductance of T-model transformers and lines), bus shunts, nodal
 active and reactive balance, apparent-power ratings at both branch ends, angle-difference
 limits, voltage and generator bounds, and quadratic (or convex piecewise-linear) generator cost.
 
@@ -19,31 +20,30 @@ import time
 import casadi as ca
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
+from plurigrid.opf.interior import casadi_sparse
 from plurigrid.opf.network import OpfNetwork
 from plurigrid.opf.result import FAILED, INFEASIBLE, OPTIMAL, OpfResult
 
 _OPTIMAL_STATUSES = ("Solve_Succeeded", "Solved_To_Acceptable_Level")
 
 
-def _dm(matrix: sp.spmatrix) -> ca.DM:
-    """A scipy sparse matrix as a casadi sparse DM (no densification, so 1000-bus sums stay cheap)."""
-    csc = sp.csc_matrix(matrix)
-    csc.sort_indices()
-    pattern = ca.Sparsity(csc.shape[0], csc.shape[1], csc.indptr.tolist(), csc.indices.tolist())
-    return ca.DM(pattern, csc.data.tolist())
-
-
 def branch_admittances(net: OpfNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-branch Yff, Yft, Ytf, Ytt (per unit) of the pi model, as MATPOWER's makeYbus builds them.
+    """Per-branch Yff, Yft, Ytf, Ytt (per unit) of the pi model, as MATPOWER's and pandapower's makeYbus build them.
 
-    Series admittance 1/(r+jx), half the line charging at each end, and a transformer of complex
-    ratio tap*e^(j shift) at the from end.
+    Series admittance 1/(r+jx), half the shunt admittance g+jb at each end, and a transformer of
+    complex ratio tap*e^(j shift) at the from end. pandapower's asymmetric branches (impedance
+    elements, unevenly split transformer leakage) add `r_asym + j x_asym` to the series impedance
+    seen from the to end and `g_asym + j b_asym` to the to end's shunt; MATPOWER cases have none.
     """
-    ys = 1.0 / (net.r + 1j * net.x)
-    ytt = ys + 0.5j * net.b
+    ys_from = 1.0 / (net.r + 1j * net.x)
+    ys_to = 1.0 / (net.r + net.r_asym + 1j * (net.x + net.x_asym))
+    shunt = net.g + 1j * net.b
     ratio = net.tap * np.exp(1j * net.shift)
-    return ytt / net.tap**2, -ys / np.conj(ratio), -ys / ratio, ytt
+    yff = (ys_from + 0.5 * shunt) / net.tap**2
+    ytt = ys_to + 0.5 * (shunt + net.g_asym + 1j * net.b_asym)
+    return yff, -ys_from / np.conj(ratio), -ys_to / ratio, ytt
 
 
 def _branch_flows(net: OpfNetwork, vm: ca.MX, va: ca.MX) -> tuple[ca.MX, ca.MX, ca.MX, ca.MX]:
@@ -80,9 +80,32 @@ def _pwl_epigraph(net: OpfNetwork, pg_mw: ca.MX) -> tuple[ca.MX, ca.MX, np.ndarr
         slopes.extend(slope)
         intercepts.extend(pts[:-1, 1] - slope * pts[:-1, 0])
     n_seg = len(rows)
-    pick_y = _dm(sp.csr_matrix((np.ones(n_seg), (np.arange(n_seg), rows)), shape=(n_seg, len(gens))))
-    slope_pg = _dm(sp.csr_matrix((slopes, (np.arange(n_seg), cols)), shape=(n_seg, net.n_gen)))
+    pick_y = casadi_sparse(sp.csr_matrix((np.ones(n_seg), (np.arange(n_seg), rows)), shape=(n_seg, len(gens))))
+    slope_pg = casadi_sparse(sp.csr_matrix((slopes, (np.arange(n_seg), cols)), shape=(n_seg, net.n_gen)))
     return y, ca.mtimes(pick_y, y) - ca.mtimes(slope_pg, pg_mw), np.asarray(intercepts, float)
+
+
+def shifted_angles(net: OpfNetwork) -> np.ndarray:
+    """Bus angles (radians) that the phase shifts alone impose: a DC power flow with no injections.
+
+    A flat start puts both sides of a 150-degree transformer (SimBench, pandapower's examples) at
+    the same angle, which IPOPT may not recover from; starting from these angles it does. Zero
+    where the network has no phase shifter, or where the DC system cannot be solved.
+    """
+    if not np.any(net.shift):
+        return np.zeros(net.n_bus)
+    b = 1.0 / (net.x * net.tap)
+    lines = np.arange(net.n_branch)
+    incid = sp.csr_matrix((np.r_[np.ones(net.n_branch), -np.ones(net.n_branch)], (np.r_[lines, lines], np.r_[net.f, net.t])),
+                          shape=(net.n_branch, net.n_bus))
+    bbus = (incid.T @ sp.diags(b) @ incid).tocsc()
+    free = np.setdiff1d(np.arange(net.n_bus), net.ref)
+    theta = np.zeros(net.n_bus)
+    try:  # branch flow b*(theta_f - theta_t - shift) = 0 on every branch that can carry none
+        theta[free] = spla.splu(bbus[free][:, free]).solve(np.asarray(incid.T @ (b * net.shift))[free])
+    except RuntimeError:  # singular: an island without a reference bus
+        return np.zeros(net.n_bus)
+    return theta
 
 
 def _start(lo: np.ndarray, hi: np.ndarray, default: float) -> np.ndarray:
@@ -107,9 +130,9 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     pf, qf, pt, qt = _branch_flows(net, vm, va)
 
     branch_ids = np.arange(net.n_branch)
-    c_from = _dm(sp.csr_matrix((np.ones(net.n_branch), (net.f, branch_ids)), shape=(n, net.n_branch)))
-    c_to = _dm(sp.csr_matrix((np.ones(net.n_branch), (net.t, branch_ids)), shape=(n, net.n_branch)))
-    c_gen = _dm(net.gen_incidence())
+    c_from = casadi_sparse(sp.csr_matrix((np.ones(net.n_branch), (net.f, branch_ids)), shape=(n, net.n_branch)))
+    c_to = casadi_sparse(sp.csr_matrix((np.ones(net.n_branch), (net.t, branch_ids)), shape=(n, net.n_branch)))
+    c_gen = casadi_sparse(net.gen_incidence())
     p_balance = ca.mtimes(c_gen, pg) - net.pd - net.gs * vm**2 - ca.mtimes(c_from, pf) - ca.mtimes(c_to, pt)
     q_balance = ca.mtimes(c_gen, qg) - net.qd + net.bs * vm**2 - ca.mtimes(c_from, qf) - ca.mtimes(c_to, qt)
 
@@ -138,7 +161,7 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     ubx = np.concatenate([va_hi, net.vmax, net.pmax, net.qmax, np.full(n_y, np.inf)])
     pg0 = _start(net.pmin, net.pmax, 0.0)
     y0 = [float(np.interp(base * pg0[k], pts[:, 0], pts[:, 1])) for k, pts in enumerate(net.cost_pwl) if pts is not None]
-    x0 = np.concatenate([np.zeros(n), _start(net.vmin, net.vmax, 1.0), pg0, _start(net.qmin, net.qmax, 0.0), y0])
+    x0 = np.concatenate([shifted_angles(net), _start(net.vmin, net.vmax, 1.0), pg0, _start(net.qmin, net.qmax, 0.0), y0])
 
     options: dict[str, bool | dict[str, float | str]] = {
         "print_time": False, "ipopt": {"tol": tol, "max_iter": max_iter, "print_level": print_level, "sb": "yes"}}

@@ -96,5 +96,5 @@ def solve_dc(net: OpfNetwork, line_model: LineModel = "matpower") -> OpfResult:
         model=f"dc-{line_model}", status=sol.status, objective=sol.objective + float(c0.sum()) if ok else float("nan"),
         solve_time_s=sol.solve_time_s, build_time_s=build, pg_mw=pg * base, lmp=sol.row_dual[:nb] / base,
         va_deg=np.rad2deg(th), vm_pu=np.ones(nb) if ok else None, branch_p_mw=(bf @ th + pf_shift) * base,
-        iterations=sol.iterations,
+        iterations=sol.iterations, attempts=list(sol.attempts),
     )

@@ -1,9 +1,18 @@
-"""One call from scipy.sparse matrices to HiGHS for LP, convex QP and MILP.
+"""One call from scipy.sparse matrices to HiGHS for LP, convex QP and MILP, retried before it fails.
 
 highspy's modelling layer is linear-only; quadratic objectives go through the Hessian API, so
 every formulation builds `min c'x + 1/2 x'Qx  s.t.  row_lo <= A x <= row_hi, col_lo <= x <= col_hi`
 and calls `solve`. Row duals are HiGHS's: the change of the objective per unit increase of the
-active row bound (so a balance row `sum(injections) = demand` has dual = marginal cost of demand).
+active row bound (so a balance row `sum(injections) = demand` has dual = marginal cost of demand);
+column duals are reduced costs, the change of the objective per unit increase of an active bound.
+
+HiGHS sometimes ends a solvable model with a solve error (about 2 % of randomly perturbed
+DC-OPFs of pandapower's case118: its active-set QP solver claims an optimum that violates a
+balance row by 1e-4). A solve error is therefore never the answer: `solve` walks a fixed ladder
+of attempts (`LP_LADDER`, `QP_LADDER`, `MIP_LADDER`), each with fixed options and no time limit,
+so the same model always takes the same path, and a convex QP that HiGHS cannot solve at all goes
+to an interior-point solver (`opf.interior`). `Solution.attempts` says what was tried and which
+attempt gave the answer.
 """
 
 from __future__ import annotations
@@ -22,13 +31,42 @@ import scipy.sparse as sp
 from plurigrid.opf.result import FAILED, INFEASIBLE, OPTIMAL, UNBOUNDED
 
 INF = highspy.kHighsInf
+Options = Mapping[str, bool | int | float | str]
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: OPTIMAL,
     highspy.HighsModelStatus.kInfeasible: INFEASIBLE,
     highspy.HighsModelStatus.kUnbounded: UNBOUNDED,
-    highspy.HighsModelStatus.kUnboundedOrInfeasible: INFEASIBLE,
 }
+# presolve may stop at "unbounded or infeasible": an answer only if no later attempt is sharper
+_AMBIGUOUS = highspy.HighsModelStatus.kUnboundedOrInfeasible
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One deterministic way to run HiGHS: a name for reports and the options that define it."""
+
+    name: str
+    options: Options
+
+
+# Options that choose the algorithm; the caller's others (tolerances, gaps) hold in every attempt.
+STRATEGY_KEYS = frozenset({"solver", "simplex_strategy", "presolve", "run_crossover"})
+LP_LADDER = (
+    Attempt("dual simplex", {"solver": "simplex", "simplex_strategy": 1}),
+    Attempt("primal simplex", {"solver": "simplex", "simplex_strategy": 4}),
+    Attempt("interior point with crossover", {"solver": "ipm", "run_crossover": "on"}),
+    Attempt("dual simplex without presolve", {"solver": "simplex", "simplex_strategy": 1, "presolve": "off"}),
+)
+QP_LADDER = (
+    Attempt("active-set QP", {}),
+    Attempt("active-set QP without presolve", {"presolve": "off"}),
+)
+MIP_LADDER = (
+    Attempt("branch and cut", {}),
+    Attempt("branch and cut without presolve", {"presolve": "off"}),
+)
+INTERIOR_QP = "interior point (IPOPT)"
 
 
 @dataclass
@@ -39,6 +77,14 @@ class Solution:
     objective: float  # c'x + 1/2 x'Qx, without constants
     solve_time_s: float
     iterations: int
+    col_dual: np.ndarray | None = None  # reduced costs (NaN where the solver gives none)
+    lazy_added: np.ndarray | None = None  # lazy rows in the model, in the order their duals follow the base rows
+    attempts: tuple[str, ...] = ()  # "name: status" of every attempt, the last one gave this solution
+
+    @property
+    def solved_by(self) -> str:
+        """Name of the attempt that gave this solution."""
+        return self.attempts[-1].rsplit(": ", 1)[0] if self.attempts else ""
 
 
 _quiet_lock = threading.Lock()
@@ -68,71 +114,155 @@ def _finite(v: np.ndarray) -> np.ndarray:
     return np.where(np.isposinf(v), INF, np.where(np.isneginf(v), -INF, v))
 
 
+@dataclass
+class _Model:
+    """The arrays of one model, as `solve` received them (bounds as floats, matrix in CSC)."""
+
+    c: np.ndarray
+    a: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    q: sp.spmatrix | None
+    integer: np.ndarray | None
+    lazy: tuple[sp.csr_matrix, np.ndarray, np.ndarray] | None
+
+    def highs_lp(self) -> highspy.HighsLp:
+        n, m = len(self.c), self.a.shape[0]
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n, m
+        lp.col_cost_ = self.c
+        lp.col_lower_, lp.col_upper_ = _finite(self.col_lo), _finite(self.col_hi)
+        lp.row_lower_, lp.row_upper_ = _finite(self.row_lo), _finite(self.row_hi)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.a.indptr, self.a.indices, self.a.data
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, m
+        if self.integer is not None:
+            lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in self.integer]
+        return lp
+
+
+def ladder(options: Options | None, *, quadratic: bool, integer: bool) -> list[Attempt]:
+    """The attempts `solve` makes, in order: the caller's choice first, then the rest of the ladder.
+
+    An LP starts with the caller's algorithm (named after the ladder's step it is part of, if any); a
+    QP or MILP starts with the ladder's first step under the caller's options, since HiGHS has one
+    algorithm for each. Caller options outside STRATEGY_KEYS (tolerances, say) hold in every attempt.
+    """
+    options = dict(options or {})
+    base = {k: v for k, v in options.items() if k not in STRATEGY_KEYS}
+    if integer or quadratic:
+        steps = MIP_LADDER if integer else QP_LADDER
+        return [Attempt(steps[0].name, options)] + [Attempt(a.name, {**base, **a.options}) for a in steps[1:]]
+    chosen = {k: v for k, v in options.items() if k in STRATEGY_KEYS}
+    first = next((a for a in LP_LADDER if chosen and chosen.items() <= a.options.items()), None)
+    attempts = [Attempt(first.name if first else _describe(chosen), options)]
+    return attempts + [Attempt(a.name, {**base, **a.options}) for a in LP_LADDER if a is not first]
+
+
+def _describe(chosen: Options) -> str:
+    return "highs " + (", ".join(f"{k}={chosen[k]}" for k in sorted(chosen)) or "defaults")
+
+
 def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray, col_lo: np.ndarray, col_hi: np.ndarray,
           q: sp.spmatrix | None = None, integer: np.ndarray | None = None, *, mip_rel_gap: float = 1e-6,
-          time_limit_s: float = float("inf"), threads: int = 1,
-          lazy: tuple[sp.spmatrix, np.ndarray, np.ndarray] | None = None, lazy_tol: float = 1e-9,
-          options: Mapping[str, bool | int | float | str] | None = None) -> Solution:
+          threads: int = 1, lazy: tuple[sp.spmatrix, np.ndarray, np.ndarray] | None = None, lazy_tol: float = 1e-9,
+          options: Options | None = None) -> Solution:
     """Solves the problem; `q` is the (symmetric, positive semidefinite) Hessian, `integer` a bool mask.
 
     `lazy = (A, lo, hi)` are rows that rarely bind (branch limits of a transmission grid): they
     are left out, and those the solution violates are added and the model re-solved from the
     previous basis until none is violated. The optimum is the same; `row_dual` then covers the
-    base rows followed by the added ones. One thread by default: results are then reproducible
-    bit for bit, and small models do not gain from more. `options` are further HiGHS options.
+    base rows followed by the added ones (`lazy_added` says which). One thread by default: results
+    are then reproducible bit for bit, and small models do not gain from more. `options` are
+    further HiGHS options for the first attempt; a solve error moves on to the next (see `ladder`).
     """
-    n, m = len(c), a.shape[0]
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, m
-    lp.col_cost_ = np.asarray(c, float)
-    lp.col_lower_, lp.col_upper_ = _finite(np.asarray(col_lo, float)), _finite(np.asarray(col_hi, float))
-    lp.row_lower_, lp.row_upper_ = _finite(np.asarray(row_lo, float)), _finite(np.asarray(row_hi, float))
     csc = sp.csc_matrix(a)
     csc.sort_indices()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, m
-    if integer is not None and integer.any():
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
+    is_int = integer is not None and bool(integer.any())
+    model = _Model(np.asarray(c, float), csc, np.asarray(row_lo, float), np.asarray(row_hi, float),
+                   np.asarray(col_lo, float), np.asarray(col_hi, float), q if q is not None and q.nnz else None,
+                   integer if is_int else None, None if lazy is None else (sp.csr_matrix(lazy[0]), lazy[1], lazy[2]))
+    common = {"threads": threads, "mip_rel_gap": mip_rel_gap}
+    tried: list[str] = []
+    spent = 0.0
+    fallback: Solution | None = None
+    for attempt in ladder(options, quadratic=model.q is not None, integer=is_int):
+        sol, ambiguous = _run(model, {**common, **attempt.options}, lazy_tol)
+        spent += sol.solve_time_s
+        tried.append(f"{attempt.name}: {sol.status}")
+        sol.solve_time_s, sol.attempts = spent, tuple(tried)
+        if sol.status != FAILED and not ambiguous:
+            return sol
+        fallback = fallback or (sol if ambiguous else None)
+    if model.q is not None and not is_int:
+        from plurigrid.opf.interior import solve_qp
+
+        sol = solve_qp(model.c, model.a, model.row_lo, model.row_hi, model.col_lo, model.col_hi, model.q, model.lazy)
+        tried.append(f"{INTERIOR_QP}: {sol.status}")
+        sol.solve_time_s, sol.attempts = spent + sol.solve_time_s, tuple(tried)
+        if sol.status != FAILED:
+            return sol
+    if fallback is not None:
+        fallback.attempts = tuple(tried)
+        return fallback
+    sol.attempts = tuple(tried)
+    return sol
+
+
+def _run(model: _Model, options: Options, lazy_tol: float) -> tuple[Solution, bool]:
+    """One attempt: a fresh HiGHS instance with `options`, lazy rows added as they are violated."""
+    n, m = len(model.c), model.a.shape[0]
     h = new_highs()
-    h.setOptionValue("threads", threads)
-    h.setOptionValue("mip_rel_gap", mip_rel_gap)
-    for key, value in (options or {}).items():
+    for key, value in options.items():
         h.setOptionValue(key, value)
-    if np.isfinite(time_limit_s):
-        h.setOptionValue("time_limit", float(time_limit_s))
-    h.passModel(lp)
-    if q is not None and q.nnz:
-        low = sp.csc_matrix(sp.tril(q))
+    h.passModel(model.highs_lp())
+    if model.q is not None:
+        low = sp.csc_matrix(sp.tril(model.q))
         low.sort_indices()
         # highspy's stubs type `format` as a plain int; HiGHS takes the HessianFormat member
         h.passHessian(n, low.nnz, highspy.HessianFormat.kTriangular, low.indptr, low.indices, low.data)  # type: ignore[call-overload]
     t0 = time.perf_counter()
     h.run()
-    if lazy is not None:
-        _add_violated_rows(h, *lazy, lazy_tol)
+    added = np.zeros(0, dtype=np.int64)
+    if model.lazy is not None:
+        added = _add_violated_rows(h, *model.lazy, lazy_tol, interior=options.get("solver") == "ipm")
     dt = time.perf_counter() - t0
-    status = _STATUS.get(h.getModelStatus(), FAILED)
+    raw = h.getModelStatus()
+    status = _STATUS.get(raw, INFEASIBLE if raw == _AMBIGUOUS else FAILED)
     sol = h.getSolution()
     info = h.getInfo()
-    x = np.asarray(sol.col_value) if status == OPTIMAL else np.full(n, np.nan)
-    dual = np.asarray(sol.row_dual) if status == OPTIMAL and sol.dual_valid else np.full(m, np.nan)
+    ok = status == OPTIMAL
+    x = np.asarray(sol.col_value) if ok else np.full(n, np.nan)
+    duals = ok and sol.dual_valid
+    row_dual = np.asarray(sol.row_dual) if duals else np.full(m + len(added), np.nan)
+    col_dual = np.asarray(sol.col_dual) if duals else np.full(n, np.nan)
     iters = int(max(info.simplex_iteration_count, info.qp_iteration_count, info.ipm_iteration_count, 0))
-    return Solution(status, x, dual, float(info.objective_function_value) if status == OPTIMAL else float("nan"), dt, iters)
+    objective = float(info.objective_function_value) if ok else float("nan")
+    return Solution(status, x, row_dual, objective, dt, iters, col_dual, added), raw == _AMBIGUOUS
 
 
-def _add_violated_rows(h: highspy.Highs, a: sp.spmatrix, lo: np.ndarray, hi: np.ndarray, tol: float) -> None:
-    """Adds the lazy rows the current solution violates and re-solves, until none is violated."""
-    a = sp.csr_matrix(a)
+def _add_violated_rows(h: highspy.Highs, a: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, tol: float, *,
+                       interior: bool) -> np.ndarray:
+    """Adds the lazy rows the current solution violates and re-solves, until none is violated.
+
+    Re-solves use the simplex method, which restarts from the last basis, unless the attempt is
+    the interior-point one (which then solves each enlarged model afresh). Returns the added rows.
+    """
     pending = np.ones(a.shape[0], dtype=bool)
+    added: list[np.ndarray] = []
+    if not interior:
+        h.setOptionValue("solver", "simplex")
     while h.getModelStatus() == highspy.HighsModelStatus.kOptimal and pending.any():
         ax = a @ np.asarray(h.getSolution().col_value)
         add = np.flatnonzero(pending & ((ax < lo - tol) | (ax > hi + tol)))
         if not len(add):
-            return
+            break
         pending[add] = False
+        added.append(add)
         rows = a[add]
         h.addRows(len(add), _finite(lo[add]), _finite(hi[add]), rows.nnz, rows.indptr[:-1].astype(np.int32),
                   rows.indices.astype(np.int32), rows.data)
-        h.setOptionValue("solver", "simplex")  # dual simplex restarts from the last basis; interior point cannot
         h.run()
+    return np.concatenate(added) if added else np.zeros(0, dtype=np.int64)

@@ -3,7 +3,9 @@
 Per branch f->t the active and reactive flows P, Q (lossless) and per bus the squared voltage
 magnitude w = |V|^2 satisfy  w_t = w_f / tap^2 - 2 (r P + x Q)  (Baran & Wu, 1989, without the
 loss terms). Unlike DC power flow it keeps reactive power and voltage limits, which are what bind
-first in LV and MV feeders with PV. Shunts (bus and line charging) act at w, which is exact in w.
+first in LV and MV feeders with PV. Shunts (bus, line charging and branch conductance, e.g.
+transformer iron losses) act at w, which is exact in w; a branch's series impedance is the one
+seen from its from end (pandapower's asymmetric impedances are for the AC model).
 Thermal limits are a 16-sided polygon inscribed in the circle |S| <= rating (conservative).
 The model is exact in neither losses nor meshes, so it refuses meshed networks.
 """
@@ -51,9 +53,11 @@ def merge_parallel(net: OpfNetwork) -> OpfNetwork:
     np.minimum.at(rate, group, net.rate / share)
     first = np.unique(group, return_index=True)[1]
     z = 1.0 / y_sum
-    merged = replace(net, f=net.f[first], t=net.t[first], r=z.real, x=z.imag, b=np.bincount(group, net.b), rate=rate,
+    b, g, g_asym, b_asym = (np.bincount(group, shunt) for shunt in (net.b, net.g, net.g_asym, net.b_asym))  # shunts add up
+    merged = replace(net, f=net.f[first], t=net.t[first], r=z.real, x=z.imag, rate=rate, b=b, g=g, g_asym=g_asym, b_asym=b_asym,
                      tap=net.tap[first], shift=net.shift[first], angmin=net.angmin[first], angmax=net.angmax[first],
-                     branch_index=net.branch_index[first])
+                     branch_index=net.branch_index[first], r_asym=np.zeros(len(first)), x_asym=np.zeros(len(first)),
+                     branch_label=[net.branch_label[k] for k in first])
     return merged
 
 
@@ -101,12 +105,13 @@ def feeder_block(prog: Program, net: OpfNetwork, pd: np.ndarray, qd: np.ndarray,
         prog.constrain_lazily(w_lo, np.inf, (w, 1.0), (under, 1.0))
         prog.constrain_lazily(-np.inf, w_hi, (w, 1.0), (over, -1.0))
 
-    line_b = np.bincount(net.f, net.b / 2, nb) + np.bincount(net.t, net.b / 2, nb)
+    line_b = np.bincount(net.f, net.b / 2, nb) + np.bincount(net.t, (net.b + net.b_asym) / 2, nb)
+    line_g = np.bincount(net.f, net.g / 2, nb) + np.bincount(net.t, (net.g + net.g_asym) / 2, nb)
     pb = prog.rows(pd, pd, (periods, nb))
     qb = prog.rows(qd, qd, (periods, nb))
     prog.add(pb[:, net.t], p, 1.0)
     prog.add(pb[:, net.f], p, -1.0)
-    prog.add(pb, w, -net.gs)
+    prog.add(pb, w, -(net.gs + line_g))
     prog.add(qb[:, net.t], q, 1.0)
     prog.add(qb[:, net.f], q, -1.0)
     prog.add(qb, w, net.bs + line_b)
@@ -143,4 +148,5 @@ def solve_lindistflow(net: OpfNetwork) -> OpfResult:
         solve_time_s=sol.solve_time_s, build_time_s=build, pg_mw=x[pg] * base, qg_mvar=x[qg] * base,
         lmp=sol.row_dual[block.p_balance[0]] / base, va_deg=np.full(net.n_bus, np.nan),
         vm_pu=np.sqrt(np.maximum(x[block.w[0]], 0.0)), branch_p_mw=x[block.p_flow[0]] * base, iterations=sol.iterations,
+        attempts=list(sol.attempts),
     )

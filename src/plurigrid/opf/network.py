@@ -3,12 +3,21 @@
 Built from a MATPOWER case (PGLib files included) or a pandapower net. Everything downstream
 (DC, AC, LinDistFlow) reads this one structure, so the three formulations agree on what the
 case is: which elements are in service, how costs, shunts, taps and limits are read.
+
+A pandapower net goes through pandapower's own conversion (`to_ppc`, T-model transformers),
+which gives branches what a MATPOWER table cannot hold: a shunt conductance (transformer iron
+losses, line `g_us_per_km`) and, for impedance elements and unevenly split transformer
+leakage, a to-end shunt and series impedance that differ from the from end. They are kept
+(`g`, `g_asym`, `b_asym`, `r_asym`, `x_asym`, pandapower's branch columns of the same names),
+so the AC model's admittances are pandapower's.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +70,13 @@ class OpfNetwork:
     angmax: np.ndarray
     gen_index: np.ndarray  # row of each in-service generator in the file's gen table
     branch_index: np.ndarray  # row of each in-service branch in the file's branch table
+    g: np.ndarray  # total branch shunt conductance, half at each end (like `b`)
+    g_asym: np.ndarray  # shunt conductance added at the to end only (total, halved like `g`)
+    b_asym: np.ndarray  # shunt susceptance added at the to end only (total, halved like `b`)
+    r_asym: np.ndarray  # resistance added to the series impedance seen from the to end
+    x_asym: np.ndarray  # reactance added to the series impedance seen from the to end
+    gen_label: list[str]  # how reports name each generator
+    branch_label: list[str]  # how reports name each branch
 
     @property
     def n_bus(self) -> int:
@@ -83,7 +99,8 @@ class OpfNetwork:
         k = self.base_mva / base_mva  # old per unit -> new per unit, for powers and admittances
         return replace(self, base_mva=base_mva, pd=self.pd * k, qd=self.qd * k, gs=self.gs * k, bs=self.bs * k,
                        pmin=self.pmin * k, pmax=self.pmax * k, qmin=self.qmin * k, qmax=self.qmax * k,
-                       r=self.r / k, x=self.x / k, b=self.b * k, rate=self.rate * k)
+                       r=self.r / k, x=self.x / k, b=self.b * k, rate=self.rate * k, g=self.g * k,
+                       g_asym=self.g_asym * k, b_asym=self.b_asym * k, r_asym=self.r_asym / k, x_asym=self.x_asym / k)
 
     def cost_usd_per_h(self, pg_mw: np.ndarray) -> float:
         """Total generation cost of a dispatch, in the case's money per hour."""
@@ -150,6 +167,8 @@ def from_matpower(case: MatpowerCase) -> OpfNetwork:
     angmin = np.where((lo != 0) & (lo > -360), np.deg2rad(lo), -np.inf)
     angmax = np.where((hi != 0) & (hi < 360), np.deg2rad(hi), np.inf)
     bl = bus[live]
+    asym = {key: _branch_column(case, f"branch_{key}", bon) for key in ("g", "g_asym", "b_asym", "r_asym", "x_asym")}
+    f_id, t_id = b[:, 0].astype(np.int64), b[:, 1].astype(np.int64)
     return OpfNetwork(
         name=path, base_mva=base, bus_id=ids, ref=ref,
         pd=bl[:, 2] / base, qd=bl[:, 3] / base, gs=bl[:, 4] / base, bs=bl[:, 5] / base,
@@ -157,42 +176,137 @@ def from_matpower(case: MatpowerCase) -> OpfNetwork:
         gen_bus=position(g[:, 0]), pmin=g[:, 9] / base, pmax=g[:, 8] / base, qmin=g[:, 4] / base, qmax=g[:, 3] / base,
         cost_poly=poly, cost_pwl=pwl,
         f=position(b[:, 0]), t=position(b[:, 1]), r=b[:, 2], x=b[:, 3], b=b[:, 4], rate=rate,
-        tap=tap, shift=np.deg2rad(b[:, 9]), angmin=angmin, angmax=angmax, gen_index=gon, branch_index=bon,
+        tap=tap, shift=np.deg2rad(b[:, 9]), angmin=angmin, angmax=angmax, gen_index=gon, branch_index=bon, **asym,
+        gen_label=[f"gen {row + 1} at bus {int(bus_no)}" for row, bus_no in zip(gon, g[:, 0])],
+        branch_label=[f"branch {row + 1} ({fb} -> {tb})" for row, fb, tb in zip(bon, f_id, t_id)],
     )
 
 
-def _pandapower_case(path: Path) -> MatpowerCase:
-    """A pandapower JSON net as a MATPOWER case, through pandapower's own converter (costs from poly_cost)."""
-    import pandapower as pp
-    from pandapower.converter.matpower.to_mpc import to_mpc
+def _branch_column(case: MatpowerCase, name: str, rows: np.ndarray) -> np.ndarray:
+    """An extra per-branch column (`mpc.branch_g`, ...) at the in-service rows, zeros if absent."""
+    if name not in case.extra:
+        return np.zeros(len(rows))
+    column = np.asarray(case.extra[name], dtype=float).ravel()
+    if len(column) != len(case.branch):
+        raise CaseError(f"{case.name}: mpc.{name} has {len(column)} entries for {len(case.branch)} branches")
+    return column[rows]
 
+
+def from_pandapower(net: Any, name: str) -> OpfNetwork:
+    """The in-service part of a pandapower net, as pandapower's own OPF sees it (T-model transformers).
+
+    Costs come from `poly_cost`/`pwl_cost`; without any, pandapower converts in power-flow mode,
+    where an external grid has no reactive limits (its Q range here is then pandapower's default
+    of +-1e9 MVAr, as in OPF mode). Buses are named by their `net.bus` index (the lowest one where
+    closed bus-bus switches fuse several), generators and branches by their pandapower element.
+    """
+    from pandapower.converter.pypower.to_ppc import to_ppc
+
+    net = copy.deepcopy(net)  # the converter writes its lookups and options into the net
     try:
-        net = pp.from_json(str(path))
+        ppc = to_ppc(net, init="flat")
+    except Exception as exc:  # pandapower raises many types for a net it cannot convert
+        raise CaseError(f"{name}: pandapower cannot convert this net for an OPF ({exc.__class__.__name__}: {exc})") from None
+    branch_is = np.asarray(ppc["internal"]["branch_is"], dtype=bool)
+    branch, gen = np.real(ppc["branch"]), np.real(ppc["gen"]).copy()
+    ext = net._gen_order.get("ext_grid", (0, 0))
+    if net._options["mode"] != "opf":
+        gen[ext[0]:ext[1], 3], gen[ext[0]:ext[1], 4] = 1e9, -1e9
+    extra = {}
+    for key in ("branch_g", "branch_g_asym", "branch_b_asym", "branch_r_asym", "branch_x_asym"):
+        if key in ppc:
+            column = np.real(np.asarray(ppc[key])).ravel()
+            extra[key] = column if len(column) == len(branch) else column[branch_is]
+    gencost = np.real(np.asarray(ppc["gencost"], float)) if "gencost" in ppc else None
+    case = MatpowerCase(name, float(ppc["baseMVA"]), np.real(ppc["bus"]), gen[:, :10], branch[:, :13], gencost, extra)
+    opf = from_matpower(case)
+    bus_of = _pandapower_bus_names(net, len(ppc["bus"]))
+    branch_names = _pandapower_element_names(net, net._pd2ppc_lookups["branch"], len(branch_is))[branch_is]
+    gen_is = np.asarray(ppc["internal"]["gen_is"], dtype=bool)
+    gen_names = _pandapower_element_names(net, net._gen_order, len(gen_is))[gen_is]
+    ends = [f" ({bus_of[f]} -> {bus_of[t]})" for f, t in zip(branch[opf.branch_index, 0].astype(int), branch[opf.branch_index, 1].astype(int))]
+    return replace(
+        opf, name=name, bus_id=bus_of[opf.bus_id],
+        gen_label=[f"{gen_names[g]} at bus {bus_of[int(gen[g, 0])]}" for g in opf.gen_index],
+        branch_label=[branch_names[b] + e for b, e in zip(opf.branch_index, ends)],
+    )
+
+
+def _pandapower_bus_names(net: Any, n_bus: int) -> np.ndarray:
+    """For each converted bus, the lowest `net.bus` index that maps onto it.
+
+    Buses pandapower adds itself (a three-winding transformer's star point, an xward's internal
+    bus) have no index; they are numbered -1 - their position, so no name is a real bus's.
+    """
+    lookup = np.asarray(net._pd2ppc_lookups["bus"], dtype=np.int64)
+    index = net.bus.index.to_numpy(dtype=np.int64)
+    names = np.full(n_bus, np.iinfo(np.int64).max)
+    inside = (lookup[index] >= 0) & (lookup[index] < n_bus)
+    np.minimum.at(names, lookup[index][inside], index[inside])
+    auxiliary = names == np.iinfo(np.int64).max
+    names[auxiliary] = -1 - np.flatnonzero(auxiliary)
+    return names
+
+
+def _pandapower_element_names(net: Any, ranges: dict[str, tuple[int, int]], n_rows: int) -> np.ndarray:
+    """"line 3", "trafo3w 1 (mv)", "ext_grid 0", ... for the rows of a converted branch or gen table.
+
+    `ranges` are pandapower's: element -> (first, last) rows. Branch tables hold every element of
+    a kind (a three-winding transformer as three rows, hv then mv then lv); generator tables hold
+    the in-service ones (`net._is_elements`). Rows of any other layout keep a generic name.
+    """
+    names = np.array([f"row {i}" for i in range(n_rows)], dtype=object)
+    for element, (first, last) in ranges.items():
+        table = element.removesuffix("_controllable")
+        if table not in net:
+            continue
+        index = net[table].index
+        mask = np.asarray(net._is_elements.get(element, []), dtype=bool)
+        count = int(last) - int(first)
+        if count != len(index) and len(mask) == len(index) and mask.sum() == count:
+            index = index[mask]
+        if table == "trafo3w" and count == 3 * len(index):
+            names[first:last] = [f"trafo3w {i} ({side})" for side in ("hv", "mv", "lv") for i in index]
+        elif count == len(index):
+            names[first:last] = [f"{table} {i}" for i in index]
+    return names
+
+
+def _pandapower_net(source: str) -> tuple[Any, str]:
+    """A pandapower net from `pandapower:NAME` (a function of pandapower.networks) or a `.json` file."""
+    import pandapower as pp
+
+    if source.startswith("pandapower:"):
+        import pandapower.networks as pn
+
+        name = source.split(":", 1)[1]
+        factory = getattr(pn, name, None)
+        if name.startswith("_") or not callable(factory):
+            raise CaseError(f"{source}: unknown pandapower network; expected a function of pandapower.networks such as case118")
+        return factory(), name
+    try:
+        return pp.from_json(source), Path(source).stem
     except Exception as exc:  # pandapower raises many types for a bad file
-        raise CaseError(f"{path}: not a pandapower JSON net ({exc.__class__.__name__})") from None
-    mpc = to_mpc(net, init="flat")["mpc"]
-    return MatpowerCase(name=str(path), base_mva=float(mpc["baseMVA"]), bus=np.asarray(mpc["bus"], float),
-                        gen=np.asarray(mpc["gen"], float), branch=np.asarray(mpc["branch"], float),
-                        gencost=np.asarray(mpc["gencost"], float) if "gencost" in mpc else None)
+        raise CaseError(f"{source}: not a pandapower JSON net ({exc.__class__.__name__})") from None
 
 
 def load_case(path: str | Path) -> OpfNetwork:
-    """Reads a MATPOWER `.m` file or a pandapower `.json` net; one-line CaseError on bad input."""
-    path = Path(path)
-    if not path.is_file():
-        raise CaseError(f"{path}: no such file")
-    if path.suffix.lower() == ".json":
-        case = _pandapower_case(path)
-    elif path.suffix.lower() == ".m":
+    """Reads a MATPOWER `.m` file, a pandapower `.json` net or `pandapower:NAME`; one-line CaseError on bad input."""
+    source = str(path)
+    if source.startswith("pandapower:") or (Path(source).suffix.lower() == ".json" and Path(source).is_file()):
+        net = from_pandapower(*_pandapower_net(source))
+    elif not Path(source).is_file():
+        raise CaseError(f"{source}: no such file")
+    elif Path(source).suffix.lower() == ".m":
         try:
-            case = read_matpower(path)
+            case = read_matpower(source)
         except MatpowerError as exc:
             raise CaseError(str(exc)) from None
-        case.name = str(path)
+        case.name = source
+        net = from_matpower(case)
+        net.name = Path(source).stem
     else:
-        raise CaseError(f"{path}: unknown case format; expected a MATPOWER .m file or a pandapower .json net")
-    net = from_matpower(case)
-    net.name = Path(case.name).stem
+        raise CaseError(f"{source}: unknown case format; expected a MATPOWER .m file, a pandapower .json net or pandapower:NAME")
     if not net.n_gen:
-        raise CaseError(f"{path}: no generator in service")
+        raise CaseError(f"{source}: no generator in service")
     return net
