@@ -150,9 +150,9 @@ class Store(_StoreFile):
             self._db.close()
             raise StoreError(f"{self.path}: written by an earlier Plurigrid (store format 1): it can be read "
                              "(open_store) and verified, not written")
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('log', ?)", (int(log is not False),))
+        # one transaction, so a process killed while creating the store leaves it whole or empty
+        self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES ('format', {FORMAT}); "
+                               f"INSERT OR IGNORE INTO meta VALUES ('log', {int(log is not False)}); COMMIT;")
         meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
         if meta["format"] != FORMAT:
             raise StoreError(f"{self.path}: store format {meta['format']}, this Plurigrid reads {FORMAT}")
@@ -683,10 +683,11 @@ class Format1Store(_StoreFile):
         return CommitmentProof(nonexist=proof)
 
 
-def open_store(path: str | Path) -> Store | Format1Store:
-    """Opens a store file for reading, whichever format wrote it."""
+def open_store(path: str | Path, *, log: bool | None = None) -> Store | Format1Store:
+    """Opens a store file for reading, whichever format wrote it. `log`: the mode a format-2 store must have
+    (and an empty file is created with: its writer's mode, had it lived to create it)."""
     db = _connect(str(path), True)
     if _is_format1(db):
         return Format1Store(db, str(path))
     db.close()
-    return Store(path)
+    return Store(path, log=log)
