@@ -226,15 +226,26 @@ def test_island_reports_imbalance_when_the_unit_cannot_run_that_low() -> None:
     assert not plan.thermal_on[1]
     assert plan.served_kw[0] == pytest.approx(1.0, abs=TOL)
     assert plan.imbalance_kw == pytest.approx(1.0, abs=TOL)
-    assert plan.price_eur_per_kwh[0] == pytest.approx(BALANCE_PENALTY_EUR_PER_KWH, abs=TOL)
+    # no shortage (the unit could serve it): the price is the stopped unit's average cost over its rating,
+    # 0.2 + 0.5 / 10 EUR/kWh (no start-up: it was running), not the cap its minimum output made the schedule pay
+    assert plan.price_eur_per_kwh[0] == pytest.approx(0.25, abs=TOL)
     assert plan.welfare_eur == pytest.approx(1.0 - BALANCE_PENALTY_EUR_PER_KWH, abs=TOL)
 
 
-def test_island_reports_surplus_it_must_absorb() -> None:
+def test_island_prices_the_cap_only_in_a_real_shortage() -> None:
+    # firm 12 kW against the unit's 10 kW: 2 kW cannot be served by anything, so the cap prices the period
+    plan = solved(island(load_kw=per_period(12, 0, 0, 0), fixed_kw=np.c_[per_period(12, 0, 0, 0), np.zeros(4)]))
+    assert plan.thermal_kw[1] == pytest.approx(10.0, abs=TOL)
+    assert plan.imbalance_kw == pytest.approx(2.0, abs=TOL)
+    assert plan.price_eur_per_kwh[0] == pytest.approx(BALANCE_PENALTY_EUR_PER_KWH, abs=TOL)
+
+
+def test_island_curtails_an_injection_nobody_takes_for_free() -> None:
     p = problem(feeder(), 4, bus=[1], connected=False, fixed_kw=per_period(-2, 0, 0, 0))  # a fixed 2 kW injection
     plan = solved(p)
     assert plan.imbalance_kw == pytest.approx(-2.0, abs=TOL)
-    assert plan.bus_price_eur_per_kwh[1] == pytest.approx(-BALANCE_PENALTY_EUR_PER_KWH, abs=TOL)
+    # its inverter holds it back (free disposal), so the price is 0, not minus the cap
+    assert plan.bus_price_eur_per_kwh[1] == pytest.approx(0.0, abs=TOL)
 
 
 def test_price_taker_is_served_now_even_below_the_price() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from plurigrid.assets.devices import battery_step_kwh, indoor_step_c, thermostat_kw
 from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
-from plurigrid.engine.opf_clearing import AC_CHECKS, apply_plan, feeder_of, opf_problem, tighten
+from plurigrid.engine.opf_clearing import AC_CHECKS, OPTIMISED_STRATEGIES, apply_plan, feeder_of, opf_problem, tighten
 from plurigrid.engine.runtime import Runtime
 from plurigrid.engine.world import World
 from plurigrid.grid.powerflow import PowerFlowResult
@@ -22,7 +22,7 @@ from plurigrid.market.mechanisms import Clearing, OrderBook, clear_nodal, clear_
 from plurigrid.market.settlement import Settlement, settle
 from plurigrid.opf.agentic import AgentPlan, solve_agentic
 from plurigrid.strategies.base import Decision, Observation
-from plurigrid.strategies.builtin import BUILTIN
+from plurigrid.strategies.builtin import BUILTIN, STORE_STRATEGIES
 
 STAGES = ("observe", "decide", "clear", "powerflow", "settle")
 
@@ -89,8 +89,15 @@ def observe(world: World, state: State, k: int) -> Observation:
         ev_plugged=now.ev_plugged, ev_steps_left=now.ev_steps_left, indoor_c=state.indoor_c, outdoor_c=now.outdoor_c,
         offline=now.offline, demand=world.demand, batteries=world.batteries, evs=world.evs, thermal=world.thermal,
         import_forecast_eur_per_kwh=world.import_eur_per_kwh[h], export_forecast_eur_per_kwh=world.export_eur_per_kwh[h],
-        last_price_eur_per_kwh=state.last_price_eur_per_kwh,
+        last_price_eur_per_kwh=state.last_price_eur_per_kwh, mechanism=world.mechanism, stores=_stores(world),
     )
+
+
+def _stores(world: World) -> np.ndarray:
+    """Participants whose battery serves as a store (under opf, the clearing runs the truthful ones' instead)."""
+    names = [s for s in STORE_STRATEGIES if not (world.mechanism == "opf" and s in OPTIMISED_STRATEGIES)]
+    members = np.sort(np.concatenate([world.groups.get(s, np.zeros(0, dtype=np.int64)) for s in names]))
+    return members[world.batteries.capacity_kwh[members] > 0]
 
 
 def decide(world: World, state: State, obs: Observation, k: int) -> Decision:

@@ -21,9 +21,18 @@ their preferences:
 
 Other participants are price-takers whose net demand is fixed. Only the first period is used (MPC).
 If nothing else can balance a period (an island whose unit cannot run below its minimum, say), the
-reference absorbs or supplies the rest at a penalty price, and the plan reports that imbalance.
-Nodal prices are the duals of the first period's bus balance with the commitment fixed (the usual
-way to price a unit-commitment schedule).
+reference absorbs or supplies the rest at a penalty price (the market cap), and the plan reports
+that imbalance. In an island, a price-taker's net injection (a battery discharging more than its
+owner uses) that nobody takes is curtailed at its inverter for free, as an inverter does when the
+island's frequency rises, rather than absorbed at the cap.
+
+Nodal prices are the duals of the first period's bus balance in a pricing run where the units the
+schedule runs stay committed and the others may run in part (0 <= on <= 1), as in MISO's extended
+LMP: a running unit prices at its marginal cost, and where a stopped unit is the cheapest way to
+serve more, at its average cost over its rating, no-load and start-up included. So the cap is the
+price only of a real shortage, where even every unit at its rating cannot serve the firm demand,
+and never of a unit's minimum output or of the reference's modelling. The dispatch is the
+schedule's (the commitment fixed).
 """
 
 from __future__ import annotations
@@ -103,7 +112,7 @@ class AgentPlan:
     bus_price_eur_per_kwh: np.ndarray  # per network bus
     bus_vm_pu: np.ndarray  # LinDistFlow voltage magnitude per network bus
     import_kw: float
-    imbalance_kw: float  # power the reference had to supply (+) or absorb (-) beyond any schedule
+    imbalance_kw: float  # power the reference had to supply (+) or absorb (-) beyond any schedule (incl. held back injections)
     solve_time_s: float
 
     @property
@@ -283,6 +292,15 @@ def _reference(m: _Model) -> tuple[np.ndarray | None, np.ndarray]:
     return trade, imbalance
 
 
+def _inverter_curtailment(m: _Model) -> tuple[np.ndarray, np.ndarray]:
+    """An island's free disposal: price-takers' net injections (kW) their inverters may hold back."""
+    p, H = m.p, m.p.load_kw.shape[0]
+    T = np.flatnonzero(~p.optimised & (p.fixed_kw.min(axis=0) < 0)) if not p.connected else np.zeros(0, dtype=np.int64)
+    held = m.prog.var((H, len(T)), hi=np.maximum(-p.fixed_kw[:, T], 0.0))
+    m.inject(held, T, -1.0)
+    return T, held
+
+
 def _failed(status: str, n: int, n_bus: int, solve_time_s: float) -> AgentPlan:
     nan, off = np.full(n, np.nan), np.zeros(n, dtype=bool)
     return AgentPlan(status=status, welfare_eur=float("nan"), battery_kw=nan, ev_kw=nan, hvac_kw=nan, served_kw=nan,
@@ -318,13 +336,21 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     P, green, pool = _premium(m, O, shed, F, serve, ren)
     G, gen, on = _thermal(m)
     trade, imbalance = _reference(m)
+    T, held = _inverter_curtailment(m)
 
     lp_options = {"solver": "ipm"} if net.n_bus >= LARGE_FEEDER_BUSES and not len(G) else {}
     sol = prog.solve(options=lp_options)
+    prices, solve_time_s = sol, sol.solve_time_s
     if sol.status == OPTIMAL and len(G):
-        sol = prog.solve(relax_integers=True, fixed=(on.ravel(), np.rint(sol.x[on.ravel()])))
+        committed = np.rint(sol.x[on.ravel()])
+        sol = prog.solve(relax_integers=True, fixed=(on.ravel(), committed))
+        prices, solve_time_s = sol, solve_time_s + sol.solve_time_s
+        if sol.status == OPTIMAL and (committed < 1).any():  # stopped units may price in at their average cost
+            pricing = prog.solve(relax_integers=True, fixed=(on.ravel()[committed == 1], 1.0))
+            solve_time_s += pricing.solve_time_s
+            prices = pricing if pricing.status == OPTIMAL else sol
     if sol.status != OPTIMAL:
-        return _failed(sol.status, N, net.n_bus, sol.solve_time_s)
+        return _failed(sol.status, N, net.n_bus, solve_time_s)
 
     x = sol.x
 
@@ -336,15 +362,15 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
 
     served = np.where(opt, (1 - p.demand.flexible_frac) * p.load_kw[0], p.load_kw[0]) - now(O, shed) + now(F, serve)
     thermal_on = now(G, on) > 0.5
-    bus_price = sol.row_dual[block.p_balance[0]] / (base_kw * dt)
+    bus_price = prices.row_dual[block.p_balance[0]] / (base_kw * dt)
     utility_of_fixed = float(np.sum(p.demand.value_eur_per_kwh[O] * np.maximum(fixed_p[:, O], 0.0) * dt))
     return AgentPlan(
         status=sol.status, welfare_eur=utility_of_fixed - sol.objective,
         battery_kw=now(B, charge) - now(B, discharge), ev_kw=now(E, ev), hvac_kw=now(V, hvac), served_kw=served,
-        green_kw=now(P, green), green_price_eur_per_kwh=float(-sol.row_dual[pool[0]] / dt), backlog_kwh=now(F, backlog),
+        green_kw=now(P, green), green_price_eur_per_kwh=float(-prices.row_dual[pool[0]] / dt), backlog_kwh=now(F, backlog),
         renewable_kw=now(R, ren), thermal_kw=now(G, gen), thermal_on=thermal_on, thermal_started=thermal_on & ~p.thermal_on,
         price_eur_per_kwh=bus_price[p.bus], bus_price_eur_per_kwh=bus_price,
         bus_vm_pu=np.sqrt(np.maximum(x[block.w[0]], 0.0)),
         import_kw=float(x[trade[0, 0]] - x[trade[0, 1]]) if trade is not None else 0.0,
-        imbalance_kw=float(x[imbalance[0, 0]] - x[imbalance[0, 1]]), solve_time_s=sol.solve_time_s,
+        imbalance_kw=float(x[imbalance[0, 0]] - x[imbalance[0, 1]] - x[held[0]].sum()), solve_time_s=solve_time_s,
     )

@@ -7,7 +7,7 @@ indices in `members`. Limit prices are in EUR per kWh; powers in kW, AC side.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -44,6 +44,9 @@ class Observation:
     import_forecast_eur_per_kwh: np.ndarray  # (H,) starting with this step
     export_forecast_eur_per_kwh: np.ndarray  # (H,)
     last_price_eur_per_kwh: float
+    mechanism: str = "tariff"  # the market's clearing rule: public, as the rules of any market are
+    stores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # participants whose battery
+    # serves the community as a store (strategies.builtin.STORE_STRATEGIES), so each takes its share of the community's surplus
 
     @cached_property
     def import_price_band_eur_per_kwh(self) -> tuple[float, float]:

@@ -2,6 +2,22 @@
 
 Limit prices respect each participant's outside option: nobody bids above the import tariff
 (the grid sells at that price) or asks below the export tariff (the grid buys at that price).
+
+Batteries. `self-consumption`, `zero-intelligence` and `demand-response` absorb their owner's own
+surplus and cover its own deficit. `truthful` and `battery-arbitrage` run a battery as a store, in
+every step where storing pays: a kWh charged now brings back eff² × (p_dear − wear) − wear, with
+p_dear the dear quantile of the import forecast (what a discharged kWh displaces). A store
+balances a position: the community's, after every other battery has served its own owner, in a
+mechanism whose market can match the store's orders (COMMUNITY_MARKETS), else its owner's own.
+Where that position is a surplus, energy is worth the export price and the store charges if
+storing pays; where it is a deficit, energy is worth the import price and the store discharges,
+except in the forecast's cheap steps, where it charges from the grid if storing pays. Under
+`tariff` (no market) and `second-price` (whose trade reduction leaves out the marginal orders,
+which a community's store is) a store without load or PV of its own therefore stays idle unless
+the tariff's own spread pays. A store bids for the community's surplus at the export price and
+offers into its deficit at the import price: neither neighbour does worse than at tariff, and the
+spread pays for the store's losses. Under `opf`, truthful participants hand their battery to the
+clearing instead (engine.opf_clearing).
 """
 
 from __future__ import annotations
@@ -39,6 +55,65 @@ def _self_consume(obs: Observation, m: np.ndarray, out: Decision) -> None:
     out.battery_kw[m] = np.where(surplus > 0, np.minimum(surplus, charge_max), -np.minimum(-surplus, discharge_max))
 
 
+def _community_surplus_kw(obs: Observation) -> float:
+    """The community's surplus (+) or deficit (-) this step once every battery but the stores' has served its
+    own participant (nominal load and renewables: what the others decide is not known yet)."""
+    b, others = obs.batteries, np.ones(len(obs.load_kw), dtype=bool)
+    others[obs.stores] = False
+    charge, discharge = battery_limits_kw(obs.soc_kwh, b.capacity_kwh, b.power_kw, b.efficiency, b.min_kwh, obs.dt_h)
+    own = obs.renewable_kw - obs.load_kw
+    return float(np.sum(own - np.where(others, np.clip(own, -discharge, charge), 0.0)))
+
+
+def _store(obs: Observation, m: np.ndarray, out: Decision) -> None:
+    """Runs the batteries of `m` as stores (see the module docstring) and prices their community orders."""
+    b = obs.batteries
+    charge_max, discharge_max = _battery_room(obs, m)
+    imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
+    ranked = np.sort(obs.import_forecast_eur_per_kwh)
+    steps_left, steps_to_fill = _steps_of_charge(obs, m)
+    dear = imp >= ranked[-steps_left]  # now is among the steps ahead the stored energy can cover at full power
+    cheap = imp <= ranked[steps_to_fill - 1]  # ... among the cheapest ones that would fill it
+    wear = b.degradation_eur_per_kwh[m]
+    pays_from = b.efficiency[m] ** 2 * (ranked[-steps_to_fill] - wear) - wear  # storing pays below this price now
+    own_kw = obs.renewable_kw[m] - (obs.load_kw[m] - out.shift_kw[m] + out.serve_kw[m] + out.ev_kw[m])
+    community = obs.mechanism in COMMUNITY_MARKETS
+    if community:  # the community's position, shared among the online stores by the power each has to spare
+        stores = obs.stores[~obs.offline[obs.stores]]
+        position = _community_surplus_kw(obs)
+        store_charge, store_discharge = _battery_room(obs, stores)
+        room = float((store_charge if position > 0 else store_discharge).sum())
+        mine = charge_max if position > 0 else discharge_max
+        position_kw = np.clip(position, -room, room) * (mine / room if room > 0 else np.zeros(len(m)))
+    else:  # the owner's own position
+        position_kw = own_kw
+    now = np.where(position_kw > 0, exp, imp)  # what a kWh is worth now: surplus goes at export, a deficit at import
+    surplus = np.maximum(np.maximum(position_kw, own_kw), 0.0)  # the community's share, or at least one's own
+    kw = np.where(pays_from > now, np.minimum(surplus, charge_max), 0.0)
+    kw = np.where((position_kw < 0) & dear, -np.minimum(-position_kw, discharge_max), kw)
+    kw = np.where(cheap & (pays_from > imp), charge_max, kw)
+    out.battery_kw[m] = kw
+    if community:  # orders at the neighbours' outside options: a surplus is bought at export, a deficit served at import
+        out.bid_eur_per_kwh[m] = np.where(position_kw > 0, exp, out.bid_eur_per_kwh[m])
+        out.ask_eur_per_kwh[m] = np.where(position_kw < 0, imp, out.ask_eur_per_kwh[m])
+
+
+def _steps_of_charge(obs: Observation, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Steps of full-power discharge the stored energy lasts, and of full-power charge that fill the battery,
+    each at least 1 and at most the forecast's length (so they index its ranked prices)."""
+    b = obs.batteries
+    step_kwh = b.power_kw[m] * obs.dt_h
+    eff = np.where(b.efficiency[m] > 0, b.efficiency[m], 1.0)
+    left = np.maximum(obs.soc_kwh[m] - b.min_kwh[m], 0.0) * eff
+    to_fill = np.maximum(b.capacity_kwh[m] - obs.soc_kwh[m], 0.0) / eff
+    H = len(obs.import_forecast_eur_per_kwh)
+
+    def steps(kwh: np.ndarray) -> np.ndarray:
+        return np.clip(np.ceil(np.divide(kwh, step_kwh, out=np.zeros(len(m)), where=step_kwh > 0) - 1e-9), 1, H).astype(np.int64)
+
+    return steps(left), steps(to_fill)
+
+
 def _truthful_prices(obs: Observation, m: np.ndarray, out: Decision) -> None:
     imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
     out.bid_eur_per_kwh[m] = np.clip(obs.demand.value_eur_per_kwh[m], exp, imp)
@@ -52,9 +127,11 @@ def passive(obs: Observation, m: np.ndarray, out: Decision, rng: np.random.Gener
 
 
 def truthful(obs: Observation, m: np.ndarray, out: Decision, rng: np.random.Generator) -> None:
-    """Bids marginal value, offers marginal cost (within the tariff band); devices run uncontrolled."""
+    """Bids marginal value, offers marginal cost (within the tariff band); EVs charge uncontrolled, a battery runs
+    as a store (under opf the clearing runs both)."""
     _ev_uncontrolled(obs, m, out)
     _truthful_prices(obs, m, out)
+    _store(obs, m, out)
 
 
 def self_consumption(obs: Observation, m: np.ndarray, out: Decision, rng: np.random.Generator) -> None:
@@ -78,18 +155,11 @@ def zero_intelligence(obs: Observation, m: np.ndarray, out: Decision, rng: np.ra
 
 
 def battery_arbitrage(obs: Observation, m: np.ndarray, out: Decision, rng: np.random.Generator) -> None:
-    """Charges when the forecast says now is cheap, discharges (to own demand) when dear; else self-consumes."""
+    """Runs the battery as a store (charges where storing pays, discharges where energy is dear); EVs charge in
+    cheap steps or when they must."""
     _ev_price_aware(obs, m, out)
-    _self_consume(obs, m, out)
-    prices = obs.import_forecast_eur_per_kwh
-    now, (low, high) = prices[0], obs.import_price_band_eur_per_kwh
-    charge_max, discharge_max = _battery_room(obs, m)
-    if high > low and now <= low:
-        out.battery_kw[m] = charge_max
-    elif high > low and now >= high:
-        deficit = np.maximum(obs.load_kw[m] + out.ev_kw[m] - obs.renewable_kw[m], 0.0)
-        out.battery_kw[m] = -np.minimum(deficit, discharge_max)
     _truthful_prices(obs, m, out)
+    _store(obs, m, out)
 
 
 def demand_response(obs: Observation, m: np.ndarray, out: Decision, rng: np.random.Generator) -> None:
@@ -104,6 +174,9 @@ def demand_response(obs: Observation, m: np.ndarray, out: Decision, rng: np.rand
     _self_consume(obs, m, out)
     _truthful_prices(obs, m, out)
 
+
+STORE_STRATEGIES = ("truthful", "battery-arbitrage")
+COMMUNITY_MARKETS = frozenset({"pay-as-clear", "pay-as-bid", "k-price", "vcg", "opf"})  # match a store's orders
 
 BUILTIN: dict[str, Strategy] = {
     "passive": passive,
