@@ -8,8 +8,27 @@ import pytest
 import wasmtime
 
 from plurigrid.strategies.wasm.capabilities import Import, check_imports, grant_problems
-from plurigrid.strategies.wasm.host import KV_CAP_BYTES, InvalidOutput, ModuleError, ModuleInstance, compile_module, parse_decision
-from plurigrid.strategies.wasm.manifest import Limits, ManifestError, effective, load_manifest, verify_module
+from plurigrid.strategies.wasm.host import (
+    DEADLINE,
+    HOST_CALL_FUEL,
+    KV_CAP_BYTES,
+    LOG_READ_BYTES,
+    InvalidOutput,
+    ModuleError,
+    ModuleInstance,
+    compile_module,
+    parse_decision,
+)
+from plurigrid.strategies.wasm.manifest import (
+    BACKSTOP_FACTOR,
+    DEADLINE_FLOOR_MS,
+    WORST_FUEL_PER_S,
+    Limits,
+    ManifestError,
+    effective,
+    load_manifest,
+    verify_module,
+)
 
 MODULES = Path(__file__).parent / "modules"
 DECISION = {"battery_kw": 2.5, "ev_kw": 0.0, "shift_kw": 0.1, "serve_kw": 0.0,
@@ -70,9 +89,68 @@ def test_infinite_loop_exhausts_fuel_at_the_same_count_every_time():
     assert not any(r.ok for r in results) and all(r.output is None for r in results)
 
 
-def test_deadline_stops_a_loop_that_fuel_would_not():
-    result = instance("loop.wat", fuel=10**15, deadline_ms=10).call("decide", b"{}")
-    assert result.error == "deadline"
+def test_the_deadline_is_a_backstop_far_above_what_the_fuel_can_take():
+    for fuel in (1, 10_000, 2_000_000, 10_000_000, 10**12):
+        deadline_s = Limits(fuel=fuel).deadline_ms / 1000
+        assert deadline_s >= BACKSTOP_FACTOR * fuel / WORST_FUEL_PER_S and deadline_s >= DEADLINE_FLOOR_MS / 1000
+    assert BACKSTOP_FACTOR >= 100 and Limits().deadline_ms == 50_000  # 10 million fuel: half a second at worst, x100
+    assert instance("loop.wat", fuel=2_000_000).deadline_ms == 10_000
+    # a plain loop under the default limits ends by fuel, never by the clock
+    assert instance("loop.wat").call("decide", b"{}").error == "fuel exhausted"
+
+
+def test_a_lowered_backstop_stops_a_loop_that_fuel_would_not():
+    looping = ModuleInstance(compile_module(MODULES / "loop.wat"), (), Limits(fuel=10**15), deadline_ms=10)
+    assert looping.call("decide", b"{}").error == DEADLINE
+
+
+def _logger(length: int) -> ModuleInstance:
+    """A module that logs `length` bytes from address 0 once per decide (16 MiB of memory)."""
+    return ModuleInstance(compile_module(
+        '(module (import "plurigrid" "log" (func $log (param i32 i32))) (memory (export "memory") 256)'
+        ' (func (export "alloc") (param i32) (result i32) (i32.const 0))'
+        f' (func (export "decide") (param i32 i32) (result i64) (call $log (i32.const 0) (i32.const {length})) (i64.const 0)))'
+        .encode(), "logger"), ("log",))
+
+
+def test_host_functions_cost_fuel_by_the_call_and_the_bytes_they_move():
+    calls = instance("host_calls.wat", ("now", "read_meter", "prices", "log", "send"))
+    observation = b'{"step": 1}'
+    result = calls.call("decide", observation)
+    prices, sent, logged = len(calls.context.prices_json), 4 + len(observation), len(observation)
+    assert result.ok and result.fuel_used >= 5 * HOST_CALL_FUEL + prices + sent + logged
+    assert result.fuel_used - (5 * HOST_CALL_FUEL + prices + sent + logged) < 100  # the module's own instructions
+    # a log line keeps at most LOG_MAX_CHARS characters, so only that much is read and paid for
+    small, huge = _logger(10).call("decide", b""), _logger(16 << 20).call("decide", b"")
+    assert huge.fuel_used - small.fuel_used == LOG_READ_BYTES - 10
+    # a loop of host calls runs out of fuel like any other loop: at the same count every time
+    looping = [instance("host_calls.wat", ("now", "read_meter", "prices", "log", "send"), fuel=3 * HOST_CALL_FUEL)
+               .call("decide", observation) for _ in range(2)]
+    assert [(r.error, r.fuel_used) for r in looping] == [("fuel exhausted", 3 * HOST_CALL_FUEL)] * 2
+
+
+@pytest.mark.parametrize("feature, body", [
+    ("exceptions", '(tag $e) (func (export "f") (try_table (catch $e 0) (throw $e)))'),
+    ("gc", '(type $s (struct (field i64))) (func (export "f") (drop (struct.new $s (i64.const 1))))'),
+])
+def test_features_whose_time_fuel_does_not_bound_are_refused(feature, body):
+    with pytest.raises(ModuleError, match="not a valid WebAssembly module"):
+        compile_module(_minimal_module(body.encode()), feature)
+
+
+def test_wasi_clocks_answer_simulation_time_and_its_randomness_comes_from_the_seed():
+    def read(seed: int) -> bytes:
+        module = ModuleInstance(compile_module(MODULES / "wasi_clock_random.wat"), ("wasi",), seed=seed)
+        module.context.now_ms = 1_718_956_800_000
+        result = module.call("decide", b"")
+        assert result.ok, result.error
+        return result.output
+
+    first, again, other = read(1), read(1), read(2)
+    realtime, monotonic = struct.unpack_from("<qq", first)
+    assert realtime == monotonic == 1_718_956_800_000 * 1_000_000  # nanoseconds of simulation time
+    assert first[16:32] == again[16:32] != other[16:32]  # the same seed draws the same bytes
+    assert struct.unpack_from("<ii", first, 32) == (52, 28)  # no sleeping (ENOSYS); no clock 9 (EINVAL)
 
 
 def test_memory_grow_loop_hits_the_memory_limit():
@@ -256,7 +334,7 @@ def write_manifest(path: Path, sha256: str, extra: str = "") -> Path:
 def test_manifest_loads_with_defaults_and_checks_the_hash(tmp_path):
     compiled = compile_module(MODULES / "echo.wat")
     manifest = load_manifest(write_manifest(tmp_path / "echo.toml", compiled.sha256))
-    assert manifest.limits == Limits(fuel=1_000_000, memory_mb=8, deadline_ms=100, output_kb=64)
+    assert manifest.limits == Limits(fuel=1_000_000, memory_mb=8, output_kb=64)
     assert manifest.fallback == "passive"
     verify_module(manifest, compiled.sha256, "echo.wasm")
     with pytest.raises(ManifestError, match=r"echo.toml: sha256: does not match echo.wasm"):
@@ -265,9 +343,9 @@ def test_manifest_loads_with_defaults_and_checks_the_hash(tmp_path):
 
 def test_spec_may_only_narrow_the_manifest(tmp_path):
     manifest = load_manifest(write_manifest(tmp_path / "echo.toml", "a" * 64))
-    narrowed = effective(manifest, ["log", "wasi", "wasi-dir:/srv/data"], {"fuel": 500_000, "memory_mb": 4.5, "deadline_ms": None})
+    narrowed = effective(manifest, ["log", "wasi", "wasi-dir:/srv/data"], {"fuel": 500_000, "memory_mb": 4.5, "output_kb": None})
     assert narrowed.capabilities == ("log", "wasi", "wasi-dir:/srv/data")
-    assert narrowed.limits == Limits(fuel=500_000, memory_mb=4.5, deadline_ms=100, output_kb=64)
+    assert narrowed.limits == Limits(fuel=500_000, memory_mb=4.5, output_kb=64)
     assert narrowed.limits.memory_bytes == 4_718_592
     assert effective(manifest).capabilities == ("log", "kv", "wasi")  # a bare wasi-dir grants no directory
     with pytest.raises(ManifestError, match=r"echo.toml: capabilities: the spec grants 'send'"):
@@ -294,6 +372,10 @@ def test_manifest_limits_and_hash_are_validated(tmp_path):
     path.write_text(f'name = "m"\nversion = "1"\nsha256 = "{"a" * 64}"\n[limits]\nfuel = -1\n')
     with pytest.raises(ManifestError, match=r"m.toml: limits.fuel: expected a positive integer, got -1"):
         load_manifest(path)
-    path.write_text(f'name = "m"\nversion = "1"\nsha256 = "{"a" * 64}"\n[limits]\ndeadline_ms = "soon"\n')
-    with pytest.raises(ManifestError, match=r"m.toml: limits.deadline_ms: expected a positive number, got 'soon'"):
+    path.write_text(f'name = "m"\nversion = "1"\nsha256 = "{"a" * 64}"\n[limits]\nmemory_mb = "lots"\n')
+    with pytest.raises(ManifestError, match=r"m.toml: limits.memory_mb: expected a positive number, got 'lots'"):
+        load_manifest(path)
+    path.write_text(f'name = "m"\nversion = "1"\nsha256 = "{"a" * 64}"\n[limits]\ndeadline_ms = 100\n')
+    with pytest.raises(ManifestError, match=r"m.toml: limits.deadline_ms: not a limit: the wall-clock deadline is a "
+                                            r"backstop derived from fuel"):
         load_manifest(path)

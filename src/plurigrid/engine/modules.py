@@ -4,8 +4,12 @@ Each module participant gets its own instance (compiled once per content hash). 
 receives the observation of docs/modules.md; its decision is clipped to the same physical limits
 as a built-in strategy's. A call that traps, hits a limit or returns an invalid decision never
 stops the run: the participant uses its fallback strategy for that step, and the failure is
-counted and logged with the module's hash and the reason. Modules can be replaced between steps
-(`swap`); the key-value store survives when the manifest names the same module.
+counted and logged with the module's hash and the reason. Those outcomes are the module's and
+repeat run to run (fuel decides them). A call stopped by the wall-clock backstop is not: it is a
+host fault, which the participant's fallback covers for the step too, but which is listed in
+`host_faults` (summary.json's, with `reproducible: false`) and the log, never passed off as the
+module's failure. Modules can be replaced between steps (`swap`); the key-value store survives
+when the manifest names the same module.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from plurigrid.microworld.spec import ModuleRef
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
 from plurigrid.strategies.wasm.host import (
+    DEADLINE,
     DECISION_FLAGS,
     DECISION_NUMBERS,
+    CallResult,
     ModuleError,
     ModuleInstance,
     compile_module,
@@ -31,7 +37,7 @@ from plurigrid.strategies.wasm.host import (
 )
 from plurigrid.strategies.wasm.manifest import Manifest, effective, load_manifest, manifest_path_for, verify_module
 
-LOG_KEEP = 1000  # module log lines and failures kept per run
+LOG_KEEP = 1000  # module log lines and failures kept per run (and host faults listed)
 DECISION_KEYS = tuple(sorted(DECISION_NUMBERS | DECISION_FLAGS))
 # the observation as the ABI names it (docs/modules.md), in the order it is written
 _OBSERVED: dict[str, Callable[[Observation], np.ndarray]] = {
@@ -67,6 +73,7 @@ class ModuleSlot:
     instance: ModuleInstance
     failures: int = 0
     fuel_used: int = 0
+    host_faults: int = 0
 
 
 @dataclass
@@ -76,8 +83,10 @@ class ModuleRunner:
     slots: dict[int, ModuleSlot]
     ids: list[str]
     meter_kwh: np.ndarray  # each participant's metered net energy of the last step (what `read_meter` returns)
+    seed: int = 0  # the world's: each participant's WASI random stream derives from it
     offline: set[int] = field(default_factory=set)  # module participants cut off from the market last step
     log: list[str] = field(default_factory=list)
+    host_faults: list[dict] = field(default_factory=list)  # calls the wall-clock backstop stopped (at most LOG_KEEP)
     inbox: dict[int, list[dict]] = field(default_factory=dict)
     _ids_json: list[bytes] = field(init=False, repr=False)  # each id as JSON (observations quote it every step)
 
@@ -124,9 +133,7 @@ class ModuleRunner:
             if ctx.log_lines or ctx.outbox:
                 self._collect(slot, obs.step)
             if decision is None:
-                slot.failures += 1
-                self._note(f"step {obs.step}: {self.ids[i]}: module {slot.manifest.name} {slot.manifest.sha256[:12]}: "
-                           f"{result.error}; fallback {slot.manifest.fallback}")
+                self._failed(slot, obs.step, "decide", result, f"; fallback {slot.manifest.fallback}")
                 failed.setdefault(slot.manifest.fallback, []).append(i)
                 continue
             ok[j] = True
@@ -176,16 +183,19 @@ class ModuleRunner:
         old = self.slots[i]
         manifest = _manifest(path, manifest_path)
         keep = manifest.name == old.manifest.name
-        slot = _slot(i, path, manifest, kv=old.instance.kv if keep else None)
+        slot, init = _slot(i, path, manifest, self.seed, kv=old.instance.kv if keep else None)
         self.slots[i] = slot
         self._note(f"step {step}: {participant_id}: module {old.manifest.name} {old.manifest.sha256[:12]} -> "
                    f"{manifest.name} {manifest.sha256[:12]} ({'kv kept' if keep else 'kv reset'})")
+        if not init.ok:
+            self._failed(slot, step, "init", init)
         return slot
 
     def report(self) -> dict[str, dict]:
-        """Per module participant: module name, version, content hash, failures, fuel used."""
+        """Per module participant: module name, version, content hash, failures, host faults, fuel used."""
         return {self.ids[i]: {"module": s.manifest.name, "version": s.manifest.version, "sha256": s.manifest.sha256,
-                              "strategy_failures": s.failures, "fuel_used": s.fuel_used} for i, s in self.slots.items()}
+                              "strategy_failures": s.failures, "host_faults": s.host_faults, "fuel_used": s.fuel_used}
+                for i, s in self.slots.items()}
 
     def _lifecycle(self, i: int, handler: str, step: int, **extra) -> None:
         """Calls a lifecycle handler; a failure is counted and logged like a failed `decide`."""
@@ -195,9 +205,23 @@ class ModuleRunner:
         slot.fuel_used += result.fuel_used
         self._collect(slot, step)
         if not result.ok:
+            self._failed(slot, step, handler, result)
+
+    def _failed(self, slot: ModuleSlot, step: int, handler: str, result: CallResult, then: str = "") -> None:
+        """Counts and logs a failed call: the module's failure, or a host fault when the backstop stopped it."""
+        where = f"step {step}: {self.ids[slot.participant]}: module {slot.manifest.name} {slot.manifest.sha256[:12]}: "
+        what = "" if handler == "decide" else f"{handler}: "
+        if result.error != DEADLINE:
             slot.failures += 1
-            self._note(f"step {step}: {self.ids[i]}: module {slot.manifest.name} {slot.manifest.sha256[:12]}: "
-                       f"{handler}: {result.error}")
+            self._note(f"{where}{what}{result.error}{then}")
+            return
+        slot.host_faults += 1
+        fault = (f"host fault: {handler} ran past the wall-clock backstop of {slot.instance.deadline_ms:,.0f} ms "
+                 f"(fuel used {result.fuel_used:,} of {slot.instance.limits.fuel:,})")
+        if len(self.host_faults) < LOG_KEEP:
+            self.host_faults.append({"step": step, "participant": self.ids[slot.participant], "module": slot.manifest.name,
+                                     "sha256": slot.manifest.sha256, "fault": fault})
+        self._note(f"{where}{fault}{then}; the run is not reproducible")
 
     def _collect(self, slot: ModuleSlot, step: int) -> None:
         ctx = slot.instance.context
@@ -279,10 +303,11 @@ def _manifest(path: Path, manifest_path: Path | None) -> Manifest:
     return manifest
 
 
-def _slot(i: int, path: Path, manifest: Manifest, kv: dict[bytes, bytes] | None = None) -> ModuleSlot:
-    instance = ModuleInstance(compile_module(path), manifest.capabilities, manifest.limits, kv=kv)
-    instance.call("init", b'{"abi":1}')
-    return ModuleSlot(i, path, manifest, instance)
+def _slot(i: int, path: Path, manifest: Manifest, seed: int,
+          kv: dict[bytes, bytes] | None = None) -> tuple[ModuleSlot, CallResult]:
+    """Participant i's fresh instance, and how its `init` call went."""
+    instance = ModuleInstance(compile_module(path), manifest.capabilities, manifest.limits, kv=kv, seed=seed * 1_000_003 + i)
+    return ModuleSlot(i, path, manifest, instance), instance.call("init", b'{"abi":1}')
 
 
 @dataclass(frozen=True)
@@ -307,9 +332,16 @@ def plan_module(i: int, ref: ModuleRef, base_dir: Path | None) -> ModulePlan:
     return ModulePlan(i, path, manifest)
 
 
-def start_modules(plans: dict[int, ModulePlan], ids: list[str]) -> ModuleRunner | None:
-    """Fresh instances of the planned modules (each `init` called), or None when there are none."""
+def start_modules(plans: dict[int, ModulePlan], ids: list[str], seed: int = 0) -> ModuleRunner | None:
+    """Fresh instances of the planned modules (each `init` called), or None when there are none.
+
+    `seed` is the world's: participant i's WASI random stream starts from it and i.
+    """
     if not plans:
         return None
-    slots = {i: _slot(i, plan.path, plan.manifest) for i, plan in plans.items()}
-    return ModuleRunner(slots, ids, meter_kwh=np.zeros(len(ids)))
+    started = {i: _slot(i, plan.path, plan.manifest, seed) for i, plan in plans.items()}
+    runner = ModuleRunner({i: slot for i, (slot, _) in started.items()}, ids, meter_kwh=np.zeros(len(ids)), seed=seed)
+    for slot, init in started.values():
+        if not init.ok:
+            runner._failed(slot, 0, "init", init)
+    return runner

@@ -99,8 +99,12 @@ def settlements_table(world: World, totals: Totals) -> pd.DataFrame:
 
 
 def summary(world: World, totals: Totals, microworld: str, *, modules: dict | None = None,
-            timings_s: dict[str, float] | None = None) -> dict:
-    """The run's summary.json content (deterministic for a seed; timings are the only wall-clock numbers)."""
+            host_faults: list[dict] | None = None, timings_s: dict[str, float] | None = None) -> dict:
+    """The run's summary.json content (deterministic for a seed; timings are the only wall-clock numbers).
+
+    `reproducible` is false when a host fault (a module call stopped by the wall-clock backstop,
+    engine.modules) let the machine decide part of the run; `host_faults` lists them.
+    """
     out = {
         "microworld": microworld,
         "name": world.name,
@@ -117,6 +121,8 @@ def summary(world: World, totals: Totals, microworld: str, *, modules: dict | No
         "balance": balance(world, totals),
         "mechanism_properties": mechanism_properties(totals.series, totals.bill_micro, totals.baseline_micro),
         "modules": modules or {},
+        "reproducible": not host_faults,
+        "host_faults": host_faults or [],
         "timings_s": {k: round(v, 4) for k, v in (timings_s or {}).items()},
     }
     if totals.steps < world.steps:

@@ -355,7 +355,6 @@ class ModuleLimits(Strict):
 
     fuel: int | None = Field(None, gt=0, le=2**63 - 1)
     memory_mb: float | None = Field(None, gt=0, le=4096, description="a 32-bit module addresses at most 4 GiB")
-    deadline_ms: float | None = Field(None, gt=0, le=3.6e6)
     output_kb: float | None = Field(None, gt=0, le=4096 * 1024)
 
 

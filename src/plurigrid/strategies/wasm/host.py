@@ -2,10 +2,18 @@
 
 The contract is docs/modules.md (ABI 1). One wasmtime Engine per process counts fuel (a
 deterministic instruction budget) and checks an epoch deadline that a 1 ms ticker thread
-advances (a wall-clock backstop). Each `ModuleInstance` owns a Store with a memory limit and a
-Linker that defines only the host functions its grants allow, so an ungranted or unknown import
-fails before any module code runs. A call never raises for anything the module does: traps,
-limit hits and bad output come back as a `CallResult` whose `error` is one short reason.
+advances. Fuel is the limit that decides a call's outcome: host functions charge it too (a
+fixed cost per call plus one unit per byte they move), and the Wasm features whose cost per fuel
+unit has no useful bound (exceptions, GC) are off, so fuel bounds a call's time on any machine.
+The deadline is only a backstop far above that bound (`Limits.deadline_ms`); a call that hits it
+ran slow for reasons outside the module's input, which the engine records as a host fault.
+WASI's clocks answer simulation time and its random bytes come from a seeded stream, so a module
+granted `wasi` cannot read the wall clock or the OS's entropy either.
+
+Each `ModuleInstance` owns a Store with a memory limit and a Linker that defines only the host
+functions its grants allow, so an ungranted or unknown import fails before any module code runs.
+A call never raises for anything the module does: traps, limit hits and bad output come back as a
+`CallResult` whose `error` is one short reason.
 
 The per-call path calls wasmtime's C API directly through ctypes (`wasmtime_func_call_unchecked`
 on exports whose types were checked at load) because `Func.__call__` costs ~60 µs; the direct
@@ -28,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
+import numpy as np
 import wasmtime
 import wasmtime._func as _wasmtime_func
 from wasmtime import _ffi
@@ -37,6 +46,7 @@ from plurigrid.strategies.wasm.capabilities import (
     HOST_IMPORTS,
     HOST_MODULE,
     WASI_DIR_PREFIX,
+    WASI_MODULE,
     Import,
     check_imports,
     grant_problems,
@@ -58,6 +68,14 @@ LOG_MAX_CHARS = 1000  # longer lines are cut
 OUTBOX_MAX_MESSAGES = 16  # per context
 MESSAGE_MAX_BYTES = 4096
 EPOCH_TICK_S = 0.001  # one epoch per millisecond, so a deadline in ms is a number of epochs
+DEADLINE = "deadline"  # the error of a call stopped by the wall-clock backstop: a host fault, not the module's doing
+# What a host function call costs in fuel: this fixed part (a call costs ~10 µs of Python, in which
+# plain Wasm burns over 10,000 units) plus one unit per byte it reads or writes in the module's memory
+# (as wasmtime charges memory.copy). benchmarks/bench_fuel.py measures the rates that result.
+HOST_CALL_FUEL = 10_000
+LOG_READ_BYTES = 4 * LOG_MAX_CHARS + 4  # enough UTF-8 for the characters a log line keeps
+WASI_CLOCKS = 4  # realtime, monotonic, process and thread CPU time: all answer simulation time
+_WASI_ERRNO_INVAL, _WASI_ERRNO_NOSYS = 28, 52
 WASI_GUEST_DIR = "/data"  # where a `wasi-dir:PATH` grant appears inside the module
 _PAGE_BYTES = 65536
 _U32 = 0xFFFFFFFF
@@ -69,6 +87,10 @@ class ModuleError(PlurigridError, ValueError):
 
 class HostFault(Exception):
     """Raised inside a host function when the module passed something invalid; becomes `trap: <message>`."""
+
+
+class _OutOfFuel(HostFault):
+    """Raised inside a host function whose cost is more than the call's fuel left; becomes `fuel exhausted`."""
 
 
 # --- _native: the fast call path (private wasmtime-py names live only here) ---------------------
@@ -129,6 +151,10 @@ def shared_engine() -> wasmtime.Engine:
             config.cranelift_nan_canonicalization = True  # same float bits on every node
             config.wasm_threads = False
             config.wasm_relaxed_simd = False  # results may differ across CPUs
+            # each of these runs far longer per fuel unit than plain code (a caught throw ~50 ns,
+            # a GC allocation with its collections unbounded), so fuel would no longer bound time
+            config.wasm_exceptions = False
+            config.wasm_gc = False
             # Small address-space reservations so thousands of stores fit (and a Pi's 39-bit space):
             # bounds checks become explicit, and memory beyond 16 MiB moves when it grows.
             config.memory_reservation = Limits().memory_bytes
@@ -249,7 +275,8 @@ class HostContext:
 
 
 class CallResult(NamedTuple):
-    """The outcome of one call; `error` is one of `fuel exhausted`, `memory limit`, `deadline`, `trap: …`, `invalid output: …`.
+    """The outcome of one call; `error` is one of `fuel exhausted`, `memory limit`, `trap: …`, `invalid output: …`
+    (the module's doing, deterministic) or `deadline` (the wall-clock backstop: the host's).
 
     A named tuple rather than a frozen dataclass: made once per call, it costs well under half as much.
     """
@@ -268,11 +295,18 @@ _JSON_BLANKS = " \t\n\r"  # what json.loads allows around the value
 
 
 class ModuleInstance:
-    """One participant's running module: its Store, granted host functions, kv store and limits."""
+    """One participant's running module: its Store, granted host functions, kv store and limits.
+
+    `seed` starts the stream WASI's `random_get` reads (the engine derives it from the world's seed
+    and the participant). `deadline_ms` replaces the wall-clock backstop `limits.deadline_ms`
+    (derived from the fuel limit): only for checking the backstop itself, as a lower one lets the
+    machine's speed decide outcomes.
+    """
 
     def __init__(self, compiled: CompiledModule, grants: Iterable[str] = (), limits: Limits = Limits(),
-                 kv: dict[bytes, bytes] | None = None) -> None:
+                 kv: dict[bytes, bytes] | None = None, *, seed: int = 0, deadline_ms: float | None = None) -> None:
         self.compiled, self.name, self.limits = compiled, compiled.name, limits
+        self.deadline_ms = limits.deadline_ms if deadline_ms is None else deadline_ms
         self.grants = tuple(dict.fromkeys(grants))
         problems = grant_problems(self.grants) + check_imports(compiled.imports, self.grants) + compiled.abi_problems()
         if problems:
@@ -283,24 +317,29 @@ class ModuleInstance:
             raise ValueError(f"{self.name}: kv holds {self._kv_bytes} bytes, more than the cap of {KV_CAP_BYTES}")
         self.context = HostContext()
         self._memory: wasmtime.Memory | None = None
+        self._random = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x77617369])))
 
         engine = shared_engine()
         self._store = wasmtime.Store(engine)
+        self._ctx = ctypes.cast(self._store._context(), ctypes.c_void_p).value
+        self._fuel = ctypes.c_uint64()
+        self._fuel_ref = ctypes.addressof(self._fuel)
+        self._deadline_ticks = max(1, math.ceil(self.deadline_ms / (EPOCH_TICK_S * 1000)))
         self._store.set_limits(memory_size=limits.memory_bytes, table_elements=1 << 20)
         self._store.set_fuel(limits.fuel)  # a start function runs under the same limits as a call
-        self._store.set_epoch_deadline(limits.deadline_ticks)
+        self._store.set_epoch_deadline(self._deadline_ticks)
         linker = wasmtime.Linker(engine)
         self._define_host_functions(linker)
         if "wasi" in self.grants:
             self._store.set_wasi(self._wasi_config())
             linker.define_wasi()
+            self._define_deterministic_wasi(linker)
         instance = self._instantiate(linker)
 
         exports = instance.exports(self._store)
         # exports are typed as any extern: abi_problems() above made sure these are the memory and functions
         self._memory = cast(wasmtime.Memory, exports["memory"])
         self._funcs = {name: cast(wasmtime.Func, exports[name]) for name in ("alloc", *HANDLERS) if name in compiled.exports}
-        self._ctx = ctypes.cast(self._store._context(), ctypes.c_void_p).value
         self._memory_ref = ctypes.addressof(self._memory._memory)
         self._handler_refs = {name: ctypes.addressof(f._func) for name, f in self._funcs.items() if name != "alloc"}
         self._alloc_ref = ctypes.addressof(self._funcs["alloc"]._func)
@@ -310,9 +349,7 @@ class ModuleInstance:
         self._arg0, self._arg1 = self._raw[0], self._raw[1]  # views of the two slots (indexing makes a new one)
         self._trap = ctypes.c_void_p()
         self._trap_ref = ctypes.addressof(self._trap)
-        self._fuel = ctypes.c_uint64()
-        self._fuel_ref = ctypes.addressof(self._fuel)
-        self._fuel_limit, self._deadline_ticks, self._output_cap = limits.fuel, limits.deadline_ticks, limits.output_bytes
+        self._fuel_limit, self._output_cap = limits.fuel, limits.output_bytes
 
     def _instantiate(self, linker: wasmtime.Linker) -> wasmtime.Instance:
         try:
@@ -402,13 +439,15 @@ class ModuleInstance:
     def _reason(self, code: wasmtime.TrapCode | None, message: str, host_exc: BaseException | None) -> str:
         """Map a trap to the short reasons of docs/modules.md."""
         if host_exc is not None:
+            if isinstance(host_exc, _OutOfFuel):
+                return "fuel exhausted"
             if isinstance(host_exc, HostFault):
                 return f"trap: {host_exc}"
             raise host_exc  # a bug in a host function, not the module's doing
         if code is wasmtime.TrapCode.OUT_OF_FUEL:
             return "fuel exhausted"
         if code is wasmtime.TrapCode.INTERRUPT:
-            return "deadline"
+            return DEADLINE
         if self._memory_exhausted():
             return "memory limit"
         if code is None:
@@ -449,41 +488,79 @@ class ModuleInstance:
                 linker.define_func(HOST_MODULE, name, _func_type(signature), getattr(self, f"_host_{name}"),
                                    access_caller=True)
 
-    def _read(self, caller: wasmtime.Caller, ptr: int, length: int, what: str) -> bytes:
+    def _define_deterministic_wasi(self, linker: wasmtime.Linker) -> None:
+        """WASI's clocks, entropy and sleep replaced by functions of the simulation (over wasmtime's own)."""
+        linker.allow_shadowing = True
+        for name, signature in (("clock_res_get", "(i32, i32) -> (i32)"), ("clock_time_get", "(i32, i64, i32) -> (i32)"),
+                                ("random_get", "(i32, i32) -> (i32)"), ("poll_oneoff", "(i32, i32, i32, i32) -> (i32)")):
+            linker.define_func(WASI_MODULE, name, _func_type(signature), getattr(self, f"_wasi_{name}"), access_caller=True)
+        linker.allow_shadowing = False
+
+    def _charge(self, units: int) -> None:
+        """Takes a host function's fuel from the call's budget; past the budget the call ends as `fuel exhausted`."""
+        _get_fuel(self._ctx, self._fuel_ref)
+        left = self._fuel.value
+        if units > left:
+            _set_fuel(self._ctx, 0)
+            raise _OutOfFuel
+        _set_fuel(self._ctx, left - units)
+
+    def _check(self, caller: wasmtime.Caller, ptr: int, length: int, what: str) -> int:
+        """The start of `length` bytes at `ptr` in the module's memory; traps when they are not all inside it."""
         ptr, length = ptr & _U32, length & _U32
         if self._memory is None or ptr + length > self._memory.data_len(caller):
             raise HostFault(f"{what}: pointer out of bounds")
-        return bytes(self._memory.read(caller, ptr, ptr + length))
+        return ptr
+
+    def _read(self, caller: wasmtime.Caller, ptr: int, length: int, what: str) -> bytes:
+        ptr = self._check(caller, ptr, length, what)
+        assert self._memory is not None  # _check traps without one
+        return bytes(self._memory.read(caller, ptr, ptr + (length & _U32)))
 
     def _write(self, caller: wasmtime.Caller, ptr: int, data: bytes, what: str) -> None:
-        ptr = ptr & _U32
-        if self._memory is None or ptr + len(data) > self._memory.data_len(caller):
-            raise HostFault(f"{what}: pointer out of bounds")
+        ptr = self._check(caller, ptr, len(data), what)
         if data:
+            assert self._memory is not None  # _check traps without one
             self._memory.write(caller, data, ptr)
 
     def _copy_out(self, caller: wasmtime.Caller, data: bytes, ptr: int, cap: int, what: str) -> int:
         if len(data) > cap & _U32:
+            self._charge(HOST_CALL_FUEL)
             return -len(data)
+        self._charge(HOST_CALL_FUEL + len(data))
         self._write(caller, ptr, data, what)
         return len(data)
 
     def _host_log(self, caller: wasmtime.Caller, ptr: int, length: int) -> None:
-        text = self._read(caller, ptr, length, "log").decode("utf-8", "replace")
-        if len(self.context.log_lines) < LOG_MAX_LINES:
-            self.context.log_lines.append(text[:LOG_MAX_CHARS])
+        self._check(caller, ptr, length, "log")
+        if len(self.context.log_lines) >= LOG_MAX_LINES:
+            self._charge(HOST_CALL_FUEL)
+            return
+        kept = min(length & _U32, LOG_READ_BYTES)  # at most LOG_MAX_CHARS characters are kept
+        self._charge(HOST_CALL_FUEL + kept)
+        self.context.log_lines.append(self._read(caller, ptr, kept, "log").decode("utf-8", "replace")[:LOG_MAX_CHARS])
 
     def _host_now(self, caller: wasmtime.Caller) -> int:
+        self._charge(HOST_CALL_FUEL)
         return int(self.context.now_ms)
 
     def _host_kv_get(self, caller: wasmtime.Caller, key_ptr: int, key_len: int, out_ptr: int, out_cap: int) -> int:
+        self._charge(HOST_CALL_FUEL + (key_len & _U32))
         value = self.kv.get(self._read(caller, key_ptr, key_len, "kv_get"))
         if value is None:
             return -1
-        self._write(caller, out_ptr, value[:out_cap & _U32], "kv_get")
+        value_out = value[:out_cap & _U32]
+        self._charge(len(value_out))
+        self._write(caller, out_ptr, value_out, "kv_get")
         return len(value)
 
     def _host_kv_put(self, caller: wasmtime.Caller, key_ptr: int, key_len: int, val_ptr: int, val_len: int) -> int:
+        self._check(caller, key_ptr, key_len, "kv_put")
+        self._check(caller, val_ptr, val_len, "kv_put")
+        if (key_len & _U32) + (val_len & _U32) > KV_CAP_BYTES:  # over the cap whatever the store holds: not read
+            self._charge(HOST_CALL_FUEL)
+            return -1
+        self._charge(HOST_CALL_FUEL + (key_len & _U32) + (val_len & _U32))
         key = self._read(caller, key_ptr, key_len, "kv_put")
         value = self._read(caller, val_ptr, val_len, "kv_put")
         old = self.kv.get(key)
@@ -494,6 +571,7 @@ class ModuleInstance:
         return 0
 
     def _host_read_meter(self, caller: wasmtime.Caller) -> float:
+        self._charge(HOST_CALL_FUEL)
         return float(self.context.meter_kwh)
 
     def _host_forecast(self, caller: wasmtime.Caller, out_ptr: int, out_cap: int) -> int:
@@ -503,16 +581,47 @@ class ModuleInstance:
         return self._copy_out(caller, self.context.prices_json, out_ptr, out_cap, "prices")
 
     def _host_send(self, caller: wasmtime.Caller, to_ptr: int, to_len: int, msg_ptr: int, msg_len: int) -> int:
-        to = self._read(caller, to_ptr, to_len, "send")
-        message = self._read(caller, msg_ptr, msg_len, "send")
+        self._check(caller, to_ptr, to_len, "send")
+        self._check(caller, msg_ptr, msg_len, "send")
         outbox = self.context.outbox
-        if not to or len(message) > MESSAGE_MAX_BYTES or len(outbox) >= OUTBOX_MAX_MESSAGES:
+        if not to_len & _U32 or msg_len & _U32 > MESSAGE_MAX_BYTES or len(outbox) >= OUTBOX_MAX_MESSAGES:
+            self._charge(HOST_CALL_FUEL)
             return -1
+        self._charge(HOST_CALL_FUEL + (to_len & _U32) + (msg_len & _U32))
+        to = self._read(caller, to_ptr, to_len, "send")
         try:
-            outbox.append((to.decode("utf-8"), message))
+            outbox.append((to.decode("utf-8"), self._read(caller, msg_ptr, msg_len, "send")))
         except UnicodeDecodeError:
             return -1
         return 0
+
+    # --- WASI functions that would otherwise read the wall clock or the OS (WASI errno as the result)
+
+    def _wasi_clock_res_get(self, caller: wasmtime.Caller, clock: int, out_ptr: int) -> int:
+        self._charge(HOST_CALL_FUEL + 8)
+        if not 0 <= clock < WASI_CLOCKS:
+            return _WASI_ERRNO_INVAL
+        self._write(caller, out_ptr, (1_000_000).to_bytes(8, "little"), "clock_res_get")  # 1 ms, like `now`
+        return 0
+
+    def _wasi_clock_time_get(self, caller: wasmtime.Caller, clock: int, precision: int, out_ptr: int) -> int:
+        self._charge(HOST_CALL_FUEL + 8)
+        if not 0 <= clock < WASI_CLOCKS:
+            return _WASI_ERRNO_INVAL
+        self._write(caller, out_ptr, (int(self.context.now_ms) * 1_000_000).to_bytes(8, "little", signed=True),
+                    "clock_time_get")
+        return 0
+
+    def _wasi_random_get(self, caller: wasmtime.Caller, buf_ptr: int, buf_len: int) -> int:
+        self._check(caller, buf_ptr, buf_len, "random_get")
+        self._charge(HOST_CALL_FUEL + (buf_len & _U32))
+        self._write(caller, buf_ptr, self._random.bytes(buf_len & _U32), "random_get")
+        return 0
+
+    def _wasi_poll_oneoff(self, caller: wasmtime.Caller, in_ptr: int, out_ptr: int, subscriptions: int,
+                          events_ptr: int) -> int:
+        self._charge(HOST_CALL_FUEL)
+        return _WASI_ERRNO_NOSYS  # a module does not sleep: a simulated step has no wall-clock time to wait in
 
 
 class InvalidOutput(ValueError):

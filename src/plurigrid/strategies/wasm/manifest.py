@@ -22,6 +22,15 @@ from plurigrid.strategies.wasm.capabilities import WASI_DIR_PREFIX, grant_proble
 WASI_DIR_ANY = "wasi-dir"  # in a manifest: "the host may grant one read-only directory"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEYS = {"name", "version", "sha256", "capabilities", "limits", "fallback", "description", "abi"}
+# The wall-clock backstop of a call (docs/modules.md, "Limits"): BACKSTOP_FACTOR times the longest
+# its fuel can take at the slowest rate any module burns fuel, and at least DEADLINE_FLOOR_MS (a
+# loaded host may not schedule the call for a while). benchmarks/bench_fuel.py measures that rate:
+# 33 to 98 million units/s for a loop of `memory.grow 0` (the slowest module) on the 2-core
+# reference machine, shared; WORST_FUEL_PER_S rounds it down. The factor covers a machine ten times
+# slower (a Raspberry Pi class node) that is also loaded ten times over.
+WORST_FUEL_PER_S = 20_000_000
+BACKSTOP_FACTOR = 100
+DEADLINE_FLOOR_MS = 1_000
 
 
 class ManifestError(PlurigridError, ValueError):
@@ -30,11 +39,14 @@ class ManifestError(PlurigridError, ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-call limits of a module; the defaults suit a Raspberry-Pi-class node (docs/modules.md)."""
+    """Per-call limits of a module; the defaults suit a Raspberry-Pi-class node (docs/modules.md).
+
+    Fuel decides what a call may do; the wall-clock deadline is not a limit anyone sets but a
+    backstop derived from the fuel (`deadline_ms`), so no module's outcome depends on the machine.
+    """
 
     fuel: int = 10_000_000
     memory_mb: float = 16
-    deadline_ms: float = 100
     output_kb: float = 64
 
     @property
@@ -42,9 +54,9 @@ class Limits:
         return int(self.memory_mb * (1 << 20))
 
     @property
-    def deadline_ticks(self) -> int:
-        """The deadline in whole epoch ticks of 1 ms (at least one)."""
-        return max(1, math.ceil(self.deadline_ms))
+    def deadline_ms(self) -> int:
+        """The wall-clock backstop of a call with this fuel: far above the longest the fuel can take."""
+        return max(DEADLINE_FLOOR_MS, math.ceil(self.fuel * BACKSTOP_FACTOR * 1000 / WORST_FUEL_PER_S))
 
     @property
     def output_bytes(self) -> int:
@@ -76,10 +88,10 @@ def load_manifest(path: Path) -> Manifest:
     """Read and validate a manifest file; raise ManifestError naming the file and field on any problem."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = parse_toml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, NestedTooDeep) as exc:
         raise ManifestError(f"{path}: not valid TOML: {exc}") from None
     return parse_manifest(raw, path)
 
@@ -130,6 +142,8 @@ def _parse_limits(raw: Any, fail: Callable[[str, str], ManifestError]) -> Limits
 
 def _limit_problem(key: str, value: Any) -> str | None:
     """Why `value` is not a valid limit `key`: fuel is a positive integer, the others positive numbers."""
+    if key == "deadline_ms":
+        return "not a limit: the wall-clock deadline is a backstop derived from fuel (docs/modules.md); remove it"
     if key not in LIMIT_FIELDS:
         return f"unknown limit; expected one of {', '.join(LIMIT_FIELDS)}"
     if key == "fuel":
