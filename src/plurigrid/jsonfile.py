@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from plurigrid.untrusted import MAX_INPUT_BYTES, InputTooLarge, parse_bounded, read_bounded
+from plurigrid.untrusted import MAX_INPUT_BYTES, InputTooLarge, parse_json, read_bounded
 
 
 def read_json(path: Path, error: type[Exception]) -> object:
@@ -20,6 +19,6 @@ def read_json(path: Path, error: type[Exception]) -> object:
     except InputTooLarge as err:
         raise error(f"{path}: cannot read ({err})") from None
     try:
-        return parse_bounded(json.loads, data)
+        return parse_json(data)
     except ValueError as err:  # also bad UTF-8 or too deep
         raise error(f"{path}: not JSON ({err})") from None

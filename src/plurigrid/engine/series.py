@@ -316,16 +316,7 @@ class _Events:
     starts: dict[int, list[dict]]
 
 
-def _event_window(name: str, i: int, index: pd.DatetimeIndex, at: str, duration: str | None) -> np.ndarray:
-    start = index[0]
-    try:
-        t0 = start + pd.Timedelta(at)
-    except ValueError:
-        try:
-            t0 = pd.Timestamp(at)
-            t0 = t0.tz_localize(index.tz) if t0.tzinfo is None else t0.tz_convert(index.tz)
-        except ValueError:
-            raise SpecError(name, f"event[{i}].at", f"expected an offset like '6h' or an ISO time, got {at!r}") from None
+def _event_window(index: pd.DatetimeIndex, t0: pd.Timestamp, duration: str | None) -> np.ndarray:
     t1 = t0 + pd.Timedelta(duration) if duration else index[-1] + pd.Timedelta(days=3650)
     return np.asarray((index >= t0) & (index < t1))
 
@@ -335,7 +326,7 @@ def _compile_events(spec: Microworld, name: str, index: pd.DatetimeIndex, ids: l
     windows: list[tuple[str, np.ndarray, int, float]] = []
     starts: dict[int, list[dict]] = {}
     for i, ev in enumerate(spec.event):
-        window = _event_window(name, i, index, ev.at, ev.duration)
+        window = _event_window(index, ev.start_in(spec.world), ev.duration)  # `at` was checked with the spec
         if ev.kind == "weather":
             assert ev.scale is not None  # Event's validator requires it of a weather event
             windows.append(("weather", window, -1, ev.scale))

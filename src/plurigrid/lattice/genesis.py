@@ -81,7 +81,8 @@ class Genesis:
         for n, m in enumerate(raw["members"]):
             at = f"{where}: members[{n}]"
             if not isinstance(m, dict) or set(m) != {"name", "did", "participants"} or not isinstance(m["name"], str) \
-                    or not isinstance(m["participants"], list) or not all(isinstance(p, str) for p in m["participants"]):
+                    or not isinstance(m["did"], str) or not isinstance(m["participants"], list) \
+                    or not all(isinstance(p, str) for p in m["participants"]):
                 raise GenesisError(f"{at}: expected name, did and a list of participant ids")
             try:
                 public_key_of(m["did"])

@@ -31,6 +31,7 @@ from functools import cached_property
 from pathlib import Path
 
 from plurigrid.lattice.identity import Identity, verify
+from plurigrid.untrusted import parse_json
 
 MAX_OP_BYTES = 64 * 1024
 _LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+")
@@ -94,8 +95,8 @@ def _parse(data: bytes) -> Operation:
     if len(data) > MAX_OP_BYTES:
         raise Rejected("oversized", f"{len(data)} bytes > {MAX_OP_BYTES}")
     try:
-        raw = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        raw = parse_json(data)
+    except ValueError:  # also bad UTF-8, and nesting deeper than untrusted.MAX_DEPTH
         raise Rejected("malformed", "not JSON") from None
     if not isinstance(raw, dict) or set(raw) != {"author", "kind", "payload", "preds", "signature"}:
         raise Rejected("malformed", "expected author, kind, payload, preds and signature")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.identity import Identity, verify
 from plurigrid.lattice.transport import Transport, TransportDown
+from plurigrid.untrusted import parse_json
 
 MAX_HEARTBEAT_BYTES = 4096
 
@@ -54,7 +55,7 @@ def _decode(data: bytes) -> dict | None:  # pure: the nodes sharing a process ve
     if len(data) > MAX_HEARTBEAT_BYTES:
         return None
     try:
-        raw = json.loads(data)
+        raw = parse_json(data)  # ValueError also for nesting deeper than untrusted.MAX_DEPTH
         body = {k: raw[k] for k in ("did", "hosts", "joined", "counter")}
         signature = bytes.fromhex(raw["signature"])
     except (ValueError, KeyError, TypeError):

@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails
 
 from plurigrid.errors import PlurigridError
 from plurigrid.microworld.spec import Microworld
-from plurigrid.untrusted import MAX_INPUT_BYTES, InputTooLarge, NestedTooDeep, parse_bounded, read_bounded
+from plurigrid.untrusted import MAX_INPUT_BYTES, InputTooLarge, NestedTooDeep, parse_json, parse_toml, read_bounded
 
 LIBRARY_PACKAGE = "plurigrid.microworld.library"
 # tomllib is pure Python (about 3 MB/s on a busy core): past this a TOML spec could not be refused within
@@ -71,7 +71,7 @@ def resolve(world: str) -> tuple[str, str, Path | None]:
 def parse_text(name: str, text: str) -> dict:
     """Parses TOML (or JSON for *.json names) into plain data, reporting the line of a syntax error."""
     try:
-        data = parse_bounded(json.loads if name.endswith(".json") else tomllib.loads, text)
+        data = parse_json(text) if name.endswith(".json") else parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(name, "", f"invalid TOML: {exc}") from None
     except json.JSONDecodeError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 from plurigrid.errors import PlurigridError
 from plurigrid.microworld.spec import STRATEGIES
 from plurigrid.strategies.wasm.capabilities import WASI_DIR_PREFIX, grant_problems
+from plurigrid.untrusted import NestedTooDeep, parse_toml
 
 WASI_DIR_ANY = "wasi-dir"  # in a manifest: "the host may grant one read-only directory"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
