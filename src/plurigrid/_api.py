@@ -12,7 +12,6 @@ Parquet file: the CLI is this API plus printing, and gives the same folder byte 
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plurigrid.errors import UsageError
+from plurigrid.jsonfile import read_json
 
 if TYPE_CHECKING:  # pandas is imported when a table is first read: `import plurigrid` stays light
     import pandas as pd
@@ -222,10 +222,10 @@ class Run:
         path = self.folder / "summary.json"
         if not path.is_file():
             raise UsageError(f"{self.folder}: not a run folder (no summary.json)")
-        try:
-            self.summary: dict = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise UsageError(f"{path}: not JSON") from None
+        summary = read_json(path, UsageError)
+        if not isinstance(summary, dict):
+            raise UsageError(f"{path}: expected a JSON object (a run's summary)")
+        self.summary: dict = summary
 
     def _file(self, name: str, kind: str) -> Path:
         path = self.folder / name

@@ -154,12 +154,13 @@ def build(folder: Path = typer.Argument(Path("."), help="the module project (def
 
 def _read_observation(path: Path) -> dict[str, Any]:
     from plurigrid.errors import UsageError
+    from plurigrid.untrusted import parse_json
 
     def no_constants(token: str) -> None:
         raise ValueError(f"{token} is not JSON")
 
     try:
-        obs = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
+        obs = parse_json(path.read_text(encoding="utf-8"), parse_constant=no_constants)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except ValueError as exc:
