@@ -138,9 +138,6 @@ def run(
 ) -> None:
     """Simulate a microworld and write its run folder."""
     import plurigrid
-    from plurigrid.engine.output import write_summary
-    from plurigrid.engine.record import default_record
-    from plurigrid.engine.results import welfare_efficiency
 
     if mechanism is not None and mechanism not in MECHANISMS:
         raise UsageError(f"--mechanism: unknown mechanism {mechanism!r}; expected one of {', '.join(MECHANISMS)}")
@@ -148,6 +145,10 @@ def run(
         raise UsageError(f"--hours: must be > 0, got {hours}")
     kinds = _record_kinds(record)
     w = plurigrid.load(world, hours=hours, mechanism=mechanism, seed=seed)
+    from plurigrid.engine.output import write_summary  # after the world: a bad spec is refused before these load
+    from plurigrid.engine.record import default_record
+    from plurigrid.engine.results import welfare_efficiency
+
     folder = out or Path("runs") / f"{w.microworld}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     if kinds is None and "grid" not in default_record(w._world) and not as_json:
         err_console.print(f"{w.microworld}: {len(w.net.bus):,} buses: per-bus and per-branch results are not kept "
