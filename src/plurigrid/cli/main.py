@@ -177,6 +177,7 @@ def run(
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
         _print_summary(summary, folder)
+    _warn_individual_rationality(summary)
     if result.partial:
         raise typer.Exit(130)
 
@@ -212,6 +213,26 @@ def opf(
             out_console.print(table)
     if not result.ok:
         raise typer.Exit(3)
+
+
+IR_WARNINGS = 10  # lines at most; summary.json lists every participant
+
+
+def _warn_individual_rationality(summary: dict) -> None:
+    """One warning line on stderr per participant whose bill exceeds its tariff baseline, dearest first, and why."""
+    above, currency = summary.get("individual_rationality", []), summary["currency"]
+
+    def money(micro: int) -> str:
+        return f"{micro * 1e-6:,.2f}" if abs(micro) >= 5_000 else f"{micro * 1e-6:.6f}"
+
+    for p in above[:IR_WARNINGS]:
+        why = "; ".join(p["reasons"]) or "rounding"
+        err_console.print(f"plurigrid: warning: {p['participant']} paid {money(p['bill_micro'])} {currency} against a "
+                          f"tariff baseline of {money(p['baseline_micro'])} (+{money(p['excess_micro'])}): {why}",
+                          markup=False, highlight=False, soft_wrap=True)
+    if len(above) > IR_WARNINGS:
+        err_console.print(f"plurigrid: warning: and {len(above) - IR_WARNINGS:,} more participants above their tariff "
+                          "baseline (summary.json: individual_rationality)", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary: dict, folder: Path) -> None:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from plurigrid.engine.step import State, StepResult
 from plurigrid.engine.world import World
-from plurigrid.market.properties import STEP_COLUMNS, step_properties
+from plurigrid.market.properties import GAP_PARTS, ROUNDING_MICRO, STEP_COLUMNS, step_properties, tariff_gap_micro
 
 RECORD_KINDS = ("series", "participants", "trades", "grid")
 LARGE_GRID_BUSES = 1_000  # above this, per-bus matrices are left out unless asked for
@@ -34,7 +34,7 @@ GROUP_DAYS = 1  # steps per Parquet row group: one day
 SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "demand_kw", "served_kw", "renewable_kw",
           "renewable_available_kw", "thermal_kw", "upstream_kw", "losses_kw", "pf_losses_kw", "traded_kwh", "vm_min_pu",
           "vm_max_pu", "max_line_loading_pct", "max_trafo_loading_pct", "pf_converged", "thermal_on",
-          "thermal_starts", "soc_kwh", "thermal_cost_eur", "curtail_frac",
+          "thermal_starts", "soc_kwh", "battery_kw", "thermal_cost_eur", "curtail_frac",
           "discomfort_eur", "opf_ok", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
 PARTICIPANT = {"net_kw": np.float64, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
                "baseline_micro": np.int64, "soc_kwh": np.float64, "thermal_kw": np.float64, "served_kw": np.float64,
@@ -67,6 +67,9 @@ class Totals:
     voltage_violations: int  # bus-steps outside each bus's band, over converged steps
     ev_unmet_kwh: float = 0.0
     recorded: frozenset[str] = field(default_factory=frozenset)
+    # why bills differ from the tariff baseline (market.properties.GAP_PARTS), (N,) each: f"{part}_micro" summed,
+    # f"{part}_above_micro" summed over the steps it exceeded rounding, f"{part}_steps" how many those were
+    tariff_gap: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _write_options(table: pa.Table) -> dict:
@@ -144,6 +147,7 @@ class Recorder:
         self.totals = {"imported_wh": z(), "exported_wh": z(), "bought_wh": z(), "sold_wh": z(), "bill_micro": z(),
                        "baseline_micro": z(), "served_kwh": z(float), "green_kwh": z(float)}
         self.violations = 0
+        self.gap = {f"{part}_{kind}": z() for part in GAP_PARTS for kind in ("micro", "above_micro", "steps")}
         lo = np.nan_to_num(np.asarray(net.bus.get("min_vm_pu", 0.9), dtype=float), nan=0.9)
         hi = np.nan_to_num(np.asarray(net.bus.get("max_vm_pu", 1.1), dtype=float), nan=1.1)
         self._band = np.broadcast_to(lo, len(net.bus)) - 1e-9, np.broadcast_to(hi, len(net.bus)) + 1e-9
@@ -185,6 +189,7 @@ class Recorder:
         s["thermal_on"][k] = r.dispatch.on.sum()
         s["thermal_starts"][k] = r.dispatch.started.sum()
         s["soc_kwh"][k] = state.soc_kwh.sum()
+        s["battery_kw"][k] = r.decision.battery_kw.sum()  # net AC power into all batteries (+ charging)
         s["thermal_cost_eur"][k] = r.thermal_cost_eur.sum()
         hv = world.hvac
         outside_k = np.maximum(hv.comfort_min_c - state.indoor_c, 0.0) + np.maximum(state.indoor_c - hv.comfort_max_c, 0.0)
@@ -205,6 +210,15 @@ class Recorder:
         t["sold_wh"] += np.maximum(-traded, 0)
         t["bill_micro"] += st.bill_micro
         t["baseline_micro"] += st.baseline_micro
+        c = r.clearing
+        premium = c.premium_micro if c.premium_micro is not None else np.zeros(world.n, dtype=np.int64)
+        scheduled_wh = np.rint(r.net_kw * dt_h * 1000).astype(np.int64)
+        for part, micro in tariff_gap_micro(st, scheduled_wh, premium, world.import_eur_per_kwh[k],
+                                            world.export_eur_per_kwh[k]).items():
+            beyond = micro > ROUNDING_MICRO
+            self.gap[f"{part}_micro"] += micro
+            self.gap[f"{part}_above_micro"] += np.where(beyond, micro, 0)
+            self.gap[f"{part}_steps"] += beyond
         t["served_kwh"] += r.served_kw * dt_h
         green = r.opf.green_kw if r.opf is not None and r.opf.ok else 0.0
         t["green_kwh"] += green * dt_h
@@ -299,4 +313,4 @@ class Recorder:
             pq.write_table(table, self.folder / "timeseries.parquet", **_write_options(table))
         return Totals(self.steps, {k: v[:self.steps] for k, v in self.series.items()}, **self.totals, voltage_violations=self.violations,
                       ev_unmet_kwh=float(state.ev_unmet_kwh.sum()) if state is not None else 0.0,
-                      recorded=self.record)
+                      recorded=self.record, tariff_gap=self.gap)

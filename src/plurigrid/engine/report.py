@@ -113,6 +113,21 @@ def mechanism_table(properties: dict, currency: str) -> str:
     return f"<h2>Mechanism properties</h2><p>Money in {html.escape(currency)}.</p><table>{_rows(rows)}</table>"
 
 
+def rationality_table(above: list[dict], currency: str) -> str:
+    """The summary's individual_rationality as an HTML section: who paid more than its tariff baseline, and why."""
+    if not above:
+        return "<h2>Individual rationality</h2><p>No participant paid more than its tariff baseline.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(p['participant'])}</td><td>{p['bill_micro'] * 1e-6:,.6f}</td>"
+        f"<td>{p['baseline_micro'] * 1e-6:,.6f}</td><td>{p['excess_micro'] * 1e-6:,.6f}</td>"
+        f"<td>{html.escape('; '.join(p['reasons']))}</td></tr>" for p in above[:MAX_BARS])
+    more = f"<p>… and {len(above) - MAX_BARS:,} more (summary.json lists them all).</p>" if len(above) > MAX_BARS else ""
+    return (f"<h2>Individual rationality</h2><p><strong>{len(above):,} participant{'s' if len(above) != 1 else ''} "
+            f"paid more than the tariff baseline</strong> (money in {html.escape(currency)}).</p>"
+            f"<table><tr><th>participant</th><th>bill</th><th>tariff baseline</th><th>excess</th><th>why</th></tr>"
+            f"{rows}</table>{more}")
+
+
 def write_report(world: World, totals: Totals, summary: dict, path: Path) -> None:
     """Writes one HTML file that opens offline: KPI table, mechanism properties, then the figures.
 
@@ -129,6 +144,7 @@ def write_report(world: World, totals: Totals, summary: dict, path: Path) -> Non
         f"{_partial(summary)}<p>{summary['steps']} steps of {summary['resolution_h']} h from {html.escape(summary['start'])}, "
         f"{summary['participants']} participants, {summary['buses']} buses.</p>"
         f"<table>{rows}</table>{mechanism_table(summary['mechanism_properties'], summary['currency'])}"
+        f"{rationality_table(summary.get('individual_rationality', []), summary['currency'])}"
         f"{divs}</body></html>"
     )
     path.write_text(page, encoding="utf-8")

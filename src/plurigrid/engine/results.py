@@ -7,13 +7,20 @@ import pandas as pd
 
 from plurigrid.engine.record import Totals
 from plurigrid.engine.world import World
-from plurigrid.market.properties import mechanism_properties
+from plurigrid.market.properties import individual_rationality, mechanism_properties
 
 MICRO = 1e-6
 
 
 def _frac(num: float, den: float) -> float:
     return float(num / den) if den > 0 else 0.0
+
+
+def _local_share(outside_kw: np.ndarray, local_kw: np.ndarray) -> float:
+    """The share of a community's energy use (or supply) that stayed local: 1 - sum(min(outside, local)) / sum(local),
+    with `local` clipped at 0 per step. In [0, 1] by construction; 0 where there is nothing to share."""
+    local = np.maximum(local_kw, 0.0)
+    return min(max(1.0 - _frac(float(np.minimum(outside_kw, local).sum()), float(local.sum())), 0.0), 1.0) if local.sum() > 0 else 0.0
 
 
 def kpis(world: World, totals: Totals) -> dict[str, float | int]:
@@ -26,8 +33,10 @@ def kpis(world: World, totals: Totals) -> dict[str, float | int]:
     baseline_cost = baseline + thermal_cost
     imp_kwh = np.maximum(s["upstream_kw"], 0) * dt_h
     exp_kwh = np.maximum(-s["upstream_kw"], 0) * dt_h
-    served_kwh = float(s["served_kw"].sum() * dt_h)
-    local_gen_kwh = float((s["renewable_kw"] + s["thermal_kw"]).sum() * dt_h)
+    # per step: what the community used (served demand, HVAC, net battery charging, losses) and supplied itself
+    # (renewables, thermal units, net battery discharging); imports can only cover the one, exports only drain the other
+    used_kw = s["demand_kw"] - np.minimum(s["battery_kw"], 0.0) + s["losses_kw"]
+    supplied_kw = s["renewable_kw"] + s["thermal_kw"] + np.maximum(-s["battery_kw"], 0.0)
     discomfort = float(s["discomfort_eur"].sum())
     premium = float(np.dot(world.demand.premium_eur_per_kwh, totals.green_kwh))
     welfare = (float(np.dot(world.demand.value_eur_per_kwh, totals.served_kwh)) + premium - thermal_cost - discomfort
@@ -38,8 +47,8 @@ def kpis(world: World, totals: Totals) -> dict[str, float | int]:
         "baseline_cost": round(baseline_cost, 6),
         "savings_frac": round(_frac(baseline_cost - total_cost, abs(baseline_cost)), 9),
         "energy_traded_kwh": round(float(s["traded_kwh"].sum()), 3),
-        "self_sufficiency": round(1.0 - _frac(float(imp_kwh.sum()), served_kwh), 9) if served_kwh > 0 else 0.0,
-        "self_consumption": round(1.0 - _frac(float(exp_kwh.sum()), local_gen_kwh), 9) if local_gen_kwh > 0 else 0.0,
+        "self_sufficiency": round(_local_share(np.maximum(s["upstream_kw"], 0.0), used_kw), 9),
+        "self_consumption": round(_local_share(np.maximum(-s["upstream_kw"], 0.0), supplied_kw), 9),
         "peak_import_kw": round(float(max(s["upstream_kw"].max(initial=0.0), 0.0)), 3),
         "max_line_loading_pct": round(float(np.nanmax(loading, initial=0.0)), 3) if np.isfinite(loading).any() else 0.0,
         "max_trafo_loading_pct": round(float(np.nanmax(s["max_trafo_loading_pct"], initial=0.0)), 3)
@@ -120,6 +129,9 @@ def summary(world: World, totals: Totals, microworld: str, *, modules: dict | No
         "kpis": kpis(world, totals),
         "balance": balance(world, totals),
         "mechanism_properties": mechanism_properties(totals.series, totals.bill_micro, totals.baseline_micro),
+        "individual_rationality": individual_rationality(
+            list(world.ids), totals.bill_micro, totals.baseline_micro, totals.tariff_gap, totals.steps,
+            nodal=world.mechanism == "opf", currency=world.spec.world.currency),
         "modules": modules or {},
         "reproducible": not host_faults,
         "host_faults": host_faults or [],

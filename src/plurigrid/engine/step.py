@@ -90,6 +90,7 @@ def observe(world: World, state: State, k: int) -> Observation:
         offline=now.offline, demand=world.demand, batteries=world.batteries, evs=world.evs, thermal=world.thermal,
         import_forecast_eur_per_kwh=world.import_eur_per_kwh[h], export_forecast_eur_per_kwh=world.export_eur_per_kwh[h],
         last_price_eur_per_kwh=state.last_price_eur_per_kwh, mechanism=world.mechanism, stores=_stores(world),
+        fee_eur_per_kwh=world.fee_eur_per_kwh,
     )
 
 

@@ -56,6 +56,7 @@ class Clearing:
     # None means everyone trades at price_eur_per_kwh. Nodal mechanisms put their locational prices here.
     unit_price_eur_per_kwh: np.ndarray | None = None
     book: OrderBook | None = None  # the order book this clearing answers (market.properties measures efficiency on it)
+    premium_micro: np.ndarray | None = None  # per participant: the local-renewable premium in buyer_pays_micro (nodal)
 
     @property
     def market_surplus_micro(self) -> int:
@@ -275,6 +276,7 @@ def clear_nodal(book: OrderBook, n: int, price_eur_per_kwh: np.ndarray, green_wh
     sold = np.zeros(n, dtype=np.int64)
     bought[book.buyer], sold[book.seller] = book.buy_wh, book.sell_wh
     pays, gets = money_micro(bought, price_eur_per_kwh), money_micro(sold, price_eur_per_kwh)
+    premium = np.zeros(n, dtype=np.int64)
     if green_wh is not None and renewable_wh is not None:
         premium = money_micro(green_wh, green_eur_per_kwh)
         pays = pays + premium
@@ -283,7 +285,7 @@ def clear_nodal(book: OrderBook, n: int, price_eur_per_kwh: np.ndarray, green_wh
     mean = float(np.dot(bought, price_eur_per_kwh) / volume) if volume else float("nan")
     e = np.zeros(0, dtype=np.int64)
     unit = np.where((bought > 0) | (sold > 0), price_eur_per_kwh, np.nan)
-    return Clearing(bought, sold, pays, gets, mean, e, e, e, np.zeros(0), unit, None)
+    return Clearing(bought, sold, pays, gets, mean, e, e, e, np.zeros(0), unit, None, premium)
 
 
 def clearing_rule(name: str, k_price_k: float = 0.5) -> Callable[[OrderBook, int], Clearing]:

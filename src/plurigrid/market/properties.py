@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from plurigrid.market.mechanisms import MICRO_PER_WH_PER_EUR_PER_KWH, Clearing, OrderBook, match
+from plurigrid.market.settlement import Settlement, tariff_bill_micro
 
 MICRO = 1e-6
 COLLECTED_BY = "operator"  # the grid operator is the clearing house: it keeps any market surplus and covers any deficit
@@ -63,6 +64,66 @@ def step_properties(clearing: Clearing) -> dict[str, float | int]:
     }
 
 
+# Why a bill differs from its tariff baseline, per participant and step (micro-units, + = the bill is higher):
+# bought / sold: the market's terms for the energy traded against what the tariff asks for it (buyers) or pays for
+# it (sellers); premium: the local-renewable premium (opf); balancing: an island reference's metered energy off its
+# schedule, settled at tariff; fee: the network fee on market purchases. They add up to bill - baseline exactly.
+GAP_PARTS = ("bought", "sold", "premium", "balancing", "fee")
+ROUNDING_MICRO = 1  # a part of one step within this may be each payment's rounding to whole micro-units
+
+
+def tariff_gap_micro(st: Settlement, scheduled_wh: np.ndarray, premium_micro: np.ndarray, import_eur_per_kwh: float,
+                     export_eur_per_kwh: float) -> dict[str, np.ndarray]:
+    """One step's bill minus tariff baseline, split into GAP_PARTS, per participant.
+
+    `scheduled_wh` is each participant's net position in the order book (its metered energy but for an island's
+    reference, which also balances the island), `premium_micro` what it paid for local renewables this step.
+    """
+    def tariff(wh: np.ndarray) -> np.ndarray:
+        return tariff_bill_micro(wh, import_eur_per_kwh, export_eur_per_kwh)
+
+    t = st.traded_wh
+    terms = st.market_micro - premium_micro - (tariff(scheduled_wh) - tariff(scheduled_wh - t))
+    balancing = (st.tariff_micro - tariff(scheduled_wh - t)) - (st.baseline_micro - tariff(scheduled_wh))
+    zero = np.zeros_like(terms)
+    return {"bought": np.where(t >= 0, terms, zero), "sold": np.where(t < 0, terms, zero), "premium": premium_micro,
+            "balancing": balancing, "fee": st.fee_micro}
+
+
+def _eur(micro: int) -> str:
+    return f"{micro * MICRO:,.2f}" if abs(micro) >= 5_000 else f"{micro * MICRO:.6f}"
+
+
+def _reasons(i: int, gap: Mapping[str, np.ndarray], nodal: bool, currency: str) -> list[str]:
+    """Plain words for the parts that made participant i's bill higher than its tariff baseline."""
+    def steps(part: str) -> str:
+        n = int(gap[f"{part}_steps"][i])
+        return f"in {n:,} step{'s' if n != 1 else ''}"
+
+    price = "the nodal price" if nodal else "the market price"
+    words = {
+        "bought": f"paid {price} above the import tariff {steps('bought')}",
+        "sold": f"got {price} below the export tariff {steps('sold')}",
+        "premium": f"paid the local-renewable premium {steps('premium')}",
+        "balancing": f"as the island's reference, settled its output off schedule at tariff {steps('balancing')}",
+        "fee": f"paid the network fee on market purchases {steps('fee')}",
+    }
+    return [f"{words[part]} (+{_eur(int(gap[f'{part}_above_micro'][i]))} {currency})" for part in GAP_PARTS
+            if gap[f"{part}_above_micro"][i] > 0]
+
+
+def individual_rationality(ids: list[str], bill_micro: np.ndarray, baseline_micro: np.ndarray,
+                           gap: Mapping[str, np.ndarray], steps: int, *, nodal: bool, currency: str) -> list[dict]:
+    """Participants whose bill over the run exceeds their tariff baseline by more than rounding (ROUNDING_MICRO a
+    step), dearest first: bill, baseline, excess (micro-units) and why, from the run's sums of `tariff_gap_micro`
+    (`gap[f"{part}_above_micro"]` and `gap[f"{part}_steps"]`: its parts above rounding and in how many steps)."""
+    excess = bill_micro - baseline_micro
+    above = np.flatnonzero(excess > steps * ROUNDING_MICRO)
+    order = above[np.lexsort((above, -excess[above]))]
+    return [{"participant": ids[i], "bill_micro": int(bill_micro[i]), "baseline_micro": int(baseline_micro[i]),
+             "excess_micro": int(excess[i]), "reasons": _reasons(i, gap, nodal, currency)} for i in order]
+
+
 def mechanism_properties(series: Mapping[str, np.ndarray], bill_micro: np.ndarray, baseline_micro: np.ndarray) -> dict:
     """The run's mechanism report from its STEP_COLUMNS and `traded_kwh` series (T,) and each participant's bill
     and tariff-only bill over the run (N,).
@@ -70,7 +131,8 @@ def mechanism_properties(series: Mapping[str, np.ndarray], bill_micro: np.ndarra
     - efficiency: realised ÷ maximum declared gains from trade, summed over the steps whose books are known
       (1.0 where nothing could be gained; None if no step has a book);
     - budget: the operator's market surplus (+) or deficit (−), in total and its lowest and highest step;
-    - individual_rationality: participants whose bill over the run exceeds their tariff-only bill, and by how much;
+    - individual_rationality: participants whose bill over the run exceeds their tariff-only bill by more than
+      rounding (ROUNDING_MICRO a step; the summary's `individual_rationality` lists them), and by how much;
     - price_spread_eur_per_kwh: the within-step spread of unit prices, largest and mean over steps that traded.
     """
     gains, best = series["declared_gains_eur"], series["max_declared_gains_eur"]
@@ -79,6 +141,7 @@ def mechanism_properties(series: Mapping[str, np.ndarray], bill_micro: np.ndarra
     ratio = None if not known.any() else (gains_sum / best_sum if best_sum > 0 else 1.0)
     surplus = series["market_surplus_micro"]
     excess = bill_micro - baseline_micro
+    excess = np.where(excess > len(surplus) * ROUNDING_MICRO, excess, 0)
     spread = series["price_spread_eur_per_kwh"][series["traded_kwh"] > 0]
     return {
         "efficiency": {

@@ -346,7 +346,8 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
         sol = prog.solve(relax_integers=True, fixed=(on.ravel(), committed))
         prices, solve_time_s = sol, solve_time_s + sol.solve_time_s
         if sol.status == OPTIMAL and (committed < 1).any():  # stopped units may price in at their average cost
-            pricing = prog.solve(relax_integers=True, fixed=(on.ravel()[committed == 1], 1.0))
+            running = on.ravel()[committed == 1]
+            pricing = prog.solve(relax_integers=True, fixed=(running, np.ones(len(running))))
             solve_time_s += pricing.solve_time_s
             prices = pricing if pricing.status == OPTIMAL else sol
     if sol.status != OPTIMAL:

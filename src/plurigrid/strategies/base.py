@@ -45,6 +45,14 @@ class Observation:
     export_forecast_eur_per_kwh: np.ndarray  # (H,)
     last_price_eur_per_kwh: float
     mechanism: str = "tariff"  # the market's clearing rule: public, as the rules of any market are
+    fee_eur_per_kwh: float = 0.0  # the network fee a buyer pays on energy bought in the market
+
+    @property
+    def price_band_eur_per_kwh(self) -> tuple[float, float]:
+        """The prices worth trading at in the market now: from the export tariff (what the grid pays a seller) to
+        the import tariff less the fee (what a buyer pays the grid, which it would otherwise pay in all)."""
+        exp = float(self.export_forecast_eur_per_kwh[0])
+        return exp, max(float(self.import_forecast_eur_per_kwh[0]) - self.fee_eur_per_kwh, exp)
     stores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # participants whose battery
     # serves the community as a store (strategies.builtin.STORE_STRATEGIES), so each takes its share of the community's surplus
 

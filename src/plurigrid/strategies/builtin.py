@@ -1,7 +1,8 @@
 """Built-in (trusted Python) strategies, vectorised over the participants that use them.
 
-Limit prices respect each participant's outside option: nobody bids above the import tariff
-(the grid sells at that price) or asks below the export tariff (the grid buys at that price).
+Limit prices respect each participant's outside option: nobody bids above the import tariff less
+the network fee on market purchases (the grid sells at that price, fee included) or asks below the
+export tariff (the grid buys at that price).
 
 Batteries. `self-consumption`, `zero-intelligence` and `demand-response` absorb their owner's own
 surplus and cover its own deficit. `truthful` and `battery-arbitrage` run a battery as a store, in
@@ -94,8 +95,9 @@ def _store(obs: Observation, m: np.ndarray, out: Decision) -> None:
     kw = np.where(cheap & (pays_from > imp), charge_max, kw)
     out.battery_kw[m] = kw
     if community:  # orders at the neighbours' outside options: a surplus is bought at export, a deficit served at import
-        out.bid_eur_per_kwh[m] = np.where(position_kw > 0, exp, out.bid_eur_per_kwh[m])
-        out.ask_eur_per_kwh[m] = np.where(position_kw < 0, imp, out.ask_eur_per_kwh[m])
+        low, high = obs.price_band_eur_per_kwh
+        out.bid_eur_per_kwh[m] = np.where(position_kw > 0, low, out.bid_eur_per_kwh[m])
+        out.ask_eur_per_kwh[m] = np.where(position_kw < 0, high, out.ask_eur_per_kwh[m])
 
 
 def _steps_of_charge(obs: Observation, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,9 +117,9 @@ def _steps_of_charge(obs: Observation, m: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _truthful_prices(obs: Observation, m: np.ndarray, out: Decision) -> None:
-    imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
-    out.bid_eur_per_kwh[m] = np.clip(obs.demand.value_eur_per_kwh[m], exp, imp)
-    out.ask_eur_per_kwh[m] = np.clip(obs.thermal.marginal_cost_eur_per_kwh[m], exp, imp)
+    low, high = obs.price_band_eur_per_kwh
+    out.bid_eur_per_kwh[m] = np.clip(obs.demand.value_eur_per_kwh[m], low, high)
+    out.ask_eur_per_kwh[m] = np.clip(obs.thermal.marginal_cost_eur_per_kwh[m], low, high)
     out.trades[m] = True
 
 
@@ -145,7 +147,7 @@ def zero_intelligence(obs: Observation, m: np.ndarray, out: Decision, rng: np.ra
     """Gode-Sunder ZI-C: random limit prices that never violate the budget constraint."""
     _ev_uncontrolled(obs, m, out)
     _self_consume(obs, m, out)
-    imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
+    exp, imp = obs.price_band_eur_per_kwh
     value = np.clip(obs.demand.value_eur_per_kwh[m], exp, imp)
     cost = np.clip(obs.thermal.marginal_cost_eur_per_kwh[m], exp, imp)
     u_bid, u_ask = rng.random(len(m)), rng.random(len(m))
