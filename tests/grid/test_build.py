@@ -24,3 +24,17 @@ def _lv_voltage(tap_pos: int) -> float:
 def test_tap_position_moves_the_secondary_voltage() -> None:
     # a ratio tap on the HV side: one step down (-2.5 % of HV turns) raises the LV side by ~2.5 %
     assert _lv_voltage(-2) - _lv_voltage(0) == pytest.approx(0.05 / 0.95, rel=0.02)
+
+
+def test_a_grid_with_voltage_dependent_loads_is_refused(tmp_path) -> None:
+    """Participants draw constant power; a referenced net whose loads do not is refused in one line, not changed silently."""
+    import pandapower.networks as pn
+
+    from plurigrid.grid.build import GridError
+
+    net = pn.mv_oberrhein()
+    net.load.loc[net.load.index[3], "const_z_p_percent"] = 30.0
+    path = tmp_path / "zip.json"
+    pp.to_json(net, str(path))
+    with pytest.raises(GridError, match=r"^grid.source: 1 load\(s\) are voltage-dependent \(e.g. load \d+"):
+        build_grid(GridSection.model_validate({"source": str(path)}), None)

@@ -16,7 +16,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult
+from plurigrid.grid.powerflow import FastPowerFlow, PowerFlowResult, UnsupportedElementError
 
 TOL_MVA = 1e-10
 VM_ATOL = 1e-6
@@ -324,7 +324,116 @@ def test_cold_start_result_independent_of_history(load_net: NetLoader) -> None:
 
 def test_unsupported_elements_are_refused(load_net: NetLoader) -> None:
     net = load_net("example_simple")
-    b0, b1 = net.bus.index[:2]
-    pp.create_dcline(net, b0, b1, p_mw=0.1, loss_percent=1.0, loss_mw=0.0, vm_from_pu=1.0, vm_to_pu=1.0)
-    with pytest.raises(NotImplementedError, match="dcline"):
+    pp.create_svc(net, net.bus.index[3], x_l_ohm=1.0, x_cvar_ohm=-10.0, set_vm_pu=1.0, thyristor_firing_angle_degree=140)
+    with pytest.raises(UnsupportedElementError, match="svc"):
         FastPowerFlow(net)
+
+
+def test_hvdc_link_is_a_scheduled_transfer_as_in_runpp(load_net: NetLoader) -> None:
+    """A dcline moves its scheduled power (less its losses) between its ends, whatever else is given."""
+    net = load_net("case30")
+    pp.create_dcline(net, net.bus.index[9], net.bus.index[24], p_mw=8.0, loss_percent=2.0, loss_mw=0.3,
+                     vm_from_pu=1.01, vm_to_pu=1.0)
+    res = FastPowerFlow(net, tol_mva=TOL_MVA).solve_net()
+    pp.runpp(net, tolerance_mva=TOL_MVA, numba=False)
+    assert res.converged
+    np.testing.assert_allclose(res.vm_pu, net.res_bus["vm_pu"].to_numpy(float), rtol=0, atol=VM_ATOL)
+    np.testing.assert_allclose(res.va_degree, net.res_bus["va_degree"].to_numpy(float), rtol=0, atol=VA_ATOL_DEG)
+    assert res.slack_p_mw == pytest.approx(_slack_p_mw(net), abs=SLACK_ATOL_MW)
+    # given injections replace the gens' and loads' P, but the link still takes 8 MW and delivers 7.54 MW
+    zero = np.zeros(len(net.bus))
+    with_link = FastPowerFlow(net, tol_mva=TOL_MVA).solve(zero, zero)
+    assert with_link.converged and with_link.losses_mw > 0
+    assert with_link.slack_p_mw - with_link.losses_mw == pytest.approx(8.0 * 0.02 + 0.3, abs=1e-9)
+    net.dcline["in_service"] = False
+    without = FastPowerFlow(net, tol_mva=TOL_MVA).solve(zero, zero)
+    assert without.slack_p_mw - without.losses_mw == pytest.approx(0.0, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------- the net's own elements
+def test_reactive_limits_match_runpp(load_net: NetLoader) -> None:
+    """With enforce_q_lims, generators that would leave their Q range hold it, as runpp(enforce_q_lims=True)."""
+    net = pn.case118()
+    held = FastPowerFlow(net, tol_mva=TOL_MVA, enforce_q_lims=True).solve_net()
+    free = FastPowerFlow(net, tol_mva=TOL_MVA).solve_net()
+    pp.runpp(net, tolerance_mva=TOL_MVA / net.sn_mva, enforce_q_lims=True, numba=False)
+    assert held.converged and held.q_limited_buses >= 1 and free.q_limited_buses == 0
+    np.testing.assert_allclose(held.vm_pu, net.res_bus["vm_pu"].to_numpy(float), rtol=0, atol=VM_ATOL)
+    np.testing.assert_allclose(held.va_degree, net.res_bus["va_degree"].to_numpy(float), rtol=0, atol=VA_ATOL_DEG)
+    q_gen = net.res_gen["q_mvar"].to_numpy(float)
+    assert (q_gen <= net.gen["max_q_mvar"].to_numpy(float) + 1e-6).all() and (q_gen >= net.gen["min_q_mvar"].to_numpy(float) - 1e-6).all()
+    assert np.max(np.abs(held.vm_pu - free.vm_pu)) > 1e-3  # the limits changed the operating point
+
+
+@pytest.mark.parametrize("name", ["mv_oberrhein", "case30"])
+def test_voltage_dependent_loads_match_runpp(name: str, load_net: NetLoader) -> None:
+    """pandapower's ZIP loads (const_z / const_i shares) are modelled, not replaced by constant power."""
+    net = load_net(name)
+    rng = np.random.default_rng(1)
+    net.load["const_z_p_percent"] = rng.uniform(0, 50, len(net.load))
+    net.load["const_i_p_percent"] = rng.uniform(0, 50, len(net.load))
+    net.load["const_z_q_percent"], net.load["const_i_q_percent"] = 40.0, 10.0
+    net.load["p_mw"] *= 1.5
+    flow = FastPowerFlow(net, tol_mva=TOL_MVA)
+    assert flow.voltage_dependent_loads
+    res = flow.solve_net()
+    constant = copy.deepcopy(net)
+    pp.runpp(constant, voltage_depend_loads=False, tolerance_mva=TOL_MVA / net.sn_mva, numba=False)
+    pp.runpp(net, tolerance_mva=TOL_MVA / net.sn_mva, numba=False)
+    np.testing.assert_allclose(res.vm_pu, net.res_bus["vm_pu"].to_numpy(float), rtol=0, atol=VM_ATOL)
+    assert res.slack_p_mw == pytest.approx(_slack_p_mw(net), abs=SLACK_ATOL_MW)
+    assert np.nanmax(np.abs(net.res_bus["vm_pu"] - constant.res_bus["vm_pu"])) > 1e-3  # the shares matter here
+
+
+def test_tolerance_never_below_the_mismatch_round_off() -> None:
+    """SimBench EHV: 1-MVA base, ~72 GW of load; 1e-10 MVA is below the round-off of a bus mismatch,
+    where runpp gives up. The tolerance used is raised to that round-off and the solve converges."""
+    pytest.importorskip("simbench")
+    from plurigrid.grid.cases import simbench_grids
+
+    [(_, net)] = simbench_grids(["1-EHV-mixed--0-sw"])
+    flow = FastPowerFlow(net, tol_mva=1e-10)
+    res = flow.solve_net()
+    assert flow.tol_mva > 1e-10 and flow.tol_pu == flow.roundoff_pu
+    assert res.converged and res.mismatch_mva <= flow.tol_mva
+    with pytest.raises(pp.LoadflowNotConverged):
+        pp.runpp(copy.deepcopy(net), tolerance_mva=1e-10, numba=False)
+    pp.runpp(net, numba=False)  # at its default tolerance runpp converges, to the same voltages
+    np.testing.assert_allclose(res.vm_pu, net.res_bus["vm_pu"].to_numpy(float), rtol=0, atol=VM_ATOL)
+
+
+def test_line_search_widens_the_basin_of_convergence() -> None:
+    """From perturbed starts, Newton with the line search converges more often than without, to the same point."""
+    from plurigrid.grid._pf_newton import Injections, NewtonSolver
+
+    net = pn.case30()
+    flow = FastPowerFlow(net, tol_mva=TOL_MVA)
+    reference = flow.solve_net()
+    model = flow._model
+    s = Injections(model.s_const)
+    solver = NewtonSolver(model.ybus, model.pv, model.pq)
+    dc = flow._dc_start(s)
+    rng = np.random.default_rng(0)
+    plain = searched = 0
+    for _ in range(20):
+        v0 = np.abs(dc) * np.exp(1j * (np.angle(dc) + rng.normal(0.0, 0.15, model.n_int)))
+        plain += solver.solve(s, v0, flow.tol_pu, 30)[2]
+        v, _, ok, _ = solver.solve(s, v0, flow.tol_pu, 30, line_search=True)
+        if ok:
+            searched += 1
+            np.testing.assert_allclose(np.abs(v)[model.bus_int], reference.vm_pu[model.energised_pos], atol=1e-8)
+    assert searched > plain
+
+
+def test_a_poor_start_falls_back_to_a_good_one() -> None:
+    """case300's no-load angles (-157 deg to 180 deg) start Newton nowhere near the answer (the old cold
+    start, which failed); the DC start converges in a few iterations, like runpp."""
+    from plurigrid.grid._pf_newton import Injections, NewtonSolver
+
+    net = pn.case300()
+    flow = FastPowerFlow(net)
+    model = flow._model
+    s = Injections(model.s_const)
+    assert not NewtonSolver(model.ybus, model.pv, model.pq).solve(s, flow._no_load_start(), flow.tol_pu, 30)[2]
+    res = flow.solve_net()
+    assert res.converged and res.start == "dc" and res.iterations <= 8

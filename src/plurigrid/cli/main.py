@@ -23,6 +23,8 @@ from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
 from plurigrid.cli.node import node_app
+from plurigrid.cli.opf import opf
+from plurigrid.cli.powerflow import powerflow
 from plurigrid.errors import PlurigridError, UsageError
 from plurigrid.microworld.names import MECHANISMS
 
@@ -36,6 +38,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(ics23_app, name="ics23")
 app.add_typer(node_app, name="node")
 app.add_typer(lattice_app, name="lattice")
+app.command("powerflow")(powerflow)
+app.command("opf")(opf)
 out_console = Console()
 err_console = Console(stderr=True, emoji=False)  # messages may name a did:key (":key:" is no emoji)
 
@@ -173,6 +177,12 @@ def run(
     if result.partial:
         err_console.print(f"stopped after {summary['partial']['steps_done']:,} of {summary['partial']['steps_planned']:,} "
                           f"steps; the run folder holds them (summary.json says partial)", markup=False, highlight=False)
+    if not summary["reproducible"]:
+        first = summary["host_faults"][0]
+        faults = sum(m["host_faults"] for m in summary["modules"].values())
+        err_console.print(f"plurigrid: warning: this run is not reproducible: {faults:,} module call(s) ran past the "
+                          f"wall-clock backstop (first: step {first['step']}, {first['participant']}); summary.json "
+                          "lists them under host_faults", markup=False, highlight=False)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
@@ -180,39 +190,6 @@ def run(
     _warn_individual_rationality(summary)
     if result.partial:
         raise typer.Exit(130)
-
-
-@app.command()
-def opf(
-    case: Path = typer.Argument(..., help="MATPOWER .m case file or pandapower .json net"),
-    model: str = typer.Option("dc", "--model", help="dc, ac or lindistflow"),
-    dc_line_model: str = typer.Option("matpower", "--dc-line-model",
-                                      help="DC branch model: matpower (b = 1/(x*tap), shifters) or powermodels (b = x/(r^2+x^2))"),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-) -> None:
-    """Solve an optimal power flow; exit 3 if the problem has no optimum."""
-    from plurigrid.opf.dc import LINE_MODELS
-    from plurigrid.opf.network import load_case
-    from plurigrid.opf.solve import MODELS, solve_case
-
-    if model not in MODELS:
-        raise UsageError(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
-    if dc_line_model not in LINE_MODELS:
-        raise UsageError(f"--dc-line-model: unknown line model {dc_line_model!r}; expected one of {', '.join(LINE_MODELS)}")
-    net = load_case(case)
-    result = solve_case(net, model, dc_line_model)
-    if as_json:
-        sys.stdout.write(json.dumps({"case": net.name, **result.to_json()}) + "\n")
-    else:
-        out_console.print(f"{net.name}: {result.model} {result.status}, objective {result.objective:,.4f} per h, "
-                          f"build {result.build_time_s * 1000:.1f} ms, solve {result.solve_time_s * 1000:.1f} ms")
-        if result.ok:
-            table = Table("bus", "LMP per MWh", box=None)
-            for bus, price in zip(net.bus_id, result.lmp):
-                table.add_row(str(bus), f"{price:,.4f}")
-            out_console.print(table)
-    if not result.ok:
-        raise typer.Exit(3)
 
 
 IR_WARNINGS = 10  # lines at most; summary.json lists every participant

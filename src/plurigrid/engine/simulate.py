@@ -83,3 +83,15 @@ def simulate(world: World, *, recorder: Recorder | None = None, ledger: RunLedge
         if progress is not None:
             progress(k)
     return Outcome(state, done, done < world.steps)
+
+
+def step_result(world: World, k: int) -> StepResult:
+    """Step k's result (its power flow, clearing, settlement), simulating steps 0..k without recording or committing."""
+    if not 0 <= k < world.steps:
+        from plurigrid.errors import UsageError
+
+        raise UsageError(f"step: {k} is outside the world's {world.steps} steps (0..{world.steps - 1})")
+    state = initial_state(world)
+    for j in range(k):
+        step(world, state, j)
+    return step(world, state, k)

@@ -21,7 +21,7 @@ __all__ = ["PowerFlowModel", "UnsupportedElementError"]
 
 _SQRT3 = float(np.sqrt(3.0))
 # Elements whose effect is not a plain bus injection or admittance; we refuse rather than guess.
-_UNSUPPORTED_TABLES = ("dcline", "svc", "tcsc", "ssc", "vsc", "vsc_stacked", "vsc_bipolar", "line_dc", "b2b_vsc")
+_UNSUPPORTED_TABLES = ("svc", "tcsc", "ssc", "vsc", "vsc_stacked", "vsc_bipolar", "line_dc", "b2b_vsc")
 # A branch reactance below this (p.u.) is a coupler; the DC start treats it as this stiff instead of infinite.
 _DC_MIN_X_PU = 1e-6
 
@@ -50,6 +50,7 @@ class PowerFlowModel:
     s_const: np.ndarray
     s_i: np.ndarray
     s_z: np.ndarray
+    s_dcline: np.ndarray  # HVDC links' scheduled transfers, which stay when the caller gives the other injections
     q_min_pu: np.ndarray  # per PV bus (aligned with pv): sum of its generators' reactive limits
     q_max_pu: np.ndarray
     dc_b: sp.csr_matrix  # DC susceptance matrix (1 / x, taps) and phase-shift injections, for start points
@@ -81,7 +82,7 @@ class PowerFlowModel:
         ``enforce_q_lims`` makes pandapower clip static generators' Q to their limits, as
         ``runpp(enforce_q_lims=True)`` does; the PV buses' limits are always extracted.
         """
-        from pandapower.auxiliary import _init_runpp_options
+        from pandapower.auxiliary import _add_dcline_gens, _init_runpp_options
         from pandapower.pd2ppc import _pd2ppc
         from pandapower.pf.ppci_variables import _get_pf_variables_from_ppci
         from pandapower.pypower.idx_brch import BR_X, F_BUS, SHIFT, T_BUS, TAP
@@ -99,6 +100,11 @@ class PowerFlowModel:
             passed_parameters={}, consider_line_temperature=False, distributed_slack=False,
             tdpf=False, numba=False,  # pandapower's numba bus lookup recompiles in every process (~1.5 s)
         )
+        # an HVDC link is a generator pair with scheduled P (its losses taken), as runpp models it
+        n_gen = len(net.gen)
+        _add_dcline_gens(net)
+        dc_gens = net.gen.iloc[n_gen:]
+        dc_gens = dc_gens[dc_gens["in_service"].to_numpy(bool)]
         empty = np.array([], dtype=np.int64)
         net._pd2ppc_lookups = {"bus": empty, "bus_dc": empty, "ext_grid": empty, "gen": empty,
                                "branch": empty, "branch_dc": empty}
@@ -156,6 +162,10 @@ class PowerFlowModel:
         lookup = np.asarray(net._pd2ppc_lookups["bus"], dtype=np.int64)
         int_of_row = lookup[net.bus.index.to_numpy(dtype=np.int64)]
         energised_pos = np.flatnonzero((int_of_row >= 0) & (int_of_row < n_int)).astype(np.int64)
+        s_dcline = np.zeros(n_int, dtype=np.complex128)
+        dc_bus = lookup[dc_gens["bus"].to_numpy(dtype=np.int64)]
+        live = (dc_bus >= 0) & (dc_bus < n_int)
+        np.add.at(s_dcline, dc_bus[live], dc_gens["p_mw"].to_numpy(float)[live] / base_mva)
 
         # branch rows: ppc (all branches, lines first then trafos) -> ppci (in service only)
         branch_is = np.asarray(ppci["internal"]["branch_is"], dtype=bool)
@@ -224,7 +234,7 @@ class PowerFlowModel:
             base_mva=base_mva, n_int=n_int, ybus=ybus,
             ref=np.asarray(ref, dtype=np.int64), pv=pv, pq=np.asarray(pq, dtype=np.int64),
             v_set=np.asarray(v0, dtype=np.complex128).copy(),
-            s_const=s_const, s_i=s_i.astype(np.complex128), s_z=s_z.astype(np.complex128),
+            s_const=s_const, s_i=s_i.astype(np.complex128), s_z=s_z.astype(np.complex128), s_dcline=s_dcline,
             q_min_pu=q_min[pv] / base_mva, q_max_pu=q_max[pv] / base_mva, dc_b=dc_b, dc_p_shift=np.asarray(dc_p_shift),
             n_pp_bus=len(net.bus), energised_pos=energised_pos, bus_int=int_of_row[energised_pos],
             n_line=n_line, n_trafo=n_trafo, mon_yf=csr_rows(yf), mon_yt=csr_rows(yt),

@@ -43,7 +43,8 @@ def build_grid(grid: GridSection, base_dir: Path | None) -> GridModel:
     """Returns the network for a grid section; raises GridError for anything a person must fix."""
     if grid.source is None:
         return _inline(grid)
-    net = _referenced(grid.source, base_dir)
+    net = referenced_net(grid.source, base_dir)
+    _refuse_voltage_dependent_loads(net)
     net.load["p_mw"] = net.load["p_mw"].astype(float)
     names = {str(i): int(i) for i in net.bus.index}
     for i, name in zip(net.bus.index, net.bus.get("name", [])):
@@ -56,8 +57,22 @@ def build_grid(grid: GridSection, base_dir: Path | None) -> GridModel:
     return GridModel(net, names, lines, grid.source, connected=len(net.ext_grid) > 0)
 
 
-def _referenced(source: str, base_dir: Path | None) -> pp.pandapowerNet:
-    where = "grid.source"
+def pandapower_networks() -> list[str]:
+    """Names of the networks ``pandapower.networks`` builds without arguments (``pandapower:NAME``), sorted."""
+    import inspect
+
+    names = []
+    for name, factory in inspect.getmembers(pn, inspect.isfunction):
+        if name.startswith("_") or not factory.__module__.startswith("pandapower.networks"):
+            continue  # helpers re-exported from pandapower.create and friends
+        params = inspect.signature(factory).parameters.values()
+        if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            names.append(name)
+    return sorted(names)
+
+
+def referenced_net(source: str, base_dir: Path | None, where: str = "grid.source") -> pp.pandapowerNet:
+    """The pandapower net a grid reference names; raises GridError at ``where`` for anything a person must fix."""
     if source.startswith("simbench:"):
         from plurigrid.assets.simbench_profiles import simbench_net
 
@@ -67,28 +82,44 @@ def _referenced(source: str, base_dir: Path | None) -> pp.pandapowerNet:
             raise GridError(where, str(exc)) from None
     if source.startswith("pandapower:"):
         name = source.split(":", 1)[1]
-        factory = getattr(pn, name, None)
-        if name.startswith("_") or not callable(factory):
-            raise GridError(where, f"unknown pandapower network {name!r}; expected a function of pandapower.networks such as 'mv_oberrhein'")
-        return factory()
+        if name not in pandapower_networks():
+            raise GridError(where, f"unknown pandapower network {name!r}; expected a network of pandapower.networks "
+                            "such as 'mv_oberrhein' or 'case118'")
+        return getattr(pn, name)()
     path = Path(source)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
+
+    def fail(message: str) -> GridError:
+        return GridError(where, message if where == source else f"{source}: {message}")
+
     if not path.is_file():
-        raise GridError(where, f"{source}: no such file; expected simbench:<code>, pandapower:<network>, or a .json/.m file")
+        raise fail("no such file; expected simbench:<code>, pandapower:<network>, or a .json/.m file")
     if path.suffix == ".json":
         try:
             return pp.from_json(str(path))
         except Exception as exc:  # pandapower raises many types for a bad file
-            raise GridError(where, f"{source}: not a pandapower JSON network ({exc.__class__.__name__})") from None
+            raise fail(f"not a pandapower JSON network ({exc.__class__.__name__})") from None
     if path.suffix == ".m":
         from plurigrid.grid.matpower import MatpowerError, read_matpower, to_pandapower
 
         try:
             return to_pandapower(read_matpower(path))
-        except MatpowerError as exc:
-            raise GridError(where, str(exc)) from None
-    raise GridError(where, f"{source}: unsupported file type; expected .json (pandapower) or .m (MATPOWER)")
+        except MatpowerError as exc:  # its message names the file already
+            raise (exc if where == source else GridError(where, str(exc))) from None
+    raise fail("unsupported file type; expected .json (pandapower) or .m (MATPOWER)")
+
+
+def _refuse_voltage_dependent_loads(net: pp.pandapowerNet) -> None:
+    """The simulator's participants draw constant power; a grid whose loads say otherwise is refused, not
+    silently changed (``plurigrid powerflow`` solves such a net with its voltage-dependent loads)."""
+    shares = [c for c in ("const_z_p_percent", "const_i_p_percent", "const_z_q_percent", "const_i_q_percent") if c in net.load]
+    if not len(net.load) or not shares:
+        return
+    dependent = net.load.index[(net.load[shares].fillna(0.0).to_numpy(float) != 0).any(axis=1) & net.load["in_service"].to_numpy(bool)]
+    if len(dependent):
+        raise GridError("grid.source", f"{len(dependent)} load(s) are voltage-dependent (e.g. load {dependent[0]}: "
+                        "const_z/const_i shares); participants draw constant power, so set those shares to 0 in the net")
 
 
 def _inline(grid: GridSection) -> GridModel:

@@ -84,12 +84,16 @@ def read_matpower(path: str | Path) -> MatpowerCase:
 
 def to_pandapower(case: MatpowerCase, f_hz: float = 50.0):
     """Converts a case to a pandapower net (pandapower's own PYPOWER converter)."""
+    import warnings
+
     from pandapower.converter.pypower import from_ppc
 
     ppc = {"version": "2", "baseMVA": case.base_mva, "bus": case.bus.copy(), "gen": case.gen.copy(),
            "branch": case.branch.copy()}
     if case.gencost is not None:
         ppc["gencost"] = case.gencost.copy()
-    net = from_ppc(ppc, f_hz=f_hz, validate_conversion=False)
+    with warnings.catch_warnings():  # pandas' dtype deprecations inside pandapower's converter are not the user's concern
+        warnings.simplefilter("ignore", FutureWarning)
+        net = from_ppc(ppc, f_hz=f_hz, validate_conversion=False)
     net.name = case.name
     return net

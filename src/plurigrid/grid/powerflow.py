@@ -23,7 +23,8 @@ with ~72 GW of EHV load exceeds 1e-10 p.u.): ``tol_pu`` is the tolerance used, i
 
 Reactive limits of PV buses: with ``enforce_q_lims`` a PV bus whose generators would leave their
 Q range becomes a PQ bus at the violated limit, repeatedly, as ``runpp(enforce_q_lims=True)``;
-without it the generators' Q is free (``runpp``'s default). Voltage-dependent loads (pandapower's
+without it the generators' Q is free (``runpp``'s default). An HVDC link (``net.dcline``) is a pair of
+generators with scheduled P at its ends, as in ``runpp``. Voltage-dependent loads (pandapower's
 ``const_z_*_percent`` / ``const_i_*_percent``) are modelled in :meth:`FastPowerFlow.solve_net`, which
 solves the net's own elements as ``runpp`` does; :meth:`FastPowerFlow.solve` takes constant-power
 injections (the simulator's participants) and replaces every load, static generator, storage and
@@ -199,7 +200,8 @@ class FastPowerFlow:
 
         At PV buses ``p_mw`` is the scheduled P and ``q_mvar`` the reactive injection of everything
         but the bus's generators, whose Q is free (within their limits with ``enforce_q_lims``); at
-        reference buses both only shift the reported slack power. Returns ``converged=False``
+        reference buses both only shift the reported slack power. HVDC links (``net.dcline``) keep
+        their scheduled transfers on top of these injections. Returns ``converged=False``
         instead of raising when there is no solution or the solver fails (incl. non-finite inputs);
         the warm start then stays at the last converged state. Wrong array shapes raise ``ValueError``.
         """
@@ -213,6 +215,7 @@ class FastPowerFlow:
         m = self._model
         s_pu = np.empty(m.n_int, dtype=np.complex128)
         _aggregate_kernel(p, q, m.energised_pos, m.bus_int, 1.0 / m.base_mva, s_pu)
+        s_pu += m.s_dcline
         if not np.isfinite(s_pu).all():
             return self._failed(0)
         return self._run(Injections(s_pu))
