@@ -16,6 +16,7 @@ from a fixed start, which makes the result reproducible.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import casadi as ca
 import numpy as np
@@ -114,17 +115,32 @@ def _start(lo: np.ndarray, hi: np.ndarray, default: float) -> np.ndarray:
     return np.clip(mid, lo, hi)
 
 
-def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_level: int = 0) -> OpfResult:
-    """Minimum-cost AC dispatch of `net`; status infeasible (not an exception) when no point meets the limits.
+@dataclass
+class AcModel:
+    """The AC power-flow part of the OPF as casadi expressions over (va, vm, pg, qg), in per unit.
 
-    `tol` is IPOPT's convergence tolerance, `max_iter` its iteration limit and `print_level` its
-    console verbosity (0 = silent). LMPs are the duals of the active-power balance in $/MWh
-    (cost of one more MW of load at the bus); they and the objective are NaN unless optimal.
-    IPOPT's "solved to acceptable level" counts as optimal; its own status word is kept in
-    `extra["solver_status"]`.
+    `balance` (active then reactive, per bus) must be 0; `s_from2`/`s_to2` are the squared
+    apparent powers of the `rated` branches at each end; `angle_diff` belongs to the `limited`
+    branches. `start` is the deterministic start for (va, vm, pg, qg).
     """
-    t0 = time.perf_counter()
-    n, g_count, base = net.n_bus, net.n_gen, net.base_mva
+
+    va: ca.MX
+    vm: ca.MX
+    pg: ca.MX
+    qg: ca.MX
+    p_from: ca.MX
+    balance: ca.MX
+    rated: np.ndarray
+    s_from2: ca.MX
+    s_to2: ca.MX
+    limited: np.ndarray
+    angle_diff: ca.MX
+    start: np.ndarray
+
+
+def ac_model(net: OpfNetwork) -> AcModel:
+    """Variables, nodal balances, branch apparent powers and angle differences of `net`."""
+    n, g_count = net.n_bus, net.n_gen
     va, vm = ca.MX.sym("va", n), ca.MX.sym("vm", n)
     pg, qg = ca.MX.sym("pg", g_count), ca.MX.sym("qg", g_count)
     pf, qf, pt, qt = _branch_flows(net, vm, va)
@@ -137,19 +153,51 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     q_balance = ca.mtimes(c_gen, qg) - net.qd + net.bs * vm**2 - ca.mtimes(c_from, qf) - ca.mtimes(c_to, qt)
 
     rated = np.flatnonzero(np.isfinite(net.rate))
-    s_from2 = pf[rated] ** 2 + qf[rated] ** 2
-    s_to2 = pt[rated] ** 2 + qt[rated] ** 2
     limited = np.flatnonzero(np.isfinite(net.angmin) | np.isfinite(net.angmax))
-    ang_diff = va[net.f[limited]] - va[net.t[limited]]
+    start = np.concatenate([shifted_angles(net), _start(net.vmin, net.vmax, 1.0), _start(net.pmin, net.pmax, 0.0),
+                            _start(net.qmin, net.qmax, 0.0)])
+    return AcModel(va, vm, pg, qg, pf, ca.vertcat(p_balance, q_balance), rated,
+                   pf[rated] ** 2 + qf[rated] ** 2, pt[rated] ** 2 + qt[rated] ** 2,
+                   limited, va[net.f[limited]] - va[net.t[limited]], start)
 
-    pg_mw = base * pg
+
+def branch_power(net: OpfNetwork, vm: np.ndarray, va_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Complex power entering each branch at its from and to ends (per unit), for a voltage solution."""
+    yff, yft, ytf, ytt = branch_admittances(net)
+    v = vm * np.exp(1j * va_rad)
+    vf, vt = v[net.f], v[net.t]
+    return vf * np.conj(yff * vf + yft * vt), vt * np.conj(ytf * vf + ytt * vt)
+
+
+def ipopt_options(tol: float, max_iter: int, print_level: int) -> dict[str, bool | dict[str, float | str]]:
+    """Fixed IPOPT options: the same problem always takes the same path."""
+    return {"print_time": False, "ipopt": {"tol": tol, "max_iter": max_iter, "print_level": print_level, "sb": "yes"}}
+
+
+def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_level: int = 0) -> OpfResult:
+    """Minimum-cost AC dispatch of `net`; status infeasible (not an exception) when no point meets the limits.
+
+    `tol` is IPOPT's convergence tolerance, `max_iter` its iteration limit and `print_level` its
+    console verbosity (0 = silent). LMPs are the duals of the active-power balance in $/MWh
+    (cost of one more MW of load at the bus); they and the objective are NaN unless optimal.
+    IPOPT's "solved to acceptable level" counts as optimal; its own status word is kept in
+    `extra["solver_status"]`. `shadow` holds the change of the cost per MVA of each branch's
+    rating, per MW/MVAr of each generator limit, per pu of each voltage limit and per degree of
+    each angle-difference limit (zero where they do not bind).
+    """
+    t0 = time.perf_counter()
+    n, g_count, base = net.n_bus, net.n_gen, net.base_mva
+    m = ac_model(net)
+    rated, limited = m.rated, m.limited
+
+    pg_mw = base * m.pg
     c2, c1, c0 = net.cost_poly.T
     cost = ca.sum1(c2 * pg_mw**2 + c1 * pg_mw) + float(np.sum(c0))
     y, pwl_rows, intercepts = _pwl_epigraph(net, pg_mw)
     cost += ca.sum1(y)
 
-    x = ca.vertcat(va, vm, pg, qg, y)
-    g = ca.vertcat(p_balance, q_balance, s_from2, s_to2, ang_diff, pwl_rows)
+    x = ca.vertcat(m.va, m.vm, m.pg, m.qg, y)
+    g = ca.vertcat(m.balance, m.s_from2, m.s_to2, m.angle_diff, pwl_rows)
     no_lower = np.full(2 * len(rated), -np.inf)
     lbg = np.concatenate([np.zeros(2 * n), no_lower, net.angmin[limited], intercepts])
     ubg = np.concatenate([np.zeros(2 * n), net.rate[rated] ** 2, net.rate[rated] ** 2,
@@ -159,13 +207,11 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     n_y = y.numel()
     lbx = np.concatenate([va_lo, net.vmin, net.pmin, net.qmin, np.full(n_y, -np.inf)])
     ubx = np.concatenate([va_hi, net.vmax, net.pmax, net.qmax, np.full(n_y, np.inf)])
-    pg0 = _start(net.pmin, net.pmax, 0.0)
+    pg0 = m.start[2 * n:2 * n + g_count]
     y0 = [float(np.interp(base * pg0[k], pts[:, 0], pts[:, 1])) for k, pts in enumerate(net.cost_pwl) if pts is not None]
-    x0 = np.concatenate([shifted_angles(net), _start(net.vmin, net.vmax, 1.0), pg0, _start(net.qmin, net.qmax, 0.0), y0])
+    x0 = np.concatenate([m.start, y0])
 
-    options: dict[str, bool | dict[str, float | str]] = {
-        "print_time": False, "ipopt": {"tol": tol, "max_iter": max_iter, "print_level": print_level, "sb": "yes"}}
-    solver = ca.nlpsol("ac_opf", "ipopt", {"x": x, "f": cost, "g": g}, options)
+    solver = ca.nlpsol("ac_opf", "ipopt", {"x": x, "f": cost, "g": g}, ipopt_options(tol, max_iter, print_level))
     t1 = time.perf_counter()
     sol = solver(x0=x0, lbx=lbx, ubx=ubx, lbg=lbg, ubg=ubg)
     t2 = time.perf_counter()
@@ -175,14 +221,32 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     status = OPTIMAL if raw_status in _OPTIMAL_STATUSES else INFEASIBLE if raw_status == "Infeasible_Problem_Detected" else FAILED
     xs = np.asarray(sol["x"]).ravel()
     va_s, vm_s, pg_s, qg_s = np.split(xs[: 2 * n + 2 * g_count], [n, 2 * n, 2 * n + g_count])
-    flows = ca.Function("flows", [va, vm], [pf])
+    flows = ca.Function("flows", [m.va, m.vm], [m.p_from])
     optimal = status == OPTIMAL
     # casadi's Lagrangian is f + lam'g; with g = injection - demand, d(cost)/d(demand) = -lam
-    lmp = -np.asarray(sol["lam_g"]).ravel()[:n] / base if optimal else np.full(n, np.nan)
+    lam_g, lam_x = np.asarray(sol["lam_g"]).ravel(), np.asarray(sol["lam_x"]).ravel()
+    lmp = -lam_g[:n] / base if optimal else np.full(n, np.nan)
     return OpfResult(
         model="ac", status=status, objective=float(sol["f"]) if optimal else float("nan"),
         solve_time_s=t2 - t1, build_time_s=t1 - t0,
         pg_mw=base * pg_s, lmp=lmp, va_deg=np.rad2deg(va_s), vm_pu=vm_s, qg_mvar=base * qg_s,
         branch_p_mw=base * np.asarray(flows(va_s, vm_s)).ravel(),
-        iterations=int(stats["iter_count"]), extra={"solver_status": raw_status},
+        iterations=int(stats["iter_count"]), attempts=[f"interior point (IPOPT): {status}"],
+        shadow=_shadow_prices(net, m, lam_x, lam_g) if optimal else {}, extra={"solver_status": raw_status},
     )
+
+
+def _shadow_prices(net: OpfNetwork, m: AcModel, lam_x: np.ndarray, lam_g: np.ndarray) -> dict[str, np.ndarray]:
+    """Signed d(cost)/d(limit) from IPOPT's multipliers (casadi: d(cost)/d(bound) = -lam)."""
+    n, ng, base = net.n_bus, net.n_gen, net.base_mva
+    d_vm, d_pg, d_qg = -lam_x[n:2 * n], -lam_x[2 * n:2 * n + ng] / base, -lam_x[2 * n + ng:2 * n + 2 * ng] / base
+    k = len(m.rated)
+    d_s2 = -(lam_g[2 * n:2 * n + k] + lam_g[2 * n + k:2 * n + 2 * k])  # per unit of rating squared, both ends
+    rate = np.zeros(net.n_branch)
+    rate[m.rated] = d_s2 * 2 * net.rate[m.rated] / base
+    d_ang = -lam_g[2 * n + 2 * k:2 * n + 2 * k + len(m.limited)] * np.pi / 180
+    angle_max, angle_min = np.zeros(net.n_branch), np.zeros(net.n_branch)
+    angle_max[m.limited], angle_min[m.limited] = np.minimum(d_ang, 0.0), np.maximum(d_ang, 0.0)
+    return {"branch_rating": rate, "gen_pmax": np.minimum(d_pg, 0.0), "gen_pmin": np.maximum(d_pg, 0.0),
+            "gen_qmax": np.minimum(d_qg, 0.0), "gen_qmin": np.maximum(d_qg, 0.0),
+            "vm_max": np.minimum(d_vm, 0.0), "vm_min": np.maximum(d_vm, 0.0), "angle_max": angle_max, "angle_min": angle_min}

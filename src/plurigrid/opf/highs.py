@@ -40,6 +40,9 @@ _STATUS = {
 }
 # presolve may stop at "unbounded or infeasible": an answer only if no later attempt is sharper
 _AMBIGUOUS = highspy.HighsModelStatus.kUnboundedOrInfeasible
+# A MILP stopped by a deterministic work limit (mip_max_nodes, ...) with a feasible point: that point.
+WORK_LIMIT = "work limit"
+_LIMITS = {highspy.HighsModelStatus.kSolutionLimit, highspy.HighsModelStatus.kIterationLimit}
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def _describe(chosen: Options) -> str:
 def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray, col_lo: np.ndarray, col_hi: np.ndarray,
           q: sp.spmatrix | None = None, integer: np.ndarray | None = None, *, mip_rel_gap: float = 1e-6,
           threads: int = 1, lazy: tuple[sp.spmatrix, np.ndarray, np.ndarray] | None = None, lazy_tol: float = 1e-9,
-          options: Options | None = None) -> Solution:
+          options: Options | None = None, start: np.ndarray | None = None) -> Solution:
     """Solves the problem; `q` is the (symmetric, positive semidefinite) Hessian, `integer` a bool mask.
 
     `lazy = (A, lo, hi)` are rows that rarely bind (branch limits of a transmission grid): they
@@ -177,6 +180,8 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     base rows followed by the added ones (`lazy_added` says which). One thread by default: results
     are then reproducible bit for bit, and small models do not gain from more. `options` are
     further HiGHS options for the first attempt; a solve error moves on to the next (see `ladder`).
+    `start` is a feasible point to begin from (a MILP's first incumbent). A MILP that reaches a
+    work limit set in `options` (`mip_max_nodes`, say) returns its best point with status WORK_LIMIT.
     """
     csc = sp.csc_matrix(a)
     csc.sort_indices()
@@ -189,7 +194,7 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     spent = 0.0
     fallback: Solution | None = None
     for attempt in ladder(options, quadratic=model.q is not None, integer=is_int):
-        sol, ambiguous = _run(model, {**common, **attempt.options}, lazy_tol)
+        sol, ambiguous = _run(model, {**common, **attempt.options}, lazy_tol, start)
         spent += sol.solve_time_s
         tried.append(f"{attempt.name}: {sol.status}")
         sol.solve_time_s, sol.attempts = spent, tuple(tried)
@@ -211,7 +216,7 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     return sol
 
 
-def _run(model: _Model, options: Options, lazy_tol: float) -> tuple[Solution, bool]:
+def _run(model: _Model, options: Options, lazy_tol: float, start: np.ndarray | None) -> tuple[Solution, bool]:
     """One attempt: a fresh HiGHS instance with `options`, lazy rows added as they are violated."""
     n, m = len(model.c), model.a.shape[0]
     h = new_highs()
@@ -223,6 +228,10 @@ def _run(model: _Model, options: Options, lazy_tol: float) -> tuple[Solution, bo
         low.sort_indices()
         # highspy's stubs type `format` as a plain int; HiGHS takes the HessianFormat member
         h.passHessian(n, low.nnz, highspy.HessianFormat.kTriangular, low.indptr, low.indices, low.data)  # type: ignore[call-overload]
+    if start is not None:
+        point = highspy.HighsSolution()
+        point.col_value, point.value_valid = list(map(float, start)), True
+        h.setSolution(point)
     t0 = time.perf_counter()
     h.run()
     added = np.zeros(0, dtype=np.int64)
@@ -233,9 +242,11 @@ def _run(model: _Model, options: Options, lazy_tol: float) -> tuple[Solution, bo
     status = _STATUS.get(raw, INFEASIBLE if raw == _AMBIGUOUS else FAILED)
     sol = h.getSolution()
     info = h.getInfo()
-    ok = status == OPTIMAL
+    if raw in _LIMITS and model.integer is not None and info.primal_solution_status == 2:  # 2: a feasible point
+        status = WORK_LIMIT
+    ok = status in (OPTIMAL, WORK_LIMIT)
     x = np.asarray(sol.col_value) if ok else np.full(n, np.nan)
-    duals = ok and sol.dual_valid
+    duals = status == OPTIMAL and sol.dual_valid
     row_dual = np.asarray(sol.row_dual) if duals else np.full(m + len(added), np.nan)
     col_dual = np.asarray(sol.col_dual) if duals else np.full(n, np.nan)
     iters = int(max(info.simplex_iteration_count, info.qp_iteration_count, info.ipm_iteration_count, 0))

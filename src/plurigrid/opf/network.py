@@ -273,9 +273,16 @@ def _pandapower_element_names(net: Any, ranges: dict[str, tuple[int, int]], n_ro
 
 
 def _pandapower_net(source: str) -> tuple[Any, str]:
-    """A pandapower net from `pandapower:NAME` (a function of pandapower.networks) or a `.json` file."""
+    """A pandapower net from `pandapower:NAME` (a function of pandapower.networks), `simbench:CODE` or a `.json` file."""
     import pandapower as pp
 
+    if source.startswith("simbench:"):
+        from plurigrid.assets.simbench_profiles import simbench_net
+
+        try:
+            return simbench_net(source.split(":", 1)[1]), source.split(":", 1)[1]
+        except ValueError as exc:
+            raise CaseError(f"{source}: {exc}") from None
     if source.startswith("pandapower:"):
         import pandapower.networks as pn
 
@@ -291,9 +298,9 @@ def _pandapower_net(source: str) -> tuple[Any, str]:
 
 
 def load_case(path: str | Path) -> OpfNetwork:
-    """Reads a MATPOWER `.m` file, a pandapower `.json` net or `pandapower:NAME`; one-line CaseError on bad input."""
+    """Reads a MATPOWER `.m` file, a pandapower `.json` net, `pandapower:NAME` or `simbench:CODE`; one-line CaseError."""
     source = str(path)
-    if source.startswith("pandapower:") or (Path(source).suffix.lower() == ".json" and Path(source).is_file()):
+    if source.startswith(("pandapower:", "simbench:")) or (Path(source).suffix.lower() == ".json" and Path(source).is_file()):
         net = from_pandapower(*_pandapower_net(source))
     elif not Path(source).is_file():
         raise CaseError(f"{source}: no such file")
@@ -306,7 +313,8 @@ def load_case(path: str | Path) -> OpfNetwork:
         net = from_matpower(case)
         net.name = Path(source).stem
     else:
-        raise CaseError(f"{source}: unknown case format; expected a MATPOWER .m file, a pandapower .json net or pandapower:NAME")
+        raise CaseError(f"{source}: unknown case format; expected a MATPOWER .m file, a pandapower .json net, "
+                        "pandapower:NAME or simbench:CODE")
     if not net.n_gen:
         raise CaseError(f"{source}: no generator in service")
     return net
