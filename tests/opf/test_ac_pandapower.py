@@ -9,7 +9,9 @@ has them.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import warnings
 
 import numpy as np
@@ -24,6 +26,12 @@ SLACK_ATOL_MW = 1e-5
 
 
 def _pandapower(name: str):
+    """A fresh copy of a pandapower example net (the tests change set points and run power flows on it)."""
+    return copy.deepcopy(_loaded(name))
+
+
+@functools.cache
+def _loaded(name: str):
     import pandapower.networks as pn
 
     with warnings.catch_warnings():
