@@ -106,7 +106,8 @@ def _is_tag(item: object) -> bool:
 
 def _is_member(item: object) -> bool:
     """Whether a location item names a union member (`float`, `list[float]`, `literal[...]`), not a key."""
-    return isinstance(item, str) and (item in {"float", "int", "str", "bool"} or item.startswith(("list[", "literal[")))
+    return isinstance(item, str) and (item in {"float", "int", "str", "bool"}
+                                      or item.startswith(("list[", "literal[", "constrained-", "function-")))
 
 
 def _explaining(errors: list[ErrorDetails]) -> ErrorDetails:
