@@ -84,10 +84,13 @@ def reference(tmp_path_factory) -> Reference:
     assert list((sealed / "ledger").glob("blocks-*.jsonl.zst")), "the reference should have sealed segments"
     lines = list(BlockLog(sealed / "ledger", writable=False).lines())
     assert len(lines) == world.compiled.steps
-    start = time.perf_counter()
-    status, _ = _fork_run(world, root / "timed", key, None, lambda pid: None)
-    assert status == 0
-    return Reference(world, key, run_signer(key).did, lines, sealed, time.perf_counter() - start)
+    run_s = []
+    for attempt in range(2):  # the quicker of two, so that the kills land within a run on a busy machine too
+        start = time.perf_counter()
+        status, _ = _fork_run(world, root / f"timed-{attempt}", key, None, lambda pid: None)
+        assert status == 0
+        run_s.append(time.perf_counter() - start)
+    return Reference(world, key, run_signer(key).did, lines, sealed, min(run_s))
 
 
 def _kill_at(point: str, occurrence: int, folder: Path) -> None:
