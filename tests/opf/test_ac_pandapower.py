@@ -103,3 +103,11 @@ def test_mv_grid_with_a_150_degree_transformer_and_iron_losses() -> None:
     res = solve_ac(opf)
     assert res.pg_mw[opf.gen_label.index("gen 0 at bus 5")] == pytest.approx(10.0, abs=1e-5)  # the cheaper unit runs flat out
     _assert_runpp_agrees(net, opf, res)
+
+
+def test_a_net_without_costs_is_a_feasibility_problem() -> None:
+    """No poly_cost: pandapower converts in power-flow mode (external grid without Q limits); the OPF still runs."""
+    opf = from_pandapower(_pandapower("example_simple"), "example_simple")
+    assert np.all(opf.cost_poly == 0)
+    res = solve_ac(opf)
+    assert res.ok and res.objective == 0.0

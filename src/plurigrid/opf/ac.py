@@ -194,7 +194,7 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
     c2, c1, c0 = net.cost_poly.T
     cost = ca.sum1(c2 * pg_mw**2 + c1 * pg_mw) + float(np.sum(c0))
     y, pwl_rows, intercepts = _pwl_epigraph(net, pg_mw)
-    cost += ca.sum1(y)
+    cost = ca.densify(cost + ca.sum1(y))  # a case without costs: IPOPT needs the (zero) objective as a dense 1x1
 
     x = ca.vertcat(m.va, m.vm, m.pg, m.qg, y)
     g = ca.vertcat(m.balance, m.s_from2, m.s_to2, m.angle_diff, pwl_rows)

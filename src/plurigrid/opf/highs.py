@@ -196,7 +196,7 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     for attempt in ladder(options, quadratic=model.q is not None, integer=is_int):
         sol, ambiguous = _run(model, {**common, **attempt.options}, lazy_tol, start)
         spent += sol.solve_time_s
-        tried.append(f"{attempt.name}: {sol.status}")
+        tried.append(f"{attempt.name}: {'infeasible or unbounded' if ambiguous else sol.status}")
         sol.solve_time_s, sol.attempts = spent, tuple(tried)
         if sol.status != FAILED and not ambiguous:
             return sol
@@ -212,7 +212,6 @@ def solve(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
     if fallback is not None:
         fallback.attempts = tuple(tried)
         return fallback
-    sol.attempts = tuple(tried)
     return sol
 
 

@@ -281,8 +281,8 @@ def _pandapower_net(source: str) -> tuple[Any, str]:
 
         try:
             return simbench_net(source.split(":", 1)[1]), source.split(":", 1)[1]
-        except ValueError as exc:
-            raise CaseError(f"{source}: {exc}") from None
+        except ValueError as exc:  # its message names the source
+            raise CaseError(str(exc)) from None
     if source.startswith("pandapower:"):
         import pandapower.networks as pn
 
