@@ -8,8 +8,9 @@ Without an optimum, limits get elastic slack variables and the smallest relaxati
 - DC model: a MILP (HiGHS) with one binary per limit minimises the number of relaxed limits,
   then, at that number, the total relaxation (MW, and radians for angle limits);
 - AC model: an elastic NLP (IPOPT) minimises the weighted sum of relaxations (per unit of power,
-  of voltage, of rating, radians): a least relaxation, not proven the fewest limits, and a local
-  optimum like every AC-OPF solution.
+  of voltage, of rating, radians), re-solved with weights 1/(relaxation + 0.001) a few times
+  (iteratively reweighted L1, which drives small relaxations to zero): few limits, not proven the
+  fewest, and a local optimum like every AC-OPF solution.
 Bus balances are never relaxed: demand is data, and a demand no generation can meet shows as the
 generator limits to raise.
 """
@@ -31,12 +32,13 @@ from plurigrid.opf.result import OPTIMAL, OpfResult
 BINDING_TOL_PU = {"dc": 1e-6, "ac": 1e-5}  # HiGHS meets limits to 1e-7; IPOPT stays ~1e-8 inside them
 RELAXED_TOL_PU = {"dc": 1e-6, "ac": 1e-4}  # a simplex vertex's slacks are exact; IPOPT's stop ~1e-6 above 0
 MIP_NODE_LIMIT = 500
+REWEIGHTING_ROUNDS, REWEIGHTING_EPS_PU = 6, 1e-3  # AC: iteratively reweighted L1, which favours fewer limits
 UNITS = {"branch_rating": "MVA", "gen_pmax": "MW", "gen_pmin": "MW", "gen_qmax": "MVAr", "gen_qmin": "MVAr",
          "vm_max": "pu", "vm_min": "pu", "angle_max": "deg", "angle_min": "deg"}
 DC_METHOD = "MILP (HiGHS): the fewest limits, each moved by the least"
-DC_METHOD_UNPROVEN = (f"MILP (HiGHS) stopped after {MIP_NODE_LIMIT:,} nodes: fewer limits than the least total relaxation "
-                      "needs, not proven the fewest")
-AC_METHOD = "elastic NLP (IPOPT): least weighted sum of relaxations (per unit; a local optimum)"
+DC_METHOD_UNPROVEN = f"MILP (HiGHS) stopped after {MIP_NODE_LIMIT:,} nodes: the fewest limits it found, not proven the fewest"
+AC_METHOD = ("elastic NLP (IPOPT): least weighted sum of relaxations, reweighted towards fewer limits "
+             "(not proven the fewest; a local optimum)")
 
 
 @dataclass(frozen=True)
@@ -300,22 +302,26 @@ def relax_ac(net: OpfNetwork) -> tuple[list[Limit], bool]:
                           -_inf(la), net.angmin[m.limited]])
     ubg = np.concatenate([np.zeros(2 * n), net.vmax, _inf(n), net.pmax, _inf(ng), net.qmax, _inf(ng), rate**2, rate**2,
                           net.angmax[m.limited], _inf(la)])
-    weight = {kind: np.ones(size) for kind, size in sizes.items()}
-    weight["branch_rating"] = 1.0 / (2 * np.maximum(rate, 1e-3))
-    slacks = ca.vertcat(*s.values())
-    objective = ca.dot(ca.DM(np.concatenate(list(weight.values()))), slacks)
+    base_weight = np.concatenate([1.0 / (2 * np.maximum(rate, 1e-3)) if kind == "branch_rating" else np.ones(size)
+                                  for kind, size in sizes.items()])
+    slacks, weight = ca.vertcat(*s.values()), ca.MX.sym("weight", len(base_weight))
     va_lo, va_hi = np.full(n, -np.inf), np.full(n, np.inf)
     va_lo[net.ref] = va_hi[net.ref] = 0.0
-    n_s = sum(sizes.values())
+    n_s = len(base_weight)
     lbx = np.concatenate([va_lo, np.zeros(n), -_inf(2 * ng), np.zeros(n_s)])
     ubx = np.concatenate([va_hi, np.full(n, 2.0), _inf(2 * ng), _inf(n_s)])
-    start = np.clip(np.r_[m.start, np.zeros(n_s)], lbx, ubx)
-    solver = ca.nlpsol("elastic_ac", "ipopt", {"x": ca.vertcat(m.va, m.vm, m.pg, m.qg, slacks), "f": objective, "g": g},
-                       ipopt_options(1e-8, 3000, 0))
-    sol = solver(x0=start, lbx=lbx, ubx=ubx, lbg=lbg, ubg=ubg)
-    if solver.stats()["return_status"] not in ("Solve_Succeeded", "Solved_To_Acceptable_Level"):
-        return [], False
-    values = np.asarray(sol["x"]).ravel()[2 * n + 2 * ng:]
+    x = np.clip(np.r_[m.start, np.zeros(n_s)], lbx, ubx)
+    solver = ca.nlpsol("elastic_ac", "ipopt", {"x": ca.vertcat(m.va, m.vm, m.pg, m.qg, slacks), "p": weight,
+                                               "f": ca.dot(weight, slacks), "g": g}, ipopt_options(1e-8, 3000, 0))
+    relaxed = np.zeros(n_s)  # per unit of each limit
+    for _ in range(REWEIGHTING_ROUNDS):  # weights 1 / (relaxation + eps): small relaxations are pushed to zero
+        sol = solver(x0=x, p=base_weight / (relaxed + REWEIGHTING_EPS_PU) * REWEIGHTING_EPS_PU, lbx=lbx, ubx=ubx,
+                     lbg=lbg, ubg=ubg)
+        if solver.stats()["return_status"] not in ("Solve_Succeeded", "Solved_To_Acceptable_Level"):
+            return [], False
+        x = np.asarray(sol["x"]).ravel()
+        relaxed = base_weight * np.maximum(x[-n_s:], 0.0)
+    values = x[2 * n + 2 * ng:]
     out, start_at = [], 0
     for kind, size in sizes.items():
         s_k = values[start_at:start_at + size]
