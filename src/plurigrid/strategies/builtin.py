@@ -6,19 +6,19 @@ export tariff (the grid buys at that price).
 
 Batteries. `self-consumption`, `zero-intelligence` and `demand-response` absorb their owner's own
 surplus and cover its own deficit. `truthful` and `battery-arbitrage` run a battery as a store, in
-every step where storing pays: a kWh charged now brings back eff² × (p_dear − wear) − wear, with
-p_dear the dear quantile of the import forecast (what a discharged kWh displaces). A store
-balances a position: the community's, after every other battery has served its own owner, in a
-mechanism whose market can match the store's orders (COMMUNITY_MARKETS), else its owner's own.
-Where that position is a surplus, energy is worth the export price and the store charges if
-storing pays; where it is a deficit, energy is worth the import price and the store discharges,
-except in the forecast's cheap steps, where it charges from the grid if storing pays. Under
-`tariff` (no market) and `second-price` (whose trade reduction leaves out the marginal orders,
-which a community's store is) a store without load or PV of its own therefore stays idle unless
-the tariff's own spread pays. A store bids for the community's surplus at the export price and
-offers into its deficit at the import price: neither neighbour does worse than at tariff, and the
-spread pays for the store's losses. Under `opf`, truthful participants hand their battery to the
-clearing instead (engine.opf_clearing).
+every step where storing pays: a kWh charged now brings back eff² × (p − wear) − wear, with p the
+import price of the dearest steps ahead that a full charge would discharge into (what a discharged
+kWh displaces). A store balances a position: the community's, after every other battery has served
+its own owner, in a mechanism whose market can match the store's orders (COMMUNITY_MARKETS), else
+its owner's own. Where that position is a surplus, energy is worth the export price and the store
+charges if storing pays; where it is a deficit, energy is worth the import price and the store
+discharges in the dearest steps ahead its charge can cover; in the cheapest steps that would fill
+it, it charges from the grid if storing pays. Under `tariff` (no market) and `second-price` (whose
+trade reduction leaves out the marginal orders, which a community's store's are) a store without
+load or PV of its own therefore stays idle unless the tariff's own spread pays. A store bids for
+the community's surplus at the export price and offers into its deficit at the import price less
+the fee: neither neighbour does worse than at tariff, and the spread pays for the store's losses.
+Under `opf`, truthful participants hand their battery to the clearing instead (engine.opf_clearing).
 """
 
 from __future__ import annotations
