@@ -172,7 +172,7 @@ def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progre
     timings = dict(outcome.state.timings_s) | {"whole_run": time.perf_counter() - t0}
     modules = outcome.state.runtime.modules
     summary = make_summary(world, totals, microworld, modules={} if modules is None else modules.report(),
-                           timings_s=timings)
+                           host_faults=[] if modules is None else modules.host_faults, timings_s=timings)
     if writer is not None:
         summary["ledger"] = {"height": writer.head.height, "head": writer.head.hash, "state_root": writer.head.state_root,
                              "signer": None if writer.ledger.signer is None else writer.ledger.signer.did}

@@ -182,7 +182,7 @@ def run(
         faults = sum(m["host_faults"] for m in summary["modules"].values())
         err_console.print(f"plurigrid: warning: this run is not reproducible: {faults:,} module call(s) ran past the "
                           f"wall-clock backstop (first: step {first['step']}, {first['participant']}); summary.json "
-                          "lists them under host_faults", markup=False, highlight=False)
+                          "lists them under host_faults", markup=False, highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:

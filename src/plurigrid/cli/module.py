@@ -88,7 +88,8 @@ def run(
     manifest: Path | None = typer.Option(None, "--manifest", help="manifest (default: MODULE.toml beside it, if present)"),
     fuel: int | None = typer.Option(None, "--fuel", min=1, help="fuel limit (default 10,000,000 or the manifest's)"),
     memory_mb: int | None = typer.Option(None, "--memory-mb", min=1, help="linear memory limit in MiB (default 16)"),
-    deadline_ms: int | None = typer.Option(None, "--deadline-ms", min=1, help="wall-clock deadline in ms (default 100)"),
+    deadline_ms: int | None = typer.Option(None, "--deadline-ms", min=1,
+                                           help="wall-clock backstop in ms (default: derived from the fuel limit)"),
     grant: list[str] | None = typer.Option(None, "--grant", help="grant a capability (repeat); with a manifest, at most what it declares"),
     as_json: bool = typer.Option(False, "--json", help="print decision, fuel and time as JSON"),
 ) -> None:
@@ -97,7 +98,7 @@ def run(
     from plurigrid.strategies.wasm.manifest import Limits, effective, verify_module
 
     obs = _read_observation(observation)
-    overrides = {k: v for k, v in (("fuel", fuel), ("memory_mb", memory_mb), ("deadline_ms", deadline_ms)) if v is not None}
+    overrides = {k: v for k, v in (("fuel", fuel), ("memory_mb", memory_mb)) if v is not None}
     compiled = compile_module(module)
     found = _manifest_for(module, manifest)
     if found is None:
@@ -106,7 +107,7 @@ def run(
         verify_module(found, compiled.sha256, compiled.name)
         narrowed = effective(found, grant or None, overrides)
         grants, limits = list(narrowed.capabilities), narrowed.limits
-    instance = ModuleInstance(compiled, grants, limits)
+    instance = ModuleInstance(compiled, grants, limits, deadline_ms=deadline_ms)
     instance.context.now_ms = _time_ms(obs.get("time"), observation)
     decision, result = instance.decide(obs)
     if not result.ok:

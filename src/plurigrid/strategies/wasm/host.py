@@ -75,6 +75,9 @@ DEADLINE = "deadline"  # the error of a call stopped by the wall-clock backstop:
 HOST_CALL_FUEL = 10_000
 LOG_READ_BYTES = 4 * LOG_MAX_CHARS + 4  # enough UTF-8 for the characters a log line keeps
 WASI_CLOCKS = 4  # realtime, monotonic, process and thread CPU time: all answer simulation time
+# the WASI functions the host answers itself (`ModuleInstance._wasi_<name>`), with their types
+_OWN_WASI = {"clock_res_get": "(i32, i32) -> (i32)", "clock_time_get": "(i32, i64, i32) -> (i32)",
+             "random_get": "(i32, i32) -> (i32)", "poll_oneoff": "(i32, i32, i32, i32) -> (i32)"}
 _WASI_ERRNO_INVAL, _WASI_ERRNO_NOSYS = 28, 52
 WASI_GUEST_DIR = "/data"  # where a `wasi-dir:PATH` grant appears inside the module
 _PAGE_BYTES = 65536
@@ -331,9 +334,7 @@ class ModuleInstance:
         linker = wasmtime.Linker(engine)
         self._define_host_functions(linker)
         if "wasi" in self.grants:
-            self._store.set_wasi(self._wasi_config())
-            linker.define_wasi()
-            self._define_deterministic_wasi(linker)
+            self._define_wasi(linker)
         instance = self._instantiate(linker)
 
         exports = instance.exports(self._store)
@@ -488,11 +489,13 @@ class ModuleInstance:
                 linker.define_func(HOST_MODULE, name, _func_type(signature), getattr(self, f"_host_{name}"),
                                    access_caller=True)
 
-    def _define_deterministic_wasi(self, linker: wasmtime.Linker) -> None:
-        """WASI's clocks, entropy and sleep replaced by functions of the simulation (over wasmtime's own)."""
+    def _define_wasi(self, linker: wasmtime.Linker) -> None:
+        """WASI preview 1 for a module granted `wasi`: wasmtime's, but for the clocks, entropy and sleep, which
+        are this instance's functions of the simulation (`_wasi_*`, charged fuel like host functions)."""
+        self._store.set_wasi(self._wasi_config())
+        linker.define_wasi()
         linker.allow_shadowing = True
-        for name, signature in (("clock_res_get", "(i32, i32) -> (i32)"), ("clock_time_get", "(i32, i64, i32) -> (i32)"),
-                                ("random_get", "(i32, i32) -> (i32)"), ("poll_oneoff", "(i32, i32, i32, i32) -> (i32)")):
+        for name, signature in _OWN_WASI.items():
             linker.define_func(WASI_MODULE, name, _func_type(signature), getattr(self, f"_wasi_{name}"), access_caller=True)
         linker.allow_shadowing = False
 
