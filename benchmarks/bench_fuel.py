@@ -7,7 +7,9 @@ This script runs hostile modules, each built to make one fuel unit as slow as it
 square roots, cache-missing loads, runtime calls, table and memory operations, host functions with
 their largest arguments, seeded WASI randomness), on a fixed fuel budget, and prints their rates
 beside the plain arithmetic loop measured in the same run, then checks the constant against the
-slowest and prints the backstop's margin for the default fuel.
+slowest and prints the backstop's margin for the default fuel. Last, it shows what fuel does not
+bound: WASI's file functions run in wasmtime's own code, charged one unit a call, so a module
+granted `wasi` that reads or lists files in a loop can outlast its backstop (a host fault).
 
     .venv/bin/python benchmarks/bench_fuel.py            # every module, 20 million fuel each
     .venv/bin/python benchmarks/bench_fuel.py --fuel 2000000 --repeat 5
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from plurigrid.strategies.wasm.host import HOST_CALL_FUEL, ModuleInstance, compile_module
 from plurigrid.strategies.wasm.manifest import BACKSTOP_FACTOR, WORST_FUEL_PER_S, Limits
@@ -70,15 +74,32 @@ HOSTILE: dict[str, tuple[str, str, tuple[str, ...]]] = {
                             "(loop $l (drop (call $h (i32.const 0) (i64.const 1) (i32.const 0))) (br $l))", ("wasi",)),
 }
 
+# WASI file functions over a granted directory holding big.bin (8 MiB) and many/ (500 empty files)
+_OPEN = '(import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))'
+_OPEN_BIG = ("(drop (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 7) (i32.const 0) (i64.const 6) "
+             "(i64.const 0) (i32.const 0) (i32.const 200)))")
+_OPEN_MANY = ("(drop (call $open (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 4) (i32.const 2) (i64.const 16384) "
+              "(i64.const 16384) (i32.const 0) (i32.const 200)))")
+_NAMES = '(data (i32.const 100) "big.bin") (data (i32.const 120) "many")'
+WASI_FILES: dict[str, tuple[str, str]] = {
+    "WASI fd_pread of 8 MiB (64 KiB a call)": (
+        _OPEN + '(import "wasi_snapshot_preview1" "fd_pread" (func $h (param i32 i32 i32 i64 i32) (result i32)))' + _NAMES,
+        _OPEN_BIG + "(i32.store (i32.const 208) (i32.const 65536)) (i32.store (i32.const 212) (i32.const 8388608)) "
+        "(loop $l (drop (call $h (i32.load (i32.const 200)) (i32.const 208) (i32.const 1) (i64.const 0) (i32.const 216))) (br $l))"),
+    "WASI fd_readdir of 500 entries": (
+        _OPEN + '(import "wasi_snapshot_preview1" "fd_readdir" (func $h (param i32 i32 i32 i64 i32) (result i32)))' + _NAMES,
+        _OPEN_MANY + "(loop $l (drop (call $h (i32.load (i32.const 200)) (i32.const 65536) (i32.const 65536) (i64.const 0) "
+        "(i32.const 216))) (br $l))"),
+}
+
 
 def module_text(fields: str, body: str) -> str:
     return (f'(module {fields} (memory (export "memory") {MEMORY_PAGES}) {_ALLOC} '
             f'(func (export "decide") (param i32 i32) (result i64) {body} (i64.const 0)))')
 
 
-def rate(name: str, fuel: int, repeat: int) -> tuple[float, str]:
+def rate(name: str, fields: str, body: str, grants: tuple[str, ...], fuel: int, repeat: int) -> tuple[float, str]:
     """Fuel per second of one hostile module (the best of `repeat` calls) and how its calls end."""
-    fields, body, grants = HOSTILE[name]
     instance = ModuleInstance(compile_module(module_text(fields, body).encode(), name), grants, Limits(fuel=fuel),
                               deadline_ms=10**9)  # the backstop must not cut the measurement short
     instance.context.prices_json = b"[" + b"0.1234," * 585 + b"0]"  # ~4 KiB
@@ -97,7 +118,7 @@ def main() -> int:
     parser.add_argument("--fuel", type=int, default=20_000_000, help="fuel per call (default 20 million)")
     parser.add_argument("--repeat", type=int, default=3, help="calls per module; the fastest counts (default 3)")
     args = parser.parse_args()
-    rates = {name: rate(name, args.fuel, args.repeat) for name in HOSTILE}
+    rates = {name: rate(name, fields, body, grants, args.fuel, args.repeat) for name, (fields, body, grants) in HOSTILE.items()}
     baseline = rates["arithmetic (baseline)"][0]
     print(f"Fuel rates, {args.fuel:,} fuel per call, best of {args.repeat}; host functions cost {HOST_CALL_FUEL:,} + 1 per byte\n")
     print("| module | Mfuel/s | × baseline | ends with |\n|---|---:|---:|---|")
@@ -109,6 +130,17 @@ def main() -> int:
     print(f"\nslowest: {slowest_name} at {slowest / 1e6:,.1f} Mfuel/s; WORST_FUEL_PER_S = {WORST_FUEL_PER_S / 1e6:,.1f} M")
     print(f"default fuel {default.fuel:,}: at most {worst_s * 1e3:,.1f} ms here; backstop {default.deadline_ms:,} ms "
           f"({default.deadline_ms / 1e3 / worst_s:,.0f} × that; BACKSTOP_FACTOR {BACKSTOP_FACTOR})")
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "big.bin").write_bytes(bytes(8 << 20))
+        (Path(folder) / "many").mkdir()
+        for i in range(500):
+            (Path(folder) / "many" / f"entry{i:03d}").touch()
+        fuel = 10_000  # these are slow: a few thousand calls each
+        print(f"\nNot bounded by fuel ({fuel:,} fuel per call): wasmtime's WASI file functions, one unit a call\n")
+        print("| module | Mfuel/s | default fuel would last |\n|---|---:|---:|")
+        for name, (fields, body) in WASI_FILES.items():
+            per_s, _ = rate(name, fields, body, ("wasi", f"wasi-dir:{folder}"), fuel, 1)
+            print(f"| {name} | {per_s / 1e6:,.3f} | {default.fuel / per_s:,.0f} s |")
     if slowest < WORST_FUEL_PER_S:
         print(f"WORST_FUEL_PER_S is above the slowest rate measured here: lower it to {slowest:,.0f} or less")
         return 1
