@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import plurigrid
+from plurigrid.strategies.builtin import COMMUNITY_MARKETS, STORE_STRATEGIES
 
 from ..recorded import Recorded, recorded
 
@@ -91,13 +92,29 @@ def test_without_a_market_that_matches_it_the_battery_stays_idle(mechanism: str,
     assert np.all(stored_kwh(run(mechanism, strategy)) == 0.0)
 
 
-def test_a_library_world_battery_moves_under_pay_as_bid() -> None:
-    # congested-feeder under pay-as-bid: far03 and far08 (truthful, with home load and PV) never moved before; they
-    # now charge in the night valley of the dynamic tariff and discharge into the evening peak
-    r = plurigrid.load("congested-feeder", mechanism="pay-as-bid").run(ledger=False, record={"participants"})
-    soc = r.participants["soc_kwh"].to_numpy()
+STORE_WORLDS = ["commercial", "congested-feeder", "offgrid-battery-sharing", "residential", "simbench-semiurb4"]
+
+
+@pytest.mark.parametrize("mechanism", ["tariff", "pay-as-bid"])
+@pytest.mark.parametrize("world", STORE_WORLDS)
+def test_library_stores_cycle_wherever_it_pays(world: str, mechanism: str) -> None:
+    # e.g. congested-feeder under pay-as-bid: far03 and far08 (truthful, home load and PV) never moved; they now charge
+    # in the night valley of the dynamic tariff and discharge into the evening peak. Under tariff a store without
+    # load of its own (commercial's rooftop: PV and a battery) has nothing to discharge into and stays idle.
+    r = plurigrid.load(world, mechanism=mechanism, hours=24).run(ledger=False, record={"participants"})
     w = r.world.compiled
-    for pid in ("far03", "far08"):
-        i = w.ids.index(pid)
-        path = np.r_[w.batteries.initial_kwh[i], soc[:, i]]
-        assert np.diff(path).max() > 0.5 and np.diff(path).min() < -0.5, pid
+    stores = np.flatnonzero((w.batteries.capacity_kwh > 0) & np.isin(w.strategy, STORE_STRATEGIES))
+    assert len(stores), f"{world} has no store"
+    soc = np.vstack([w.batteries.initial_kwh, r.participants["soc_kwh"].to_numpy()])
+    for i in stores:
+        step = np.diff(soc[:, i])
+        if mechanism in COMMUNITY_MARKETS or has_load(w, i):
+            assert step.max() > 0.1 and step.min() < -0.1, f"{w.ids[i]} never cycled"
+        else:
+            assert not step.any(), f"{w.ids[i]} moved with nothing to serve"
+
+
+def has_load(w, i: int) -> bool:
+    """Whether participant i has a load of its own (a load asset in the spec)."""
+    spec = {p.id: p for p in w.spec.participant}
+    return w.ids[i] not in spec or spec[w.ids[i]].assets.load is not None

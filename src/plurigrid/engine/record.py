@@ -215,6 +215,8 @@ class Recorder:
         scheduled_wh = np.rint(r.net_kw * dt_h * 1000).astype(np.int64)
         for part, micro in tariff_gap_micro(st, scheduled_wh, premium, world.import_eur_per_kwh[k],
                                             world.export_eur_per_kwh[k]).items():
+            if not micro.any():  # most parts are zero in most worlds (no fee, no premium, no island)
+                continue
             beyond = micro > ROUNDING_MICRO
             self.gap[f"{part}_micro"] += micro
             self.gap[f"{part}_above_micro"] += np.where(beyond, micro, 0)

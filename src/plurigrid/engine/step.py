@@ -97,8 +97,8 @@ def observe(world: World, state: State, k: int) -> Observation:
 def _stores(world: World) -> np.ndarray:
     """Participants whose battery serves as a store (under opf, the clearing runs the truthful ones' instead)."""
     names = [s for s in STORE_STRATEGIES if not (world.mechanism == "opf" and s in OPTIMISED_STRATEGIES)]
-    members = np.sort(np.concatenate([world.groups.get(s, np.zeros(0, dtype=np.int64)) for s in names]))
-    return members[world.batteries.capacity_kwh[members] > 0]
+    owners = np.flatnonzero(world.batteries.capacity_kwh > 0)
+    return owners[np.isin(world.strategy[owners], names)]
 
 
 def decide(world: World, state: State, obs: Observation, k: int) -> Decision:

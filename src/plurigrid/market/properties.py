@@ -83,8 +83,15 @@ def tariff_gap_micro(st: Settlement, scheduled_wh: np.ndarray, premium_micro: np
         return tariff_bill_micro(wh, import_eur_per_kwh, export_eur_per_kwh)
 
     t = st.traded_wh
-    terms = st.market_micro - premium_micro - (tariff(scheduled_wh) - tariff(scheduled_wh - t))
-    balancing = (st.tariff_micro - tariff(scheduled_wh - t)) - (st.baseline_micro - tariff(scheduled_wh))
+    # terms = market - premium - (tariff(scheduled) - tariff(scheduled - traded)): where the meter reads the schedule,
+    # that is the settlement's own tariff payments (baseline - tariff_micro), so only the few others are worked out
+    terms = st.market_micro - premium_micro - (st.baseline_micro - st.tariff_micro)
+    balancing = np.zeros_like(terms)
+    off = np.flatnonzero(st.metered_wh != scheduled_wh)
+    if len(off):
+        sch, traded = scheduled_wh[off], t[off]
+        balancing[off] = (st.tariff_micro[off] - tariff(sch - traded)) - (st.baseline_micro[off] - tariff(sch))
+        terms[off] -= balancing[off]
     zero = np.zeros_like(terms)
     return {"bought": np.where(t >= 0, terms, zero), "sold": np.where(t < 0, terms, zero), "premium": premium_micro,
             "balancing": balancing, "fee": st.fee_micro}

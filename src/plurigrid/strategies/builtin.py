@@ -13,9 +13,10 @@ its own owner, in a mechanism whose market can match the store's orders (COMMUNI
 its owner's own. Where that position is a surplus, energy is worth the export price and the store
 charges if storing pays; where it is a deficit, energy is worth the import price and the store
 discharges in the dearest steps ahead its charge can cover; in the cheapest steps that would fill
-it, it charges from the grid if storing pays. Under `tariff` (no market) and `second-price` (whose
-trade reduction leaves out the marginal orders, which a community's store's are) a store without
-load or PV of its own therefore stays idle unless the tariff's own spread pays. A store bids for
+it, it charges from the grid if storing pays. It charges only where there is a demand to discharge
+into later: the community's, or else its owner's load. Under `tariff` (no market) and
+`second-price` (whose trade reduction leaves out the marginal orders, which a community's store's
+are) a store without load of its own therefore stays idle. A store bids for
 the community's surplus at the export price and offers into its deficit at the import price less
 the fee: neither neighbour does worse than at tariff, and the spread pays for the store's losses.
 Under `opf`, truthful participants hand their battery to the clearing instead (engine.opf_clearing).
@@ -69,14 +70,11 @@ def _community_surplus_kw(obs: Observation) -> float:
 def _store(obs: Observation, m: np.ndarray, out: Decision) -> None:
     """Runs the batteries of `m` as stores (see the module docstring) and prices their community orders."""
     b = obs.batteries
+    m = m[b.capacity_kwh[m] > 0]
+    if not len(m):
+        return
     charge_max, discharge_max = _battery_room(obs, m)
     imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
-    ranked = np.sort(obs.import_forecast_eur_per_kwh)
-    steps_left, steps_to_fill = _steps_of_charge(obs, m)
-    dear = imp >= ranked[-steps_left]  # now is among the steps ahead the stored energy can cover at full power
-    cheap = imp <= ranked[steps_to_fill - 1]  # ... among the cheapest ones that would fill it
-    wear = b.degradation_eur_per_kwh[m]
-    pays_from = b.efficiency[m] ** 2 * (ranked[-steps_to_fill] - wear) - wear  # storing pays below this price now
     own_kw = obs.renewable_kw[m] - (obs.load_kw[m] - out.shift_kw[m] + out.serve_kw[m] + out.ev_kw[m])
     community = obs.mechanism in COMMUNITY_MARKETS
     if community:  # the community's position, shared among the online stores by the power each has to spare
@@ -88,11 +86,18 @@ def _store(obs: Observation, m: np.ndarray, out: Decision) -> None:
         position_kw = np.clip(position, -room, room) * (mine / room if room > 0 else np.zeros(len(m)))
     else:  # the owner's own position
         position_kw = own_kw
+    ranked = np.sort(obs.import_forecast_eur_per_kwh)
+    steps_left, steps_to_fill = _steps_of_charge(obs, m, np.where(position_kw < 0, -position_kw, b.power_kw[m]))
+    dear = imp >= ranked[-steps_left]  # now is among the dearest steps ahead the stored energy can serve
+    cheap = imp <= ranked[steps_to_fill - 1]  # ... among the cheapest ones that would fill it at full power
+    wear = b.degradation_eur_per_kwh[m]
+    pays_from = b.efficiency[m] ** 2 * (ranked[-steps_to_fill] - wear) - wear  # storing pays below this price now
     now = np.where(position_kw > 0, exp, imp)  # what a kWh is worth now: surplus goes at export, a deficit at import
     surplus = np.maximum(np.maximum(position_kw, own_kw), 0.0)  # the community's share, or at least one's own
-    kw = np.where(pays_from > now, np.minimum(surplus, charge_max), 0.0)
+    serves = community | (obs.load_kw[m] > 0)  # a demand to discharge into: the community's in a market, else its owner's
+    kw = np.where((pays_from > now) & serves, np.minimum(surplus, charge_max), 0.0)
     kw = np.where((position_kw < 0) & dear, -np.minimum(-position_kw, discharge_max), kw)
-    kw = np.where(cheap & (pays_from > imp), charge_max, kw)
+    kw = np.where(cheap & (pays_from > imp) & serves, charge_max, kw)
     out.battery_kw[m] = kw
     if community:  # orders at the neighbours' outside options: a surplus is bought at export, a deficit served at import
         low, high = obs.price_band_eur_per_kwh
@@ -100,20 +105,21 @@ def _store(obs: Observation, m: np.ndarray, out: Decision) -> None:
         out.ask_eur_per_kwh[m] = np.where(position_kw < 0, high, out.ask_eur_per_kwh[m])
 
 
-def _steps_of_charge(obs: Observation, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Steps of full-power discharge the stored energy lasts, and of full-power charge that fill the battery,
-    each at least 1 and at most the forecast's length (so they index its ranked prices)."""
+def _steps_of_charge(obs: Observation, m: np.ndarray, discharge_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Steps the stored energy lasts at `discharge_kw` (at most the rating), and steps of full-power charge that fill
+    the battery, each at least 1 and at most the forecast's length (so they index its ranked prices)."""
     b = obs.batteries
-    step_kwh = b.power_kw[m] * obs.dt_h
     eff = np.where(b.efficiency[m] > 0, b.efficiency[m], 1.0)
     left = np.maximum(obs.soc_kwh[m] - b.min_kwh[m], 0.0) * eff
     to_fill = np.maximum(b.capacity_kwh[m] - obs.soc_kwh[m], 0.0) / eff
     H = len(obs.import_forecast_eur_per_kwh)
 
-    def steps(kwh: np.ndarray) -> np.ndarray:
-        return np.clip(np.ceil(np.divide(kwh, step_kwh, out=np.zeros(len(m)), where=step_kwh > 0) - 1e-9), 1, H).astype(np.int64)
+    def steps(kwh: np.ndarray, kw: np.ndarray) -> np.ndarray:
+        per_step = kw * obs.dt_h
+        return np.clip(np.ceil(np.divide(kwh, per_step, out=np.full(len(m), float(H)), where=per_step > 0) - 1e-9),
+                       1, H).astype(np.int64)
 
-    return steps(left), steps(to_fill)
+    return steps(left, np.minimum(discharge_kw, b.power_kw[m])), steps(to_fill, b.power_kw[m])
 
 
 def _truthful_prices(obs: Observation, m: np.ndarray, out: Decision) -> None:
