@@ -105,7 +105,7 @@ class Tally:
             self.refused += 1
         except Exception as exc:  # a crash: anything but the documented error
             self.crashes += 1
-            self.first.setdefault(f"{type(exc).__name__}: {str(exc)[:160]}", repr(case)[:400])
+            self.first.setdefault(f"{type(exc).__name__}: {str(exc)[:160]}", repr(case))
         else:
             self.accepted += 1
 
@@ -382,6 +382,7 @@ def main() -> None:
     parser.add_argument("--targets", nargs="*", help="only these targets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--simulate", type=int, default=300, help="valid mutated worlds also simulated for two steps")
+    parser.add_argument("--save", type=Path, help="write the whole input of each first crash into this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="plurigrid-fuzz-") as tmp:
         sample = Sample(args.simulate)
@@ -399,8 +400,11 @@ def main() -> None:
           f"{sum(t.refused for t in tallies.values()):,} | {crashes:,} | {sum(t.seconds for t in tallies.values()):.1f} | |")
     print(f"\nvalid mutated worlds also simulated for two steps: {sample.done:,}")
     for name, tally in tallies.items():
-        for kind, case in tally.first.items():
-            print(f"\ncrash in {name}: {kind}\n  input: {case}")
+        for n, (kind, case) in enumerate(tally.first.items()):
+            print(f"\ncrash in {name}: {kind}\n  input: {case[:400]}")
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                (args.save / f"{name}-{n}.txt").write_text(f"{kind}\n{case}\n", encoding="utf-8")
     sys.exit(1 if crashes else 0)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
 from plurigrid.untrusted import (
@@ -65,6 +67,8 @@ def test_parser_errors_pass_through():
     with pytest.raises(ValueError, match="Exceeds the limit"):
         parse_json("9" * 5000)
     assert parse_json("[NaN]", parse_constant=lambda c: c) == ["NaN"]  # options reach json.loads
+    with pytest.raises(tomllib.TOMLDecodeError, match="Exceeds the limit"):  # a TOML error, as TOML readers expect
+        parse_toml("a = " + "9" * 5000)
 
 
 def test_read_bounded_stops_at_the_limit(tmp_path):

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 MAX_DEPTH = 64  # a microworld nests 7 levels deep (participant → assets → load → profile → p_kw); messages fewer
 MAX_INPUT_BYTES = 100 * 2**20  # 100 MiB: the largest file any reader accepts
 
-T = TypeVar("T", str, bytes)
+T = TypeVar("T")
 # one key part: a bare key, or a basic or literal string (atomic: the scan never backtracks into a part)
 _PART = r"""(?>[A-Za-z0-9_-]++|"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')"""
 _DOTTED = re.compile(rf"(?<![A-Za-z0-9_-]){_PART}(?>[ \t]*+\.[ \t]*+{_PART}){{{MAX_DEPTH}}}")
@@ -69,7 +69,12 @@ def parse_toml(text: str) -> dict[str, Any]:
     """tomllib.loads within the nesting bound; TOMLDecodeError or NestedTooDeep otherwise."""
     if _DOTTED.search(text):
         raise NestedTooDeep(f"a dotted key of more than {MAX_DEPTH} parts")
-    return _bounded(tomllib.loads, text)
+    try:
+        return _bounded(tomllib.loads, text)
+    except (tomllib.TOMLDecodeError, NestedTooDeep):
+        raise
+    except ValueError as exc:  # an integer of more than 4,300 digits: Python's guard, not tomllib's
+        raise tomllib.TOMLDecodeError(str(exc)) from None
 
 
 def _bounded(parse: Callable[[T], Any], text: T) -> Any:

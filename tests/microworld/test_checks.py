@@ -69,3 +69,13 @@ def test_memory_refusal_names_what_fits(monkeypatch):
 
 def test_memory_limit_is_half_the_machine():
     assert 0 < checks.memory_limit_bytes() <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
+def test_a_grid_files_generator_beyond_bounds_is_refused(testdata, tmp_path):
+    """A referenced grid is input too: a generator of 10^12 kW in a MATPOWER file is refused in one line."""
+    case = (testdata / "pglib" / "pglib_opf_case5_pjm.m").read_text()
+    (tmp_path / "case5.m").write_text(case.replace("1	 40.0	 0.0;", "1	 1e9	 0.0;", 1))
+    (tmp_path / "world.toml").write_text('[world]\nname = "w"\nduration = "1h"\n[grid]\nsource = "case5.m"\n')
+    with pytest.raises(SpecError) as refused:
+        plurigrid.load(tmp_path / "world.toml")
+    assert str(refused.value) == "world.toml: grid.source: gen 0: p_max_kw: must be <= 1e+08"

@@ -121,7 +121,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     net = grid.net
     participants: list[Participant] = []
     if spec.grid.source is not None:
-        participants = generate_participants(net, spec.grid, seed)
+        participants = generate_participants(net, spec.grid, seed, name)
     participants += list(spec.participant)
     ids = [p.id for p in participants]
     N = len(participants)

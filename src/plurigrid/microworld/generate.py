@@ -7,10 +7,14 @@ strategy to a seeded random share of the generated participants of one kind.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 
+from plurigrid.microworld.loader import SpecError, validate_model
 from plurigrid.microworld.spec import (
+    MIN_POWER_KW,
     PV,
     Assets,
     ConstantProfile,
@@ -28,6 +32,8 @@ from plurigrid.microworld.spec import (
     WindModelProfile,
 )
 
+AssetT = TypeVar("AssetT", PV, Wind, Hydro, Thermal)
+
 
 def _kind_of_load(profile: object) -> str:
     name = str(profile).upper()
@@ -43,12 +49,13 @@ def _power_factor(p_mw: float, q_mvar: float) -> float:
     return 1.0 if s == 0 else max(min(abs(p_mw) / s, 1.0), 0.05)
 
 
-def generate_participants(net, grid: GridSection, seed: int) -> list[Participant]:
+def generate_participants(net, grid: GridSection, seed: int, name: str) -> list[Participant]:
     """Participants for every in-service load and generator of `net` (ids `load<i>`, `sgen<i>`, `gen<i>`).
 
-    The models are built without re-validation (`model_construct`): every value comes from the grid
-    and is within its field's bounds by construction (checked here where it could not be), and a grid
-    of 9,000 loads would otherwise spend seconds validating what it just made.
+    Loads are built without re-validation (`model_construct`): every value comes from the grid and is
+    within its field's bounds by construction, and a grid of 9,000 loads would otherwise spend seconds
+    validating what it just made. Generators are validated (`name` names the spec in the SpecError of
+    one beyond the spec's bounds, e.g. a rating of 10^12 kW in a grid file); one under 1 W is left out.
     """
     simbench = bool(grid.source and grid.source.startswith("simbench:")) and "profile" in net.load
     strategy = grid.default_strategy
@@ -70,7 +77,7 @@ def generate_participants(net, grid: GridSection, seed: int) -> list[Participant
         kw = float(row.get("sn_mva", np.nan)) * 1000
         if not np.isfinite(kw) or kw <= 0:
             kw = float(row.p_mw) * 1000
-        if kw <= 0:
+        if kw < MIN_POWER_KW:
             continue
         gen_type = str(row.get("type", "PV")).lower()
         gen_profile: GenProfile
@@ -83,12 +90,13 @@ def generate_participants(net, grid: GridSection, seed: int) -> list[Participant
         else:
             gen_profile = PerUnitValues(source="values", per_unit=[min(max(float(row.p_mw) * 1000 / kw, 0.0), 1.0)])
         asset: tuple[str, Wind | Hydro | PV]
+        where = f"sgen {idx}"
         if "wind" in gen_type:
-            asset = ("wind", Wind(p_kw=kw, profile=gen_profile))
+            asset = ("wind", _validated(name, where, Wind, p_kw=kw, profile=gen_profile))
         elif "hydro" in gen_type:
-            asset = ("hydro", Hydro(p_kw=kw, profile=gen_profile))
+            asset = ("hydro", _validated(name, where, Hydro, p_kw=kw, profile=gen_profile))
         else:
-            asset = ("pv", PV(kwp=kw, profile=gen_profile))
+            asset = ("pv", _validated(name, where, PV, kwp=kw, profile=gen_profile))
         owner = owner_at_bus.get(int(row.bus))
         if asset[0] == "pv" and owner is not None and "pv" not in assets[owner]:
             assets[owner]["pv"] = asset[1]
@@ -101,8 +109,8 @@ def generate_participants(net, grid: GridSection, seed: int) -> list[Participant
         if not np.isfinite(p_max_kw) or p_max_kw <= 0:
             p_max_kw = max(float(row.p_mw), 1e-3) * 1000
         p_min_kw = float(np.nan_to_num(row.get("min_p_mw", 0.0))) * 1000
-        thermal = Thermal(p_max_kw=p_max_kw, p_min_kw=min(max(p_min_kw, 0.0), p_max_kw),
-                          variable_cost_eur_per_mwh=_linear_cost(net, "gen", idx), initially_on=True)
+        thermal = _validated(name, f"gen {idx}", Thermal, p_max_kw=p_max_kw, p_min_kw=min(max(p_min_kw, 0.0), p_max_kw),
+                             variable_cost_eur_per_mwh=_linear_cost(net, "gen", idx), initially_on=True)
         pid = f"gen{idx}"
         assets[pid] = {"thermal": thermal}
         meta[pid] = (int(row.bus), "utility")
@@ -112,6 +120,14 @@ def generate_participants(net, grid: GridSection, seed: int) -> list[Participant
         for pid in assets
     ]
     return apply_rules(participants, grid.rule, seed)
+
+
+def _validated(name: str, where: str, model: type[AssetT], **fields: object) -> AssetT:
+    """A generator's asset model from grid data, or a SpecError naming the element and the field out of bounds."""
+    try:
+        return validate_model(name, fields, model)
+    except SpecError as exc:
+        raise SpecError(name, "grid.source", f"{where}: {exc.path}: {exc.message}") from None
 
 
 def _linear_cost(net, element: str, idx: int) -> float:

@@ -18,9 +18,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from plurigrid.microworld.names import KINDS, MECHANISMS, STRATEGIES, STRATEGY_CHOICES
 
-# Bounds past anything physical: they catch a slip of units or digits (kwp = 1e300) before it becomes
-# an overflow or a singular power flow deep inside a run.
-MAX_POWER_KW = 1e7  # 10 GW, more than the largest power plant
+# Bounds past anything physical: they catch a slip of units or digits (kwp = 1e300, vn_kv = 1e-300) before
+# it becomes an overflow or a singular power flow deep inside a run.
+MAX_POWER_KW = 1e8  # 100 GW: more than the largest power plant (22.5 GW) or a grid equivalent in MATPOWER's cases
+# ... and below anything real, where a tiny rating or impedance turns into a singular or overflowing power flow
+MIN_POWER_KW = 1e-3  # a rating of 1 W
+MIN_EFFICIENCY = 0.1
 MAX_ENERGY_KWH = 1e9  # 1 TWh, more than the largest storage
 MAX_ANNUAL_KWH = 1e10  # 10 TWh a year, more than the largest single consumer
 MAX_PRICE_EUR_PER_KWH = 1e3  # a tariff, fee or wear cost (1e6 per MWh)
@@ -168,7 +171,7 @@ class ValuesProfile(Strict):
 class BdewProfile(Strict):
     source: Literal["bdew"]
     slp: Literal["h0", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "l0", "l1", "l2"] = "h0"
-    annual_kwh: float = Field(gt=0, le=MAX_ANNUAL_KWH)
+    annual_kwh: float = Field(ge=1e-3, le=MAX_ANNUAL_KWH)
 
 
 class CsvProfile(Strict):
@@ -200,7 +203,7 @@ class PvlibProfile(Strict):
 
 class WindModelProfile(Strict):
     source: Literal["wind-model"]
-    mean_wind_speed_m_s: float = Field(7.0, gt=0, le=50)
+    mean_wind_speed_m_s: float = Field(7.0, ge=0.1, le=50)
 
 
 class RunOfRiverProfile(Strict):
@@ -230,24 +233,24 @@ class Load(Strict):
 
 
 class PV(Strict):
-    kwp: float = Field(gt=0, le=MAX_POWER_KW)
+    kwp: float = Field(ge=MIN_POWER_KW, le=MAX_POWER_KW)
     profile: GenProfile = PvlibProfile(source="pvlib")
 
 
 class Wind(Strict):
-    p_kw: float = Field(gt=0, le=MAX_POWER_KW)
+    p_kw: float = Field(ge=MIN_POWER_KW, le=MAX_POWER_KW)
     profile: GenProfile = WindModelProfile(source="wind-model")
 
 
 class Hydro(Strict):
-    p_kw: float = Field(gt=0, le=MAX_POWER_KW)
+    p_kw: float = Field(ge=MIN_POWER_KW, le=MAX_POWER_KW)
     profile: GenProfile = RunOfRiverProfile(source="run-of-river")
 
 
 class Battery(Strict):
-    capacity_kwh: float = Field(gt=0, le=MAX_ENERGY_KWH)
-    power_kw: float = Field(gt=0, le=MAX_POWER_KW)
-    efficiency: float = Field(0.95, gt=0, le=1, description="one-way (charge and discharge) efficiency")
+    capacity_kwh: float = Field(ge=1e-3, le=MAX_ENERGY_KWH)
+    power_kw: float = Field(ge=MIN_POWER_KW, le=MAX_POWER_KW)
+    efficiency: float = Field(0.95, ge=MIN_EFFICIENCY, le=1, description="one-way (charge and discharge) efficiency")
     initial_soc_frac: float = Field(0.5, ge=0, le=1)
     min_soc_frac: float = Field(0.0, ge=0, lt=1)
     degradation_cost_eur_per_kwh: float = Field(0.0, ge=0, le=MAX_PRICE_EUR_PER_KWH,
@@ -261,12 +264,12 @@ class Battery(Strict):
 
 
 class EV(Strict):
-    capacity_kwh: float = Field(60.0, gt=0, le=1e4)
-    power_kw: float = Field(11.0, gt=0, le=1e4)
+    capacity_kwh: float = Field(60.0, ge=0.1, le=1e4)
+    power_kw: float = Field(11.0, ge=0.1, le=1e4)
     arrival: TimeOfDay = "18:00"
     departure: TimeOfDay = "07:00"
     energy_kwh: float = Field(20.0, ge=0, description="energy needed by departure each day")
-    efficiency: float = Field(0.92, gt=0, le=1)
+    efficiency: float = Field(0.92, ge=MIN_EFFICIENCY, le=1)
 
     @model_validator(mode="after")
     def _chargeable(self) -> EV:
@@ -289,11 +292,11 @@ OutdoorC = Annotated[float, Field(ge=-90, le=60)]
 class HVAC(Strict):
     """A heat pump or air conditioner keeping a building, a first-order (RC) thermal model, in a comfort band."""
 
-    p_max_kw: float = Field(gt=0, le=MAX_POWER_KW, description="electrical power")
-    cop: float = Field(3.0, gt=0, le=20, description="heat moved per unit of electricity")
+    p_max_kw: float = Field(ge=MIN_POWER_KW, le=MAX_POWER_KW, description="electrical power")
+    cop: float = Field(3.0, ge=0.1, le=20, description="heat moved per unit of electricity")
     mode: Literal["heat", "cool"] = "heat"
-    capacitance_kwh_per_k: float = Field(10.0, gt=0, le=1e6, description="heat stored per kelvin of indoor temperature")
-    resistance_k_per_kw: float = Field(4.0, gt=0, le=1e3,
+    capacitance_kwh_per_k: float = Field(10.0, ge=1e-3, le=1e6, description="heat stored per kelvin of indoor temperature")
+    resistance_k_per_kw: float = Field(4.0, ge=1e-3, le=1e3,
                                        description="indoor-outdoor temperature difference per kW of heat loss")
     comfort_min_c: IndoorC = 20.0
     comfort_max_c: IndoorC = 23.0
@@ -314,7 +317,7 @@ class HVAC(Strict):
 class Thermal(Strict):
     """A dispatchable thermal unit with three-part cost."""
 
-    p_max_kw: float = Field(gt=0, le=MAX_POWER_KW)
+    p_max_kw: float = Field(ge=MIN_POWER_KW, le=MAX_POWER_KW)
     p_min_kw: float = Field(0.0, ge=0)
     variable_cost_eur_per_mwh: float = Field(ge=0, le=MAX_VALUE_EUR_PER_MWH)
     no_load_cost_eur_per_h: float = Field(0.0, ge=0, le=MAX_COST_EUR)
@@ -391,7 +394,7 @@ class Participant(Strict):
 
 class Bus(Strict):
     id: str = Field(min_length=1)
-    vn_kv: float = Field(gt=0, le=1200, description="the highest transmission voltages are 1,100 kV")
+    vn_kv: float = Field(ge=0.01, le=1200, description="10 V to 1,200 kV (the highest transmission voltages are 1,100 kV)")
     min_vm_pu: float = Field(0.9, gt=0.5, le=1)
     max_vm_pu: float = Field(1.1, ge=1, lt=1.5)
 
@@ -408,14 +411,14 @@ class Line(Strict):
     id: str = Field(min_length=1)
     from_bus: str
     to_bus: str
-    length_km: float = Field(1.0, gt=0, le=1e4)
+    length_km: float = Field(1.0, ge=1e-3, le=1e4)
     r_ohm_per_km: float | None = Field(None, ge=0, le=1e4)
-    x_ohm_per_km: float | None = Field(None, gt=0, le=1e4)
+    x_ohm_per_km: float | None = Field(None, ge=1e-4, le=1e4)
     c_nf_per_km: float = Field(0.0, ge=0, le=1e5)
     r_pu: float | None = Field(None, ge=0, le=1e6)
-    x_pu: float | None = Field(None, gt=0, le=1e6)
+    x_pu: float | None = Field(None, ge=1e-6, le=1e6)
     b_pu: float = Field(0.0, ge=0, le=1e3)
-    max_i_ka: float = Field(gt=0, le=100)
+    max_i_ka: float = Field(ge=1e-4, le=100)
 
     @model_validator(mode="after")
     def _one_impedance_form(self) -> Line:
@@ -432,9 +435,9 @@ class Transformer(Strict):
     id: str = Field(min_length=1)
     hv_bus: str
     lv_bus: str
-    sn_mva: float = Field(gt=0, le=1e4)
+    sn_mva: float = Field(ge=1e-4, le=1e4)
     r_pu: float = Field(ge=0, le=10, description="series resistance on the transformer's own base")
-    x_pu: float = Field(gt=0, le=10, description="series reactance on the transformer's own base")
+    x_pu: float = Field(ge=1e-4, le=10, description="series reactance on the transformer's own base")
     tap_step_percent: float = Field(1.25, ge=0, le=50)
     tap_min: int = Field(-8, ge=-100, le=100)
     tap_max: int = Field(8, ge=-100, le=100)
@@ -473,7 +476,7 @@ class GridSection(Strict):
     source: str | None = Field(
         None, description="simbench:<code>, pandapower:<network>, or a path to a pandapower .json or MATPOWER .m file"
     )
-    base_mva: float = Field(100.0, gt=0, le=1e5)
+    base_mva: float = Field(100.0, ge=1e-3, le=1e5)
     bus: list[Bus] = []
     line: list[Line] = []
     transformer: list[Transformer] = []
