@@ -81,8 +81,12 @@ class NewtonSolver:
         self._s12 = np.flatnonzero((a_r >= 0) & (m_c >= 0))  # dP/dVm
         self._s21 = np.flatnonzero((m_r >= 0) & (a_c >= 0))  # dQ/dVa
         self._s22 = np.flatnonzero((m_r >= 0) & (m_c >= 0))  # dQ/dVm
-        self._j_rows = np.r_[a_r[self._s11], a_r[self._s12], n_a + m_r[self._s21], n_a + m_r[self._s22]]
-        self._j_cols = np.r_[a_c[self._s11], n_a + m_c[self._s12], a_c[self._s21], n_a + m_c[self._s22]]
+        rows = np.r_[a_r[self._s11], a_r[self._s12], n_a + m_r[self._s21], n_a + m_r[self._s22]]
+        cols = np.r_[a_c[self._s11], n_a + m_c[self._s12], a_c[self._s21], n_a + m_c[self._s22]]
+        # the Jacobian's CSC structure is fixed: each entry's slot in it, duplicates summed by bincount
+        slots, self._slot = np.unique(cols * self._dim + rows, return_inverse=True)
+        self._j_indices = (slots % self._dim).astype(np.int32)
+        self._j_indptr = np.searchsorted(slots // self._dim, np.arange(self._dim + 1)).astype(np.int32)
 
     def _mismatch(self, v: np.ndarray, s: Injections) -> tuple[np.ndarray, np.ndarray]:
         i_bus = self._ybus @ v
@@ -99,7 +103,8 @@ class NewtonSolver:
             diag_vm = diag_vm + d_load
         d_vm = np.r_[v[r] * np.conj(y * v_unit[c]), diag_vm]
         data = np.r_[d_va[self._s11].real, d_vm[self._s12].real, d_va[self._s21].imag, d_vm[self._s22].imag]
-        return sp.csc_matrix((data, (self._j_rows, self._j_cols)), shape=(self._dim, self._dim))
+        values = np.bincount(self._slot, weights=data, minlength=self._j_indices.size)
+        return sp.csc_matrix((values, self._j_indices, self._j_indptr), shape=(self._dim, self._dim))
 
     def _plausible(self, err: float, err0: float, vm: np.ndarray) -> bool:
         """False once the iteration has clearly diverged, to fail fast instead of burning ``max_iter``
@@ -129,7 +134,9 @@ class NewtonSolver:
                 if it == max_iter or not self._plausible(err, err0, vm):
                     return v, it, False, err
                 try:
-                    dx = spla.splu(self._jacobian(v, i_bus, s)).solve(-f)
+                    # the Jacobian is structurally symmetric: a minimum-degree ordering of J + J^T fills least
+                    lu = spla.splu(self._jacobian(v, i_bus, s), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1)
+                    dx = lu.solve(-f)
                 except (RuntimeError, ValueError):  # singular or non-finite Jacobian
                     return v, it, False, err
                 if not np.isfinite(dx).all():

@@ -124,8 +124,8 @@ class Comparison:
 
 
 def compare_with_runpp(net: Any, *, tol_mva: float = 1e-8, enforce_q_lims: bool = False, numba: bool = True) -> Comparison:
-    """Solves ``net`` with :class:`FastPowerFlow` and with ``runpp`` (its defaults, the same tolerance
-    and reactive-limit rule) and compares the voltages; ``net`` is not modified."""
+    """Solves ``net`` with :class:`FastPowerFlow` and with ``runpp`` (pandapower's own Newton with its
+    defaults, the same tolerance and reactive-limit rule) and compares the voltages; ``net`` is not modified."""
     import warnings
 
     import numpy as np
@@ -144,7 +144,8 @@ def compare_with_runpp(net: Any, *, tol_mva: float = 1e-8, enforce_q_lims: bool 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # runpp compares its tolerance_mva with the mismatch in p.u. of sn_mva
-            pp.runpp(theirs, tolerance_mva=tol_mva / float(net.sn_mva), enforce_q_lims=enforce_q_lims, numba=numba)
+            pp.runpp(theirs, tolerance_mva=tol_mva / float(net.sn_mva), enforce_q_lims=enforce_q_lims, numba=numba,
+                     lightsim2grid=False)  # pandapower's own Newton, whatever else is installed
         runpp_ok = bool(theirs.converged)
     except Exception:  # pandapower raises LoadflowNotConverged and others when it fails
         runpp_ok = False
