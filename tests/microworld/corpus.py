@@ -54,6 +54,7 @@ DATA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("duration_word", {f"{W}.duration": "fast"}, "world.duration: expected a duration like '15min', '1h' or '7d', got 'fast'"),
     ("duration_negative", {f"{W}.duration": "-1h"}, "world.duration: must be a positive duration"),
     ("duration_zero", {f"{W}.duration": "0h"}, "world.duration: must be a positive duration"),
+    ("duration_deprecated_unit", {f"{W}.duration": "1l"}, "world.duration: expected a duration like '15min', '1h' or '7d', got '1l'"),
     ("duration_nan", {f"{W}.duration": "nan"}, "world.duration: expected a duration like"),
     ("duration_number", {f"{W}.duration": 4}, "world.duration: input should be a valid string"),
     ("duration_overflow", {f"{W}.duration": "1000000000d"}, "world.duration: expected a duration like"),
@@ -105,6 +106,7 @@ DATA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("line_length_tiny", {f"{G}.line[0].length_km": 1e-300}, "grid.line[0].length_km: must be >= 0.001"),
     ("line_length_absurd", {f"{G}.line[0].length_km": 1e6}, "grid.line[0].length_km: must be <= 10000"),
     ("line_r_negative", {f"{G}.line[0].r_ohm_per_km": -0.1}, "grid.line[0].r_ohm_per_km: must be >= 0"),
+    ("line_r_tiny", {f"{G}.line[0].r_ohm_per_km": 1e-300}, "grid.line[0].r_ohm_per_km: must be 0 or at least 1e-06"),
     ("line_x_zero", {f"{G}.line[0].x_ohm_per_km": 0}, "grid.line[0].x_ohm_per_km: must be >= 0.0001"),
     ("line_c_negative", {f"{G}.line[0].c_nf_per_km": -5}, "grid.line[0].c_nf_per_km: must be >= 0"),
     ("line_both_forms", {f"{G}.line[0].r_pu": 0.01, f"{G}.line[0].x_pu": 0.02},
@@ -344,7 +346,7 @@ TEXT_CASES: list[tuple[str, str, str | bytes | None, str]] = [
     ("json_deep_object", "object.json", '{"a":' * NEST + "1" + "}" * NEST, "object.json: nested deeper than 64 levels"),
     ("json_deep_in_world", "world.json", '{"world": ' + "[" * 70 + "]" * 70 + "}", "world.json: nested deeper than 64 levels"),
     ("toml_too_large", "large.toml", "# " + "x" * (4 * 2**20) + "\n", "large.toml: larger than 4 MiB, the most accepted here"),
-    ("json_too_large", "large.json", " " * (16 * 2**20 + 1) + "{}", "large.json: larger than 16 MiB, the most accepted here"),
+    ("json_too_large", "large.json", " " * (8 * 2**20 + 1) + "{}", "large.json: larger than 8 MiB, the most accepted here"),
     ("not_utf8", "binary.toml", b"\xff\xfe[world]\n", "binary.toml: cannot read file (UnicodeDecodeError)"),
     ("no_such_file", "missing.toml", None, "missing.toml: no such file"),  # not written
 ]

@@ -22,10 +22,10 @@ from plurigrid.untrusted import InputTooLarge, NestedTooDeep, parse_json, parse_
 
 LIBRARY_PACKAGE = "plurigrid.microworld.library"
 # A spec is refused within seconds only if it can be read within seconds: tomllib is pure Python (1-3 MB/s
-# for table-heavy text on a busy core) and validating 50,000 participants takes two. Bulk data belongs in
-# CSV profiles, large grids in referenced grid files.
+# for table-heavy text) and validating 50,000 participants takes two (the largest of each is refused in
+# about 3 s on an idle core). Bulk data belongs in CSV profiles, large grids in referenced grid files.
 MAX_TOML_BYTES = 4 * 2**20
-MAX_JSON_BYTES = 16 * 2**20
+MAX_JSON_BYTES = 8 * 2**20
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 

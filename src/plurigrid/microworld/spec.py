@@ -10,6 +10,7 @@ one line per problem by `loader.py`.
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -43,8 +44,10 @@ class Strict(BaseModel):
 
 def _parse_duration(value: object) -> pd.Timedelta:
     try:
-        td = pd.Timedelta(str(value))
-    except (ValueError, TypeError, OverflowError):
+        with warnings.catch_warnings():  # a unit pandas deprecates ('1l') is refused, not a warning on stderr
+            warnings.simplefilter("error")
+            td = pd.Timedelta(str(value))
+    except (ValueError, TypeError, OverflowError, Warning):
         raise ValueError(f"expected a duration like '15min', '1h' or '7d', got {value!r}") from None
     if td is pd.NaT:
         raise ValueError(f"expected a duration like '15min', '1h' or '7d', got {value!r}")
@@ -77,6 +80,15 @@ def _time_of_day(value: str) -> str:
 
 
 TimeOfDay = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$"), AfterValidator(_time_of_day)]
+
+
+def _zero_or_at_least(floor: float) -> AfterValidator:
+    """0 (lossless, no shunt), or at least `floor`: a value between underflows pandapower's admittance matrix."""
+    def check(value: float) -> float:
+        if 0 < value < floor:
+            raise ValueError(f"must be 0 or at least {floor:g}")
+        return value
+    return AfterValidator(check)
 
 
 class Location(Strict):
@@ -412,12 +424,12 @@ class Line(Strict):
     from_bus: str
     to_bus: str
     length_km: float = Field(1.0, ge=1e-3, le=1e4)
-    r_ohm_per_km: float | None = Field(None, ge=0, le=1e4)
+    r_ohm_per_km: Annotated[float, _zero_or_at_least(1e-6)] | None = Field(None, ge=0, le=1e4)
     x_ohm_per_km: float | None = Field(None, ge=1e-4, le=1e4)
-    c_nf_per_km: float = Field(0.0, ge=0, le=1e5)
-    r_pu: float | None = Field(None, ge=0, le=1e6)
+    c_nf_per_km: Annotated[float, _zero_or_at_least(1e-6)] = Field(0.0, ge=0, le=1e5)
+    r_pu: Annotated[float, _zero_or_at_least(1e-9)] | None = Field(None, ge=0, le=1e6)
     x_pu: float | None = Field(None, ge=1e-6, le=1e6)
-    b_pu: float = Field(0.0, ge=0, le=1e3)
+    b_pu: Annotated[float, _zero_or_at_least(1e-9)] = Field(0.0, ge=0, le=1e3)
     max_i_ka: float = Field(ge=1e-4, le=100)
 
     @model_validator(mode="after")
@@ -436,7 +448,7 @@ class Transformer(Strict):
     hv_bus: str
     lv_bus: str
     sn_mva: float = Field(ge=1e-4, le=1e4)
-    r_pu: float = Field(ge=0, le=10, description="series resistance on the transformer's own base")
+    r_pu: Annotated[float, _zero_or_at_least(1e-6)] = Field(ge=0, le=10, description="series resistance on the transformer's own base")
     x_pu: float = Field(ge=1e-4, le=10, description="series reactance on the transformer's own base")
     tap_step_percent: float = Field(1.25, ge=0, le=50)
     tap_min: int = Field(-8, ge=-100, le=100)
