@@ -14,6 +14,7 @@ Targets, with the documented refusal in brackets:
 | genesis | a lattice genesis file, and its parsed value mutated | `Genesis.load`, `Genesis.from_json` (GenesisError) |
 | ics23-proof | the official vectors' CommitmentProof bytes, mutated | `decode_commitment_proof` + `check_(non_)membership` (Ics23Error) |
 | run-summary | a run folder's summary.json | `plurigrid.open_run` (PlurigridError) |
+| ledger-folder | a two-block run's blocks.jsonl or summary.json, mutated | `state.ledger.check`, what `ledger verify` runs (PlurigridError) |
 | module-output | the bytes a WASM strategy returns from `decide` | `wasm.host.parse_decision` (InvalidOutput) |
 | module-manifest | a module's manifest TOML | `wasm.manifest.load_manifest` (ManifestError) |
 | module-observation | `plurigrid module run --observation FILE` | the CLI's observation reader (UsageError) |
@@ -303,6 +304,31 @@ def file_targets(folder: Path) -> list[Target]:
     ]
 
 
+def ledger_targets(folder: Path) -> list[Target]:
+    """`ledger verify` of a two-block run of hello whose blocks.jsonl or summary.json is mutated (the rest restored)."""
+    import plurigrid
+    from plurigrid.state.ledger import check
+
+    os.environ.setdefault("PLURIGRID_SIGNER_KEY", str(folder / "signer.key"))  # not the user's own key
+    run = folder / "ledger-run"
+    plurigrid.load("hello", hours=2).run(out=run, record=())
+    originals = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    files = {"blocks": run / "ledger" / "blocks.jsonl", "summary": run / "summary.json"}
+
+    def call(case: tuple[str, bytes]) -> object:
+        for path in run.rglob("*"):
+            if path.is_file() and path not in originals:
+                path.unlink()  # what the last check left (a journal)
+        for path, data in originals.items():
+            path.write_bytes(data)
+        files[case[0]].write_bytes(case[1])
+        return check(run)
+
+    cases = st.sampled_from(sorted(files)).flatmap(
+        lambda which: st.tuples(st.just(which), text_cases([originals[files[which]]], "json")))
+    return [Target("ledger-folder", cases, call, (PlurigridError,))]
+
+
 def ics23_targets(data: Path) -> list[Target]:
     """The official ICS-23 vectors' proofs (in `data`/ics23, the reference data), mutated, decoded and checked."""
     from plurigrid.state.ics23 import SPECS, Ics23Error, check_membership, check_non_membership, decode_commitment_proof
@@ -356,7 +382,7 @@ def wire_targets() -> list[Target]:
 
 def all_targets(folder: Path, sample: Sample, data: Path = DATA) -> list[Target]:
     """Every target; file readers write their cases into `folder`, ICS-23 vectors come from `data`."""
-    return spec_targets(sample) + file_targets(folder) + ics23_targets(data) + wire_targets()
+    return spec_targets(sample) + file_targets(folder) + ledger_targets(folder) + ics23_targets(data) + wire_targets()
 
 
 def fuzz(target: Target, cases: int, seed: int) -> Tally:

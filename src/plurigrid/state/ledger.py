@@ -42,6 +42,7 @@ from plurigrid.state.blocklog import HEAD, BlockLog, BlockLogError
 from plurigrid.state.identity import Identity, IdentityError, public_key_of
 from plurigrid.state.identity import verify as verify_signature
 from plurigrid.state.store import Commit, Format1Store, Store, StoreError, Transaction, open_store
+from plurigrid.untrusted import parse_json
 
 OPERATOR = "grid-operator"  # the account on the other side of every tariff and market payment
 GENESIS_HASH = "00" * 32
@@ -293,7 +294,7 @@ def _parse_block(line: bytes, height: int) -> tuple[Header, dict, dict | None]:
     """A block line's header, entries and signature (None: unsigned), checked for shape and canonical bytes."""
     where = f"block {height}"
     try:
-        block = json.loads(line)
+        block = parse_json(line)  # nesting past untrusted.MAX_DEPTH is a ValueError too
         header = Header(**block["header"])
         entries = block["entries"]
         signature = block.get("signature")
@@ -656,7 +657,7 @@ def _run_summary(run_dir: Path, chain: _Chain) -> dict | None:
     if not path.is_file():
         return None
     try:
-        summary = json.loads(path.read_bytes())
+        summary = parse_json(path.read_bytes())
     except ValueError:
         raise LedgerError(f"{path}: not JSON (a run writes its summary.json whole or not at all)") from None
     said = summary.get("ledger") if isinstance(summary, dict) else None
