@@ -46,7 +46,7 @@ def feeder(flow: FastPowerFlow) -> Feeder:
     tables = flow.model_tables()
     bus = tables["bus"].copy()
     bus[:, 0] = np.arange(len(bus))
-    case = MatpowerCase("grid", tables["base_mva"], bus, np.zeros((0, 10)), tables["branch"])
+    case = MatpowerCase("grid", tables["base_mva"], bus, np.zeros((0, 10)), tables["branch"], extra=tables["branch_extra"])
     # per unit of 1 kVA: participants' kW then enter the balance with coefficient 1 (well scaled)
     return Feeder(from_matpower(case).rebased(KVA_IN_MVA), tables["bus_of_row"], tables["loading_of_branch"],
                   float(np.abs(tables["v_ref"][0]) ** 2))

@@ -69,6 +69,7 @@ class PowerFlowModel:
     mon_rows: np.ndarray  # internal branch row of each monitored branch
     bus_table: np.ndarray  # MATPOWER bus columns of the internal buses (for OPF models)
     branch_table: np.ndarray  # MATPOWER branch columns of in-service branches, RATE_A = thermal rating in MVA
+    branch_extra: dict[str, np.ndarray]  # pandapower's branch columns beyond MATPOWER's (shunt conductance, asymmetry)
 
     @property
     def voltage_dependent(self) -> bool:
@@ -85,7 +86,18 @@ class PowerFlowModel:
         from pandapower.auxiliary import _add_dcline_gens, _init_runpp_options
         from pandapower.pd2ppc import _pd2ppc
         from pandapower.pf.ppci_variables import _get_pf_variables_from_ppci
-        from pandapower.pypower.idx_brch import BR_X, F_BUS, SHIFT, T_BUS, TAP
+        from pandapower.pypower.idx_brch import (
+            BR_B_ASYM,
+            BR_G,
+            BR_G_ASYM,
+            BR_R_ASYM,
+            BR_X,
+            BR_X_ASYM,
+            F_BUS,
+            SHIFT,
+            T_BUS,
+            TAP,
+        )
         from pandapower.pypower.idx_bus import BASE_KV, CID_P, CID_Q, CZD_P, CZD_Q, PD, QD
         from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, PG, QMAX, QMIN
         from pandapower.pypower.makeYbus import makeYbus
@@ -213,6 +225,9 @@ class PowerFlowModel:
         branch_table[mon_rows[is_line], 5] = i_max_ka[lm] * _SQRT3 * f_kv[is_line]
         branch_table[mon_rows[~is_line], 5] = rating_mva[tm]
         branch_table[:, 5] = np.nan_to_num(branch_table[:, 5], nan=0.0, posinf=0.0)
+        columns = {"branch_g": BR_G, "branch_g_asym": BR_G_ASYM, "branch_b_asym": BR_B_ASYM,
+                   "branch_r_asym": BR_R_ASYM, "branch_x_asym": BR_X_ASYM}
+        branch_extra = {name: np.real(branch[:, col]).astype(np.float64) for name, col in columns.items() if branch.shape[1] > col}
         bus_table = np.real(bus[:, :13]).astype(np.float64)
         lo = np.nan_to_num(net.bus.get("min_vm_pu", pd.Series(0.9, index=net.bus.index)).to_numpy(float), nan=0.9)
         hi = np.nan_to_num(net.bus.get("max_vm_pu", pd.Series(1.1, index=net.bus.index)).to_numpy(float), nan=1.1)
@@ -239,7 +254,7 @@ class PowerFlowModel:
             n_pp_bus=len(net.bus), energised_pos=energised_pos, bus_int=int_of_row[energised_pos],
             n_line=n_line, n_trafo=n_trafo, mon_yf=csr_rows(yf), mon_yt=csr_rows(yt),
             mon_cf=cf, mon_ct=ct, mon_out_pos=mon.astype(np.int64), loading_template=template,
-            mon_rows=mon_rows.astype(np.int64), bus_table=bus_table, branch_table=branch_table,
+            mon_rows=mon_rows.astype(np.int64), bus_table=bus_table, branch_table=branch_table, branch_extra=branch_extra,
         )
 
 

@@ -178,7 +178,8 @@ class FastPowerFlow:
     def model_tables(self) -> dict[str, Any]:
         """The internal model as MATPOWER-style tables, for OPF formulations on the same topology.
 
-        Keys: base_mva, bus, branch (RATE_A = rating in MVA, 0 = none), ref (internal bus
+        Keys: base_mva, bus, branch (RATE_A = rating in MVA, 0 = none), branch_extra (pandapower's
+        per-branch shunt conductance and asymmetric parts, MATPOWER ``mpc.branch_g`` style), ref (internal bus
         positions), v_ref (complex reference voltages), bus_of_row (internal bus per net.bus row,
         -1 if de-energised), loading_of_branch (position of each branch row in a result's
         [line_loading_pct..., trafo_loading_pct...], -1 if not monitored).
@@ -188,7 +189,7 @@ class FastPowerFlow:
         bus_of_row[m.energised_pos] = m.bus_int
         loading_of_branch = np.full(len(m.branch_table), -1, dtype=np.int64)
         loading_of_branch[m.mon_rows] = m.mon_out_pos
-        return {"base_mva": m.base_mva, "bus": m.bus_table, "branch": m.branch_table, "ref": m.ref,
+        return {"base_mva": m.base_mva, "bus": m.bus_table, "branch": m.branch_table, "branch_extra": m.branch_extra, "ref": m.ref,
                 "v_ref": m.v_set[m.ref], "bus_of_row": bus_of_row, "loading_of_branch": loading_of_branch}
 
     def reset(self) -> None:
