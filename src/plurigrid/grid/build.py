@@ -78,8 +78,8 @@ def referenced_net(source: str, base_dir: Path | None, where: str = "grid.source
 
         try:
             return simbench_net(source.split(":", 1)[1])
-        except ValueError as exc:
-            raise GridError(where, str(exc)) from None
+        except ValueError as exc:  # its message names the code already
+            raise GridError(where, str(exc)) if where != source else GridError(source, str(exc).removeprefix(f"{source}: ")) from None
     if source.startswith("pandapower:"):
         name = source.split(":", 1)[1]
         if name not in pandapower_networks():
