@@ -33,8 +33,8 @@ RECORD_BYTES_PER_PARTICIPANT = 256  # a day of per-participant records and their
 RECORD_BYTES_PER_BUS = 64  # a day of voltages and loadings
 BLOCK_DAYS = 8  # a week's block and a day of forecast
 CSV_BYTES_PER_STEP = 8  # a CSV profile is read for the whole horizon
-# Time per step, measured the same way (one participant, 0.7 ms) and from benchmarks/bench_year.py
-# (a year of 8,814 participants in about 10 minutes: 2 µs per participant and step).
+# Time per step: measured the same way (one participant, 0.7 ms); per participant and bus, estimates from
+# benchmarks/bench_year.py (a year of 8,814 participants in some 10 minutes: about 2 µs per participant-step).
 STEP_S = 7e-4
 PARTICIPANT_STEP_S = 2e-6
 BUS_STEP_S = 1e-6
