@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
+
+from plurigrid.cli import console
 
 lattice_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run a local lattice of nexus nodes.")
-_out = Console()
+_out = console.out
 
 
 @lattice_app.command("up")

@@ -11,17 +11,17 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli import console
 from plurigrid.errors import UsageError
 from plurigrid.jsonfile import read_json
 
 ledger_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Verify a run's ledger, prove a key against its state root, or show balances.")
 ics23_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Check ICS-23 commitment proofs.")
-_out = Console(emoji=False)  # a did:key holds ":key:", which rich would print as an emoji
-_err = Console(stderr=True, emoji=False)
+_out = console.out
+_err = console.err
 INVALID_EXIT = 1
 MICRO = 1e-6
 

@@ -16,9 +16,9 @@ try:  # typer >= 0.20 vendors click; older releases depend on it
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]  # the same module, where older typer has it
-from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli import console
 from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
@@ -40,8 +40,8 @@ app.add_typer(node_app, name="node")
 app.add_typer(lattice_app, name="lattice")
 app.command("powerflow")(powerflow)
 app.command("opf")(opf)
-out_console = Console()
-err_console = Console(stderr=True, emoji=False)  # messages may name a did:key (":key:" is no emoji)
+out_console = console.out
+err_console = console.err
 
 
 def _print_version(value: bool) -> None:
@@ -228,7 +228,8 @@ def _print_summary(summary: dict, folder: Path) -> None:
                       f"{summary['timings_s'].get('whole_run', 0.0):.2f}s")
     ledger = summary.get("ledger")
     if ledger is not None:
-        out_console.print(f"ledger: {ledger['height']} blocks, state root {ledger['state_root']}", soft_wrap=True)
+        signer = f", signed by {ledger['signer']}" if ledger.get("signer") else ""
+        out_console.print(f"ledger: {ledger['height']} blocks, state root {ledger['state_root']}{signer}", soft_wrap=True)
     out_console.print(f"run folder: {folder}")
 
 

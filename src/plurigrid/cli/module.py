@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from plurigrid.cli import console
 
 if TYPE_CHECKING:
     from plurigrid.strategies.wasm.manifest import Manifest
 
 module_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Write, build, check or try a participant strategy compiled to WebAssembly.")
-_out = Console()
-_err = Console(stderr=True)
+_out = console.out
+_err = console.err
 MODULE_FAILED_EXIT = 4
 
 

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli import console
 from plurigrid.errors import UsageError
 
 node_app = typer.Typer(add_completion=False, no_args_is_help=True, invoke_without_command=True,
                        help="Run or inspect a nexus node.")
-_out = Console()
+_out = console.out
 
 
 @node_app.callback()

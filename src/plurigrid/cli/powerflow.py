@@ -8,15 +8,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli import console
 from plurigrid.errors import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
 
-out_console = Console()
+out_console = console.out
 _SHOWN = 5  # buses and branches listed at each extreme
 
 

@@ -142,14 +142,7 @@ class WorldSection(Strict):
 
     def start_time(self) -> pd.Timestamp:
         """The start as a time in the world's timezone; ValueError if that local time is skipped or repeated (DST)."""
-        start = pd.Timestamp(self.start)
-        if start.tzinfo is not None:
-            return start.tz_convert(self.timezone)
-        try:
-            return start.tz_localize(self.timezone, nonexistent="raise", ambiguous="raise")
-        except Exception:  # pytz's NonExistentTimeError and AmbiguousTimeError share no base with ValueError
-            raise ValueError(f"start {self.start.isoformat()} does not exist or happens twice in {self.timezone} "
-                             "(a daylight-saving change); give another time or a UTC offset") from None
+        return _local_time(pd.Timestamp(self.start), self.timezone, f"start {self.start.isoformat()}")
 
     @property
     def end_time(self) -> pd.Timestamp:
@@ -575,13 +568,19 @@ class Event(Strict):
             t0 = pd.Timestamp(datetime.fromisoformat(self.at))
         except (ValueError, OverflowError):
             raise ValueError(f"expected an offset like '6h' or an ISO time, got {self.at!r}") from None
-        if t0.tzinfo is not None:
-            return t0.tz_convert(world.timezone)
-        try:
-            return t0.tz_localize(world.timezone, nonexistent="raise", ambiguous="raise")
-        except Exception:  # pytz's NonExistentTimeError and AmbiguousTimeError share no base with ValueError
-            raise ValueError(f"{self.at} does not exist or happens twice in {world.timezone} (a daylight-saving "
-                             "change); give a UTC offset") from None
+        return _local_time(t0, world.timezone, self.at)
+
+
+def _local_time(t: pd.Timestamp, timezone: str, what: str) -> pd.Timestamp:
+    """``t`` in ``timezone``: converted if it has an offset, else read as local time there; ValueError naming
+    ``what`` if that local time is skipped or repeated by a daylight-saving change."""
+    if t.tzinfo is not None:
+        return t.tz_convert(timezone)
+    try:
+        return t.tz_localize(timezone, nonexistent="raise", ambiguous="raise")
+    except Exception:  # pytz's NonExistentTimeError and AmbiguousTimeError share no base with ValueError
+        raise ValueError(f"{what} does not exist or happens twice in {timezone} (a daylight-saving change); "
+                         "give another time or a UTC offset") from None
 
 
 class Microworld(Strict):
