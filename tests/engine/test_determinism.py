@@ -118,7 +118,8 @@ SLOW_LISTER = """(module
     (i64.const 0)))"""
 
 
-def test_a_call_only_the_backstop_stops_is_a_host_fault_that_makes_the_run_not_reproducible(tmp_path, monkeypatch, capsys):
+def slow_lister_world(tmp_path: Path) -> Path:
+    """A one-interval world whose participant `lister` runs SLOW_LISTER (only the 1 s backstop stops it)."""
     many = tmp_path / "data" / "many"
     many.mkdir(parents=True)
     for i in range(500):
@@ -141,6 +142,11 @@ def test_a_call_only_the_backstop_stops_is_a_host_fault_that_makes_the_run_not_r
     }
     path = tmp_path / "slow.json"
     path.write_text(json.dumps(spec))
+    return path
+
+
+def test_a_call_only_the_backstop_stops_is_a_host_fault_that_makes_the_run_not_reproducible(tmp_path, monkeypatch, capsys):
+    path = slow_lister_world(tmp_path)
     out = tmp_path / "run"
     monkeypatch.setattr(sys, "argv", ["plurigrid", "run", str(path), "--out", str(out), "--quiet"])
     with pytest.raises(SystemExit) as exited:

@@ -20,7 +20,8 @@ INTERVALS = 12
 # without faults every decision must make its cut; a generous close timeout keeps a loaded machine's
 # slow node from being cut out (the timeout only matters when a node is missing)
 REPORT_KEYS = {"nodes", "intervals", "agreed", "state_roots", "settled_intervals", "lost_settlements",
-               "energy_residual_wh", "money_residual_micro", "rejected_messages", "latency_ms", "faults_applied"}
+               "energy_residual_wh", "money_residual_micro", "rejected_messages", "latency_ms", "faults_applied",
+               "reproducible", "host_faults"}
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,15 @@ def test_speed_paces_the_gates():
     report = asyncio.run(run_lattice("hello", 2, 4, "inproc", speed=14400))
     assert report["agreed"] and report["settled_intervals"] == 4 and report["missing_decisions"] == 0
     assert time.monotonic() - started >= 4 * 0.25  # a lower bound set by the pacing, not a speed claim
+
+
+def test_a_node_whose_module_only_the_backstop_stopped_says_so(tmp_path):
+    """The lattice's report, like a run's summary, names the host fault and is not reproducible; the others agree."""
+    from tests.engine.test_determinism import slow_lister_world
+
+    world = slow_lister_world(tmp_path)
+    report = asyncio.run(run_lattice(str(world), 2, 1, "inproc", data_dir=tmp_path / "lattice", close_after_s=5.0))
+    assert report["agreed"] and report["reproducible"] is False
+    [fault] = report["host_faults"]
+    assert (fault["step"], fault["participant"]) == (0, "lister") and "wall-clock backstop" in fault["fault"]
+    assert fault["node"] in report["state_roots"]  # the node that hosts lister, by its did

@@ -384,6 +384,9 @@ def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Pat
                        # without each node's first interval (opening every account, first imports on a cold node)
                        "p99_after_first": _percentile([ms for r in reports for ms in r.latencies_ms[1:]], 0.99)},
         "faults_applied": faults,
+        # a module call only the wall-clock backstop stopped makes that node's decisions machine-dependent
+        "reproducible": all(r.reproducible for r in reports),
+        "host_faults": [dict(fault, node=r.did) for r in reports for fault in r.host_faults],
         # node processes only (on nats): each process's CPU time and peak memory shared out over its nodes
         "cpu_s_per_node": statistics.fmean(r.cpu_s for r in reports),
         "peak_mb_per_node": statistics.fmean(r.peak_mb for r in reports),

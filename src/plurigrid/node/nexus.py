@@ -70,6 +70,8 @@ class NodeReport:
     readings_taken: int = 0  # readings its replica settled (any node's): the same on every honest node
     cpu_s: float = 0.0  # its process's CPU time and peak memory, shared out over the nodes of the process
     peak_mb: float = 0.0
+    host_faults: list[dict] = field(default_factory=list)  # its modules' calls the wall-clock backstop stopped
+    reproducible: bool = True  # False once a host fault made one of its decisions depend on the machine
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -205,10 +207,12 @@ class Nexus:
         finally:
             await self._stop_tasks()
         self.lifecycle.to(State.STOPPED, f"ran {self.replica.next_interval} intervals")
+        modules = self.replica.state.runtime.modules  # local control's state shares this runtime
+        faults = [] if modules is None else list(modules.host_faults)
         return NodeReport(self.identity.did, [c.header.state_root for c in self.replica.cleared], self.latencies_ms,
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
                           sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
-                          self.outbox.counts(), len(self.replica.read))
+                          self.outbox.counts(), len(self.replica.read), host_faults=faults, reproducible=not faults)
 
     def _go_offline(self, reason: str) -> None:
         if self.lifecycle.state != State.OFFLINE:
