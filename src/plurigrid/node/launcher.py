@@ -42,7 +42,7 @@ from plurigrid.lattice.replica import CLOSE
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport
 from plurigrid.node.nexus import Nexus, NodeReport
 from plurigrid.node.runner import REPORT, SharedWorlds, timing
-from plurigrid.state.ledger import balances, verify
+from plurigrid.state.ledger import BLOCKS, balances, verify
 
 TRANSPORTS = ("inproc", "nats")
 
@@ -254,6 +254,7 @@ class _ProcessLattice(_Chaos):
         self.relays: dict[int, list[Relay]] = {}
         self.procs: dict[int, subprocess.Popen] = {}  # first node of a group → its process
         self.groups: dict[int, list[int]] = {}
+        self._blocks_read: dict[int, tuple[int, int]] = {}  # node → (bytes of its block file read, blocks seen)
 
     def _write_node(self, i: int, servers: list[str]) -> None:
         folder = self.folder(i)
@@ -304,6 +305,9 @@ class _ProcessLattice(_Chaos):
         follower = asyncio.ensure_future(self._follow(observer, progress))
         try:
             while any(p.poll() is None for first, p in self.procs.items() if first not in self.down):
+                committed = self._committed()
+                if committed > progress["next"]:  # the log's view lags (a consumer moving to a new stream leader)
+                    progress.update(next=committed, at=time.monotonic())
                 await self.advance(progress["next"])
                 if time.monotonic() - progress["at"] > 180:
                     raise LatticeError(f"the lattice made no progress for 180 s (see the logs in {self.root})")
@@ -331,6 +335,29 @@ class _ProcessLattice(_Chaos):
             if (op.kind == CLOSE and op.author in members and type(op.payload.get("interval")) is int
                     and op.payload["interval"] + 1 > progress["next"]):
                 progress.update(next=op.payload["interval"] + 1, at=time.monotonic())
+
+    def _committed(self) -> int:
+        """The interval the lattice is in by the nodes' own ledgers: the most blocks any node has written.
+
+        A second view of progress beside the log: when the launcher's consumer stalls (a stream leader
+        moving after a server is killed), the faults due still come while the nodes go on. It only ever
+        moves progress forward, so a block file that shrinks (rebuilt or sealed) is simply counted afresh."""
+        most = 0
+        for i in range(len(self.identities)):
+            path = self.folder(i) / "ledger" / BLOCKS
+            read, seen = self._blocks_read.get(i, (0, 0))
+            try:
+                with path.open("rb") as fh:
+                    if os.fstat(fh.fileno()).st_size < read:  # rebuilt after a restart, or sealed: count afresh
+                        read, seen = 0, 0
+                    fh.seek(read)
+                    chunk = fh.read()
+            except OSError:  # not written yet
+                continue
+            complete = chunk[:chunk.rfind(b"\n") + 1]
+            self._blocks_read[i] = (read + len(complete), seen + complete.count(b"\n"))
+            most = max(most, self._blocks_read[i][1])
+        return most
 
     def _kill(self, i: int) -> None:
         os.kill(self.procs[i].pid, signal.SIGKILL)
