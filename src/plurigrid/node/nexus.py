@@ -212,7 +212,8 @@ class Nexus:
         return NodeReport(self.identity.did, [c.header.state_root for c in self.replica.cleared], self.latencies_ms,
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
                           sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
-                          self.outbox.counts(), len(self.replica.read), host_faults=faults, reproducible=not faults)
+                          self.outbox.counts(), len(self.replica.read) - len(self.replica.readings),  # in blocks, not queued
+                          host_faults=faults, reproducible=not faults)
 
     def _go_offline(self, reason: str) -> None:
         if self.lifecycle.state != State.OFFLINE:
