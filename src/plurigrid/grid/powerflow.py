@@ -149,7 +149,8 @@ class FastPowerFlow:
 
         self._zbus: ZbusSolver | None = None
         self._newtons: dict[bytes, NewtonSolver] = {}
-        self._dc_lu: Any = None
+        self._dc_lu: Any = None  # the DC start's factors (False: singular), built when first needed
+        self._dc_theta = self._dc_offset = np.zeros(0)
         self._v_no_load = model.v_set.copy()
         if self._non_ref.size:
             self._zbus = ZbusSolver(model.ybus, self._non_ref, ref, model.v_set[ref])
@@ -320,19 +321,18 @@ class FastPowerFlow:
         """Angles of the lossless DC power flow for the scheduled active power (phase shifts included)."""
         m = self._model
         nr = self._non_ref
-        if self._dc_lu is None:
+        if self._dc_lu is None:  # once per topology: the factors, and what the phase shifts and reference angles add
             try:
                 self._dc_lu = spla.splu(m.dc_b[nr, :][:, nr].tocsc())
             except RuntimeError:  # singular: a part held only by zero-reactance couplers
                 self._dc_lu = False
+            self._dc_theta = np.empty(m.n_int)
+            self._dc_theta[m.ref] = np.angle(m.v_set[m.ref])
+            self._dc_offset = m.dc_p_shift[nr] + m.dc_b[nr, :][:, m.ref] @ self._dc_theta[m.ref]
         if self._dc_lu is False:
             return None
-        p = np.real(s.at(self._vm_start))  # at flat magnitudes
-        theta_ref = np.angle(m.v_set[m.ref])
-        rhs = p[nr] - m.dc_p_shift[nr] - m.dc_b[nr, :][:, m.ref] @ theta_ref
-        theta = np.empty(m.n_int)
-        theta[m.ref] = theta_ref
-        theta[nr] = self._dc_lu.solve(rhs)
+        theta = self._dc_theta.copy()
+        theta[nr] = self._dc_lu.solve(np.real(s.at(self._vm_start))[nr] - self._dc_offset)  # P at flat magnitudes
         return self._vm_start * np.exp(1j * theta) if np.isfinite(theta).all() else None
 
     def _no_load_start(self) -> np.ndarray:
