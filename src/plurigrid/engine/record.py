@@ -67,8 +67,8 @@ class Totals:
     voltage_violations: int  # bus-steps outside each bus's band, over converged steps
     ev_unmet_kwh: float = 0.0
     recorded: frozenset[str] = field(default_factory=frozenset)
-    # why bills differ from the tariff baseline (market.properties.GAP_PARTS), (N,) each: f"{part}_micro" summed,
-    # f"{part}_above_micro" summed over the steps it exceeded rounding, f"{part}_steps" how many those were
+    # why bills differ from the tariff baseline (market.properties.GAP_PARTS), (N,) each: f"{part}_above_micro"
+    # summed over the steps it exceeded rounding, f"{part}_steps" how many those were
     tariff_gap: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -147,7 +147,7 @@ class Recorder:
         self.totals = {"imported_wh": z(), "exported_wh": z(), "bought_wh": z(), "sold_wh": z(), "bill_micro": z(),
                        "baseline_micro": z(), "served_kwh": z(float), "green_kwh": z(float)}
         self.violations = 0
-        self.gap = {f"{part}_{kind}": z() for part in GAP_PARTS for kind in ("micro", "above_micro", "steps")}
+        self.gap = {f"{part}_{kind}": z() for part in GAP_PARTS for kind in ("above_micro", "steps")}
         lo = np.nan_to_num(np.asarray(net.bus.get("min_vm_pu", 0.9), dtype=float), nan=0.9)
         hi = np.nan_to_num(np.asarray(net.bus.get("max_vm_pu", 1.1), dtype=float), nan=1.1)
         self._band = np.broadcast_to(lo, len(net.bus)) - 1e-9, np.broadcast_to(hi, len(net.bus)) + 1e-9
@@ -212,13 +212,11 @@ class Recorder:
         t["baseline_micro"] += st.baseline_micro
         c = r.clearing
         premium = c.premium_micro if c.premium_micro is not None else np.zeros(world.n, dtype=np.int64)
-        scheduled_wh = np.rint(r.net_kw * dt_h * 1000).astype(np.int64)
-        for part, micro in tariff_gap_micro(st, scheduled_wh, premium, world.import_eur_per_kwh[k],
+        for part, micro in tariff_gap_micro(st, r.scheduled_wh, premium, world.import_eur_per_kwh[k],
                                             world.export_eur_per_kwh[k]).items():
             if not micro.any():  # most parts are zero in most worlds (no fee, no premium, no island)
                 continue
             beyond = micro > ROUNDING_MICRO
-            self.gap[f"{part}_micro"] += micro
             self.gap[f"{part}_above_micro"] += np.where(beyond, micro, 0)
             self.gap[f"{part}_steps"] += beyond
         t["served_kwh"] += r.served_kw * dt_h

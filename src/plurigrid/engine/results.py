@@ -20,7 +20,8 @@ def _local_share(outside_kw: np.ndarray, local_kw: np.ndarray) -> float:
     """The share of a community's energy use (or supply) that stayed local: 1 - sum(min(outside, local)) / sum(local),
     with `local` clipped at 0 per step. In [0, 1] by construction; 0 where there is nothing to share."""
     local = np.maximum(local_kw, 0.0)
-    return min(max(1.0 - _frac(float(np.minimum(outside_kw, local).sum()), float(local.sum())), 0.0), 1.0) if local.sum() > 0 else 0.0
+    total = float(local.sum())
+    return 1.0 - float(np.minimum(outside_kw, local).sum()) / total if total > 0 else 0.0
 
 
 def kpis(world: World, totals: Totals) -> dict[str, float | int]:

@@ -28,6 +28,7 @@ class Runtime:
     modules: ModuleRunner | None  # running instances of the world's modules
     powerflows: dict[bytes, FastPowerFlow] = field(default_factory=dict)  # per topology (lines out of service)
     feeders: dict[int, Feeder] = field(default_factory=dict)  # the OPF's model of each power flow (engine.opf_clearing)
+    stores: np.ndarray | None = None  # participants whose battery serves as a store (engine.step), fixed for a run
 
     @classmethod
     def start(cls, world) -> Runtime:

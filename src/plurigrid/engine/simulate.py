@@ -12,6 +12,7 @@ from plurigrid.engine.ledger_entries import RunLedger
 from plurigrid.engine.record import Recorder
 from plurigrid.engine.step import State, StepResult, initial_state, step
 from plurigrid.engine.world import World
+from plurigrid.errors import UsageError
 
 
 @dataclass
@@ -88,8 +89,6 @@ def simulate(world: World, *, recorder: Recorder | None = None, ledger: RunLedge
 def step_result(world: World, k: int) -> StepResult:
     """Step k's result (its power flow, clearing, settlement), simulating steps 0..k without recording or committing."""
     if not 0 <= k < world.steps:
-        from plurigrid.errors import UsageError
-
         raise UsageError(f"step: {k} is outside the world's {world.steps} steps (0..{world.steps - 1})")
     state = initial_state(world)
     for j in range(k):

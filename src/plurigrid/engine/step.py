@@ -51,6 +51,7 @@ class StepResult:
     renewable_kw: np.ndarray  # renewable power used after curtailment
     dispatch: Dispatch
     net_kw: np.ndarray  # scheduled net withdrawal per participant
+    scheduled_wh: np.ndarray  # the same over the step in whole Wh, as the market books it
     clearing: Clearing
     settlement: Settlement
     pf: PowerFlowResult
@@ -83,13 +84,15 @@ def observe(world: World, state: State, k: int) -> Observation:
     now = state.runtime.window.row(k)
     state.ev_remaining_kwh = np.where(now.ev_arrive, world.evs.need_kwh, state.ev_remaining_kwh)
     h = slice(k, k + world.horizon_steps)
+    if state.runtime.stores is None:
+        state.runtime.stores = _stores(world)
     return Observation(
         step=k, dt_h=world.dt_h, load_kw=now.load_kw, renewable_kw=now.available_kw, backlog_kwh=state.backlog_kwh,
         backlog_age_steps=state.backlog_age_steps, soc_kwh=state.soc_kwh, ev_remaining_kwh=state.ev_remaining_kwh,
         ev_plugged=now.ev_plugged, ev_steps_left=now.ev_steps_left, indoor_c=state.indoor_c, outdoor_c=now.outdoor_c,
         offline=now.offline, demand=world.demand, batteries=world.batteries, evs=world.evs, thermal=world.thermal,
         import_forecast_eur_per_kwh=world.import_eur_per_kwh[h], export_forecast_eur_per_kwh=world.export_eur_per_kwh[h],
-        last_price_eur_per_kwh=state.last_price_eur_per_kwh, mechanism=world.mechanism, stores=_stores(world),
+        last_price_eur_per_kwh=state.last_price_eur_per_kwh, mechanism=world.mechanism, stores=state.runtime.stores,
         fee_eur_per_kwh=world.fee_eur_per_kwh,
     )
 
@@ -203,7 +206,7 @@ def step(world: World, state: State, k: int, decide_with: Decide = decide) -> St
     t5 = time.perf_counter()
     for name, dur in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
         t[name] += dur
-    return StepResult(k, d, demand, renewable, disp, net_kw, clearing, st, pf, upstream_wh, losses_wh, thermal_cost,
+    return StepResult(k, d, demand, renewable, disp, net_kw, scheduled_wh, clearing, st, pf, upstream_wh, losses_wh, thermal_cost,
                       served + d.ev_kw, p_bus_mw, q_bus_mvar, plan)
 
 

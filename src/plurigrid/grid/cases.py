@@ -123,9 +123,11 @@ class Comparison:
     max_dva_degree: float
 
 
-def compare_with_runpp(net: Any, *, tol_mva: float = 1e-8, enforce_q_lims: bool = False, numba: bool = True) -> Comparison:
+def compare_with_runpp(net: Any, *, tol_mva: float = 1e-8, enforce_q_lims: bool = False, numba: bool = True,
+                       flow: Any = None) -> Comparison:
     """Solves ``net`` with :class:`FastPowerFlow` and with ``runpp`` (pandapower's own Newton with its
-    defaults, the same tolerance and reactive-limit rule) and compares the voltages; ``net`` is not modified."""
+    defaults, the same tolerance and reactive-limit rule) and compares the voltages; ``net`` is not modified.
+    ``flow``: our model of ``net`` when the caller has built it already (its options then apply)."""
     import warnings
 
     import numpy as np
@@ -134,7 +136,8 @@ def compare_with_runpp(net: Any, *, tol_mva: float = 1e-8, enforce_q_lims: bool 
     from plurigrid.grid.powerflow import FastPowerFlow
 
     t0 = time.perf_counter()
-    flow = FastPowerFlow(net, tol_mva=tol_mva, enforce_q_lims=enforce_q_lims)
+    if flow is None:
+        flow = FastPowerFlow(net, tol_mva=tol_mva, enforce_q_lims=enforce_q_lims)
     t1 = time.perf_counter()
     ours = flow.solve_net()
     t2 = time.perf_counter()

@@ -119,13 +119,19 @@ def _reasons(i: int, gap: Mapping[str, np.ndarray], nodal: bool, currency: str) 
             if gap[f"{part}_above_micro"][i] > 0]
 
 
+def excess_over_tariff_micro(bill_micro: np.ndarray, baseline_micro: np.ndarray, steps: int) -> np.ndarray:
+    """Each participant's bill minus its tariff baseline where that exceeds rounding (ROUNDING_MICRO a step), else 0."""
+    excess = bill_micro - baseline_micro
+    return np.where(excess > steps * ROUNDING_MICRO, excess, 0)
+
+
 def individual_rationality(ids: list[str], bill_micro: np.ndarray, baseline_micro: np.ndarray,
                            gap: Mapping[str, np.ndarray], steps: int, *, nodal: bool, currency: str) -> list[dict]:
     """Participants whose bill over the run exceeds their tariff baseline by more than rounding (ROUNDING_MICRO a
     step), dearest first: bill, baseline, excess (micro-units) and why, from the run's sums of `tariff_gap_micro`
     (`gap[f"{part}_above_micro"]` and `gap[f"{part}_steps"]`: its parts above rounding and in how many steps)."""
-    excess = bill_micro - baseline_micro
-    above = np.flatnonzero(excess > steps * ROUNDING_MICRO)
+    excess = excess_over_tariff_micro(bill_micro, baseline_micro, steps)
+    above = np.flatnonzero(excess)
     order = above[np.lexsort((above, -excess[above]))]
     return [{"participant": ids[i], "bill_micro": int(bill_micro[i]), "baseline_micro": int(baseline_micro[i]),
              "excess_micro": int(excess[i]), "reasons": _reasons(i, gap, nodal, currency)} for i in order]
@@ -147,8 +153,7 @@ def mechanism_properties(series: Mapping[str, np.ndarray], bill_micro: np.ndarra
     gains_sum, best_sum = float(gains[known].sum()), float(best[known].sum())
     ratio = None if not known.any() else (gains_sum / best_sum if best_sum > 0 else 1.0)
     surplus = series["market_surplus_micro"]
-    excess = bill_micro - baseline_micro
-    excess = np.where(excess > len(surplus) * ROUNDING_MICRO, excess, 0)
+    excess = excess_over_tariff_micro(bill_micro, baseline_micro, len(surplus))
     spread = series["price_spread_eur_per_kwh"][series["traded_kwh"] > 0]
     return {
         "efficiency": {

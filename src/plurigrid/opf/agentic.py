@@ -292,13 +292,13 @@ def _reference(m: _Model) -> tuple[np.ndarray | None, np.ndarray]:
     return trade, imbalance
 
 
-def _inverter_curtailment(m: _Model) -> tuple[np.ndarray, np.ndarray]:
+def _inverter_curtailment(m: _Model) -> np.ndarray:
     """An island's free disposal: price-takers' net injections (kW) their inverters may hold back."""
     p, H = m.p, m.p.load_kw.shape[0]
     T = np.flatnonzero(~p.optimised & (p.fixed_kw.min(axis=0) < 0)) if not p.connected else np.zeros(0, dtype=np.int64)
     held = m.prog.var((H, len(T)), hi=np.maximum(-p.fixed_kw[:, T], 0.0))
     m.inject(held, T, -1.0)
-    return T, held
+    return held
 
 
 def _failed(status: str, n: int, n_bus: int, solve_time_s: float) -> AgentPlan:
@@ -336,7 +336,7 @@ def solve_agentic(p: AgentProblem) -> AgentPlan:
     P, green, pool = _premium(m, O, shed, F, serve, ren)
     G, gen, on = _thermal(m)
     trade, imbalance = _reference(m)
-    T, held = _inverter_curtailment(m)
+    held = _inverter_curtailment(m)
 
     lp_options = {"solver": "ipm"} if net.n_bus >= LARGE_FEEDER_BUSES and not len(G) else {}
     sol = prog.solve(options=lp_options)

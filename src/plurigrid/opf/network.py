@@ -272,36 +272,14 @@ def _pandapower_element_names(net: Any, ranges: dict[str, tuple[int, int]], n_ro
     return names
 
 
-def _pandapower_net(source: str) -> tuple[Any, str]:
-    """A pandapower net from `pandapower:NAME` (a function of pandapower.networks), `simbench:CODE` or a `.json` file."""
-    import pandapower as pp
-
-    if source.startswith("simbench:"):
-        from plurigrid.assets.simbench_profiles import simbench_net
-
-        try:
-            return simbench_net(source.split(":", 1)[1]), source.split(":", 1)[1]
-        except ValueError as exc:  # its message names the source
-            raise CaseError(str(exc)) from None
-    if source.startswith("pandapower:"):
-        import pandapower.networks as pn
-
-        name = source.split(":", 1)[1]
-        factory = getattr(pn, name, None)
-        if name.startswith("_") or not callable(factory):
-            raise CaseError(f"{source}: unknown pandapower network; expected a function of pandapower.networks such as case118")
-        return factory(), name
-    try:
-        return pp.from_json(source), Path(source).stem
-    except Exception as exc:  # pandapower raises many types for a bad file
-        raise CaseError(f"{source}: not a pandapower JSON net ({exc.__class__.__name__})") from None
-
-
 def load_case(path: str | Path) -> OpfNetwork:
     """Reads a MATPOWER `.m` file, a pandapower `.json` net, `pandapower:NAME` or `simbench:CODE`; one-line CaseError."""
     source = str(path)
     if source.startswith(("pandapower:", "simbench:")) or (Path(source).suffix.lower() == ".json" and Path(source).is_file()):
-        net = from_pandapower(*_pandapower_net(source))
+        from plurigrid.grid.cases import load_net  # the grid references the simulator and `plurigrid powerflow` read
+
+        name = source.split(":", 1)[1] if source.startswith(("pandapower:", "simbench:")) else Path(source).stem
+        net = from_pandapower(load_net(source), name)
     elif not Path(source).is_file():
         raise CaseError(f"{source}: no such file")
     elif Path(source).suffix.lower() == ".m":

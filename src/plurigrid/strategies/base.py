@@ -12,9 +12,10 @@ from functools import cached_property
 
 import numpy as np
 
+from plurigrid.assets.devices import battery_limits_kw
 from plurigrid.assets.fleet import Batteries, Demand, EVs, Thermal
 
-PRICE_BAND = (0.3, 0.7)  # quantiles of the import forecast that price-aware strategies call cheap and dear
+CHEAP_QUANTILE = 0.3  # the import forecast's quantile at or below which price-aware strategies call a step cheap
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Observation:
     last_price_eur_per_kwh: float
     mechanism: str = "tariff"  # the market's clearing rule: public, as the rules of any market are
     fee_eur_per_kwh: float = 0.0  # the network fee a buyer pays on energy bought in the market
+    stores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # participants whose battery
+    # serves the community as a store (strategies.builtin.STORE_STRATEGIES), so each takes its share of the community's surplus
 
     @property
     def price_band_eur_per_kwh(self) -> tuple[float, float]:
@@ -53,17 +56,26 @@ class Observation:
         the import tariff less the fee (what a buyer pays the grid, which it would otherwise pay in all)."""
         exp = float(self.export_forecast_eur_per_kwh[0])
         return exp, max(float(self.import_forecast_eur_per_kwh[0]) - self.fee_eur_per_kwh, exp)
-    stores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # participants whose battery
-    # serves the community as a store (strategies.builtin.STORE_STRATEGIES), so each takes its share of the community's surplus
 
     @cached_property
-    def import_price_band_eur_per_kwh(self) -> tuple[float, float]:
-        """The import forecast's (PRICE_BAND) quantiles: below the first a step is cheap, above the second dear.
+    def cheap_import_eur_per_kwh(self) -> float:
+        """The import forecast's CHEAP_QUANTILE: at or below it a step is cheap.
 
         Worked out once per step for every strategy that asks (numpy's quantile costs tens of µs a call).
         """
-        low, high = np.quantile(self.import_forecast_eur_per_kwh, PRICE_BAND)
-        return float(low), float(high)
+        return float(np.quantile(self.import_forecast_eur_per_kwh, CHEAP_QUANTILE))
+
+    @cached_property
+    def community_surplus_kw(self) -> float:
+        """The community's surplus (+) or deficit (-) this step once every battery but the stores' has served its
+        own participant (nominal load and renewables: what the others decide is not known yet).
+
+        Worked out once per step for every store strategy that asks."""
+        b, others = self.batteries, np.ones(len(self.load_kw), dtype=bool)
+        others[self.stores] = False
+        charge, discharge = battery_limits_kw(self.soc_kwh, b.capacity_kwh, b.power_kw, b.efficiency, b.min_kwh, self.dt_h)
+        own = self.renewable_kw - self.load_kw
+        return float(np.sum(own - np.where(others, np.clip(own, -discharge, charge), 0.0)))
 
 
 @dataclass

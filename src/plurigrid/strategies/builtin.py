@@ -45,26 +45,20 @@ def _ev_price_aware(obs: Observation, m: np.ndarray, out: Decision) -> None:
     most = ev_max_kw(obs.ev_remaining_kwh[m], ev.power_kw[m], ev.efficiency[m], obs.ev_plugged[m], obs.dt_h)
     least = np.where(obs.ev_plugged[m], ev_min_kw(obs.ev_remaining_kwh[m], obs.ev_steps_left[m], ev.power_kw[m],
                                                   ev.efficiency[m], obs.dt_h), 0.0)
-    cheap = obs.import_forecast_eur_per_kwh[0] <= obs.import_price_band_eur_per_kwh[0]
+    cheap = obs.import_forecast_eur_per_kwh[0] <= obs.cheap_import_eur_per_kwh
     out.ev_kw[m] = np.minimum(np.maximum(least, most if cheap else 0.0), most)
+
+
+def _own_surplus_kw(obs: Observation, m: np.ndarray, out: Decision) -> np.ndarray:
+    """What each of `m` has to spare (+) or lacks (-) after its own demand as decided so far (load shifted and
+    served, EV charging)."""
+    return obs.renewable_kw[m] - (obs.load_kw[m] - out.shift_kw[m] + out.serve_kw[m] + out.ev_kw[m])
 
 
 def _self_consume(obs: Observation, m: np.ndarray, out: Decision) -> None:
     """Battery absorbs own surplus and covers own deficit."""
     charge_max, discharge_max = _battery_room(obs, m)
-    demand = obs.load_kw[m] - out.shift_kw[m] + out.serve_kw[m] + out.ev_kw[m]
-    surplus = obs.renewable_kw[m] - demand
-    out.battery_kw[m] = np.where(surplus > 0, np.minimum(surplus, charge_max), -np.minimum(-surplus, discharge_max))
-
-
-def _community_surplus_kw(obs: Observation) -> float:
-    """The community's surplus (+) or deficit (-) this step once every battery but the stores' has served its
-    own participant (nominal load and renewables: what the others decide is not known yet)."""
-    b, others = obs.batteries, np.ones(len(obs.load_kw), dtype=bool)
-    others[obs.stores] = False
-    charge, discharge = battery_limits_kw(obs.soc_kwh, b.capacity_kwh, b.power_kw, b.efficiency, b.min_kwh, obs.dt_h)
-    own = obs.renewable_kw - obs.load_kw
-    return float(np.sum(own - np.where(others, np.clip(own, -discharge, charge), 0.0)))
+    out.battery_kw[m] = np.clip(_own_surplus_kw(obs, m, out), -discharge_max, charge_max)
 
 
 def _store(obs: Observation, m: np.ndarray, out: Decision) -> None:
@@ -75,11 +69,11 @@ def _store(obs: Observation, m: np.ndarray, out: Decision) -> None:
         return
     charge_max, discharge_max = _battery_room(obs, m)
     imp, exp = obs.import_forecast_eur_per_kwh[0], obs.export_forecast_eur_per_kwh[0]
-    own_kw = obs.renewable_kw[m] - (obs.load_kw[m] - out.shift_kw[m] + out.serve_kw[m] + out.ev_kw[m])
+    own_kw = _own_surplus_kw(obs, m, out)
     community = obs.mechanism in COMMUNITY_MARKETS
     if community:  # the community's position, shared among the online stores by the power each has to spare
         stores = obs.stores[~obs.offline[obs.stores]]
-        position = _community_surplus_kw(obs)
+        position = obs.community_surplus_kw
         store_charge, store_discharge = _battery_room(obs, stores)
         room = float((store_charge if position > 0 else store_discharge).sum())
         mine = charge_max if position > 0 else discharge_max

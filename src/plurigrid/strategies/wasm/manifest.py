@@ -18,7 +18,9 @@ from typing import Any
 from plurigrid.errors import PlurigridError
 from plurigrid.microworld.spec import STRATEGIES
 from plurigrid.strategies.wasm.capabilities import WASI_DIR_PREFIX, grant_problems
-from plurigrid.untrusted import NestedTooDeep, parse_toml
+from plurigrid.untrusted import InputTooLarge, NestedTooDeep, parse_toml, read_bounded
+
+MAX_MANIFEST_BYTES = 2**20  # a manifest is a few lines; anything near this is not one
 
 WASI_DIR_ANY = "wasi-dir"  # in a manifest: "the host may grant one read-only directory"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -89,9 +91,11 @@ def load_manifest(path: Path) -> Manifest:
     """Read and validate a manifest file; raise ManifestError naming the file and field on any problem."""
     path = Path(path)
     try:
-        raw = parse_toml(path.read_text(encoding="utf-8"))
+        raw = parse_toml(read_bounded(path, MAX_MANIFEST_BYTES).decode("utf-8"))
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except InputTooLarge as exc:
+        raise ManifestError(f"{path}: {exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, NestedTooDeep) as exc:
         raise ManifestError(f"{path}: not valid TOML: {exc}") from None
     return parse_manifest(raw, path)
