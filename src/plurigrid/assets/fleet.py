@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from plurigrid.assets.devices import hvac_decay
-from plurigrid.microworld.spec import Participant
+from plurigrid.microworld.spec import Participant, clock_minutes
 
 NO_TIME = -1  # an EV without an arrival or departure time
 
@@ -85,10 +85,6 @@ class Fleet:
     thermal: Thermal
 
 
-def _minute_of_day(hhmm: str) -> int:
-    return int(hhmm[:2]) * 60 + int(hhmm[3:])
-
-
 def fleet_of(participants: Sequence[Participant], dt_h: float) -> Fleet:
     """The asset tables of `participants` for a world stepping `dt_h` hours at a time."""
     n = len(participants)
@@ -109,7 +105,7 @@ def fleet_of(participants: Sequence[Participant], dt_h: float) -> Fleet:
         if a.ev is not None:
             ev = a.ev
             e["power_kw"][i], e["efficiency"][i], e["need_kwh"][i] = ev.power_kw, ev.efficiency, min(ev.energy_kwh, ev.capacity_kwh)
-            e["arrival_min"][i], e["departure_min"][i] = _minute_of_day(ev.arrival), _minute_of_day(ev.departure)
+            e["arrival_min"][i], e["departure_min"][i] = clock_minutes(ev.arrival), clock_minutes(ev.departure)
         if a.hvac is not None:
             hv = a.hvac
             decay = float(hvac_decay(dt_h, hv.resistance_k_per_kw, hv.capacitance_kwh_per_k))

@@ -6,12 +6,12 @@ import json
 import sys
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from plurigrid.cli import console
 from plurigrid.errors import UsageError
 
-out_console = Console(highlight=False)
+out_console = console.out
 NO_OPTIMUM_EXIT = 3
 
 
@@ -50,15 +50,15 @@ def opf(
     else:
         out_console.print(f"{net.name}: {result.model} {result.status}, objective {result.objective:,.4f} per h, "
                           f"build {result.build_time_s * 1000:.1f} ms, solve {result.solve_time_s * 1000:.1f} ms",
-                          markup=False, soft_wrap=True)
+                          markup=False, highlight=False, soft_wrap=True)
         if len(result.attempts) > 1:
-            out_console.print("solver: " + "; ".join(result.attempts), markup=False, soft_wrap=True)
+            out_console.print("solver: " + "; ".join(result.attempts), markup=False, highlight=False, soft_wrap=True)
         if result.ok and explanation is None:
             table = Table("bus", "LMP per MWh", box=None)
             for bus, price in zip(net.bus_id, result.lmp):
                 table.add_row(str(bus), f"{price:,.4f}")
             out_console.print(table)
         for line in explanation.lines() if explanation is not None else ():
-            out_console.print(line, markup=False, soft_wrap=True)
+            out_console.print(line, markup=False, highlight=False, soft_wrap=True)
     if not result.ok:
         raise typer.Exit(NO_OPTIMUM_EXIT)

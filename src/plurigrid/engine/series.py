@@ -26,7 +26,7 @@ import pandas as pd
 from plurigrid.assets import profiles as prof
 from plurigrid.grid.build import GridModel
 from plurigrid.microworld.loader import SpecError
-from plurigrid.microworld.spec import Microworld, Participant, PerUnitValues, ValuesProfile
+from plurigrid.microworld.spec import Microworld, Participant, PerUnitValues, ValuesProfile, clock_minutes
 
 BLOCK_DAYS = 7
 _NO_DEPARTURE = 10**6  # steps to the next departure when none follows before the end of the run
@@ -141,8 +141,7 @@ class SeriesSource:
                                         seed * 1_000_003 + i, base_dir)
         if a.ev is not None:
             self._ev.append(i)
-            self._arrival_min[i] = int(a.ev.arrival[:2]) * 60 + int(a.ev.arrival[3:])
-            self._departure_min[i] = int(a.ev.departure[:2]) * 60 + int(a.ev.departure[3:])
+            self._arrival_min[i], self._departure_min[i] = clock_minutes(a.ev.arrival), clock_minutes(a.ev.departure)
         if a.hvac is not None:
             self._hvac_outdoor.append((i, a.hvac.outdoor_c))
 

@@ -96,9 +96,7 @@ def time_index(spec: Microworld, hours: float | None = None) -> pd.DatetimeIndex
     res = pd.Timedelta(w.resolution)
     dur = pd.Timedelta(w.duration) if hours is None else pd.Timedelta(hours=hours)
     steps = int(dur // res)
-    start = pd.Timestamp(w.start)
-    start = start.tz_localize(w.timezone) if start.tzinfo is None else start.tz_convert(w.timezone)
-    return pd.date_range(start, periods=max(steps, 1), freq=res)
+    return pd.date_range(w.start_time(), periods=max(steps, 1), freq=res)
 
 
 def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: float | None = None,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from plurigrid.microworld.loader import SpecError
-from plurigrid.microworld.spec import MAX_HORIZON, Microworld
+from plurigrid.microworld.spec import MAX_HORIZON, MAX_INT64, Microworld
 from plurigrid.untrusted import size_text
 
 # What a run holds, measured on a one-participant world (peak memory grows ~3 KiB per step: the per-step
@@ -39,7 +39,6 @@ STEP_S = 7e-4
 PARTICIPANT_STEP_S = 2e-6
 BUS_STEP_S = 1e-6
 MAX_RUN_S = 7 * 86400  # past a week of simulation a spec is a slip of units, not a plan
-MAX_SEED = 2**63 - 1
 
 
 def check_spec(name: str, spec: Microworld) -> None:
@@ -203,8 +202,8 @@ def check_resources(name: str, spec: Microworld, *, hours: float | None, partici
     world's (a lower bound before a referenced grid is loaded). The estimate is worked out before
     anything per step is allocated.
     """
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise SpecError(name, "seed", f"must be from 0 to {MAX_SEED:,}, got {seed}")
+    if seed is not None and not 0 <= seed <= MAX_INT64:
+        raise SpecError(name, "seed", f"must be from 0 to {MAX_INT64:,}, got {seed}")
     where = "world.duration" if hours is None else "hours"
     res = pd.Timedelta(spec.world.resolution)
     if hours is None:
@@ -227,8 +226,9 @@ def check_resources(name: str, spec: Microworld, *, hours: float | None, partici
         fits = max(0, (limit - held) // per_step)
         raise SpecError(name, where, f"{size} need about {size_text(need)} of memory for per-step arrays; at most "
                         f"{size_text(limit)} here (half this machine's memory), about {fits:,} steps of this world")
-    run_s = steps * (STEP_S + participants * PARTICIPANT_STEP_S + buses * BUS_STEP_S)
+    step_s = STEP_S + participants * PARTICIPANT_STEP_S + buses * BUS_STEP_S
+    run_s = steps * step_s
     if run_s > MAX_RUN_S:
-        fits = int(MAX_RUN_S / (STEP_S + participants * PARTICIPANT_STEP_S + buses * BUS_STEP_S))
+        fits = int(MAX_RUN_S / step_s)
         raise SpecError(name, where, f"{size} would take about {run_s / 86400:,.0f} days to simulate; at most "
                         f"{MAX_RUN_S // 86400} days, about {fits:,} steps of this world")

@@ -31,6 +31,7 @@ MAX_PRICE_EUR_PER_KWH = 1e3  # a tariff, fee or wear cost (1e6 per MWh)
 MAX_VALUE_EUR_PER_MWH = 1e6  # a willingness to pay or a variable cost
 MAX_COST_EUR = 1e9  # a start-up cost, or a no-load cost per hour
 MAX_HORIZON = pd.Timedelta(days=36525)  # 100 years
+MAX_INT64 = 2**63 - 1  # seeds and fuel: what the engine and wasmtime hold in a signed 64-bit integer
 MIN_RESOLUTION, MAX_RESOLUTION = pd.Timedelta(minutes=1), pd.Timedelta(days=1)
 FIRST_YEAR, LAST_YEAR = 1900, 2100  # start of a world; pandas' calendar ends in 2262
 Kw = Annotated[float, Field(ge=-MAX_POWER_KW, le=MAX_POWER_KW)]  # a signed power value of a profile
@@ -66,7 +67,7 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration), Field(description="duration such as '15min', '1h', '2d'")]
 
 
-def _clock_minutes(value: str) -> int:
+def clock_minutes(value: str) -> int:
     """Minutes after midnight of an "HH:MM" time of day (00:00 to 23:59)."""
     hours, minutes = int(value[:2]), int(value[3:])
     if hours > 23 or minutes > 59:
@@ -75,7 +76,7 @@ def _clock_minutes(value: str) -> int:
 
 
 def _time_of_day(value: str) -> str:
-    _clock_minutes(value)
+    clock_minutes(value)
     return value
 
 
@@ -106,7 +107,7 @@ class WorldSection(Strict):
     timezone: str = "Europe/Berlin"
     location: Location = Location()
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
-    seed: int = Field(0, ge=0, le=2**63 - 1)
+    seed: int = Field(0, ge=0, le=MAX_INT64)
 
     @field_validator("start")
     @classmethod
@@ -280,7 +281,7 @@ class EV(Strict):
     def _chargeable(self) -> EV:
         if self.energy_kwh > self.capacity_kwh:
             raise ValueError(f"energy_kwh ({self.energy_kwh:g}) exceeds capacity_kwh ({self.capacity_kwh:g})")
-        plugged_min = (_clock_minutes(self.departure) - _clock_minutes(self.arrival)) % (24 * 60)
+        plugged_min = (clock_minutes(self.departure) - clock_minutes(self.arrival)) % (24 * 60)
         if plugged_min == 0:
             raise ValueError(f"arrival and departure are both {self.arrival}: the EV is never plugged in")
         reachable_kwh = self.power_kw * self.efficiency * plugged_min / 60
@@ -361,7 +362,7 @@ class Preferences(Strict):
 class ModuleLimits(Strict):
     """Per-call limits of a WASM strategy; each may only lower the manifest's."""
 
-    fuel: int | None = Field(None, gt=0, le=2**63 - 1)
+    fuel: int | None = Field(None, gt=0, le=MAX_INT64)
     memory_mb: float | None = Field(None, gt=0, le=4096, description="a 32-bit module addresses at most 4 GiB")
     output_kb: float | None = Field(None, gt=0, le=4096 * 1024)
 

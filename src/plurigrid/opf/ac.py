@@ -23,11 +23,10 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from plurigrid.opf.interior import casadi_sparse
+from plurigrid.opf.highs import INTERIOR_QP
+from plurigrid.opf.interior import OPTIMAL_STATUSES, casadi_sparse, ipopt_options, start_point
 from plurigrid.opf.network import OpfNetwork
 from plurigrid.opf.result import FAILED, INFEASIBLE, OPTIMAL, OpfResult
-
-_OPTIMAL_STATUSES = ("Solve_Succeeded", "Solved_To_Acceptable_Level")
 
 
 def branch_admittances(net: OpfNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -109,12 +108,6 @@ def shifted_angles(net: OpfNetwork) -> np.ndarray:
     return theta
 
 
-def _start(lo: np.ndarray, hi: np.ndarray, default: float) -> np.ndarray:
-    """Midpoint of finite bounds, else `default` clipped into them: a flat, deterministic start."""
-    mid = np.where(np.isfinite(lo) & np.isfinite(hi), 0.5 * (lo + hi), default)
-    return np.clip(mid, lo, hi)
-
-
 @dataclass
 class AcModel:
     """The AC power-flow part of the OPF as casadi expressions over (va, vm, pg, qg), in per unit.
@@ -154,8 +147,8 @@ def ac_model(net: OpfNetwork) -> AcModel:
 
     rated = np.flatnonzero(np.isfinite(net.rate))
     limited = np.flatnonzero(np.isfinite(net.angmin) | np.isfinite(net.angmax))
-    start = np.concatenate([shifted_angles(net), _start(net.vmin, net.vmax, 1.0), _start(net.pmin, net.pmax, 0.0),
-                            _start(net.qmin, net.qmax, 0.0)])
+    start = np.concatenate([shifted_angles(net), start_point(net.vmin, net.vmax, 1.0), start_point(net.pmin, net.pmax, 0.0),
+                            start_point(net.qmin, net.qmax, 0.0)])
     return AcModel(va, vm, pg, qg, pf, ca.vertcat(p_balance, q_balance), rated,
                    pf[rated] ** 2 + qf[rated] ** 2, pt[rated] ** 2 + qt[rated] ** 2,
                    limited, va[net.f[limited]] - va[net.t[limited]], start)
@@ -167,11 +160,6 @@ def branch_power(net: OpfNetwork, vm: np.ndarray, va_rad: np.ndarray) -> tuple[n
     v = vm * np.exp(1j * va_rad)
     vf, vt = v[net.f], v[net.t]
     return vf * np.conj(yff * vf + yft * vt), vt * np.conj(ytf * vf + ytt * vt)
-
-
-def ipopt_options(tol: float, max_iter: int, print_level: int) -> dict[str, bool | dict[str, float | str]]:
-    """Fixed IPOPT options: the same problem always takes the same path."""
-    return {"print_time": False, "ipopt": {"tol": tol, "max_iter": max_iter, "print_level": print_level, "sb": "yes"}}
 
 
 def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_level: int = 0) -> OpfResult:
@@ -218,7 +206,7 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
 
     stats = solver.stats()
     raw_status = stats["return_status"]
-    status = OPTIMAL if raw_status in _OPTIMAL_STATUSES else INFEASIBLE if raw_status == "Infeasible_Problem_Detected" else FAILED
+    status = OPTIMAL if raw_status in OPTIMAL_STATUSES else INFEASIBLE if raw_status == "Infeasible_Problem_Detected" else FAILED
     xs = np.asarray(sol["x"]).ravel()
     va_s, vm_s, pg_s, qg_s = np.split(xs[: 2 * n + 2 * g_count], [n, 2 * n, 2 * n + g_count])
     flows = ca.Function("flows", [m.va, m.vm], [m.p_from])
@@ -231,7 +219,7 @@ def solve_ac(net: OpfNetwork, *, tol: float = 1e-8, max_iter: int = 500, print_l
         solve_time_s=t2 - t1, build_time_s=t1 - t0,
         pg_mw=base * pg_s, lmp=lmp, va_deg=np.rad2deg(va_s), vm_pu=vm_s, qg_mvar=base * qg_s,
         branch_p_mw=base * np.asarray(flows(va_s, vm_s)).ravel(),
-        iterations=int(stats["iter_count"]), attempts=[f"interior point (IPOPT): {status}"],
+        iterations=int(stats["iter_count"]), attempts=[f"{INTERIOR_QP}: {status}"],
         shadow=_shadow_prices(net, m, lam_x, lam_g) if optimal else {}, extra={"solver_status": raw_status},
     )
 

@@ -24,8 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from plurigrid.opf import highs
-from plurigrid.opf.ac import ac_model, branch_power, ipopt_options
+from plurigrid.opf.ac import ac_model, branch_power
 from plurigrid.opf.dc import LineModel, dc_program
+from plurigrid.opf.interior import OPTIMAL_STATUSES, ipopt_options
 from plurigrid.opf.network import OpfNetwork
 from plurigrid.opf.result import OPTIMAL, OpfResult
 
@@ -98,8 +99,11 @@ class Explanation:
 
 
 def explain(net: OpfNetwork, result: OpfResult, model: str, line_model: LineModel = "matpower") -> Explanation:
-    """Binding limits of an optimal `result`, else the smallest relaxation that makes `net` feasible."""
-    kind = "dc" if model == "dc" else "ac"
+    """Binding limits of an optimal `result` of the dc or ac model, else the smallest relaxation that makes `net`
+    feasible. ValueError for another model (lindistflow has no angles to explain limits by)."""
+    if model not in ("dc", "ac"):
+        raise ValueError(f"explain: supported for the dc and ac models, not {model!r}")
+    kind = model
     if result.ok:
         return Explanation(result.status, binding=binding(net, result, kind))
     notes = _capacity_notes(net)
@@ -317,7 +321,7 @@ def relax_ac(net: OpfNetwork) -> tuple[list[Limit], bool]:
     for _ in range(REWEIGHTING_ROUNDS):  # weights 1 / (relaxation + eps): small relaxations are pushed to zero
         sol = solver(x0=x, p=base_weight / (relaxed + REWEIGHTING_EPS_PU) * REWEIGHTING_EPS_PU, lbx=lbx, ubx=ubx,
                      lbg=lbg, ubg=ubg)
-        if solver.stats()["return_status"] not in ("Solve_Succeeded", "Solved_To_Acceptable_Level"):
+        if solver.stats()["return_status"] not in OPTIMAL_STATUSES:
             return [], False
         x = np.asarray(sol["x"]).ravel()
         relaxed = base_weight * np.maximum(x[-n_s:], 0.0)

@@ -84,11 +84,6 @@ class Solution:
     lazy_added: np.ndarray | None = None  # lazy rows in the model, in the order their duals follow the base rows
     attempts: tuple[str, ...] = ()  # "name: status" of every attempt, the last one gave this solution
 
-    @property
-    def solved_by(self) -> str:
-        """Name of the attempt that gave this solution."""
-        return self.attempts[-1].rsplit(": ", 1)[0] if self.attempts else ""
-
 
 _quiet_lock = threading.Lock()
 

@@ -20,6 +20,20 @@ from plurigrid.opf.highs import Solution
 from plurigrid.opf.result import FAILED, INFEASIBLE, OPTIMAL
 
 TOL = 1e-10  # IPOPT's scaled KKT tolerance: objectives agree with an exact QP solve to about 1e-10
+OPTIMAL_STATUSES = ("Solve_Succeeded", "Solved_To_Acceptable_Level")  # IPOPT's answers the AC models take as optimal
+
+
+def ipopt_options(tol: float, max_iter: int, print_level: int) -> dict[str, bool | dict[str, float | str]]:
+    """Fixed IPOPT options: the same problem always takes the same path."""
+    return {"print_time": False, "ipopt": {"tol": tol, "max_iter": max_iter, "print_level": print_level, "sb": "yes"}}
+
+
+def start_point(lo: np.ndarray, hi: np.ndarray, default: float) -> np.ndarray:
+    """Midpoint of finite bounds, else `default` clipped into them: a flat, deterministic start."""
+    boxed = np.isfinite(lo) & np.isfinite(hi)
+    mid = np.full(len(lo), float(default))
+    mid[boxed] = 0.5 * (lo[boxed] + hi[boxed])
+    return np.clip(mid, lo, hi)
 
 
 def casadi_sparse(matrix: sp.spmatrix) -> ca.DM:
@@ -39,13 +53,8 @@ def solve_qp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarr
     n, m = len(c), a.shape[0]
     x = ca.MX.sym("x", n)
     objective = ca.dot(ca.DM(c), x) + 0.5 * ca.dot(x, ca.mtimes(casadi_sparse(q), x))
-    options: dict[str, bool | dict[str, float | str]] = {
-        "print_time": False, "ipopt": {"tol": TOL, "print_level": 0, "sb": "yes", "max_iter": 1000}}
-    solver = ca.nlpsol("qp", "ipopt", {"x": x, "f": objective, "g": ca.mtimes(casadi_sparse(a), x)}, options)
-    boxed = np.isfinite(col_lo) & np.isfinite(col_hi)
-    start = np.zeros(n)
-    start[boxed] = 0.5 * (col_lo[boxed] + col_hi[boxed])
-    start = np.clip(start, col_lo, col_hi)
+    solver = ca.nlpsol("qp", "ipopt", {"x": x, "f": objective, "g": ca.mtimes(casadi_sparse(a), x)}, ipopt_options(TOL, 1000, 0))
+    start = start_point(col_lo, col_hi, 0.0)
     t0 = time.perf_counter()
     out = solver(x0=start, lbx=col_lo, ubx=col_hi, lbg=row_lo, ubg=row_hi)
     dt = time.perf_counter() - t0
