@@ -274,8 +274,8 @@ def file_targets(folder: Path) -> list[Target]:
     from plurigrid.cli.module import _read_observation
     from plurigrid.jsonfile import read_json
     from plurigrid.lattice.genesis import Genesis, GenesisError
-    from plurigrid.lattice.identity import Identity
     from plurigrid.microworld.loader import LIBRARY_PACKAGE
+    from plurigrid.state.identity import Identity
     from plurigrid.strategies.wasm.manifest import ManifestError, load_manifest
 
     dids = [Identity.from_seed(bytes([i]) * 32).did for i in (1, 2)]
@@ -357,8 +357,8 @@ def wire_targets() -> list[Target]:
     """What a WASM module returns, and what lattice peers send."""
     from plurigrid.lattice import hashgraph
     from plurigrid.lattice.hashgraph import Operation, Rejected
-    from plurigrid.lattice.identity import Identity
     from plurigrid.lattice.membership import decode_heartbeat, encode_heartbeat
+    from plurigrid.state.identity import Identity
     from plurigrid.strategies.wasm.host import DECISION_FLAGS, DECISION_NUMBERS, InvalidOutput, parse_decision
 
     decisions = [json.dumps(dict.fromkeys(sorted(DECISION_NUMBERS), 1.5) | dict.fromkeys(DECISION_FLAGS, True)).encode(),

@@ -153,10 +153,11 @@ def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progre
     from plurigrid.engine.output import write_run
     from plurigrid.engine.results import summary as make_summary
     from plurigrid.engine.simulate import Stop, simulate, stop_on_interrupt
+    from plurigrid.state.ledger import ledger_summary
 
     (folder / "summary.json").unlink(missing_ok=True)  # an earlier run's, in a reused folder
-    writer = RunLedger(folder / "ledger", threaded=world.n >= THREAD_MIN_PARTICIPANTS,
-                       signer=run_signer(signer_key)) if ledger else None
+    signer = run_signer(signer_key) if ledger else None
+    writer = RunLedger(folder / "ledger", threaded=world.n >= THREAD_MIN_PARTICIPANTS, signer=signer) if signer is not None else None
     stop = Stop()
     total = world.steps
     tick = None if progress is None else (lambda k: progress(k + 1, total))
@@ -173,9 +174,8 @@ def _simulate_into(world: Any, folder: Path, recorder: Any, ledger: bool, progre
     modules = outcome.state.runtime.modules
     summary = make_summary(world, totals, microworld, modules={} if modules is None else modules.report(),
                            host_faults=[] if modules is None else modules.host_faults, timings_s=timings)
-    if writer is not None:
-        summary["ledger"] = {"height": writer.head.height, "head": writer.head.hash, "state_root": writer.head.state_root,
-                             "signer": None if writer.ledger.signer is None else writer.ledger.signer.did}
+    if writer is not None and signer is not None:
+        summary["ledger"] = ledger_summary(writer.head, signer.did)
     write_run(folder, world, totals, summary, None if modules is None else modules.log)
 
 

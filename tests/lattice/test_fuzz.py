@@ -7,9 +7,9 @@ from plurigrid.engine.step import decide, observe
 from plurigrid.engine.world import compile_world
 from plurigrid.lattice import hashgraph
 from plurigrid.lattice.hashgraph import Operation
-from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.replica import CLOSE, DECISION, Replica, decision_payload
 from plurigrid.microworld.loader import load
+from plurigrid.state.identity import Identity
 
 MESSAGES = 100_000
 

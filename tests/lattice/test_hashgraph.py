@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from plurigrid.lattice import hashgraph
 from plurigrid.lattice.hashgraph import MAX_OP_BYTES, HashGraph, Operation, Rejected, parse, sync
-from plurigrid.lattice.identity import (
+from plurigrid.state.identity import (
     Identity,
     IdentityError,
     b58decode,

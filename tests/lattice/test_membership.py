@@ -3,9 +3,9 @@
 import asyncio
 import json
 
-from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.membership import Membership, decode_heartbeat, encode_heartbeat
 from plurigrid.lattice.transport import InprocBus, InprocTransport
+from plurigrid.state.identity import Identity
 
 PERIOD_S, DEAD_AFTER_S = 0.05, 0.25
 

@@ -10,9 +10,9 @@ from plurigrid.engine.simulate import simulate
 from plurigrid.engine.step import decide, observe
 from plurigrid.engine.world import compile_world
 from plurigrid.lattice.hashgraph import Operation
-from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, reading_payload
 from plurigrid.microworld.loader import load
+from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import BLOCKS, LedgerError, balances, verify
 
 NODES = [Identity.from_seed(bytes([70 + n]) * 32) for n in range(3)]

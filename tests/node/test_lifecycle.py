@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from plurigrid.lattice.identity import Identity
 from plurigrid.microworld.loader import SpecError
 from plurigrid.node.config import load_node_config
 from plurigrid.node.lifecycle import ALLOWED, Lifecycle, LifecycleError, State, read_status
+from plurigrid.state.identity import Identity
 from tests.cli.test_cli import plurigrid
 
 CONFIG = """[node]

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 import plurigrid
-from plurigrid.engine import ledger_entries, output
+from plurigrid.engine import ledger_entries
 from plurigrid.engine.ledger_entries import run_signer
 from plurigrid.state import blocklog, store
 from plurigrid.state import ledger as L
@@ -147,14 +147,14 @@ def _kill_at(point: str, occurrence: int, folder: Path) -> None:
 
         store.Store.set_meta = set_meta
     elif point == "summary":
-        real_replace = output.os.replace
+        real_replace = os.replace
 
         def replace_summary(src: Path, dst: Path) -> None:  # os.replace, for every module of the child
             if Path(dst).name == "summary.json" and due(point):
                 die()
             real_replace(src, dst)
 
-        output.os.replace = replace_summary
+        os.replace = replace_summary
     elif point == "stale-removal":
         real_unlink = Path.unlink
         ledger = folder / "ledger"

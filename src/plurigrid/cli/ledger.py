@@ -142,11 +142,10 @@ def ledger_show(
 
 
 def _require_dir(run_dir: Path) -> None:
-    from plurigrid.state.blocklog import BlockLog
-    from plurigrid.state.ledger import BLOCKS, STATE, ledger_folder
+    from plurigrid.state.ledger import BLOCKS, has_ledger, ledger_folder
 
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run folder")
     folder = ledger_folder(run_dir)
-    if not BlockLog.exists(folder) and not (folder / STATE).is_file():
+    if not has_ledger(folder):
         raise UsageError(f"{run_dir}: holds no ledger (expected ledger/{BLOCKS})")

@@ -43,8 +43,8 @@ def run(
 @node_app.command("id")
 def node_id(config: Path = typer.Option(..., "--config", help="the node's NODE.toml")) -> None:
     """Prints the node's did:key (creating its key in the data folder if it has none), for the genesis file."""
-    from plurigrid.lattice.identity import Identity
     from plurigrid.node.config import load_node_config
+    from plurigrid.state.identity import Identity
 
     _, data_dir = load_node_config(config)
     sys.stdout.write(Identity.load_or_create(data_dir / "identity.key").did + "\n")

@@ -16,7 +16,7 @@ import numpy as np
 
 from plurigrid.engine.step import StepResult
 from plurigrid.engine.world import World
-from plurigrid.state.identity import Identity, IdentityError
+from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import Header, Ledger
 
 
@@ -92,10 +92,7 @@ def run_signer(key: str | Path | None = None) -> Identity:
     """
     path = Path(key) if key is not None else Path(os.environ[SIGNER_KEY_ENV]) if os.environ.get(SIGNER_KEY_ENV) \
         else default_signer_key()
-    try:
-        return Identity.load_or_create(path)
-    except OSError as err:
-        raise IdentityError(f"{path}: cannot create the ledger's signing key ({err.strerror})") from None
+    return Identity.load_or_create(path)
 
 
 SYNC_INTERVAL_S = 0.5  # a simulation's blocks are fsynced together (a run writes up to hundreds a second)

@@ -4,25 +4,19 @@ table, report.html and the modules' log."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from plurigrid.engine.record import Totals
 from plurigrid.engine.report import write_report
 from plurigrid.engine.results import settlements_table
 from plurigrid.engine.world import World
+from plurigrid.jsonfile import write_text_atomic
 
 
 def write_summary(folder: Path, summary: dict) -> None:
     """Writes summary.json whole or not at all (written aside, fsynced, renamed), so a run killed meanwhile leaves
     either the summary or none, never a torn one."""
-    path = folder / "summary.json"
-    tmp = path.with_name(f".summary.json.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(summary, indent=2, sort_keys=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(folder / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n", durable=True)
 
 
 def write_run(folder: Path, world: World, totals: Totals, summary: dict, modules_log: list[str] | None) -> None:

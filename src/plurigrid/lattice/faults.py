@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from plurigrid.errors import PlurigridError
 from plurigrid.lattice.hashgraph import MAX_OP_BYTES, Operation
-from plurigrid.lattice.identity import Identity
+from plurigrid.state.identity import Identity
 
 KINDS = ("kill", "restart", "partition", "nats-kill", "nats-restart", "byzantine")
 _SPEC = re.compile(r"^(?P<kind>[a-z-]+):(?P<target>\d+)(?:@(?P<start>\d+)(?:-(?P<end>\d+))?)?$")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from plurigrid.errors import PlurigridError
 from plurigrid.jsonfile import read_json
-from plurigrid.lattice.identity import IdentityError, public_key_of
+from plurigrid.state.identity import IdentityError, public_key_of
 
 
 class GenesisError(PlurigridError, ValueError):

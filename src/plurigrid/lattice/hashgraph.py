@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from plurigrid.lattice.identity import Identity, verify
+from plurigrid.state.identity import Identity, verify
 from plurigrid.untrusted import parse_json
 
 MAX_OP_BYTES = 64 * 1024

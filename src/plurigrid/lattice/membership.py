@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from plurigrid.lattice.aio import cancel
-from plurigrid.lattice.identity import Identity, verify
 from plurigrid.lattice.transport import Transport, TransportDown
+from plurigrid.state.identity import Identity, verify
 from plurigrid.untrusted import parse_json
 
 MAX_HEARTBEAT_BYTES = 4096

@@ -35,13 +35,13 @@ from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import Fault, parse_fault
 from plurigrid.lattice.genesis import Genesis, Member
 from plurigrid.lattice.hashgraph import Rejected, parse
-from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.lattice.proxy import Relay
 from plurigrid.lattice.replica import CLOSE
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport
 from plurigrid.node.nexus import Nexus, NodeReport
 from plurigrid.node.runner import REPORT, SharedWorlds, timing
+from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import BLOCKS, balances, verify
 
 TRANSPORTS = ("inproc", "nats")

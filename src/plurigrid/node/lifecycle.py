@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from plurigrid.jsonfile import write_text_atomic
+
 
 class State(str, Enum):
     BOOT = "boot"
@@ -50,13 +52,6 @@ ALLOWED: dict[State, frozenset[State]] = {
     State.STOPPED: frozenset(),
 }
 STATUS, HISTORY, VIEW = "status.json", "lifecycle.jsonl", "lattice.json"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replaces the file at once: a reader (`node status`) never sees half of it."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class LifecycleError(RuntimeError):
@@ -93,7 +88,7 @@ class Lifecycle:
             f.write(json.dumps(line) + "\n")
         status = {"did": self.did, "state": self.state.value, "since": self.since, "transitions": self.transitions,
                   "reason": reason, "pid": os.getpid()}
-        write_atomic(self.data_dir / STATUS, json.dumps(status, indent=2) + "\n")
+        write_text_atomic(self.data_dir / STATUS, json.dumps(status, indent=2) + "\n")
 
 
 def read_view(data_dir: Path) -> dict[str, dict]:

@@ -39,15 +39,16 @@ import numpy as np
 from plurigrid.engine.step import State as WorldState
 from plurigrid.engine.step import decide, observe, passive_decision, step, warm_up
 from plurigrid.engine.world import World
+from plurigrid.jsonfile import write_text_atomic
 from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import byzantine_messages
 from plurigrid.lattice.hashgraph import Operation
-from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, published, reading_payload
 from plurigrid.lattice.transport import Transport, TransportDown
-from plurigrid.node.lifecycle import VIEW, Lifecycle, State, write_atomic
+from plurigrid.node.lifecycle import VIEW, Lifecycle, State
 from plurigrid.node.outbox import Outbox
+from plurigrid.state.identity import Identity
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
 
@@ -168,7 +169,7 @@ class Nexus:
         alive = frozenset(self.membership.alive())
         if alive != self._alive_seen:
             self._alive_seen = alive
-            write_atomic(self.data_dir / VIEW, json.dumps(self.membership.view(), indent=1) + "\n")
+            write_text_atomic(self.data_dir / VIEW, json.dumps(self.membership.view(), indent=1) + "\n")
 
     def _closes(self, k: int) -> bool:
         """Whether this node closes interval k: the live members take turns (the others close only if it does not)."""

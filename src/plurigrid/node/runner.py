@@ -18,11 +18,11 @@ from typing import TypedDict
 
 from plurigrid.engine.world import World, compile_world
 from plurigrid.lattice.genesis import Genesis, GenesisError
-from plurigrid.lattice.identity import Identity
 from plurigrid.lattice.transport import NatsTransport
 from plurigrid.microworld.loader import load
 from plurigrid.node.config import NodeConfig, detect_host, load_node_config
 from plurigrid.node.nexus import Nexus, NodeReport
+from plurigrid.state.identity import Identity
 
 REPORT = "report.json"
 

@@ -115,10 +115,10 @@ class Identity:
         if path.exists():
             return cls.load(path)
         identity = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(identity.private_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                                            serialization.NoEncryption()))
@@ -127,6 +127,8 @@ class Identity:
             os.link(tmp, path)
         except FileExistsError:
             return cls.load(path)  # another process created it first
+        except OSError as err:
+            raise IdentityError(f"{path}: cannot create the key ({err.strerror})") from None
         finally:
             tmp.unlink(missing_ok=True)
         return identity

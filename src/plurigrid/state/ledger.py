@@ -37,6 +37,7 @@ from typing import Any, cast
 import numpy as np
 
 from plurigrid.errors import PlurigridError
+from plurigrid.jsonfile import read_json
 from plurigrid.state._native import canonical_json, format_rows
 from plurigrid.state.blocklog import HEAD, BlockLog, BlockLogError
 from plurigrid.state.identity import Identity, IdentityError, public_key_of
@@ -316,13 +317,13 @@ def _signer_of(header: Header, signature: dict | None, where: str) -> str | None
     if signature is None:
         return None
     did = signature["signer"]
-    try:
+    if verify_signature(did, bytes.fromhex(signature["ed25519"]), signing_message(header)):
+        return did
+    try:  # which way it fails: a signer that is no did:key, or a signature that is not its
         public_key_of(did)
     except IdentityError as err:
         raise LedgerError(f"{where}: signature: {err}") from None
-    if not verify_signature(did, bytes.fromhex(signature["ed25519"]), signing_message(header)):
-        raise LedgerError(f"{where}: its signature is not {did}'s signature of its header")
-    return did
+    raise LedgerError(f"{where}: its signature is not {did}'s signature of its header")
 
 
 def _signer_name(did: str | None) -> str:
@@ -381,7 +382,7 @@ class Ledger:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._remove_stale()
             (self.folder / BLOCKS).touch()
-        elif not BlockLog.exists(self.folder) and not (self.folder / STATE).is_file():
+        elif not has_ledger(self.folder):
             raise LedgerError(f"{self.folder}: no ledger here (expected {BLOCKS} and {STATE})")
         self.signer = signer
         try:
@@ -472,7 +473,7 @@ class Ledger:
 def _open_store(folder: Path) -> Store | Format1Store:
     """The ledger's state.sqlite opened for reading; an empty store in memory if it is missing (a writer that died
     before creating it: the blocks are the record, and reopening rebuilds the state from them)."""
-    if not BlockLog.exists(folder) and not (folder / STATE).is_file():
+    if not has_ledger(folder):
         raise LedgerError(f"{folder}: no ledger here (expected {BLOCKS} and {STATE})")
     if not (folder / STATE).is_file():
         return Store(":memory:", log=False)
@@ -502,6 +503,11 @@ def _chain_at(store: Store, blocks: BlockLog, height: int) -> _Chain:
         header, _, signature = _parse_block(line, height)
         signer = _signer_of(header, signature, f"block {height}")
     return _Chain(accounts, _head_header(store, height), signer)
+
+
+def has_ledger(folder: Path) -> bool:
+    """Whether `folder` holds a ledger: its blocks, or at least its state (a writer that died between the two)."""
+    return BlockLog.exists(folder) or (folder / STATE).is_file()
 
 
 def ledger_folder(run_dir: Path | str) -> Path:
@@ -651,21 +657,23 @@ def check(run_dir: Path | str, expect_signer: str | None = None) -> Verdict:
     return Verdict(chain.head, chain.signer, closed, blocks.torn_bytes, state_missing, summary, run_folder)
 
 
+def ledger_summary(head: Header, signer: str | None) -> dict:
+    """What a run's summary.json says of its ledger: the head's height, hash and state root, and the signer's did."""
+    return {"height": head.height, "head": head.hash, "state_root": head.state_root, "signer": signer}
+
+
 def _run_summary(run_dir: Path, chain: _Chain) -> dict | None:
     """The run folder's summary.json (None if the run wrote none), checked to name the ledger's head and signer."""
     path = run_dir / "summary.json"
     if not path.is_file():
         return None
-    try:
-        summary = parse_json(path.read_bytes())
-    except ValueError:
-        raise LedgerError(f"{path}: not JSON (a run writes its summary.json whole or not at all)") from None
-    said = summary.get("ledger") if isinstance(summary, dict) else None
+    summary = read_json(path, LedgerError)  # a run writes its summary.json whole or not at all
+    if not isinstance(summary, dict):
+        raise LedgerError(f"{path}: has no ledger object (the height, head and signer of the run's ledger)")
+    said = summary.get("ledger")
     if not isinstance(said, dict):
         raise LedgerError(f"{path}: has no ledger object (the height, head and signer of the run's ledger)")
-    found = {"height": chain.head.height, "head": chain.head.hash, "state_root": chain.head.state_root,
-             "signer": chain.signer}
-    for name, value in found.items():
+    for name, value in ledger_summary(chain.head, chain.signer).items():
         if name in said and said[name] != value:
             raise LedgerError(f"{path}: ledger.{name} is {said[name]!r}, but the ledger's is {value!r}")
     return summary
