@@ -412,7 +412,7 @@ def _summary(name: str, steps: int, reports: list[NodeReport], folders: list[Pat
                        "p99_after_first": _percentile([ms for r in reports for ms in r.latencies_ms[1:]], 0.99)},
         "faults_applied": faults,
         # a module call only the wall-clock backstop stopped makes that node's decisions machine-dependent
-        "reproducible": all(r.reproducible for r in reports),
+        "reproducible": not any(r.host_faults for r in reports),
         "host_faults": [dict(fault, node=r.did) for r in reports for fault in r.host_faults],
         # node processes only (on nats): each process's CPU time and peak memory shared out over its nodes
         "cpu_s_per_node": statistics.fmean(r.cpu_s for r in reports),

@@ -72,7 +72,6 @@ class NodeReport:
     cpu_s: float = 0.0  # its process's CPU time and peak memory, shared out over the nodes of the process
     peak_mb: float = 0.0
     host_faults: list[dict] = field(default_factory=list)  # its modules' calls the wall-clock backstop stopped
-    reproducible: bool = True  # False once a host fault made one of its decisions depend on the machine
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -214,7 +213,7 @@ class Nexus:
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
                           sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
                           self.outbox.counts(), len(self.replica.read) - len(self.replica.readings),  # in blocks, not queued
-                          host_faults=faults, reproducible=not faults)
+                          host_faults=faults)
 
     def _go_offline(self, reason: str) -> None:
         if self.lifecycle.state != State.OFFLINE:
