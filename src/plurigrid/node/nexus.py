@@ -68,7 +68,7 @@ class NodeReport:
     missing: int  # participant-intervals cleared without their decision (acted passively or locally)
     offline_intervals: int = 0  # intervals this node ran on local control
     outbox: dict[str, int] = field(default_factory=dict)  # its local-control records, and how many are settled
-    readings_taken: int = 0  # readings its replica settled (any node's): the same on every honest node
+    readings_taken: int = 0  # readings its replica took (any node's): settled in a block, or due in the next one
     cpu_s: float = 0.0  # its process's CPU time and peak memory, shared out over the nodes of the process
     peak_mb: float = 0.0
     host_faults: list[dict] = field(default_factory=list)  # its modules' calls the wall-clock backstop stopped
@@ -212,7 +212,7 @@ class Nexus:
         return NodeReport(self.identity.did, [c.header.state_root for c in self.replica.cleared], self.latencies_ms,
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
                           sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
-                          self.outbox.counts(), len(self.replica.read) - len(self.replica.readings),  # in blocks, not queued
+                          self.outbox.counts(), len(self.replica.read),
                           host_faults=faults)
 
     def _go_offline(self, reason: str) -> None:
