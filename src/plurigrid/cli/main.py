@@ -20,6 +20,7 @@ from rich.table import Table
 
 from plurigrid.cli import console
 from plurigrid.cli.lattice import lattice_app
+from plurigrid.cli.game import game_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
 from plurigrid.cli.node import node_app
@@ -38,6 +39,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(ics23_app, name="ics23")
 app.add_typer(node_app, name="node")
 app.add_typer(lattice_app, name="lattice")
+app.add_typer(game_app, name="game")
 app.command("powerflow")(powerflow)
 app.command("opf")(opf)
 out_console = console.out
