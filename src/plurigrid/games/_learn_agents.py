@@ -33,7 +33,7 @@ import numpy as np
 
 from plurigrid.errors import UsageError
 
-TIE_RTOL = 1e-12  # payoffs within this fraction of the largest magnitude of the best one count as a tie
+TIE_RTOL = 1e-12  # values within TIE_RTOL * (1 + largest |value|) of the best count as tied (rounding, not preference)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
