@@ -2,10 +2,167 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import TYPE_CHECKING
+
 import typer
+from rich.table import Table
 
+from plurigrid.cli import console
 from plurigrid.cli.game_solve import solve
+from plurigrid.errors import UsageError
 
+if TYPE_CHECKING:
+    from plurigrid.games.microgame import MicroworldGame
+
+out = console.out
 game_app = typer.Typer(help="Games: solve Gambit .nfg/.efg files; equilibria, deviations and coalitions of microworld games.",
                        no_args_is_help=True)
 game_app.command("solve")(solve)
+
+GAME_ARG = typer.Argument(..., help="a GAME.toml or a library game (plurigrid game list)")
+MECHANISM = typer.Option(None, "--mechanism", help="one of the game's mechanisms (default: each in turn)")
+WORKERS = typer.Option(1, "--workers", min=1, max=64, help="simulations run at once (processes)")
+CACHE = typer.Option(None, "--cache", help="folder that keeps simulated runs between commands")
+JSON = typer.Option(False, "--json", help="print the result as JSON")
+PROFILE = typer.Option(None, "--profile", help="PLAYER=STRATEGY (repeatable); players not named play their first strategy")
+
+
+def _games(game: str, mechanism: str | None, cache: str | None) -> list[MicroworldGame]:
+    from plurigrid.games.loader import load_game
+    from plurigrid.games.microgame import MicroworldGame, SimulationCache
+
+    spec, name, base = load_game(game)
+    if not spec.player:
+        raise UsageError(f"{name}: a resilience game has no players to analyse here; use `plurigrid game resilience`")
+    mechanisms = spec.game.mechanisms
+    if mechanism is not None and mechanism not in mechanisms:
+        raise UsageError(f"--mechanism: {mechanism!r} is not one of the game's mechanisms ({', '.join(mechanisms)})")
+    shared = SimulationCache(cache)
+    return [MicroworldGame(spec, name, base, m, shared) for m in ([mechanism] if mechanism else mechanisms)]
+
+
+def _choice(profile: list[str] | None) -> dict[str, str]:
+    choice = {}
+    for item in profile or []:
+        player, sep, plan = item.partition("=")
+        if not sep or not player or not plan:
+            raise UsageError(f"--profile: expected PLAYER=STRATEGY, got {item!r}")
+        choice[player] = plan
+    return choice
+
+
+def _emit(data: dict) -> None:
+    sys.stdout.write(json.dumps(data) + "\n")
+
+
+@game_app.command("list")
+def list_games() -> None:
+    """List the library games."""
+    from plurigrid.games.loader import library_games
+
+    table = Table("game", "description", box=None)
+    for name, desc in library_games().items():
+        table.add_row(name, desc)
+    out.print(table)
+
+
+@game_app.command("check")
+def check(game: str = GAME_ARG, mechanism: str | None = MECHANISM, profile: list[str] | None = PROFILE,
+          workers: int = WORKERS, cache: str | None = CACHE, as_json: bool = JSON) -> None:
+    """Payoffs of one profile and every profitable unilateral deviation from it (none: an equilibrium)."""
+    from plurigrid.games.analysis import deviations
+
+    results = []
+    for g in _games(game, mechanism, cache):
+        report = deviations(g, g.profile_of(_choice(profile)), workers)
+        results.append({"mechanism": g.mechanism, **report.to_json(g.player_ids)})
+        if not as_json:
+            verdict = "an equilibrium" if report.equilibrium else f"not an equilibrium ({len(report.deviations)} profitable deviations)"
+            out.print(f"{g.name} under {g.mechanism}: {', '.join(f'{p}={s}' for p, s in zip(g.player_ids, report.labels))}: {verdict}; "
+                      f"community cost {report.community_cost_eur:,.3f} EUR", markup=False, highlight=False, soft_wrap=True)
+            table = Table("player", "payoff EUR", box=None)
+            for p, v in zip(g.player_ids, report.payoffs_eur):
+                table.add_row(p, f"{v:,.4f}")
+            out.print(table)
+            if report.deviations:
+                table = Table("player", "from", "to", "gain EUR", box=None)
+                for d in report.deviations:
+                    table.add_row(d.player, d.from_plan, d.to_plan, f"{d.gain_eur:,.4f}")
+                out.print(table)
+    if as_json:
+        _emit({"game": _name(game), "results": results})
+
+
+def _name(game: str) -> str:
+    return game.rsplit("/", 1)[-1].removesuffix(".toml")
+
+
+@game_app.command("equilibria")
+def equilibria(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
+               method: str = typer.Option("auto", "--method", help="auto, enumerate or best-response"),
+               workers: int = WORKERS, cache: str | None = CACHE, as_json: bool = JSON) -> None:
+    """Pure equilibria of the game under each mechanism, their community cost and the price of anarchy."""
+    from plurigrid.games.analysis import price_of_anarchy, pure_equilibria
+
+    if method not in ("auto", "enumerate", "best-response"):
+        raise UsageError(f"--method: unknown method {method!r}; expected auto, enumerate or best-response")
+    games = _games(game, mechanism, cache)
+    optimum = _optimum(games[0], cache)
+    results = []
+    for g in games:
+        found = pure_equilibria(g, method=method, workers=workers)
+        anarchy = price_of_anarchy(g, found, optimum)
+        results.append({"mechanism": g.mechanism, "method": found.method, "note": found.note, "profiles": found.profiles,
+                        "simulations": found.simulations, "equilibria": [e.to_json(g.player_ids) for e in found.equilibria],
+                        **anarchy.to_json()})
+        if not as_json:
+            out.print(f"{g.name} under {g.mechanism}: {len(found.equilibria)} pure equilibria among {found.profiles:,} profiles "
+                      f"({found.method}; {found.simulations} simulations){'; ' + found.note if found.note else ''}",
+                      markup=False, highlight=False, soft_wrap=True)
+            table = Table(*g.player_ids, "community cost EUR", box=None)
+            for e in found.equilibria:
+                table.add_row(*e.labels, f"{e.community_cost_eur:,.3f}")
+            out.print(table)
+            poa, pos = anarchy.price_of_anarchy, anarchy.price_of_stability
+            out.print(f"optimum: {anarchy.optimum}, {anarchy.optimum_cost_eur:,.3f} EUR; price of anarchy "
+                      f"{'-' if poa is None else f'{poa:.4f}'}, price of stability {'-' if pos is None else f'{pos:.4f}'}",
+                      markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        _emit({"game": _name(game), "results": results})
+
+
+def _optimum(g: MicroworldGame, cache: str | None) -> MicroworldGame | None:
+    """The game under its optimum mechanism (the social optimum's run), sharing the cache."""
+    from plurigrid.games.microgame import MicroworldGame
+
+    if g.spec.game.optimum is None:
+        return None
+    return MicroworldGame(g.spec, g.name, g.base_dir, g.spec.game.optimum, g.cache)
+
+
+@game_app.command("counterfactual")
+def counterfactual(game: str = GAME_ARG, mechanism: str | None = MECHANISM, profile: list[str] | None = PROFILE,
+                   player: str | None = typer.Option(None, "--player", help="only this player"),
+                   workers: int = WORKERS, cache: str | None = CACHE, as_json: bool = JSON) -> None:
+    """For each player: had it chosen otherwise (the others as they were), what it would have paid."""
+    from plurigrid.games.analysis import counterfactuals
+
+    results = []
+    for g in _games(game, mechanism, cache):
+        if player is not None and player not in g.player_ids:
+            raise UsageError(f"--player: unknown player {player!r}; expected one of {', '.join(g.player_ids)}")
+        rows = [c for c in counterfactuals(g, g.profile_of(_choice(profile)), workers) if player in (None, c.player)]
+        results.append({"mechanism": g.mechanism, "counterfactuals": [
+            {"player": c.player, "chosen": c.chosen, "alternative": c.alternative, "payoff_eur": round(c.payoff_eur, 6),
+             "bill_eur": round(c.bill_eur, 6), "gain_eur": round(c.gain_eur, 6)} for c in rows]})
+        if not as_json:
+            out.print(f"{g.name} under {g.mechanism}:", markup=False, highlight=False)
+            for c in rows:
+                if c.alternative != c.chosen:
+                    out.print(f"  {c.player}: had you chosen {c.alternative} instead of {c.chosen}, you would have paid "
+                              f"{c.bill_eur:,.2f} EUR ({'+' if c.gain_eur >= 0 else ''}{c.gain_eur:,.2f} EUR for you)",
+                              markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        _emit({"game": _name(game), "results": results})

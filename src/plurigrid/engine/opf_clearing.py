@@ -66,7 +66,7 @@ def opf_problem(world: World, grid: Feeder, network: OpfNetwork, obs: Observatio
     ahead = state.runtime.window.rows(k, H)
     bus = grid.bus_of_row[world.bus_pos]
     alive = bus >= 0
-    optimised = np.isin(world.strategy, OPTIMISED_STRATEGIES) & ~obs.offline & alive
+    optimised = np.isin(world.strategy, OPTIMISED_STRATEGIES) & world.in_market & ~obs.offline & alive
     load = ahead.load_kw * alive
     load_q = ahead.load_kvar * alive
     q_per_p = np.divide(load_q, load, out=np.zeros_like(load), where=load > 0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plurigrid.assets.devices import battery_step_kwh, indoor_step_c, thermostat_kw
-from plurigrid.engine.dispatch import Dispatch, dispatch_thermal
+from plurigrid.engine.dispatch import Dispatch, dispatch_thermal, shed_load
 from plurigrid.engine.opf_clearing import AC_CHECKS, OPTIMISED_STRATEGIES, apply_plan, feeder_of, opf_problem, tighten
 from plurigrid.engine.runtime import Runtime
 from plurigrid.engine.world import World
@@ -100,7 +100,7 @@ def observe(world: World, state: State, k: int) -> Observation:
 def _stores(world: World) -> np.ndarray:
     """Participants whose battery serves as a store (under opf, the clearing runs the truthful ones' instead)."""
     names = [s for s in STORE_STRATEGIES if not (world.mechanism == "opf" and s in OPTIMISED_STRATEGIES)]
-    owners = np.flatnonzero(world.batteries.capacity_kwh > 0)
+    owners = np.flatnonzero((world.batteries.capacity_kwh > 0) & world.in_market)
     return owners[np.isin(world.strategy[owners], names)]
 
 
@@ -119,6 +119,11 @@ def decide(world: World, state: State, obs: Observation, k: int) -> Decision:
         t = world.index[k]
         modules.decide(obs, members[~offline[members]], out, rng, int(t.value // 1_000_000), t.isoformat(),
                        world.event_starts.get(k))
+    out.trades &= world.in_market
+    markup = world.markup_eur_per_kwh
+    if markup.any():  # a participant's strategic mark-up on whatever its strategy or module bid and asked
+        out.bid_eur_per_kwh -= markup
+        out.ask_eur_per_kwh += markup
     if offline.any():
         BUILTIN["passive"](obs, np.flatnonzero(offline), out, rng)
     _thermostats(world, obs, out)
@@ -242,6 +247,9 @@ def _schedule(world: World, state: State, obs: Observation, d: Decision, k: int,
         disp = Dispatch(plan.thermal_kw, plan.thermal_on, plan.thermal_started, 1.0 - used)
     else:
         disp = _dispatch_by_merit_order(world, state, obs, demand, k)
+        if disp.shed_kw > 0:  # an island short of supply sheds load
+            served, disp = shed_load(served, disp)
+            demand = served + d.ev_kw + d.hvac_kw + d.battery_kw
     renewable = obs.renewable_kw * (1.0 - disp.curtail_frac)
     net_kw = demand - renewable - disp.thermal_kw
     n_bus = len(world.grid.net.bus)

@@ -42,6 +42,8 @@ class World:
     kind: np.ndarray
     bus_pos: np.ndarray  # row position in net.bus of each participant's bus
     strategy: np.ndarray  # strategy name per participant
+    markup_eur_per_kwh: np.ndarray  # added to asks and taken off bids after the strategies decide (0: their own prices)
+    in_market: np.ndarray  # bool: may trade in the market (a coalition's outsiders settle at tariff; default all)
     groups: dict[str, np.ndarray]  # participant indices per built-in strategy
     fleet: Fleet
     series: SeriesSource
@@ -158,6 +160,8 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
     return World(
         name=spec.world.name, spec=spec, index=index, dt_h=dt_h, grid=grid, ids=ids,
         kind=np.array([p.kind for p in participants]), bus_pos=bus_pos, strategy=strategy,
+        markup_eur_per_kwh=np.array([p.markup_eur_per_kwh for p in participants], dtype=float),
+        in_market=np.ones(N, dtype=bool),
         groups=strategy_groups(strategy), fleet=fleet, series=series,
         import_eur_per_kwh=_hourly(market.import_price_eur_per_kwh, extended),
         export_eur_per_kwh=_hourly(market.export_price_eur_per_kwh, extended), horizon_steps=horizon,

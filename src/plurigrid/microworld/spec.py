@@ -385,6 +385,9 @@ class Participant(Strict):
     preferences: Preferences = Preferences()
     strategy: Literal[STRATEGY_CHOICES] = "passive"  # type: ignore[valid-type]
     module: ModuleRef | None = None
+    markup_eur_per_kwh: float = Field(
+        0.0, ge=-MAX_PRICE_EUR_PER_KWH, le=MAX_PRICE_EUR_PER_KWH,
+        description="strategic mark-up on the strategy's limit prices: asks this much above them, bids this much below")
 
     @model_validator(mode="after")
     def _module_strategy(self) -> Participant:
@@ -542,15 +545,19 @@ class Event(Strict):
     line: str | None = None
     participant: str | None = None
     scale: float | None = Field(None, ge=0, le=1, description="weather: factor on PV and wind availability")
+    hydro_scale: float | None = Field(None, ge=0, le=1, description="weather: factor on hydro availability (a drought)")
 
     @model_validator(mode="after")
     def _target(self) -> Event:
         targets = {"line_outage": "line", "generator_trip": "participant", "participant_offline": "participant",
                    "weather": "scale"}
         need = targets[self.kind]
-        if getattr(self, need) is None:
+        if self.kind == "weather" and self.scale is None and self.hydro_scale is None:
+            raise ValueError("a weather event needs 'scale' (PV and wind) or 'hydro_scale', or both")
+        if self.kind != "weather" and getattr(self, need) is None:
             raise ValueError(f"a {self.kind} event needs '{need}'")
-        extra = sorted(key for key in set(targets.values()) - {need} if getattr(self, key) is not None)
+        takes = {need, "hydro_scale"} if self.kind == "weather" else {need}
+        extra = sorted(key for key in (set(targets.values()) | {"hydro_scale"}) - takes if getattr(self, key) is not None)
         if extra:
             raise ValueError(f"a {self.kind} event takes '{need}', not '{extra[0]}'")
         return self

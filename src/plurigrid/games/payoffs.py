@@ -1,0 +1,77 @@
+"""What each participant gained or lost in one simulated run: the payoffs of a microworld game.
+
+A participant's cost of energy over a run (EUR) is its bill, plus the fuel of its thermal units,
+the wear of its battery, its discomfort outside the comfort band, and the value of the demand it
+wanted but never got (deferred load still waiting at the end, EV energy missing at departure,
+each at the participant's own value of energy). The community's cost adds up its members' and
+takes off the market's surplus (the clearing house's, which is the community's: a VCG deficit is
+a cost to it); the tariff is the outside world. Money is summed in integer micro-units where the
+ledger has it (bills, the market surplus), so the same run gives the same payoffs to the bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from plurigrid.engine.simulate import simulate
+from plurigrid.engine.step import State, StepResult
+from plurigrid.engine.world import World
+
+MICRO_PER_EUR = 1_000_000
+
+
+@dataclass(frozen=True)
+class RunCosts:
+    """Per participant (N,) in EUR, and the market's surplus (EUR) of one run."""
+
+    bill_eur: np.ndarray
+    cost_eur: np.ndarray  # bill + fuel + wear + discomfort + value of unserved demand
+    market_surplus_eur: float
+
+    @property
+    def community_cost_eur(self) -> float:
+        return float(self.cost_eur.sum()) - self.market_surplus_eur
+
+    def to_json(self) -> dict:
+        return {"bill_eur": self.bill_eur.tolist(), "cost_eur": self.cost_eur.tolist(), "market_surplus_eur": self.market_surplus_eur}
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunCosts:
+        return cls(np.asarray(data["bill_eur"], dtype=float), np.asarray(data["cost_eur"], dtype=float),
+                   float(data["market_surplus_eur"]))
+
+
+class _Meter:
+    """Sums one run's per-participant bills and costs as its steps end."""
+
+    def __init__(self, world: World) -> None:
+        n = world.n
+        self.world = world
+        self.bill_micro = np.zeros(n, dtype=np.int64)
+        self.surplus_micro = 0
+        self.other_eur = np.zeros(n)
+
+    def add(self, state: State, k: int, r: StepResult) -> None:
+        w, dt_h = self.world, self.world.dt_h
+        self.bill_micro += r.settlement.bill_micro
+        self.surplus_micro += r.clearing.market_surplus_micro
+        wear = np.abs(r.decision.battery_kw) * dt_h * w.batteries.degradation_eur_per_kwh
+        hv = w.hvac
+        outside_k = np.maximum(hv.comfort_min_c - state.indoor_c, 0.0) + np.maximum(state.indoor_c - hv.comfort_max_c, 0.0)
+        discomfort = np.where(hv.p_max_kw > 0, hv.discomfort_eur_per_kh * outside_k, 0.0) * dt_h
+        self.other_eur += r.thermal_cost_eur + wear + discomfort
+
+    def costs(self, state: State) -> RunCosts:
+        unserved_kwh = state.backlog_kwh + state.ev_unmet_kwh
+        bill = self.bill_micro / MICRO_PER_EUR
+        cost = bill + self.other_eur + unserved_kwh * self.world.demand.value_eur_per_kwh
+        return RunCosts(bill, cost, self.surplus_micro / MICRO_PER_EUR)
+
+
+def run_costs(world: World) -> RunCosts:
+    """Simulates the whole horizon of `world` (no ledger, nothing recorded) and returns what it cost whom."""
+    meter = _Meter(world)
+    outcome = simulate(world, after_step=meter.add)
+    return meter.costs(outcome.state)
