@@ -80,7 +80,8 @@ def check(game: str = GAME_ARG, mechanism: str | None = MECHANISM, profile: list
         results.append({"mechanism": g.mechanism, **report.to_json(g.player_ids)})
         if not as_json:
             verdict = "an equilibrium" if report.equilibrium else f"not an equilibrium ({len(report.deviations)} profitable deviations)"
-            out.print(f"{g.name} under {g.mechanism}: {', '.join(f'{p}={s}' for p, s in zip(g.player_ids, report.labels))}: {verdict}; "
+            played = ", ".join(f"{p}={s}" for p, s in zip(g.player_ids, report.labels))
+            out.print(f"{g.spec.game.name} under {g.mechanism}: {played}: {verdict}; "
                       f"community cost {report.community_cost_eur:,.3f} EUR", markup=False, highlight=False, soft_wrap=True)
             table = Table("player", "payoff EUR", box=None)
             for p, v in zip(g.player_ids, report.payoffs_eur):
@@ -118,7 +119,7 @@ def equilibria(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
                         "simulations": found.simulations, "equilibria": [e.to_json(g.player_ids) for e in found.equilibria],
                         **anarchy.to_json()})
         if not as_json:
-            out.print(f"{g.name} under {g.mechanism}: {len(found.equilibria)} pure equilibria among {found.profiles:,} profiles "
+            out.print(f"{g.spec.game.name} under {g.mechanism}: {len(found.equilibria)} pure equilibria among {found.profiles:,} profiles "
                       f"({found.method}; {found.simulations} simulations){'; ' + found.note if found.note else ''}",
                       markup=False, highlight=False, soft_wrap=True)
             table = Table(*g.player_ids, "community cost EUR", box=None)
@@ -158,7 +159,7 @@ def counterfactual(game: str = GAME_ARG, mechanism: str | None = MECHANISM, prof
             {"player": c.player, "chosen": c.chosen, "alternative": c.alternative, "payoff_eur": round(c.payoff_eur, 6),
              "bill_eur": round(c.bill_eur, 6), "gain_eur": round(c.gain_eur, 6)} for c in rows]})
         if not as_json:
-            out.print(f"{g.name} under {g.mechanism}:", markup=False, highlight=False)
+            out.print(f"{g.spec.game.name} under {g.mechanism}:", markup=False, highlight=False)
             for c in rows:
                 if c.alternative != c.chosen:
                     out.print(f"  {c.player}: had you chosen {c.alternative} instead of {c.chosen}, you would have paid "
@@ -166,3 +167,78 @@ def counterfactual(game: str = GAME_ARG, mechanism: str | None = MECHANISM, prof
                               markup=False, highlight=False, soft_wrap=True)
     if as_json:
         _emit({"game": _name(game), "results": results})
+
+
+@game_app.command("coalitions")
+def coalitions(game: str = GAME_ARG, mechanism: str | None = MECHANISM, profile: list[str] | None = PROFILE,
+               samples: int = typer.Option(1000, "--samples", min=10, help="permutations for a sampled Shapley value (over 12 players)"),
+               seed: int = typer.Option(0, "--seed", min=0, help="seed of the sampled Shapley value"),
+               workers: int = WORKERS, cache: str | None = CACHE, as_json: bool = JSON) -> None:
+    """What each coalition of players saves by trading among itself (the rest at tariff): Shapley value, core, nucleolus."""
+    from plurigrid.games.coalition_values import coalition_analysis
+
+    results = []
+    for g in _games(game, mechanism, cache):
+        report = coalition_analysis(g, g.profile_of(_choice(profile)), samples=samples, seed=seed, workers=workers)
+        results.append({"mechanism": g.mechanism, **report.to_json()})
+        if not as_json:
+            grand = report.coalitions.get(frozenset(g.player_ids))
+            out.print(f"{g.spec.game.name} under {g.mechanism}: the grand coalition saves "
+                      f"{'-' if grand is None else f'{grand:,.3f}'} EUR; Shapley value ({report.shapley.method}):",
+                      markup=False, highlight=False, soft_wrap=True)
+            table = Table("player", "Shapley EUR", "nucleolus EUR", box=None)
+            for i, p in enumerate(g.player_ids):
+                nucleolus = "-" if report.nucleolus is None else f"{report.nucleolus[i]:,.4f}"
+                table.add_row(p, f"{report.shapley.values[i]:,.4f}", nucleolus)
+            out.print(table)
+            if report.core is not None:
+                out.print("core: " + ("empty" if report.core.empty else "not empty"), markup=False, highlight=False)
+    if as_json:
+        _emit({"game": _name(game), "results": results})
+
+
+@game_app.command("learn")
+def learn(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
+          dynamics: str = typer.Option("q-learning", "--dynamics", help="fictitious-play, replicator, q-learning or active-inference"),
+          rounds: int = typer.Option(200, "--rounds", min=1, max=1_000_000, help="rounds of play"),
+          seed: int = typer.Option(0, "--seed", min=0, help="seed of the learners"),
+          workers: int = WORKERS, cache: str | None = CACHE, as_json: bool = JSON) -> None:
+    """Players as learners: each round they pick a strategy, the profile is simulated, each learns from its payoff."""
+    from plurigrid.games.learning import LEARNERS
+    from plurigrid.games.repeated import repeated_play
+
+    if dynamics not in LEARNERS:
+        raise UsageError(f"--dynamics: unknown dynamics {dynamics!r}; expected one of {', '.join(LEARNERS)}")
+    results = []
+    for g in _games(game, mechanism, cache):
+        played = repeated_play(g, dynamics, rounds, seed, workers)
+        results.append({"mechanism": g.mechanism, **played.to_json(g)})
+        if not as_json:
+            state = "converged to an equilibrium" if played.converged else "did not converge to an equilibrium"
+            out.print(f"{g.spec.game.name} under {g.mechanism}: {dynamics} over {rounds} rounds {state} (policies moved "
+                      f"{played.movement:.3f} in the last tenth; {played.simulations} simulations); last profile "
+                      f"{', '.join(f'{p}={s}' for p, s in zip(g.player_ids, played.final.labels))}",
+                      markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        _emit({"game": _name(game), "results": results})
+
+
+@game_app.command("report")
+def report(game: str = GAME_ARG, out_dir: str = typer.Option(..., "--out", help="folder for report.html and report.json"),
+           mechanism: str | None = MECHANISM,
+           coalitions: bool = typer.Option(True, "--coalitions/--no-coalitions", help="simulate every coalition (2^players runs)"),
+           workers: int = WORKERS, cache: str | None = CACHE, as_json: bool = JSON) -> None:
+    """Everything about the game under each mechanism, in one HTML page (and JSON): payoffs, equilibria, price of
+    anarchy, deviations, counterfactuals, coalitions."""
+    from pathlib import Path
+
+    from plurigrid.games.report import analyse, write_report
+
+    games = _games(game, mechanism, cache)
+    result = analyse(games, _optimum(games[0], cache), workers, coalitions)
+    path = write_report(result, Path(out_dir))
+    if as_json:
+        _emit(result.to_json())
+    else:
+        out.print(f"{result.name}: {result.simulations} simulations, cache hit rate {result.cache_hit_rate:.1%}; report: {path}",
+                  markup=False, highlight=False, soft_wrap=True)

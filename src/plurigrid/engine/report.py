@@ -29,7 +29,7 @@ def _values(a: np.ndarray) -> list:
     return [v if f else None for v, f in zip(np.round(a, 9).tolist(), np.isfinite(a).tolist())]
 
 
-class _Figure:
+class Figure:
     """One plotly.js figure: traces and a layout."""
 
     def __init__(self, title: str, y_title: str) -> None:
@@ -56,33 +56,33 @@ class _Figure:
                 f'Plotly.newPlot("{div_id}",f.data,f.layout,{{responsive:true}});}})();</script>')
 
 
-def figures(w: World, totals: Totals) -> list[_Figure]:
+def figures(w: World, totals: Totals) -> list[Figure]:
     """Prices, net load, state of charge, voltage band, loading and bills vs the tariff baseline."""
     s = totals.series
     x = [t.isoformat() for t in w.index[:totals.steps].tz_localize(None)]
-    prices = _Figure("Prices", f"{w.spec.world.currency}/kWh")
+    prices = Figure("Prices", f"{w.spec.world.currency}/kWh")
     prices.line(x, s["import_eur_per_kwh"], "import tariff", step=True)
     prices.line(x, s["export_eur_per_kwh"], "export tariff", step=True)
     prices.line(x, s["price_eur_per_kwh"], "market price", step=True, markers=True)
-    load = _Figure("Community power", "kW")
+    load = Figure("Community power", "kW")
     for key, name in (("served_kw", "demand served"), ("renewable_kw", "renewables used"),
                       ("thermal_kw", "thermal"), ("upstream_kw", "grid import"), ("losses_kw", "losses")):
         load.line(x, s[key], name, step=True)
-    soc = _Figure("Stored energy (all batteries)", "kWh")
+    soc = Figure("Stored energy (all batteries)", "kWh")
     soc.line(x, s["soc_kwh"], "state of charge")
-    volt = _Figure("Voltage band", "pu")
+    volt = Figure("Voltage band", "pu")
     volt.line(x, s["vm_max_pu"], "max")
     volt.line(x, s["vm_min_pu"], "min")
     for limit in (0.9, 1.1):
         volt.limit(limit)
-    loading = _Figure("Highest branch loading", "%")
+    loading = Figure("Highest branch loading", "%")
     loading.line(x, s["max_line_loading_pct"], "lines")
     loading.line(x, s["max_trafo_loading_pct"], "transformers")
     loading.limit(100)
     bill = totals.bill_micro * 1e-6
     base = totals.baseline_micro * 1e-6
     order = np.argsort(-np.abs(base - bill), kind="stable")[:MAX_BARS]
-    bills = _Figure(f"Bills vs tariff baseline ({min(MAX_BARS, w.n)} participants with the largest difference)",
+    bills = Figure(f"Bills vs tariff baseline ({min(MAX_BARS, w.n)} participants with the largest difference)",
                     w.spec.world.currency)
     names = [w.ids[i] for i in order]
     bills.bars(names, base[order], "tariff baseline")
@@ -90,7 +90,7 @@ def figures(w: World, totals: Totals) -> list[_Figure]:
     return [prices, load, soc, volt, loading, bills]
 
 
-def _plotly_js() -> str:
+def plotly_js() -> str:
     """plotly.js as the plotly package ships it (read, not imported: the report needs no plotly Python)."""
     return (resources.files("plotly") / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
 
@@ -138,7 +138,7 @@ def write_report(world: World, totals: Totals, summary: dict, path: Path) -> Non
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>Plurigrid run: {html.escape(summary['name'])}</title>"
-        f"<script>{_plotly_js()}</script>"
+        f"<script>{plotly_js()}</script>"
         "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}td{padding:2px 12px}</style></head><body>"
         f"<h1>{html.escape(summary['name'])} — {html.escape(summary['mechanism'])}</h1>"
         f"{_partial(summary)}<p>{summary['steps']} steps of {summary['resolution_h']} h from {html.escape(summary['start'])}, "

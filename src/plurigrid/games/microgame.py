@@ -40,7 +40,8 @@ from plurigrid.strategies.wasm.host import ModuleError
 from plurigrid.strategies.wasm.manifest import ManifestError
 
 MAX_PLANS = 4096  # per player: a plan picks a menu entry for every information state, so plans grow as menu^states
-Play = tuple[tuple[int, ...], tuple[int, ...]]  # (chance outcome per chance move, menu entry per player): one run
+# one run: (chance outcome per chance move, menu entry per player, the players in the market or None for all of them)
+Play = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...] | None]
 
 
 class SimulationCache:
@@ -207,8 +208,10 @@ class MicroworldGame:
                 acts[i] = self._digits(i, profile[i])[state]
         return tuple(acts)
 
-    def plays(self, profile: Sequence[int]) -> list[tuple[Play, float]]:
-        return [((omega, self.actions(profile, omega)), prob) for omega, prob in self.outcomes()]
+    def plays(self, profile: Sequence[int], market: tuple[int, ...] | None = None) -> list[tuple[Play, float]]:
+        """The runs a profile makes, one per chance outcome, with their probabilities. `market`: the players whose
+        participants may trade in the market (a coalition); the others settle at tariff (None: everyone trades)."""
+        return [((omega, self.actions(profile, omega), market), prob) for omega, prob in self.outcomes()]
 
     def costs(self, play: Play) -> RunCosts:
         """What the run of one play cost each participant (simulated once, then from the cache)."""
@@ -231,16 +234,17 @@ class MicroworldGame:
         players' choices cost them (investments)."""
         total = 0.0
         for play, prob in self.plays(profile):
-            _, acts = play
+            _, acts, _ = play
             chosen = sum(p.menu[a].cost_eur for p, a in zip(self.players, acts))
             total += prob * (self.costs(play).community_cost_eur + chosen)
         return total
 
-    def prefetch(self, profiles: Iterable[Sequence[int]], workers: int = 1) -> int:
-        """Simulates, `workers` at a time, every run these profiles need that is not cached; returns how many."""
+    def prefetch(self, profiles: Iterable[Sequence[int]], workers: int = 1, markets: Iterable[tuple[int, ...] | None] = (None,)) -> int:
+        """Simulates, `workers` at a time, every run these profiles need (with each of `markets`) that is not cached;
+        returns how many."""
         todo: dict[str, Play] = {}
-        for profile in profiles:
-            for play, _ in self.plays(profile):
+        for profile, market in itertools.product(profiles, list(markets)):
+            for play, _ in self.plays(profile, market):
                 key = self._key(play)
                 if key not in self.cache.runs and key not in todo:
                     todo[key] = play
@@ -260,25 +264,33 @@ class MicroworldGame:
     def _play_payoffs(self, play: Play) -> np.ndarray:
         costs = self.costs(play)
         per = costs.bill_eur if self.spec.game.payoff == "bill" else costs.cost_eur
-        _, acts = play
+        _, acts, _ = play
         return np.array([-float(per[p.members].sum()) - p.menu[a].cost_eur for p, a in zip(self.players, acts)])
 
     def _key(self, play: Play) -> str:
-        omega, acts = play
+        omega, acts, market = play
         over = {self.ids[m]: self.players[i].menu[a].model_dump(mode="json", exclude={"name", "cost_eur"}, exclude_none=True)
                 for i, a in enumerate(acts) for m in self.players[i].members}
         events = [[self.spec.chance[c].outcome[o].model_dump(mode="json")["event"] for c, o in enumerate(omega)]]
-        text = json.dumps({"w": self._digest, "events": events, "over": over}, sort_keys=True)
+        trading = None if market is None else sorted(self.ids[m] for i in market for m in self.players[i].members)
+        text = json.dumps({"w": self._digest, "events": events, "over": over} | ({} if trading is None else {"market": trading}),
+                          sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
     # ------------------------------------------------------------------ simulate
 
     def _simulate(self, play: Play) -> RunCosts:
-        omega, acts = play
+        omega, acts, market = play
         assets = tuple((m, json.dumps(self.players[i].menu[a].assets, sort_keys=True))
                        for i, a in enumerate(acts) if self.players[i].menu[a].assets is not None for m in self.players[i].members)
         world = self._world(omega, assets)
-        return run_costs(self._with_choices(world, acts))
+        world = self._with_choices(world, acts)
+        if market is not None:
+            in_market = np.zeros(world.n, dtype=bool)
+            for i in market:
+                in_market[self.players[i].members] = True
+            world = replace(world, in_market=in_market)
+        return run_costs(world)
 
     def _world(self, omega: tuple[int, ...], assets: tuple[tuple[int, str], ...]) -> World:
         """The compiled world of a chance outcome with the players' investments (compiled once each)."""
