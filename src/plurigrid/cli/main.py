@@ -19,8 +19,8 @@ except ImportError:  # pragma: no cover
 from rich.table import Table
 
 from plurigrid.cli import console
-from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.game import game_app
+from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
 from plurigrid.cli.node import node_app

@@ -2,7 +2,8 @@
 is told only its own realised payoff (it never sees the others' actions nor the payoffs it did not get).
 
 Every kind starts the same way: it plays each action once, in an order drawn from its seed ("uniform initial
-exploration"), so that it has an estimate of every action's payoff before its own rule takes over. Payoffs have no
+exploration"), so that it has an estimate of every action's payoff before its own rule takes over; after that it
+may still try a random action now and then, less and less often (`explore`, see `BanditLearner.act`). Payoffs have no
 fixed scale, so each learner measures them against the spread it has seen so far (`span`: highest minus lowest
 realised payoff, 1 until two differ); temperatures, step sizes and preferences are per that span.
 
@@ -79,6 +80,7 @@ class BanditLearner:
     """
 
     kind = ""
+    explore = 0.0  # random actions after the first sweep (see `act`); 0: none, as against a fixed environment
 
     def __init__(self, n_actions: int, seed: int, *, floor: float) -> None:
         self.n_actions = n_actions
@@ -106,9 +108,17 @@ class BanditLearner:
         return spread if math.isfinite(spread) and spread > 0 else 1.0
 
     def act(self) -> int:
-        """The next untried action in the seeded order, then the kind's own choice."""
+        """The next untried action in the seeded order; then, with a probability that decays (explore * n / (n + t)
+        after t more rounds: it never stops, but it sums to little), a uniformly random action, else the kind's own choice.
+
+        Why the decaying exploration: the others learn too, so an action that paid badly once (against what they
+        played then) may pay now; a learner that never tries it again can stay on a profile that is no equilibrium.
+        """
         if self.exploring:
             return int(next(a for a in self._order if self.count[a] == 0))
+        t = float(self.count.sum()) - self.n_actions
+        if self.explore and self._rng.random() < self.explore * self.n_actions / (self.n_actions + t):
+            return int(self._rng.integers(self.n_actions))
         return self._choose()
 
     def update(self, action: int, payoff: float) -> None:

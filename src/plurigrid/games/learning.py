@@ -92,14 +92,20 @@ def make_learner(kind: str, n_actions: int, seed: int, **params: Any) -> Learner
 
     Parameters by kind: replicator dt (0.5, per payoff span), alpha (0.1, recency weight); q-learning alpha (0.1),
     temperature (0.05, per payoff span); active-inference precision (16), preference (4 nats), memory (50 rounds);
-    fictitious play has none.
+    fictitious play has none. Every kind takes explore (0: none): the probability of a random action right after
+    the first sweep, decaying with the rounds played; against other learners (who change what an action pays) it
+    keeps a learner from locking onto an action that paid badly once.
     """
     cls = LEARNER_CLASSES.get(kind)
     if cls is None:
         raise UsageError(f"make_learner: kind {kind!r}: expected one of {', '.join(LEARNERS)}")
     where = f"make_learner({kind!r})"
-    _check_params(where, [p for p in inspect.signature(cls).parameters if p not in ("n_actions", "seed")], params)
-    return cls(_check_int(where, "n_actions", n_actions, 1), _check_int(where, "seed", seed, 0), **params)
+    explore = params.pop("explore", 0.0)
+    _check_params(where, [p for p in inspect.signature(cls).parameters if p not in ("n_actions", "seed")] + ["explore"], params)
+    learner = cls(_check_int(where, "n_actions", n_actions, 1), _check_int(where, "seed", seed, 0), **params)
+    if explore:
+        learner.explore = check_rate(where, "explore", explore, upper=1.0, closed_upper=True)
+    return learner
 
 
 def payoff_array(payoffs: Any) -> np.ndarray:

@@ -19,6 +19,8 @@ from plurigrid.games.analysis import ProfileReport, deviations
 from plurigrid.games.learning import make_learner
 from plurigrid.games.microgame import MicroworldGame
 
+EXPLORE = 0.2  # each learner's random actions after its first sweep, decaying: the others learn too (learning.make_learner)
+
 
 @dataclass
 class RepeatedPlay:
@@ -48,7 +50,7 @@ class RepeatedPlay:
 def repeated_play(game: MicroworldGame, kind: str, rounds: int = 200, seed: int = 0, workers: int = 1) -> RepeatedPlay:
     """Plays the game `rounds` times with a `kind` learner for every player (seeded per player)."""
     before = game.cache.misses
-    learners = [make_learner(kind, n, seed * 1_000_003 + i) for i, n in enumerate(game.shape)]
+    learners = [make_learner(kind, n, seed * 1_000_003 + i, explore=EXPLORE) for i, n in enumerate(game.shape)]
     history = np.zeros((rounds, len(learners)), dtype=np.int64)
     paid = np.zeros((rounds, len(learners)))
     tail = max(1, rounds // 10)
