@@ -1,0 +1,99 @@
+"""Every extreme Nash equilibrium of a bimatrix game, exactly: vertex enumeration of the best-response polytopes.
+
+With payoffs made positive integers (A, B: m x n; equilibria do not change under a positive affine map), the
+polytopes P = {x >= 0 : B^T x <= 1} and Q = {y >= 0 : A y <= 1} have labels: player 1's strategy i labels the
+points of P with x_i = 0 and of Q with (A y)_i = 1; player 2's strategy j those of P with (B^T x)_j = 1 and of Q with
+y_j = 0. The equilibria are the completely labelled pairs of points other than (0, 0), normalised to probabilities
+(von Stengel, "Computing equilibria for two-person games", Handbook of Game Theory 3, 2002). Extreme equilibria are
+pairs of vertices; in a nondegenerate game they are all the equilibria, in a degenerate one every equilibrium is a
+convex combination of extreme ones that share a component (a "maximal Nash subset").
+
+A vertex of P lies where k variables x_S are free and k constraints T tight, with B[S, T]^T x_S = 1 nonsingular;
+each such system is solved in integers by fraction-free (Bareiss) Gauss-Jordan elimination, so no rounding arises.
+The number of systems is C(m+n, m) - 1 for each polytope: fine up to about 10 strategies a player.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+
+Vertex = tuple[tuple[Fraction, ...], int]  # the point, and its labels as a bit set
+
+
+def extreme_equilibria(a: np.ndarray, b: np.ndarray) -> list[tuple[list[Fraction], list[Fraction]]]:
+    """Every extreme equilibrium (x, y) of the bimatrix game (a, b) (object arrays of Fractions, m x n), as exact
+    probability vectors, in a fixed order (player 1's probabilities first, larger first)."""
+    m, n = a.shape
+    pos_a, pos_b = _positive_integers(a), _positive_integers(b)
+    p_vertices = [(z, zero | tight << m) for z, zero, tight in _vertices(pos_b)]  # variables: player 1's strategies
+    q_vertices = [(z, tight | zero << m) for z, zero, tight in _vertices([list(col) for col in zip(*pos_a)])]  # variables: player 2's strategies
+    everything = (1 << (m + n)) - 1
+    found = []
+    for x, lx in p_vertices:
+        for y, ly in q_vertices:
+            if lx | ly == everything:
+                found.append(([v / sum(x) for v in x], [v / sum(y) for v in y]))
+    return sorted(found, key=lambda e: tuple(-p for p in e[0] + e[1]))
+
+
+def _positive_integers(m: np.ndarray) -> list[list[int]]:
+    """The matrix shifted so its least entry is 1 and scaled by the common denominator: positive integers."""
+    values = [[Fraction(v) for v in row] for row in m]
+    low = min(v for row in values for v in row)
+    scale = math.lcm(*(v.denominator for row in values for v in row))
+    return [[int((v - low + 1) * scale) for v in row] for row in values]
+
+
+def _vertices(rows: list[list[int]]) -> list[tuple[tuple[Fraction, ...], int, int]]:
+    """Vertices z != 0 of {z >= 0 : C^T z <= 1} (C = rows: a x b positive integers) with the bit sets of their zero
+    coordinates (over a) and tight constraints (over b)."""
+    a, b = len(rows), len(rows[0])
+    seen: dict[tuple[Fraction, ...], tuple[int, int]] = {}
+    for k in range(1, min(a, b) + 1):
+        for free in itertools.combinations(range(a), k):
+            for tight in itertools.combinations(range(b), k):
+                solved = _solve([[rows[i][j] for i in free] for j in tight])
+                if solved is None:
+                    continue
+                num, det = solved
+                if any(v < 0 for v in num):
+                    continue
+                full = [0] * a
+                for i, v in zip(free, num):
+                    full[i] = v
+                loads = [sum(rows[i][j] * full[i] for i in free) for j in range(b)]
+                if any(load > det for load in loads):
+                    continue
+                point = tuple(Fraction(v, det) for v in full)
+                if point not in seen:
+                    zero = sum(1 << i for i in range(a) if full[i] == 0)
+                    seen[point] = (zero, sum(1 << j for j in range(b) if loads[j] == det))
+    return [(z, zero, tight) for z, (zero, tight) in seen.items()]
+
+
+def _solve(m: list[list[int]]) -> tuple[list[int], int] | None:
+    """The solution of m z = 1 as (numerators, common denominator > 0), or None if m is singular.
+
+    Fraction-free Gauss-Jordan elimination (Bareiss): every division is exact, the diagonal ends as det(m) up to sign
+    and the right-hand side as that times the solution."""
+    k = len(m)
+    rows = [row[:] + [1] for row in m]
+    prev = 1
+    for c in range(k):
+        pivot = next((r for r in range(c, k) if rows[r][c] != 0), None)
+        if pivot is None:
+            return None
+        rows[c], rows[pivot] = rows[pivot], rows[c]
+        p = rows[c][c]
+        for r in range(k):
+            if r != c:
+                f = rows[r][c]
+                rows[r] = [(p * rows[r][j] - f * rows[c][j]) // prev for j in range(k + 1)]
+        prev = p
+    det = rows[0][0]
+    sign = 1 if det > 0 else -1
+    return [sign * row[k] for row in rows], sign * det
