@@ -4,11 +4,15 @@ Islanded grids must balance locally: thermal units start in order of full-load a
 (variable + no-load / p_max) to cover the residual demand; a committed unit runs at least at
 p_min; surplus renewable power is curtailed pro rata. Connected grids run a unit only when its
 average cost beats the import tariff, or when the import limit forces it.
+
+An islanded grid whose renewables and available thermal units together fall short of its demand
+has nothing left to supply the rest: that shortfall is shed (involuntary load shedding, see
+`shed_load`); a connected grid's upstream supplies it instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +23,7 @@ class Dispatch:
     on: np.ndarray  # (N,) bool, committed this step
     started: np.ndarray  # (N,) bool, started this step
     curtail_frac: float | np.ndarray  # share of available renewable power curtailed (one for all, or per participant)
+    shed_kw: float = 0.0  # islanded: load shed because renewables and every available unit at full output fall short
 
 
 def dispatch_thermal(demand_kw: np.ndarray, renewable_kw: np.ndarray, p_max_kw: np.ndarray, p_min_kw: np.ndarray,
@@ -42,4 +47,18 @@ def dispatch_thermal(demand_kw: np.ndarray, renewable_kw: np.ndarray, p_max_kw: 
     surplus_kw = thermal.sum() - residual_kw  # > 0: more supply than demand
     available = renewable_kw.sum()
     curtail = min(max(surplus_kw, 0.0) / available, 1.0) if islanded and available > 0 else 0.0
-    return Dispatch(thermal, on, on & ~was_on, curtail)
+    shortfall = max(residual_kw - float(p_max_kw[units].sum()), 0.0) if islanded else 0.0  # exactly 0 when it suffices
+    return Dispatch(thermal, on, on & ~was_on, curtail, shortfall)
+
+
+def shed_load(served_kw: np.ndarray, dispatch: Dispatch) -> tuple[np.ndarray, Dispatch]:
+    """Sheds an island's shortfall (`dispatch.shed_kw`) from the served load, pro rata to each participant's.
+
+    Returns the load still served and the dispatch with `shed_kw` the load actually shed: at most all of
+    it (what is left beyond, e.g. batteries charging, stays a mismatch the island's reference covers).
+    Whoever is shed is metered, and so billed, only for what it got: energy and money stay balanced.
+    """
+    total_kw = float(served_kw.sum())
+    share = min(dispatch.shed_kw / total_kw, 1.0) if total_kw > 0 else 0.0
+    served = served_kw * (1.0 - share)
+    return served, replace(dispatch, shed_kw=total_kw - float(served.sum()))

@@ -35,7 +35,8 @@ SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "dema
           "renewable_available_kw", "thermal_kw", "upstream_kw", "losses_kw", "pf_losses_kw", "traded_kwh", "vm_min_pu",
           "vm_max_pu", "max_line_loading_pct", "max_trafo_loading_pct", "pf_converged", "thermal_on",
           "thermal_starts", "soc_kwh", "battery_kw", "thermal_cost_eur", "curtail_frac",
-          "discomfort_eur", "opf_ok", "opf_imbalance_kw", "opf_welfare_eur")  # opf_*: the opf mechanism's plan (else 0)
+          "discomfort_eur", "opf_ok", "opf_imbalance_kw", "opf_welfare_eur",  # opf_*: the opf mechanism's plan (else 0)
+          "unserved_kw")  # load an island shed (engine.dispatch.shed_load); a column of the file only if any was
 PARTICIPANT = {"net_kw": np.float64, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
                "baseline_micro": np.int64, "soc_kwh": np.float64, "thermal_kw": np.float64, "served_kw": np.float64,
                "indoor_c": np.float64, "unit_price_eur_per_kwh": np.float64, "green_kw": np.float64}
@@ -191,6 +192,7 @@ class Recorder:
         s["soc_kwh"][k] = state.soc_kwh.sum()
         s["battery_kw"][k] = r.decision.battery_kw.sum()  # net AC power into all batteries (+ charging)
         s["thermal_cost_eur"][k] = r.thermal_cost_eur.sum()
+        s["unserved_kw"][k] = r.dispatch.shed_kw
         hv = world.hvac
         outside_k = np.maximum(hv.comfort_min_c - state.indoor_c, 0.0) + np.maximum(state.indoor_c - hv.comfort_max_c, 0.0)
         s["discomfort_eur"][k] = float(np.dot(hv.discomfort_eur_per_kh, np.where(hv.p_max_kw > 0, outside_k, 0.0))) * dt_h
@@ -308,7 +310,8 @@ class Recorder:
             self._stream.close()
         if "series" in self.record:
             steps = np.arange(self.steps)
-            table = {"time": _times(self.world, steps)} | {k: v[:self.steps] for k, v in self.series.items()}
+            table = {"time": _times(self.world, steps)} | {k: v[:self.steps] for k, v in self.series.items()
+                                                            if k != "unserved_kw" or v[:self.steps].any()}
             table = pa.table(table)
             pq.write_table(table, self.folder / "timeseries.parquet", **_write_options(table))
         return Totals(self.steps, {k: v[:self.steps] for k, v in self.series.items()}, **self.totals, voltage_violations=self.violations,

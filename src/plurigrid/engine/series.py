@@ -228,7 +228,7 @@ class SeriesSource:
         self._simbench_block(ix, load_p, load_q, variable)
         has_pf = np.isfinite(self._power_factor)
         load_q[:, has_pf] = load_p[:, has_pf] * self._tan_phi[has_pf]
-        offline, tripped, line_out = self._event_block(start, stop, variable)
+        offline, tripped, line_out = self._event_block(start, stop, variable, hydro)
         ev_arrive, ev_depart, ev_plugged, ev_steps_left = self._ev_block(start, stop)
         return Series(start, load_p, load_q, variable, hydro, offline, tripped, line_out, ev_arrive, ev_depart,
                       ev_plugged, ev_steps_left, self._outdoor_block(ix))
@@ -251,7 +251,7 @@ class SeriesSource:
             load_q[:, cols[is_load]] += q_kvar[:, is_load]
             gen[:, cols[~is_load]] += np.abs(p_kw[:, ~is_load])
 
-    def _event_block(self, start: int, stop: int, variable: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _event_block(self, start: int, stop: int, variable: np.ndarray, hydro: np.ndarray) -> tuple[np.ndarray, ...]:
         n = stop - start
         offline, tripped = np.zeros((n, self.n), dtype=bool), np.zeros((n, self.n), dtype=bool)
         line_out = np.zeros((n, len(self.grid.net.line)), dtype=bool)
@@ -261,6 +261,8 @@ class SeriesSource:
                 continue
             if kind == "weather":
                 variable[w] *= scale
+            elif kind == "drought":
+                hydro[w] *= scale
             elif kind == "line_outage":
                 line_out[w, column] = True
             else:
@@ -309,7 +311,8 @@ class SeriesSource:
 
 @dataclass
 class _Events:
-    """Each event as (kind, (T,) bool window, column it applies to, scale) and the steps where events start."""
+    """Each event as (kind, (T,) bool window, column it applies to, scale) and the steps where events start; a
+    weather event's hydro_scale is its own kind, "drought"."""
 
     windows: list[tuple[str, np.ndarray, int, float]]
     starts: dict[int, list[dict]]
@@ -326,9 +329,11 @@ def _compile_events(spec: Microworld, name: str, index: pd.DatetimeIndex, ids: l
     starts: dict[int, list[dict]] = {}
     for i, ev in enumerate(spec.event):
         window = _event_window(index, ev.start_in(spec.world), ev.duration)  # `at` was checked with the spec
-        if ev.kind == "weather":
-            assert ev.scale is not None  # Event's validator requires it of a weather event
-            windows.append(("weather", window, -1, ev.scale))
+        if ev.kind == "weather":  # Event's validator requires a scale, a hydro_scale or both
+            if ev.scale is not None:
+                windows.append(("weather", window, -1, ev.scale))
+            if ev.hydro_scale is not None:
+                windows.append(("drought", window, -1, ev.hydro_scale))
         elif ev.kind == "line_outage":
             assert ev.line is not None  # Event's validator requires it of a line outage
             label = grid.line_by_name.get(ev.line)
