@@ -44,7 +44,7 @@ class Tokens:
         self.path = path
         self.tokens = _tokenize(text, path)
         self.pos = 0
-        self.last_line = text.count("\n") + 1
+        self.last_line = text.rstrip().count("\n") + 1  # where "the end of the file" is reported
 
     def peek(self) -> Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None

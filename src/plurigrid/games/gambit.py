@@ -52,7 +52,7 @@ def parse_nfg(text: str, path: str = "<nfg>") -> NormalFormGame:
     profiles = math.prod(shape)
     if t.at("{"):
         outcomes = _nfg_outcomes(t, n)
-        chosen = [t.integer(f"the outcome number of profile {k + 1} of {profiles}", 0, len(outcomes)) for k in range(profiles)]
+        chosen = [t.integer(f"the outcome number of profile {k + 1} of {profiles}", 0, len(outcomes) - 1) for k in range(profiles)]
         flat = [v for k in chosen for v in outcomes[k]]
     else:
         total = n * profiles
