@@ -14,6 +14,7 @@ Definitions (docs/games-georgia.md says the same):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +90,7 @@ def recoveries(turns: list[TurnRecord]) -> list[Recovery]:
     return out
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
