@@ -5,7 +5,10 @@ state root. Each block is a header (height, interval, time, previous block hash,
 the entries) plus its entries: orders, trades, settlements and metered energy, in integer Wh and
 integer micro-units of the currency. Applying the entries moves account balances in the versioned
 store (`store.Store`, one version per block), so the header's state root commits to every balance,
-and `accounts/<id>` can be proven with ICS-23 (JMT spec) to anyone holding the root. Beside each
+and `accounts/<id>` can be proven with ICS-23 (JMT spec) to anyone holding the root. Members of a
+mutual-credit circle (`mutual_credit`) lend each other energy: `credit_limits` and `credit_transfers`
+entries move `credit/<id>` (Wh lent minus Wh borrowed, and the most Wh the member may owe), which sum
+to zero and stay within the limits; ledgers without such entries are as before. Beside each
 header (outside the state, so roots do not depend on who signs) is the writer's Ed25519 signature
 of it and its `did:key`, so a ledger recomputed by someone without the key does not verify as theirs.
 
@@ -56,8 +59,11 @@ _TABLES = {  # entry kind → its columns; every value is an integer except `sid
     # late meter readings of earlier intervals settled without the participant's decision (lattice
     # nodes that were offline): the energy beyond what that interval settled, at its tariff, once each
     "readings": ("participant", "interval", "wh", "bill_micro", "op"),
+    # mutual credit in energy among members (`mutual_credit`): the most Wh each may owe, then loans of Wh
+    "credit_limits": ("member", "limit_wh"),
+    "credit_transfers": ("lender", "borrower", "wh"),
 }
-_ACCOUNT_COLUMNS = {"participant", "buyer", "seller"}
+_ACCOUNT_COLUMNS = {"participant", "buyer", "seller", "member", "lender", "borrower"}
 _ACCOUNT_FIELDS = ("balance_micro", "bill_micro", "exported_wh", "height", "imported_wh", "metered_wh")
 _ACCOUNT_PARTS = [b'{"' + _ACCOUNT_FIELDS[0].encode() + b'":'] + [b',"' + f.encode() + b'":' for f in _ACCOUNT_FIELDS[1:]] + [b"}"]
 _LIMIT = 1 << 62  # amounts beyond this could overflow the balances' 64-bit sums
@@ -70,6 +76,10 @@ _HEX_SIGNATURE = re.compile(r"^[0-9a-f]{128}$")
 
 class LedgerError(PlurigridError, ValueError):
     """A ledger that does not verify, or entries that break its rules; the message names the block."""
+
+
+class CreditLimitError(LedgerError):
+    """Credit entries that would leave a member owing more Wh than its credit limit."""
 
 
 def canonical(value: Any) -> bytes:
@@ -110,6 +120,10 @@ def account_key(account: str) -> bytes:
 
 def block_key(height: int) -> bytes:
     return f"blocks/{height:012d}".encode()
+
+
+def credit_key(member: str) -> bytes:
+    return f"credit/{member}".encode()
 
 
 def reading_key(account: str, interval: int) -> bytes:
@@ -277,8 +291,45 @@ def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: di
         raise LedgerError(f"{where}: a balance would exceed 2**62 micro-units")
     values = format_rows(_ACCOUNT_PARTS, [fields[f][changed] for f in _ACCOUNT_FIELDS])
     tx.writes.update(zip(accounts.keys[changed].tolist(), values))
+    if len(tables["credit_limits"]["member"]) or len(tables["credit_transfers"]["wh"]):
+        _apply_credit(accounts.names, tx, tables["credit_limits"], tables["credit_transfers"], where)
     tx.set(block_key(header.height), canonical({k: v for k, v in header.to_json().items() if k != "state_root"}))
     return replace(accounts, fields=fields)
+
+
+def _apply_credit(names: tuple[str, ...], tx: Transaction, limits: dict[str, Any], transfers: dict[str, Any],
+                  where: str) -> None:
+    """Sets the block's credit limits, then moves its loans: the lender's `credit/<id>` balance rises by the Wh
+    lent and the borrower's falls by as much. A member is an account with a limit (set in this block or
+    before); after the block no member owes more than its limit and the balances of all members sum to 0."""
+    member, limit_wh = limits["member"], limits["limit_wh"]
+    lender, borrower, wh = transfers["lender"], transfers["borrower"], transfers["wh"]
+    if _repeats(member, len(names)) or (len(limit_wh) and limit_wh.min() < 0):
+        raise LedgerError(f"{where}: credit_limits sets a member's limit twice, or below 0 Wh")
+    if len(wh) and (wh.min() <= 0 or np.any(lender == borrower) or sum(wh.tolist()) >= _LIMIT):
+        raise LedgerError(f"{where}: credit_transfers must lend a positive Wh to another member (below 2**62 in all)")
+    involved = np.unique(np.concatenate([member, lender, borrower]))
+    state = [tx.get(credit_key(names[p])) for p in involved]
+    balance = np.array([json.loads(s)["balance_wh"] if s else 0 for s in state], dtype=np.int64)
+    limit = np.array([json.loads(s)["limit_wh"] if s else -1 for s in state], dtype=np.int64)  # -1: not a member
+    limit[np.searchsorted(involved, member)] = limit_wh
+    if np.any(limit < 0):
+        raise LedgerError(f"{where}: credit_transfers: {names[involved[limit < 0][0]]} is not a credit member "
+                          "(no credit limit set)")
+    np.add.at(balance, np.searchsorted(involved, lender), wh)
+    np.subtract.at(balance, np.searchsorted(involved, borrower), wh)
+    if int(np.abs(balance).max()) >= _LIMIT:  # each below 2**62 before, plus a block's loans below 2**62: no overflow
+        raise LedgerError(f"{where}: a credit balance would exceed 2**62 Wh")
+    over = np.flatnonzero(balance < -limit)
+    if len(over):
+        k = over[0]
+        raise CreditLimitError(f"{where}: credit: {names[involved[k]]} would owe {-balance[k]} Wh, past its credit "
+                               f"limit of {limit[k]} Wh")
+    for p, b, lim in zip(involved.tolist(), balance.tolist(), limit.tolist()):
+        tx.set(credit_key(names[p]), canonical({"balance_wh": b, "limit_wh": lim}))
+    total = sum(json.loads(raw)["balance_wh"] for _, raw in tx.items(b"credit/"))
+    if total != 0:
+        raise LedgerError(f"{where}: credit balances sum to {total} Wh, not 0")
 
 
 def _head_header(store: Store | Format1Store, height: int) -> Header:
