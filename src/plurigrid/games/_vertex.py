@@ -9,8 +9,10 @@ pairs of vertices; in a nondegenerate game they are all the equilibria, in a deg
 convex combination of extreme ones that share a component (a "maximal Nash subset").
 
 A vertex of P lies where k variables x_S are free and k constraints T tight, with B[S, T]^T x_S = 1 nonsingular;
-each such system is solved in integers by fraction-free (Bareiss) Gauss-Jordan elimination, so no rounding arises.
-The number of systems is C(m+n, m) - 1 for each polytope: fine up to about 10 strategies a player.
+the systems are screened in floating point all at once (numpy), and those the screen cannot rule out with certainty
+are solved in integers by fraction-free (Bareiss) Gauss-Jordan elimination, so no rounding decides anything. The
+number of systems is C(m+n, m) - 1 for each polytope: well under a second at 9 x 9, seconds at 10 x 10, half a
+minute at 12 x 12.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fractions import Fraction
 
 import numpy as np
 
-Vertex = tuple[tuple[Fraction, ...], int]  # the point, and its labels as a bit set
+SCREEN_CHUNK = 20_000  # candidate bases screened in floating point at a time
 
 
 def extreme_equilibria(a: np.ndarray, b: np.ndarray) -> list[tuple[list[Fraction], list[Fraction]]]:
@@ -51,28 +53,55 @@ def _positive_integers(m: np.ndarray) -> list[list[int]]:
 def _vertices(rows: list[list[int]]) -> list[tuple[tuple[Fraction, ...], int, int]]:
     """Vertices z != 0 of {z >= 0 : C^T z <= 1} (C = rows: a x b positive integers) with the bit sets of their zero
     coordinates (over a) and tight constraints (over b)."""
-    a, b = len(rows), len(rows[0])
+    c = np.array(rows, dtype=float)
+    a, b = c.shape
     seen: dict[tuple[Fraction, ...], tuple[int, int]] = {}
     for k in range(1, min(a, b) + 1):
-        for free in itertools.combinations(range(a), k):
-            for tight in itertools.combinations(range(b), k):
-                solved = _solve([[rows[i][j] for i in free] for j in tight])
-                if solved is None:
-                    continue
-                num, det = solved
-                if any(v < 0 for v in num):
-                    continue
-                full = [0] * a
-                for i, v in zip(free, num):
-                    full[i] = v
-                loads = [sum(rows[i][j] * full[i] for i in free) for j in range(b)]
-                if any(load > det for load in loads):
-                    continue
-                point = tuple(Fraction(v, det) for v in full)
-                if point not in seen:
-                    zero = sum(1 << i for i in range(a) if full[i] == 0)
-                    seen[point] = (zero, sum(1 << j for j in range(b) if loads[j] == det))
+        frees = np.array(list(itertools.combinations(range(a), k)))
+        tights = np.array(list(itertools.combinations(range(b), k)))
+        for start in range(0, len(frees) * len(tights), SCREEN_CHUNK):
+            pair = np.arange(start, min(start + SCREEN_CHUNK, len(frees) * len(tights)))
+            free, tight = frees[pair // len(tights)], tights[pair % len(tights)]
+            for n in np.flatnonzero(_may_be_vertex(c, free, tight)):
+                vertex = _exact_vertex(rows, [int(i) for i in free[n]], [int(j) for j in tight[n]])
+                if vertex is not None and vertex[0] not in seen:
+                    seen[vertex[0]] = vertex[1:]
     return [(z, zero, tight) for z, (zero, tight) in seen.items()]
+
+
+def _may_be_vertex(c: np.ndarray, free: np.ndarray, tight: np.ndarray) -> np.ndarray:
+    """A screen in floating point, vectorised over candidate bases (free variables, tight constraints): False only
+    where the system is well conditioned (condition number < 1e8, so its float solution is right to ~1e-8) and that
+    solution is infeasible by more than 1e-6. Everything else is decided exactly."""
+    m = c[free[:, None, :], tight[:, :, None]]  # m[n, r, q] = c[free[n, q], tight[n, r]]
+    keep = np.ones(len(m), dtype=bool)
+    regular = np.flatnonzero(np.linalg.slogdet(m)[0] != 0)  # LU without a zero pivot: inv below cannot fail
+    inverse = np.linalg.inv(m[regular])
+    cond = np.abs(m[regular]).sum(axis=1).max(axis=1) * np.abs(inverse).sum(axis=1).max(axis=1)  # 1-norm condition number
+    z = inverse.sum(axis=2)  # the solution of m z = 1
+    loads = np.einsum("nqb,nq->nb", c[free[regular]], z)
+    scale = np.maximum(1.0, np.abs(z).max(axis=1))
+    infeasible = (z.min(axis=1) < -1e-6 * scale) | (loads.max(axis=1) > 1 + 1e-6)
+    keep[regular[(cond < 1e8) & infeasible]] = False
+    return keep
+
+
+def _exact_vertex(rows: list[list[int]], free: list[int], tight: list[int]) -> tuple[tuple[Fraction, ...], int, int] | None:
+    """The point with variables `free` and constraints `tight`, with its zero and tight bit sets, if it is a vertex."""
+    solved = _solve([[rows[i][j] for i in free] for j in tight])
+    if solved is None:
+        return None
+    num, det = solved
+    if any(v < 0 for v in num):
+        return None
+    full = [0] * len(rows)
+    for i, v in zip(free, num):
+        full[i] = v
+    loads = [sum(rows[i][j] * full[i] for i in free) for j in range(len(rows[0]))]
+    if any(load > det for load in loads):
+        return None
+    zero = sum(1 << i for i, v in enumerate(full) if v == 0)
+    return tuple(Fraction(v, det) for v in full), zero, sum(1 << j for j, load in enumerate(loads) if load == det)
 
 
 def _solve(m: list[list[int]]) -> tuple[list[int], int] | None:
