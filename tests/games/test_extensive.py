@@ -47,6 +47,22 @@ def test_centipede_reduced_strategies_and_backward_induction():
     assert spe.payoffs == (F(2, 5), F(1, 10))
 
 
+def test_long_centipede_has_one_reduced_strategy_per_stopping_node():
+    # 40 moves: 2^20 pure strategies a player, but only 21 reduced ones (take at move 1, 3, ..., 39, or never)
+    node = Node(outcome=Outcome((42, 40)))
+    for move in reversed(range(40)):
+        mover = move % 2
+        stop = Node(outcome=Outcome((move + 2, move) if mover == 0 else (move, move + 2)))
+        node = Node(InfoSet(mover, move // 2 + 1, ("Take", "Pass")), (stop, node))
+    game = ExtensiveGame(["one", "two"], node)
+    normal = game.to_normal()
+    assert normal.shape == (21, 21)
+    assert normal.strategies[0][0] == "Take" + "/*" * 19 and normal.strategies[0][-1] == "/".join(["Pass"] * 20)
+    assert tuple(normal.exact[:, -1, -1]) == (42, 40)  # nobody takes
+    [spe] = game.backward_induction()
+    assert spe.payoffs == (2, 0)  # the first mover takes at once
+
+
 def test_entry_deterrence_has_one_subgame_perfect_equilibrium():
     game = tree("entry_deterrence.efg")
     [spe] = game.backward_induction()

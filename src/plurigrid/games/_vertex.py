@@ -9,8 +9,9 @@ pairs of vertices; in a nondegenerate game they are all the equilibria, in a deg
 convex combination of extreme ones that share a component (a "maximal Nash subset").
 
 A vertex of P lies where k variables x_S are free and k constraints T tight, with B[S, T]^T x_S = 1 nonsingular;
-the systems are screened in floating point all at once (numpy), and those the screen cannot rule out with certainty
-are solved in integers by fraction-free (Bareiss) Gauss-Jordan elimination, so no rounding decides anything. The
+the systems are screened in floating point all at once (numpy), a basis being dropped there only when it is well
+conditioned and clearly infeasible; the rest are solved and checked in integers by fraction-free (Bareiss)
+Gauss-Jordan elimination, so every vertex reported is exact. The
 number of systems is C(m+n, m) - 1 for each polytope: well under a second at 9 x 9, seconds at 10 x 10, half a
 minute at 12 x 12.
 """

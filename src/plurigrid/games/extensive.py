@@ -24,7 +24,7 @@ from plurigrid.errors import UsageError
 from plurigrid.games.normal import NormalFormGame
 
 CHANCE = -1  # the player index of chance events
-MAX_STRATEGIES = 100_000  # pure strategies of one player beyond which to_normal refuses (the table would not fit)
+MAX_STRATEGIES = 100_000  # reduced strategies of one player beyond which to_normal refuses (the table would not fit)
 Choice = tuple[int, int, int]  # (player, index of the information set in the player's list, action index)
 
 
@@ -148,16 +148,9 @@ class ExtensiveGame:
 
     def reduced_strategies(self, player: int) -> list[tuple[int | None, ...]]:
         """The player's pure strategies of the reduced normal form: an action index per information set (in
-        `infosets[player]` order), None where the player's own earlier choices rule the set out; strategies that
-        differ only there are one strategy. Order: lexicographic in the action indices."""
-        sizes = [len(h.actions) for h in self.infosets[player]]
-        if int(np.prod(sizes, dtype=float)) > MAX_STRATEGIES:
-            raise UsageError(f"player {self.players[player]!r} has more than {MAX_STRATEGIES} pure strategies; "
-                             "too many for the normal form")
-        seen: dict[tuple[int | None, ...], None] = {}
-        for plan in itertools.product(*map(range, sizes)):
-            seen.setdefault(self._reduce(player, plan))
-        return list(seen)
+        `infosets[player]` order), None where the player's own earlier choices rule the set out (strategies that
+        differ only there are one strategy). Order: lexicographic in the action indices, None as 0."""
+        return list(self._reduced[player])
 
     def strategy_index(self, player: int, plan: Sequence[int]) -> int:
         """Index in `reduced_strategies(player)` of the strategy that plays `plan` (an action per information set)."""
@@ -232,6 +225,39 @@ class ExtensiveGame:
                 step = () if info.player == CHANCE else ((info.player, self._index[(info.player, info.number)], a),)
                 stack.append((child, history + step))
         return paths
+
+    @cached_property
+    def _reduced(self) -> list[list[tuple[int | None, ...]]]:
+        return [self._plans(i) for i in range(len(self.players))]
+
+    def _plans(self, player: int) -> list[tuple[int | None, ...]]:
+        """Post-order over the tree: the player's partial plans (information-set index -> action) that play out in each
+        subtree; at its own node, an action and a plan of that child; elsewhere, a plan of every child, merged."""
+        done: dict[int, list[dict[int, int]]] = {}
+        stack: list[tuple[Node, bool]] = [(self.root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if not expanded and node.children:
+                stack.append((node, True))
+                stack.extend((child, False) for child in node.children)
+                continue
+            info = node.infoset
+            subs = [done[id(child)] for child in node.children]
+            plans: list[dict[int, int]] = [{}]
+            if info is not None and info.player == player:
+                h = self._index[(player, info.number)]
+                plans = [{**p, h: a} for a, sub in enumerate(subs) for p in sub if p.get(h, a) == a]
+            else:
+                for sub in subs:
+                    plans = [{**p, **q} for p in plans for q in sub if all(p.get(k, v) == v for k, v in q.items())]
+            plans = list({tuple(sorted(p.items())): p for p in plans}.values())
+            if len(plans) > MAX_STRATEGIES:
+                raise UsageError(f"player {self.players[player]!r} has more than {MAX_STRATEGIES} reduced strategies; "
+                                 "too many for the normal form")
+            done[id(node)] = plans
+        count = len(self.infosets[player])
+        found = {tuple(p.get(h) for h in range(count)) for p in done[id(self.root)]}
+        return sorted(found, key=lambda s: tuple(0 if a is None else a for a in s))
 
     def _reduce(self, player: int, plan: tuple[int, ...]) -> tuple[int | None, ...]:
         relevant = [False] * len(plan)
