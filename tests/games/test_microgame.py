@@ -10,6 +10,7 @@ its price by m/2 on every kWh it sells.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +192,21 @@ def test_parallel_simulation_gives_the_same_payoffs(folder) -> None:
     b.prefetch(list(b.profiles()), workers=2)
     for p in a.profiles():
         assert np.array_equal(a.payoffs(p), b.payoffs(p))
+
+
+def test_runs_sharing_power_flows_give_the_same_bytes_as_fresh_ones() -> None:
+    """The runs of a game share their power flows (payoffs.run_costs): a cache that must never change a result."""
+    import plurigrid
+    from plurigrid.engine.runtime import Runtime
+    from plurigrid.engine.series import Window
+    from plurigrid.games.payoffs import run_costs
+
+    world = plurigrid.load("residential", hours=6).compiled
+    shared = Runtime(Window(world.series), None)
+    run_costs(replace(world, markup_eur_per_kwh=np.full(world.n, 0.05)), shared)  # fills the shared cache first
+    fresh, reused = run_costs(world), run_costs(world, shared)
+    assert shared.powerflows
+    assert fresh.bill_eur.tobytes() == reused.bill_eur.tobytes() and fresh.cost_eur.tobytes() == reused.cost_eur.tobytes()
 
 
 def test_chance_moves_give_expected_payoffs_and_types(folder, cache) -> None:

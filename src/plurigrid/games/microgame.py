@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from plurigrid.engine.modules import plan_module
+from plurigrid.engine.runtime import Runtime
+from plurigrid.engine.series import Window
 from plurigrid.engine.world import World, compile_world, strategy_groups
 from plurigrid.errors import UsageError
 from plurigrid.games.payoffs import RunCosts, run_costs
@@ -107,6 +109,7 @@ class MicroworldGame:
             world_ref = str(base_dir / world_ref)
         self.world_spec, self.world_label, self.world_base = load_world(world_ref)
         self._worlds: dict[tuple, World] = {}
+        self._runtimes: dict[int, Runtime] = {}  # per compiled world: power flows shared by its runs (payoffs.run_costs)
         base = self._world((), ())
         self.ids = base.ids
         self.n = base.n
@@ -283,14 +286,16 @@ class MicroworldGame:
         omega, acts, market = play
         assets = tuple((m, json.dumps(self.players[i].menu[a].assets, sort_keys=True))
                        for i, a in enumerate(acts) if self.players[i].menu[a].assets is not None for m in self.players[i].members)
-        world = self._world(omega, assets)
-        world = self._with_choices(world, acts)
+        base = self._world(omega, assets)
+        world = self._with_choices(base, acts)
         if market is not None:
             in_market = np.zeros(world.n, dtype=bool)
             for i in market:
                 in_market[self.players[i].members] = True
             world = replace(world, in_market=in_market)
-        return run_costs(world)
+        if id(base) not in self._runtimes:
+            self._runtimes[id(base)] = Runtime(Window(base.series), None)
+        return run_costs(world, self._runtimes[id(base)])
 
     def _world(self, omega: tuple[int, ...], assets: tuple[tuple[int, str], ...]) -> World:
         """The compiled world of a chance outcome with the players' investments (compiled once each)."""

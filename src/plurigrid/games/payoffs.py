@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from plurigrid.engine.runtime import Runtime
 from plurigrid.engine.simulate import simulate
-from plurigrid.engine.step import State, StepResult
+from plurigrid.engine.step import State, StepResult, initial_state
 from plurigrid.engine.world import World
 
 MICRO_PER_EUR = 1_000_000
@@ -70,8 +71,16 @@ class _Meter:
         return RunCosts(bill, cost, self.surplus_micro / MICRO_PER_EUR)
 
 
-def run_costs(world: World) -> RunCosts:
-    """Simulates the whole horizon of `world` (no ledger, nothing recorded) and returns what it cost whom."""
+def run_costs(world: World, shared: Runtime | None = None) -> RunCosts:
+    """Simulates the whole horizon of `world` (no ledger, nothing recorded) and returns what it cost whom.
+
+    `shared`: a runtime of the same grid whose power flows and OPF feeder models this run uses and adds to. They
+    are caches that never change a result (cold-started solves), and building them is most of a short run's time,
+    so the runs of one game share them.
+    """
     meter = _Meter(world)
-    outcome = simulate(world, after_step=meter.add)
+    state = initial_state(world)
+    if shared is not None:
+        state.runtime.powerflows, state.runtime.feeders = shared.powerflows, shared.feeders
+    outcome = simulate(world, after_step=meter.add, state=state)
     return meter.costs(outcome.state)
