@@ -28,7 +28,8 @@ def test_perfect_information_tree_also_reports_backward_induction():
     out = json.loads(plurigrid("game", "solve", str(DATA / "entry_deterrence.efg"), "--json").stdout)
     assert len(out["equilibria"]) == 3  # (Out, Fight) and its mixed edge are Nash, but not subgame perfect
     [spe] = out["subgame_perfect"]
-    assert spe["profile"] == [[0.0, 1.0], [0.0, 1.0]] and spe["payoffs_exact"] == ["1", "1"]
+    assert spe["profile"] == [[0.0, 1.0], [0.0, 1.0]] and spe["profile_exact"] == [["0", "1"], ["0", "1"]]
+    assert spe["payoffs_exact"] == ["1", "1"]
     assert [(a["player"], a["action"]) for a in spe["actions"]] == [("Entrant", "In"), ("Incumbent", "Accommodate")]
     assert spe["method"] == "backward induction"
 

@@ -82,7 +82,8 @@ def _spe_json(tree: ExtensiveGame, s: SubgamePerfect) -> dict[str, Any]:
         plan = [s.choices[(i, info.number)] for info in tree.infosets[i]]
         chosen = tree.strategy_index(i, plan)
         profile.append([1.0 if j == chosen else 0.0 for j in range(len(tree.reduced_strategies(i)))])
-    return {"profile": profile, "payoffs": [float(v) for v in s.payoffs], "payoffs_exact": [str(v) for v in s.payoffs],
+    return {"profile": profile, "profile_exact": [[str(int(p)) for p in probs] for probs in profile],
+            "payoffs": [float(v) for v in s.payoffs], "payoffs_exact": [str(v) for v in s.payoffs],
             "actions": _actions(tree, s), "method": BACKWARD_INDUCTION}
 
 

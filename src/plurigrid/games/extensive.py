@@ -12,52 +12,23 @@ reduced normal form (`to_normal`), and perfect-information trees also by backwar
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
 
 from plurigrid.errors import UsageError
+from plurigrid.games._backward import induct
+from plurigrid.games._reduced import reduced_plans
+from plurigrid.games._tree import CHANCE, InfoSet, Node, Outcome, as_fraction, checked_index, prefix
 from plurigrid.games.normal import NormalFormGame
 
-CHANCE = -1  # the player index of chance events
+__all__ = ["CHANCE", "ExtensiveGame", "InfoSet", "Leaf", "Node", "Outcome", "SubgamePerfect", "as_fraction"]
+
 MAX_STRATEGIES = 100_000  # reduced strategies of one player beyond which to_normal refuses (the table would not fit)
 Choice = tuple[int, int, int]  # (player, index of the information set in the player's list, action index)
-
-
-@dataclass(frozen=True)
-class InfoSet:
-    """An information set of `player` (0-based) or, with player CHANCE, a chance event with action probabilities."""
-
-    player: int
-    number: int  # unique among the player's information sets (among the chance events for chance), as in .efg files
-    actions: tuple[str, ...]
-    name: str = ""
-    probs: tuple[Fraction, ...] | None = None  # chance events only
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Payoffs (one per player) collected when play reaches the node that carries the outcome."""
-
-    payoffs: tuple[Fraction, ...]
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "payoffs", tuple(as_fraction(v, "outcome payoff") for v in self.payoffs))
-
-
-@dataclass(frozen=True)
-class Node:
-    """A decision or chance node (with an information set and one child per action) or a terminal node (neither)."""
-
-    infoset: InfoSet | None = None
-    children: tuple[Node, ...] = ()
-    outcome: Outcome | None = None
-    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,17 +62,12 @@ class ExtensiveGame:
     def __post_init__(self) -> None:
         if not self.players:
             raise UsageError("players: expected at least one player")
-        object.__setattr__(self, "_index", self._validated_infosets())
+        object.__setattr__(self, "_index", checked_index(self.players, self.root))
 
     @cached_property
     def nodes(self) -> list[Node]:
         """Every node in prefix order (a node, then its children's subtrees from first to last)."""
-        order, stack = [], [self.root]
-        while stack:
-            node = stack.pop()
-            order.append(node)
-            stack.extend(reversed(node.children))
-        return order
+        return list(prefix(self.root))
 
     @cached_property
     def infosets(self) -> list[list[InfoSet]]:
@@ -153,8 +119,9 @@ class ExtensiveGame:
         return list(self._reduced[player])
 
     def strategy_index(self, player: int, plan: Sequence[int]) -> int:
-        """Index in `reduced_strategies(player)` of the strategy that plays `plan` (an action per information set)."""
-        return self.reduced_strategies(player).index(self._reduce(player, tuple(plan)))
+        """Index in `reduced_strategies(player)` of the strategy that plays `plan` (an action per information set):
+        the one reduced strategy that agrees with it wherever it names an action."""
+        return next(k for k, s in enumerate(self._reduced[player]) if all(a is None or a == b for a, b in zip(s, plan)))
 
     def to_normal(self) -> NormalFormGame:
         """The reduced normal form: exact expected payoffs (over chance) of every profile of reduced strategies.
@@ -192,7 +159,7 @@ class ExtensiveGame:
         if not self.is_perfect_information:
             raise UsageError("backward induction needs perfect information: an information set here holds several nodes")
         order = {(info.player, info.number): k for k, node in enumerate(self.nodes) if (info := node.infoset) is not None}
-        results = _induct(self.root, len(self.players), limit)
+        results = induct(self.root, len(self.players), limit)
         return [SubgamePerfect(dict(sorted(plan, key=lambda kv: order[kv[0]])), value) for plan, value in results]
 
     def _expected(self, behaviour: Mapping[tuple[int, int], Sequence[float | Fraction]]) -> list[float | Fraction]:
@@ -209,166 +176,12 @@ class ExtensiveGame:
         return totals
 
     @cached_property
-    def _own_paths(self) -> list[list[tuple[int, tuple[tuple[int, int], ...]]]]:
-        """Per player: for each of its decision nodes, (information-set index, the player's own earlier choices)."""
-        paths: list[list[tuple[int, tuple[tuple[int, int], ...]]]] = [[] for _ in self.players]
-        stack: list[tuple[Node, tuple[tuple[int, int, int], ...]]] = [(self.root, ())]
-        while stack:
-            node, history = stack.pop()
-            info = node.infoset
-            if info is None:
-                continue
-            if info.player != CHANCE:
-                h = self._index[(info.player, info.number)]
-                paths[info.player].append((h, tuple((hh, a) for p, hh, a in history if p == info.player)))
-            for a, child in enumerate(node.children):
-                step = () if info.player == CHANCE else ((info.player, self._index[(info.player, info.number)], a),)
-                stack.append((child, history + step))
-        return paths
-
-    @cached_property
     def _reduced(self) -> list[list[tuple[int | None, ...]]]:
-        return [self._plans(i) for i in range(len(self.players))]
-
-    def _plans(self, player: int) -> list[tuple[int | None, ...]]:
-        """Post-order over the tree: the player's partial plans (information-set index -> action) that play out in each
-        subtree; at its own node, an action and a plan of that child; elsewhere, a plan of every child, merged."""
-        done: dict[int, list[dict[int, int]]] = {}
-        stack: list[tuple[Node, bool]] = [(self.root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if not expanded and node.children:
-                stack.append((node, True))
-                stack.extend((child, False) for child in node.children)
-                continue
-            info = node.infoset
-            subs = [done[id(child)] for child in node.children]
-            plans: list[dict[int, int]] = [{}]
-            if info is not None and info.player == player:
-                h = self._index[(player, info.number)]
-                plans = [{**p, h: a} for a, sub in enumerate(subs) for p in sub if p.get(h, a) == a]
-            else:
-                for sub in subs:
-                    plans = [{**p, **q} for p in plans for q in sub if all(p.get(k, v) == v for k, v in q.items())]
-            plans = list({tuple(sorted(p.items())): p for p in plans}.values())
-            if len(plans) > MAX_STRATEGIES:
-                raise UsageError(f"player {self.players[player]!r} has more than {MAX_STRATEGIES} reduced strategies; "
-                                 "too many for the normal form")
-            done[id(node)] = plans
-        count = len(self.infosets[player])
-        found = {tuple(p.get(h) for h in range(count)) for p in done[id(self.root)]}
-        return sorted(found, key=lambda s: tuple(0 if a is None else a for a in s))
-
-    def _reduce(self, player: int, plan: tuple[int, ...]) -> tuple[int | None, ...]:
-        relevant = [False] * len(plan)
-        for h, history in self._own_paths[player]:
-            if not relevant[h] and all(plan[hh] == a for hh, a in history):
-                relevant[h] = True
-        return tuple(a if r else None for a, r in zip(plan, relevant))
+        return [reduced_plans(self.root, i, self._index, len(self.infosets[i]), MAX_STRATEGIES, name)
+                for i, name in enumerate(self.players)]
 
     def _label(self, player: int, strategy: tuple[int | None, ...]) -> str:
         infos = self.infosets[player]
         if not infos:
             return "(no move)"
         return "/".join("*" if a is None else info.actions[a] for info, a in zip(infos, strategy))
-
-    def _validated_infosets(self) -> dict[tuple[int, int], int]:
-        """Checks the tree; returns each information set's index within its player's (or chance's) list."""
-        n = len(self.players)
-        seen: dict[tuple[int, int], InfoSet] = {}
-        index: dict[tuple[int, int], int] = {}
-        per_player = [0] * (n + 1)
-        for k, node in enumerate(_prefix(self.root)):
-            where = f"node {k + 1} in prefix order" + (f" ({node.name!r})" if node.name else "")
-            if node.outcome is not None and len(node.outcome.payoffs) != n:
-                raise UsageError(f"{where}: outcome has {len(node.outcome.payoffs)} payoffs, expected {n} (one per player)")
-            info = node.infoset
-            if info is None:
-                if node.children:
-                    raise UsageError(f"{where}: a node without an information set must be terminal (no children)")
-                continue
-            _check_infoset(info, n, where)
-            if len(node.children) != len(info.actions):
-                raise UsageError(f"{where}: {len(node.children)} children for {len(info.actions)} actions")
-            key = (info.player, info.number)
-            if key not in seen:
-                seen[key] = info
-                index[key] = per_player[info.player]
-                per_player[info.player] += 1
-            elif seen[key] != info:
-                raise UsageError(f"{where}: information set {info.number} of {_owner(info, self.players)} is declared "
-                                 "differently at another node (name, actions or probabilities)")
-        return index
-
-
-def as_fraction(value: object, what: str) -> Fraction:
-    """An exact number from an int, Fraction, Decimal or float (a float as the decimal it prints as: 0.1 -> 1/10)."""
-    if isinstance(value, bool | int | Fraction | Decimal):
-        return Fraction(value)
-    if isinstance(value, float) and np.isfinite(value):
-        return Fraction(repr(value))
-    raise UsageError(f"{what}: expected a finite number, got {value!r}")
-
-
-def _prefix(root: Node) -> Iterator[Node]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
-
-
-def _check_infoset(info: InfoSet, n: int, where: str) -> None:
-    if info.player != CHANCE and not 0 <= info.player < n:
-        raise UsageError(f"{where}: player index {info.player}, expected 0 to {n - 1} or CHANCE")
-    if not info.actions:
-        raise UsageError(f"{where}: an information set needs at least one action")
-    if info.player == CHANCE:
-        if info.probs is None or len(info.probs) != len(info.actions):
-            raise UsageError(f"{where}: a chance event needs one probability per action")
-        if any(p < 0 for p in info.probs) or sum(info.probs) != 1:
-            raise UsageError(f"{where}: chance probabilities must be >= 0 and sum to 1, got "
-                             f"{', '.join(str(p) for p in info.probs)}")
-    elif info.probs is not None:
-        raise UsageError(f"{where}: only chance events carry probabilities")
-
-
-def _owner(info: InfoSet, players: list[str]) -> str:
-    return "chance" if info.player == CHANCE else f"player {players[info.player]!r}"
-
-
-Plans = list[tuple[tuple[tuple[tuple[int, int], int], ...], tuple[Fraction, ...]]]
-
-
-def _induct(root: Node, n: int, limit: int) -> Plans:
-    """Post-order backward induction: for each node, every (plan of its subtree, payoff vector) an SPE can give."""
-    done: dict[int, Plans] = {}
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if not expanded and node.children:
-            stack.append((node, True))
-            stack.extend((child, False) for child in node.children)
-            continue
-        here = node.outcome.payoffs if node.outcome is not None else (Fraction(0),) * n
-        info = node.infoset
-        if info is None:
-            done[id(node)] = [((), here)]
-            continue
-        options = [done[id(child)] for child in node.children]
-        if np.prod([len(o) for o in options], dtype=float) > limit:  # each combination below gives at least one
-            raise UsageError(f"more than {limit} subgame-perfect equilibria (ties at many nodes); not enumerated")
-        found: Plans = []
-        for combo in itertools.product(*options):
-            plan = tuple(step for sub, _ in combo for step in sub)
-            if info.player == CHANCE:
-                assert info.probs is not None
-                value = tuple(sum((p * v[i] for p, (_, v) in zip(info.probs, combo)), Fraction(0)) for i in range(n))
-                found.append((plan, value))
-                continue
-            best = max(v[info.player] for _, v in combo)
-            found.extend(((*plan, ((info.player, info.number), a)), v) for a, (_, v) in enumerate(combo) if v[info.player] == best)
-        if len(found) > limit:
-            raise UsageError(f"more than {limit} subgame-perfect equilibria (ties at many nodes); not enumerated")
-        done[id(node)] = [(plan, tuple(a + b for a, b in zip(here, value))) for plan, value in found]
-    return done[id(root)]
