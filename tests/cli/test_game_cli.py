@@ -44,11 +44,13 @@ def test_equilibria_under_each_mechanism_with_the_price_of_anarchy(game: Path, t
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["check", "{game}", "--profile", "cheap=plus-9c"], "--profile: player 'cheap' has no strategy 'plus-9c'; expected one of cost, plus-4c, plus-25c"),
+    (["check", "{game}", "--profile", "cheap=plus-9c"],
+     "--profile: player 'cheap' has no strategy 'plus-9c'; expected one of cost, plus-4c, plus-25c"),
     (["check", "{game}", "--profile", "seller=cost"], "--profile: unknown player 'seller'; expected one of cheap, buyer"),
     (["check", "{game}", "--profile", "cheap"], "--profile: expected PLAYER=STRATEGY, got 'cheap'"),
     (["equilibria", "{game}", "--mechanism", "opf"], "--mechanism: 'opf' is not one of the game's mechanisms (pay-as-clear, pay-as-bid, vcg)"),
-    (["learn", "{game}", "--dynamics", "telepathy"], "--dynamics: unknown dynamics 'telepathy'; expected one of fictitious-play, replicator, q-learning, active-inference"),
+    (["learn", "{game}", "--dynamics", "telepathy"],
+     "--dynamics: unknown dynamics 'telepathy'; expected one of fictitious-play, replicator, q-learning, active-inference"),
     (["check", "no-such-game"], "no-such-game: not a file and not a library game; expected a path or one of:"),
 ])
 def test_user_errors_are_one_line_and_exit_2(game: Path, args: list[str], message: str) -> None:

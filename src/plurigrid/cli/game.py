@@ -242,3 +242,33 @@ def report(game: str = GAME_ARG, out_dir: str = typer.Option(..., "--out", help=
     else:
         out.print(f"{result.name}: {result.simulations} simulations, cache hit rate {result.cache_hit_rate:.1%}; report: {path}",
                   markup=False, highlight=False, soft_wrap=True)
+
+
+@game_app.command("credit")
+def credit(game: str = GAME_ARG, ledger_dir: str = typer.Option(..., "--ledger", help="folder of the new mutual-credit ledger"),
+           mechanism: str | None = MECHANISM, profile: list[str] | None = PROFILE,
+           limit_kwh: float = typer.Option(50.0, "--limit-kwh", min=0.0, max=1e9, help="the most kWh any member may owe the group"),
+           signer_key: str | None = typer.Option(None, "--signer-key", help="key that signs the blocks (default: as plurigrid run)"),
+           as_json: bool = JSON) -> None:
+    """Books the grand coalition's energy trades as mutual credit in kWh, with credit limits, in a Merkle ledger."""
+    from pathlib import Path
+
+    from plurigrid.games.credit import book_coalition_credit
+
+    games = _games(game, mechanism, None)
+    if len(games) > 1:
+        raise UsageError(f"--mechanism: choose one of {', '.join(g.mechanism for g in games)}")
+    g = games[0]
+    if Path(ledger_dir).exists() and any(Path(ledger_dir).iterdir()):
+        raise UsageError(f"--ledger: {ledger_dir} is not empty; give a new folder")
+    result = book_coalition_credit(g, g.profile_of(_choice(profile)), Path(ledger_dir), limit_kwh, signer_key)
+    if as_json:
+        _emit(result.to_json())
+        return
+    out.print(f"{g.spec.game.name} under {g.mechanism}: {result.booked_intervals} intervals of loans booked "
+              f"({result.lent_wh / 1000:,.3f} kWh lent), {result.refused_intervals} refused at the {limit_kwh:g} kWh limit; "
+              f"ledger {ledger_dir} at height {result.height}, root {result.state_root}", markup=False, highlight=False, soft_wrap=True)
+    table = Table("member", "balance kWh (+ lent, - owed)", box=None)
+    for member, wh in result.balances_wh.items():
+        table.add_row(member, f"{wh / 1000:,.3f}")
+    out.print(table)
