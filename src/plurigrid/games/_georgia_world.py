@@ -132,13 +132,12 @@ def simulate_day(inputs: DayInputs) -> DayOutcome:
     output_kwh, bill_micro, fuel_eur = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n)
 
     def record(state: State, k: int, r: StepResult) -> None:
-        nonlocal output_kwh, bill_micro, fuel_eur
         price[k] = r.clearing.price_eur_per_kwh * 1000
         unserved[k] = r.dispatch.shed_kw / 1000
         served[k] = r.served_kw.sum() / 1000
-        output_kwh = output_kwh + (r.renewable_kw + r.dispatch.thermal_kw) * dt_h
-        bill_micro = bill_micro + r.settlement.bill_micro
-        fuel_eur = fuel_eur + r.thermal_cost_eur
+        output_kwh[:] += (r.renewable_kw + r.dispatch.thermal_kw) * dt_h
+        bill_micro[:] += r.settlement.bill_micro
+        fuel_eur[:] += r.thermal_cost_eur
 
     simulate(world, after_step=record)
     pos = {pid: i for i, pid in enumerate(world.ids)}
