@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from plurigrid.games import equilibria
 from plurigrid.games.microgame import MicroworldGame
+from plurigrid.games.normal import NormalFormGame
 
 ENUMERATE_LIMIT = 100_000  # profiles: beyond this, equilibria are sought by best-response dynamics
 
@@ -94,6 +96,12 @@ def payoff_tensor(game: MicroworldGame, workers: int = 1) -> np.ndarray:
     return np.moveaxis(table.reshape(*game.shape, len(game.players)), -1, 0)
 
 
+def normal_form(game: MicroworldGame, workers: int = 1) -> NormalFormGame:
+    """The game's normal form over plans, every profile simulated: for the finite-game solvers and learning dynamics."""
+    return NormalFormGame.from_payoffs(payoff_tensor(game, workers), game.player_ids,
+                                       [game.plan_labels(i) for i in range(len(game.players))])
+
+
 def pure_equilibria(game: MicroworldGame, *, method: str = "auto", start: Sequence[int] | None = None, workers: int = 1,
                     max_rounds: int = 50) -> Equilibria:
     """All pure equilibria by enumeration, or one by best-response dynamics (method "best-response", or "auto"
@@ -101,12 +109,8 @@ def pure_equilibria(game: MicroworldGame, *, method: str = "auto", start: Sequen
     total = int(np.prod(game.shape, dtype=np.int64))
     before = game.cache.misses
     if method == "enumerate" or (method == "auto" and total <= ENUMERATE_LIMIT):
-        payoffs = payoff_tensor(game, workers)
-        tol = game.spec.game.tolerance_eur
-        stable = np.ones(game.shape, dtype=bool)
-        for i in range(len(game.players)):
-            stable &= payoffs[i] >= payoffs[i].max(axis=i, keepdims=True) - tol
-        found = [tuple(int(x) for x in p) for p in np.argwhere(stable)]
+        normal = normal_form(game, workers)
+        found = [tuple(int(np.argmax(p)) for p in e.profile) for e in equilibria.pure_equilibria(normal, game.spec.game.tolerance_eur)]
         reports = [deviations(game, p) for p in found]
         return Equilibria("enumeration", reports, total, game.cache.misses - before)
     profile = tuple(start) if start is not None else tuple(0 for _ in game.shape)

@@ -43,17 +43,20 @@ class Equilibrium:
         return all(np.count_nonzero(p) == 1 for p in self.profile)
 
 
-def pure_equilibria(game: NormalFormGame) -> list[Equilibrium]:
+def pure_equilibria(game: NormalFormGame, tol: float = 0.0) -> list[Equilibrium]:
     """Every pure-strategy equilibrium, player 1's strategy varying slowest (exact comparisons: on the Fractions where
-    the game is exact, else on the float payoffs as given)."""
-    values = game.exact if game.exact is not None else game.payoffs
+    the game is exact and `tol` is 0, else on the float payoffs, where a deviation must gain more than `tol`)."""
+    compare_exact = game.exact is not None and tol == 0
+    values = game.exact if compare_exact else game.payoffs
     stable = np.ones(game.shape, dtype=bool)
     for i in range(game.n_players):
-        stable &= np.asarray(values[i] == values[i].max(axis=i, keepdims=True), dtype=bool)
+        best = values[i].max(axis=i, keepdims=True)
+        stable &= np.asarray(values[i] == best if compare_exact else values[i] >= best - tol, dtype=bool)
     found = []
     for cell in np.argwhere(stable):
         exact = [[Fraction(int(j == a)) for j in range(k)] for a, k in zip(cell, game.shape)]
-        found.append(_equilibrium(game, [np.array([float(p) for p in e]) for e in exact], exact, PURE))
+        found.append(_equilibrium(game, [np.array([float(p) for p in e]) for e in exact],
+                                  exact if game.exact is not None else None, PURE))
     return found
 
 
