@@ -24,7 +24,9 @@ from plurigrid.games.normal import NormalFormGame, contract
 
 MAX_LAMBDA = 1e8
 MAX_STEPS = 20_000
-SUPPORT_FLOOR = 1e-6  # a probability above this at a checkpoint puts the strategy in the support to polish
+# a probability above the floor at a checkpoint puts the strategy in the support to polish; several floors are tried,
+# since in degenerate games a strategy can fade from the support as slowly as 1 / lambda
+SUPPORT_FLOORS = (1e-6, 1e-3, 1e-2)
 
 
 class NoEquilibriumFound(PlurigridError):
@@ -55,9 +57,10 @@ def logit_equilibrium(game: NormalFormGame, tol: float = 1e-9) -> list[np.ndarra
         step *= 2
         if z[-1] >= checkpoint:
             checkpoint = 2 * z[-1]
-            profile = tracer.polish(tracer.sigma(z))
-            if profile is not None and np.all(game.regret(profile) <= tol * span):
-                return profile
+            for floor in SUPPORT_FLOORS:
+                profile = tracer.polish(tracer.sigma(z), floor)
+                if profile is not None and np.all(game.regret(profile) <= tol * span):
+                    return profile
             if z[-1] > MAX_LAMBDA:
                 break
     profile = tracer.sigma(z)
@@ -150,10 +153,11 @@ class _Tracer:
             last = size
         return None
 
-    def polish(self, sigma: list[np.ndarray]) -> list[np.ndarray] | None:
-        """Gauss-Newton on 'support strategies pay the same, probabilities sum to 1', from sigma; None if it fails."""
-        support = [np.flatnonzero(s > SUPPORT_FLOOR) for s in sigma]
-        prof = [np.where(s > SUPPORT_FLOOR, s, 0.0) for s in sigma]
+    def polish(self, sigma: list[np.ndarray], floor: float) -> list[np.ndarray] | None:
+        """Gauss-Newton on 'support strategies pay the same, probabilities sum to 1', from sigma with the strategies
+        above `floor` as support; None if it ends with a negative probability."""
+        support = [np.flatnonzero(s > floor) for s in sigma]
+        prof = [np.where(s > floor, s, 0.0) for s in sigma]
         prof = [p / p.sum() for p in prof]
         own, _ = self.values(prof)
         v = np.array([own[i][support[i]].mean() for i in range(self.n)])
@@ -179,5 +183,5 @@ class _Tracer:
             v = v + delta[cols[-1]:]
         if any(np.min(p) < -1e-12 for p in prof):
             return None
-        clipped = [np.clip(p, 0.0, None) for p in prof]
+        clipped = [np.where(p > 1e-12, p, 0.0) for p in prof]  # rounding residue is not a strategy played
         return [p / p.sum() for p in clipped]
