@@ -91,6 +91,17 @@ def test_float_payoffs_are_solved_as_given():
     np.testing.assert_allclose(mixed.profile[1], [2 / 7, 5 / 7])
 
 
+def test_pure_equilibria_of_float_games_with_and_without_tolerance():
+    pd = np.array([[[3.0, 0.0], [5.0, 1.0]], [[3.0, 5.0], [0.0, 1.0]]]) + 0.1  # floats: not exact
+    game = NormalFormGame.from_payoffs(pd)
+    [e] = pure_equilibria(game)
+    assert e.exact is None and [list(p) for p in e.profile] == [[0, 1], [0, 1]]
+    np.testing.assert_allclose(e.payoffs, [1.1, 1.1])
+    # with a tolerance of 1.5 the sucker's gain of 1 from defecting no longer counts, the tempted's gain of 2 still does
+    found = [[list(p) for p in x.profile] for x in pure_equilibria(game, tol=1.5)]
+    assert found == [[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, 1], [0, 1]]]
+
+
 def test_three_player_game_with_a_unique_mixed_equilibrium():
     # 1 matches 2, 2 matches 3, 3 mismatches 1 (Jordan 1993's cycle, unequal stakes): any pure choice breaks the cycle,
     # so all mix, and each mixes to keep its predecessor indifferent: 1*q = 2(1-q), 3r = 1-r, 2(1-p) = 3p

@@ -46,12 +46,12 @@ class Equilibrium:
 def pure_equilibria(game: NormalFormGame, tol: float = 0.0) -> list[Equilibrium]:
     """Every pure-strategy equilibrium, player 1's strategy varying slowest (exact comparisons: on the Fractions where
     the game is exact and `tol` is 0, else on the float payoffs, where a deviation must gain more than `tol`)."""
-    compare_exact = game.exact is not None and tol == 0
-    values = game.exact if compare_exact else game.payoffs
+    exact_values = game.exact if tol == 0 else None
+    values = exact_values if exact_values is not None else game.payoffs
     stable = np.ones(game.shape, dtype=bool)
     for i in range(game.n_players):
         best = values[i].max(axis=i, keepdims=True)
-        stable &= np.asarray(values[i] == best if compare_exact else values[i] >= best - tol, dtype=bool)
+        stable &= (values[i] == best if exact_values is not None else values[i] >= best - tol).astype(bool)
     found = []
     for cell in np.argwhere(stable):
         exact = [[Fraction(int(j == a)) for j in range(k)] for a, k in zip(cell, game.shape)]
