@@ -69,3 +69,16 @@ def test_report_writes_an_offline_page_with_everything(game: Path, tmp_path: Pat
     (m,) = data["mechanisms"]
     assert len(m["table"]) == 9 and m["coalitions"]["shapley"]["efficient"]
     assert "Deviations from truthful bidding" in page and "Counterfactuals" in page and "Coalitions" in page
+
+
+def test_resilience_game_reports_its_runs_and_refuses_bad_fields(tmp_path: Path) -> None:
+    r = plurigrid("game", "resilience", "georgia-resilience", "--runs", "1", "--turns", "2", "--json", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["aggregate"]["runs"] == 1 and data["aggregate"]["turns"] == 2 and len(data["runs"]) == 1
+    assert json.loads((tmp_path / "report.json").read_text()) == data
+    assert {"report.html", "runs.csv", "shocks.csv", "withstand.csv"} <= {p.name for p in tmp_path.iterdir()}
+    bad = plurigrid("game", "resilience", "georgia-resilience", "--runs", "0")
+    assert bad.returncode == 2 and bad.stderr == "plurigrid: error: georgia-resilience.toml: resilience.runs: must be >= 1\n"
+    other = plurigrid("game", "resilience", "supplier-bidding")
+    assert other.returncode == 2 and "not a resilience game" in other.stderr

@@ -199,10 +199,10 @@ def test_report_is_deterministic_json_and_agents_learn():
 def test_spec_fields_have_defaults_and_descriptions_and_refuse_in_one_line():
     for name, field in georgia.ResilienceSpec.model_fields.items():
         assert field.description and not field.is_required(), name
-    with pytest.raises(UsageError, match=r"^run_resilience\.colour: unknown key"):
+    with pytest.raises(UsageError, match=r"^run_resilience: resilience\.colour: unknown key"):
         georgia.run_resilience(runs=1, turns=1, colour="red")
-    with pytest.raises(UsageError, match=r"^run_resilience\.learner: ") as bad:
+    with pytest.raises(UsageError, match=r"^run_resilience: resilience\.learner: expected one of") as bad:
         georgia.run_resilience(runs=1, turns=1, learner="guess")
     assert "\n" not in str(bad.value)
-    with pytest.raises(UsageError, match=r"^resilience\.runs: "):
+    with pytest.raises(UsageError, match=r"^resilience\.runs: must be >= 1$"):
         georgia.resilience_spec({"runs": 0})

@@ -272,3 +272,42 @@ def credit(game: str = GAME_ARG, ledger_dir: str = typer.Option(..., "--ledger",
     for member, wh in result.balances_wh.items():
         table.add_row(member, f"{wh / 1000:,.3f}")
     out.print(table)
+
+
+@game_app.command("resilience")
+def resilience(game: str = GAME_ARG, runs: int | None = typer.Option(None, "--runs", help="seeded runs (default: the game's)"),
+               turns: int | None = typer.Option(None, "--turns", help="turns per run (default: the game's)"),
+               seed: int | None = typer.Option(None, "--seed", help="seed of the runs (default: the game's)"),
+               learner: str | None = typer.Option(None, "--learner", help="how the agents learn (default: the game's)"),
+               out_dir: str | None = typer.Option(None, "--out", help="folder for report.html, report.json and the tables as CSV"),
+               as_json: bool = JSON) -> None:
+    """A resilience game over many seeded runs: unserved energy, price spikes, recovery times, which profiles withstand
+    which shocks."""
+    from pathlib import Path
+
+    from plurigrid.games.georgia import resilience as play
+    from plurigrid.games.georgia import resilience_spec
+    from plurigrid.games.loader import load_game
+    from plurigrid.games.report import write_resilience_report
+
+    spec, name, _ = load_game(game)
+    if spec.resilience is None:
+        raise UsageError(f"{name}: not a resilience game (it has no [resilience] table); try `plurigrid game report`")
+    given = {"runs": runs, "turns": turns, "seed": seed, "learner": learner}
+    data = dict(spec.resilience) | {k: v for k, v in given.items() if v is not None}
+    report = play(resilience_spec(data, name))
+    path = write_resilience_report(report, Path(out_dir)) if out_dir else None
+    if as_json:
+        _emit(report.to_json())
+        return
+    aggregate = report.aggregate()
+    out.print(f"{spec.game.name}: {aggregate['runs']} runs of {aggregate['turns']} turns; unserved energy per run "
+              f"{aggregate['unserved_mwh_mean']:,.1f} MWh on average (95th percentile {aggregate['unserved_mwh_p95']:,.1f}); "
+              f"{aggregate['spike_hours_mean']:,.1f} price-spike hours per run; shocks withstood {aggregate['withstood_share']:.0%}, "
+              f"mean recovery {aggregate['mean_recovery_turns']:.2f} turns" + (f"; report: {path}" if path else ""),
+              markup=False, highlight=False, soft_wrap=True)
+    shocks = report.tables()["shocks"]
+    table = Table(*shocks.columns, box=None)
+    for row in shocks.itertuples(index=False):
+        table.add_row(*(f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(table)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from plurigrid.errors import UsageError
 from plurigrid.games._georgia_model import PolicyState, ShockOdds
 from plurigrid.games.learning import LEARNERS
+from plurigrid.microworld.loader import SpecError, validate_model
 from plurigrid.microworld.spec import MAX_INT64, MAX_VALUE_EUR_PER_MWH, Strict
 
 
@@ -51,12 +52,16 @@ class ResilienceSpec(Strict):
                          self.drought_persistence, self.cutoff_persistence, self.dam_outage_persistence)
 
 
-def resilience_spec(data: Mapping[str, Any], where: str = "resilience") -> ResilienceSpec:
-    """`data` (e.g. a GAME.toml's [resilience] table) as a ResilienceSpec; a UsageError naming the first bad field."""
+def resilience_spec(data: Mapping[str, Any], source: str | None = None) -> ResilienceSpec:
+    """`data` (e.g. a GAME.toml's [resilience] table) as a ResilienceSpec; one line naming the first bad field
+    (`resilience.<field>`, after `source`, e.g. the game file, when given), worded as the microworld loader words it."""
     try:
-        return ResilienceSpec.model_validate(dict(data))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        path = ".".join(str(part) for part in (where, *err["loc"]))
-        message = "unknown key (check the spelling)" if err["type"] == "extra_forbidden" else err["msg"]
-        raise UsageError(f"{path}: {message}") from None
+        return validate_model(source or "", {"resilience": dict(data)}, _Wrapped).resilience
+    except SpecError as exc:
+        raise UsageError(str(exc) if source else f"{exc.path}: {exc.message}") from None
+
+
+class _Wrapped(Strict):
+    """The [resilience] table under its own name, so an error's field path reads resilience.<field>."""
+
+    resilience: ResilienceSpec

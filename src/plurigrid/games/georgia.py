@@ -122,7 +122,7 @@ def run_resilience(runs: int = 20, turns: int = 12, seed: int = 0, learner: str 
     """The resilience report of `runs` seeded runs of `turns` turns, agents learning by `learner` (one of
     games.learning.LEARNERS); `options` are further ResilienceSpec fields. A bad value is a UsageError."""
     return resilience(resilience_spec({"runs": runs, "turns": turns, "seed": seed, "learner": learner, **options},
-                                      where="run_resilience"))
+                                      "run_resilience"))
 
 
 __all__ = ["AGENTS", "MENUS", "SHOCKS", "PolicyState", "Recovery", "ResilienceReport", "ResilienceSpec", "Stock",

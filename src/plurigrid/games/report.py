@@ -13,6 +13,7 @@ import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,29 @@ def write_report(report: GameReport, folder: Path) -> Path:
             f"<p>Players: {html.escape(', '.join(report.players))}. Payoffs are minus each player's cost of energy in EUR; "
             f"the community's cost is every participant's cost less the market's surplus. {report.simulations} simulations "
             f"(cache hit rate {report.cache_hit_rate:.1%}).</p>{_summary(report)}{divs}{body}</body></html>")
+    path = folder / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_resilience_report(report: Any, folder: Path) -> Path:
+    """Writes report.json, one CSV per table and report.html (the tables) of a resilience game's report
+    (games.georgia.ResilienceReport) into `folder`; returns the HTML's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = report.to_json()
+    (folder / "report.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tables = report.tables()
+    for name, table in tables.items():
+        table.to_csv(folder / f"{name}.csv", index=False)
+    aggregate = {k: v for k, v in data["aggregate"].items() if not isinstance(v, dict)}
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(f'{v:,.4g}' if isinstance(v, float) else str(v))}</td></tr>"
+                   for k, v in aggregate.items())
+    sections = "".join(f"<h2>{html.escape(name)}</h2>{table.to_html(index=False, float_format=lambda x: f'{x:,.3f}')}"
+                       for name, table in tables.items() if name in ("shocks", "withstand", "runs", "recoveries"))
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Plurigrid game: georgia-resilience</title>"
+            "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}td,th{padding:2px 10px;text-align:left}</style></head><body>"
+            f"<h1>georgia-resilience</h1><p>{data['spec']['runs']} seeded runs of {data['spec']['turns']} turns, agents learning by "
+            f"{html.escape(str(data['spec']['learner']))}.</p><table>{rows}</table>{sections}</body></html>")
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
