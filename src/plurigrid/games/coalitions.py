@@ -344,7 +344,8 @@ def _basis(rows: np.ndarray) -> np.ndarray:
 class CoalitionReport:
     """A game's coalition values (those evaluated), Shapley value, core and nucleolus, JSON-able.
 
-    The core and nucleolus need every coalition: they are None when the report sampled Shapley instead.
+    The core and nucleolus need every coalition: they are None when the report sampled Shapley instead; the
+    nucleolus is None too when there is no imputation (the players' own values sum to more than v(N)).
     """
 
     players: tuple[str, ...]
@@ -371,5 +372,8 @@ def coalition_report(players: Sequence[str], v: CharacteristicFunction | ValueTa
     game = as_game(players, v)
     phi = shapley(game.players, game, samples=samples, seed=seed, level=level)
     exact = phi.method == "exact"
+    # no imputation (the players' own values add up to more than v(N)): no nucleolus to report, and the core is empty
+    imputes = exact and sum(game(frozenset({p})) for p in game.players) <= game(frozenset(game.players)) + _TOL * max(
+        1.0, abs(game(frozenset(game.players))))
     return CoalitionReport(game.players, game.evaluated(), phi, core(game.players, game) if exact else None,
-                           nucleolus(game.players, game) if exact else None)
+                           nucleolus(game.players, game) if imputes else None)
