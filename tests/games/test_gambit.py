@@ -89,6 +89,7 @@ def test_float_games_and_awkward_labels_round_trip():
     ('NFG 1 R "x" { "a" } { 1 }\n1/0\n', 2, "a zero denominator"),
     ('NFG 1 R "x" { "a" } { 1 }\n1 @\n', 2, "unexpected character '@'"),
     ('\n\nGAME 1\n', 3, "expected a Gambit game file starting with NFG or EFG"),
+    ('NFG 1 R "x" { "a" } { 1 }\n1e400\n', 2, "expected a number of magnitude at most 1e300"),
 ])
 def test_malformed_nfg_is_one_line_with_file_and_line(tmp_path, text, line, expected):
     path = tmp_path / "bad.nfg"
@@ -113,6 +114,7 @@ EFG_HEAD = 'EFG 2 R "x" { "one" "two" }\n""\n'
     ('p "" 1 1 "" { "a" } 0\nt "" 1 "" { 1 }\n', 4, "expected payoff 2 of 2 of outcome 1, found }"),
     ('p "" 1 1 "" { "a" "b" } 0\nt "" 1 "" { 1, 2 }\nt "" 1 "" { 1, 3 }\n', 5, "outcome 1 is declared differently"),
     ('t "" 5\n', 3, "expected the name and { payoffs } of outcome 5"),
+    ('"two\nlines" 1 1\n', 3, 'expected a node type c, p or t, found the label "two\\nlines"'),
 ])
 def test_malformed_efg_is_one_line_with_file_and_line(tmp_path, body, line, expected):
     path = tmp_path / "bad.efg"

@@ -23,7 +23,9 @@ _TOKEN = re.compile(r"""
   | (?P<brace>[{}])
 """, re.VERBOSE | re.DOTALL)
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NUMBER_CHARS = 1000  # longer numerals are refused (Python's int() refuses over 4,300 digits anyway)
+MAX_MAGNITUDE = Fraction(10) ** 300  # beyond this a payoff has no float (the largest is about 1.8e308)
 
 
 class GameFileError(UsageError):
@@ -108,8 +110,13 @@ def parse_number(token: Token, tokens: Tokens) -> Fraction:
     if slash:
         if int(den) == 0:
             raise tokens.error(f"expected a number, found {token.text} (a zero denominator)", token)
-        return Fraction(int(num), int(den))
-    return Fraction(Decimal(token.text))
+        value = Fraction(int(num), int(den))
+    else:
+        value = Fraction(Decimal(token.text))
+    if abs(value) > MAX_MAGNITUDE:
+        raise tokens.error(f"expected a number of magnitude at most 1e300 (payoffs are also used as floats), found "
+                           f"{token.text if len(token.text) <= 40 else token.text[:37] + '...'}", token)
+    return value
 
 
 def format_number(value: Fraction | float) -> str:
@@ -146,10 +153,13 @@ def _tokenize(text: str, path: str) -> list[Token]:
     return tokens
 
 
+def shown(label: str) -> str:
+    """A label quoted for a one-line message: control characters escaped, cut to 40 characters."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], label)
+    return '"' + (text if len(text) <= 40 else text[:37] + "...") + '"'  # for people, not a file: no escaping
+
+
 def _describe(token: Token | None) -> str:
     if token is None:
         return "the end of the file"
-    if token.kind == "string":
-        shown = token.text if len(token.text) <= 40 else token.text[:37] + "..."
-        return f"the label {quote(shown)}"
-    return token.text
+    return f"the label {shown(token.text)}" if token.kind == "string" else token.text

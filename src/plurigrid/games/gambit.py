@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from plurigrid.errors import UsageError
-from plurigrid.games._gambit_text import GameFileError, Token, Tokens, format_number, quote
+from plurigrid.games._gambit_text import GameFileError, Token, Tokens, format_number, quote, shown
 from plurigrid.games.extensive import CHANCE, ExtensiveGame, InfoSet, Node, Outcome
 from plurigrid.games.normal import NormalFormGame
 from plurigrid.untrusted import InputTooLarge, read_bounded
@@ -226,7 +226,7 @@ class _EfgNodes:
             pairs = []
             while not self.t.at("}"):
                 label = self.t.string("an action label in double quotes, or } closing the chance actions")
-                pairs.append((label, self.t.number(f"the probability of chance action {quote(label)}")))
+                pairs.append((label, self.t.number(f"the probability of chance action {shown(label)}")))
             self.t.pos += 1
             actions, probs = tuple(a for a, _ in pairs), tuple(p for _, p in pairs)
             if any(p < 0 for p in probs) or sum(probs) != 1:
@@ -247,7 +247,7 @@ class _EfgNodes:
             return info
         if (name is not None and name != known.name) or (actions is not None and (info.actions, info.probs) != (known.actions, known.probs)):
             raise self.t.error(f"{where} is declared differently than where it first appeared "
-                               f"(there: {quote(known.name)} {{ {' '.join(map(quote, known.actions))} }})", token)
+                               f"(there: {shown(known.name)} {{ {' '.join(map(shown, known.actions))} }})", token)
         return known
 
     def _outcome(self) -> Outcome | None:

@@ -52,7 +52,10 @@ class NormalFormGame:
                              f"got shape {arr.shape}")
         n = arr.shape[0]
         exact = _exact_array(arr)
-        values = np.array([float(v) for v in exact.flat]).reshape(arr.shape) if exact is not None else _float_array(arr)
+        try:
+            values = np.array([float(v) for v in exact.flat]).reshape(arr.shape) if exact is not None else _float_array(arr)
+        except OverflowError:
+            raise UsageError("payoffs: expected numbers within the range of a float (about 1.8e308)") from None
         names = list(players) if players is not None else [f"Player {i + 1}" for i in range(n)]
         labels = [list(s) for s in strategies] if strategies is not None else [[str(j + 1) for j in range(k)] for k in arr.shape[1:]]
         if len(names) != n:
