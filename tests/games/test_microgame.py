@@ -308,3 +308,35 @@ def test_library_games_load_and_name_their_players() -> None:
     spec, _, _ = load_game("supplier-bidding")
     assert [p.id for p in spec.player] == ["biogas", "chp", "diesel-a", "diesel-b"]
     assert json.loads(json.dumps(spec.model_dump(mode="json")))["game"]["mechanisms"] == ["pay-as-clear", "pay-as-bid", "vcg"]
+
+
+def test_a_sandboxed_module_is_a_strategy_on_the_menu(tmp_path: Path) -> None:
+    """A player may choose a WebAssembly module: the run of that profile runs it, and it pays what its decisions pay."""
+    import plurigrid.microworld.library as library
+
+    wasm = Path(library.__file__).parent / "modules" / "battery-arbitrage" / "battery-arbitrage.wasm"
+    (tmp_path / "game.toml").write_text(f"""
+[game]
+name = "module-or-built-in"
+world = "residential"
+hours = 12
+mechanisms = ["pay-as-clear"]
+
+[[player]]
+id = "home03"
+strategy = [
+  {{ name = "passive", strategy = "passive" }},
+  {{ name = "module", module = {{ path = "{wasm}" }} }},
+]
+""")
+    spec, name, base = load_game(str(tmp_path / "game.toml"))
+    g = MicroworldGame(spec, name, base, "pay-as-clear")
+    world = g._with_choices(g._world((), ()), (1,))
+    assert world.strategy[g.players[0].members[0]] == "module" and set(world.modules) == {int(g.players[0].members[0])}
+    passive, module = g.payoffs((0,)), g.payoffs((1,))
+    assert passive[0] != module[0]  # the module ran the battery (passive leaves it idle)
+    missing = tmp_path / "bad.toml"
+    missing.write_text((tmp_path / "game.toml").read_text().replace(str(wasm), str(tmp_path / "nothing.wasm")))
+    spec, name, base = load_game(str(missing))
+    with pytest.raises(SpecError, match=r"bad\.toml: player\[0\]\.strategy\[module\]\.module: .*nothing\.wasm: no such file"):
+        MicroworldGame(spec, name, base, "pay-as-clear")  # refused before any run

@@ -139,6 +139,11 @@ class MicroworldGame:
         self.players = players
         self.stages = sorted({p.stage for p in players})
         self._plans_modules: dict[tuple[int, str], Any] = {}
+        for i, p in enumerate(players):  # a module that cannot run is refused now, not in the middle of a search
+            for entry in p.menu:
+                if entry.module is not None:
+                    for m in p.members:
+                        self._module(int(m), i, entry)
 
     # ------------------------------------------------------------------ shape
 
