@@ -79,7 +79,8 @@ def check(game: str = GAME_ARG, mechanism: str | None = MECHANISM, profile: list
         report = deviations(g, g.profile_of(_choice(profile)), workers)
         results.append({"mechanism": g.mechanism, **report.to_json(g.player_ids)})
         if not as_json:
-            verdict = "an equilibrium" if report.equilibrium else f"not an equilibrium ({len(report.deviations)} profitable deviations)"
+            n = len(report.deviations)
+            verdict = "an equilibrium" if not n else f"not an equilibrium ({n} profitable deviation{'s' if n > 1 else ''})"
             played = ", ".join(f"{p}={s}" for p, s in zip(g.player_ids, report.labels))
             out.print(f"{g.spec.game.name} under {g.mechanism}: {played}: {verdict}; "
                       f"community cost {report.community_cost_eur:,.3f} EUR", markup=False, highlight=False, soft_wrap=True)
@@ -162,8 +163,9 @@ def counterfactual(game: str = GAME_ARG, mechanism: str | None = MECHANISM, prof
             out.print(f"{g.spec.game.name} under {g.mechanism}:", markup=False, highlight=False)
             for c in rows:
                 if c.alternative != c.chosen:
-                    out.print(f"  {c.player}: had you chosen {c.alternative} instead of {c.chosen}, you would have paid "
-                              f"{c.bill_eur:,.2f} EUR ({'+' if c.gain_eur >= 0 else ''}{c.gain_eur:,.2f} EUR for you)",
+                    bill = f"paid {c.bill_eur:,.2f} EUR" if c.bill_eur >= 0 else f"been paid {-c.bill_eur:,.2f} EUR"
+                    out.print(f"  {c.player}: had you chosen {c.alternative} instead of {c.chosen}, you would have {bill} "
+                              f"({'+' if c.gain_eur >= 0 else ''}{c.gain_eur:,.2f} EUR for you)",
                               markup=False, highlight=False, soft_wrap=True)
     if as_json:
         _emit({"game": _name(game), "results": results})
