@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from plurigrid.errors import UsageError
 from plurigrid.games.equilibria import (
     Equilibrium,
     homotopy_equilibrium,
@@ -141,6 +142,11 @@ def test_homotopy_regret_is_within_tolerance_on_larger_games(seed):
     span = np.ptp(game.payoffs.reshape(4, -1), axis=1)
     assert np.all(game.regret(e.profile) <= 1e-9 * span)
     assert all(np.isclose(p.sum(), 1) and np.all(p >= 0) for p in e.profile)
+
+
+def test_vertex_enumeration_refuses_games_too_large_to_enumerate():
+    with pytest.raises(UsageError, match="13 x 13 game examines 10,400,600 bases"):
+        two_player_equilibria(NormalFormGame.from_payoffs(np.zeros((2, 13, 13), dtype=int)))
 
 
 def test_equilibrium_keeps_its_positional_constructor():

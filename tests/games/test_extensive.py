@@ -119,6 +119,17 @@ def test_malformed_trees_are_refused(root, message):
     assert message in str(err.value)
 
 
+def test_a_normal_form_too_large_to_tabulate_is_refused():
+    # chance picks one of ten situations for each player, who sees which: 2^10 reduced strategies each, 2^20 profiles
+    def side(player: int) -> Node:
+        moves = tuple(Node(InfoSet(player, k + 1, ("x", "y")), (Node(), Node())) for k in range(10))
+        return Node(InfoSet(CHANCE, player + 2, tuple(map(str, range(10))), probs=(F(1, 10),) * 10), moves)
+    game = ExtensiveGame(["one", "two"], Node(InfoSet(CHANCE, 1, ("a", "b"), probs=(F(1, 2), F(1, 2))), (side(0), side(1))))
+    assert len(game.reduced_strategies(0)) == 1024
+    with pytest.raises(UsageError, match="1,048,576 profiles"):
+        game.to_normal()
+
+
 def test_backward_induction_needs_perfect_information():
     with pytest.raises(UsageError, match="perfect information"):
         tree("selten_horse.efg").backward_induction()

@@ -9,6 +9,8 @@ root's plans are the reduced strategies: a 40-move centipede gives 21 a player w
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from plurigrid.errors import UsageError
 from plurigrid.games._tree import Node, post_order
 
@@ -27,10 +29,32 @@ def reduced_plans(root: Node, player: int, index: dict[tuple[int, int], int], co
             plans = [{**p, h: a} for a, sub in enumerate(subs) for p in sub if p.get(h, a) == a]
         else:
             for sub in subs:
-                plans = [{**p, **q} for p in plans for q in sub if all(p.get(k, v) == v for k, v in q.items())]
+                plans = _merged(plans, sub)
         plans = list({tuple(sorted(p.items())): p for p in plans}.values())
         if len(plans) > limit:
             raise UsageError(f"player {name!r} has more than {limit} reduced strategies; too many for the normal form")
         done[id(node)] = plans
     found = {tuple(p.get(h) for h in range(count)) for p in done[id(root)]}
     return sorted(found, key=lambda s: tuple(0 if a is None else a for a in s))
+
+
+def _merged(left: list[dict[int, int]], right: list[dict[int, int]]) -> list[dict[int, int]]:
+    """Every union of a plan from `left` and one from `right` that agree on the information sets both name.
+
+    The right plans are indexed by their action at each shared set (a plan without that set fits any action), so a
+    subtree repeated under every action of another player (a simultaneous move written as a tree) merges in time
+    proportional to the plans that fit, not to the product of the two lists."""
+    shared = set().union(*left) & set().union(*right)
+    fitting: dict[tuple[int, int], set[int]] = defaultdict(set)  # (set, action) -> right plans naming that action
+    unnamed: dict[int, set[int]] = defaultdict(set)  # set -> right plans that do not name it
+    for j, q in enumerate(right):
+        for h in shared:
+            (fitting[(h, q[h])] if h in q else unnamed[h]).add(j)
+    out: list[dict[int, int]] = []
+    for p in left:
+        allowed: set[int] | None = None
+        for h in shared & p.keys():
+            here = fitting.get((h, p[h]), set()) | unnamed[h]
+            allowed = here if allowed is None else allowed & here
+        out.extend({**p, **right[j]} for j in (range(len(right)) if allowed is None else sorted(allowed)))
+    return out

@@ -66,11 +66,17 @@ def prefix(root: Node) -> Iterator[Node]:
 
 
 def post_order(root: Node) -> Iterator[Node]:
-    """Every node after all of its children (no recursion), for computations that combine the children's results."""
+    """Every node object after all of its children (no recursion), for computations that combine the children's
+    results: a node object the tree holds in several places (a shared subtree) comes once, its result being the
+    same in each."""
     stack: list[tuple[Node, bool]] = [(root, False)]
+    done: set[int] = set()
     while stack:
         node, expanded = stack.pop()
+        if id(node) in done:
+            continue
         if expanded or not node.children:
+            done.add(id(node))
             yield node
             continue
         stack.append((node, True))

@@ -24,13 +24,19 @@ from fractions import Fraction
 
 import numpy as np
 
+from plurigrid.errors import UsageError
+
 SCREEN_CHUNK = 20_000  # candidate bases screened in floating point at a time
+MAX_BASES = 3_000_000  # C(m+n, m) beyond which enumeration is refused (12 x 12: 2.7 million, about 20 s)
 
 
 def extreme_equilibria(a: np.ndarray, b: np.ndarray) -> list[tuple[list[Fraction], list[Fraction]]]:
     """Every extreme equilibrium (x, y) of the bimatrix game (a, b) (object arrays of Fractions, m x n), as exact
     probability vectors, in a fixed order (player 1's probabilities first, larger first)."""
     m, n = a.shape
+    if math.comb(m + n, m) > MAX_BASES:
+        raise UsageError(f"vertex enumeration of a {m} x {n} game examines {math.comb(m + n, m):,} bases a player, more "
+                         f"than {MAX_BASES:,}; ask for pure equilibria only, or solve a smaller game")
     pos_a, pos_b = _positive_integers(a), _positive_integers(b)
     p_vertices = [(z, zero | tight << m) for z, zero, tight in _vertices(pos_b)]  # variables: player 1's strategies
     q_vertices = [(z, tight | zero << m) for z, zero, tight in _vertices([list(col) for col in zip(*pos_a)])]  # variables: player 2's strategies

@@ -12,6 +12,7 @@ reduced normal form (`to_normal`), and perfect-information trees also by backwar
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -27,7 +28,8 @@ from plurigrid.games.normal import NormalFormGame
 
 __all__ = ["CHANCE", "ExtensiveGame", "InfoSet", "Leaf", "Node", "Outcome", "SubgamePerfect", "as_fraction"]
 
-MAX_STRATEGIES = 100_000  # reduced strategies of one player beyond which to_normal refuses (the table would not fit)
+MAX_STRATEGIES = 100_000  # reduced strategies of one player beyond which to_normal refuses
+MAX_PROFILES = 1_000_000  # cells of the normal form beyond which to_normal refuses (about 10 s of work at this size)
 Choice = tuple[int, int, int]  # (player, index of the information set in the player's list, action index)
 
 
@@ -129,6 +131,10 @@ class ExtensiveGame:
         Strategy labels join the action names per information set with '/', '*' where the set is ruled out."""
         n = len(self.players)
         strategies = [self.reduced_strategies(i) for i in range(n)]
+        cells = math.prod(len(s) for s in strategies)
+        if cells > MAX_PROFILES:
+            raise UsageError(f"the reduced normal form has {cells:,} profiles ({' x '.join(str(len(s)) for s in strategies)}); "
+                             f"more than the {MAX_PROFILES:,} that are tabulated")
         leaves = self.leaves
         consistent = [np.array([[all(s[h] == a for p, h, a in leaf.choices if p == i) for leaf in leaves] for s in strats],
                                dtype=bool).reshape(len(strats), len(leaves)) for i, strats in enumerate(strategies)]
