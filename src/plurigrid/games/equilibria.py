@@ -81,8 +81,12 @@ def two_player_equilibria(game: NormalFormGame) -> list[Equilibrium]:
 def homotopy_equilibrium(game: NormalFormGame, tol: float = 1e-9) -> Equilibrium:
     """One equilibrium of any game by the logit homotopy, with every player's regret <= tol x its payoff range.
 
-    For an exact game the profile is also tried as the nearest fractions (denominators up to 10^6) and, if those are
-    exactly an equilibrium, reported exactly. NoEquilibriumFound if the path yields no verified point."""
+    Guarantee (see `_logit`): each point of the traced logit-QRE branch at precision lambda is an epsilon-equilibrium
+    with epsilon <= ln(s_i) / lambda of player i's payoff range, and for generic games the branch converges to a Nash
+    equilibrium as lambda -> infinity; its end is polished by Newton's method on its support. Whatever happens on the
+    way, the profile returned has been checked: regret <= tol x payoff range for every player (tol 1e-9 by default).
+    For an exact game it is also tried as the nearest fractions (denominators up to 10^6) and, if those are exactly an
+    equilibrium, reported exactly. NoEquilibriumFound if the path yields no verified point (degenerate games only)."""
     profile = logit_equilibrium(game, tol)
     exact = _snapped(game, profile) if game.exact is not None else None
     if exact is not None:
