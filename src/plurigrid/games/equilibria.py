@@ -86,7 +86,8 @@ def homotopy_equilibrium(game: NormalFormGame, tol: float = 1e-9) -> Equilibrium
     equilibrium as lambda -> infinity; its end is polished by Newton's method on its support. Whatever happens on the
     way, the profile returned has been checked: regret <= tol x payoff range for every player (tol 1e-9 by default).
     For an exact game it is also tried as the nearest fractions (denominators up to 10^6) and, if those are exactly an
-    equilibrium, reported exactly. NoEquilibriumFound if the path yields no verified point (degenerate games only)."""
+    equilibrium, reported exactly. NoEquilibriumFound if the path yields no verified point (in practice: degenerate
+    games whose branch folds or forks)."""
     profile = logit_equilibrium(game, tol)
     exact = _snapped(game, profile) if game.exact is not None else None
     if exact is not None:
