@@ -52,6 +52,8 @@ def test_equilibria_under_each_mechanism_with_the_price_of_anarchy(game: Path, t
     (["learn", "{game}", "--dynamics", "telepathy"],
      "--dynamics: unknown dynamics 'telepathy'; expected one of fictitious-play, replicator, q-learning, active-inference"),
     (["check", "no-such-game"], "no-such-game: not a file and not a library game; expected a path or one of:"),
+    (["equilibria", "{game}", "--cache", "{game}"], "is a file; expected a folder"),
+    (["report", "{game}", "--out", "{game}"], "--out: "),
 ])
 def test_user_errors_are_one_line_and_exit_2(game: Path, args: list[str], message: str) -> None:
     r = plurigrid("game", *[a.format(game=game) for a in args])
@@ -82,3 +84,10 @@ def test_resilience_game_reports_its_runs_and_refuses_bad_fields(tmp_path: Path)
     assert bad.returncode == 2 and bad.stderr == "plurigrid: error: georgia-resilience.toml: resilience.runs: must be >= 1\n"
     other = plurigrid("game", "resilience", "supplier-bidding")
     assert other.returncode == 2 and "not a resilience game" in other.stderr
+
+
+def test_learn_json_is_valid_even_after_one_round(game: Path) -> None:
+    r = plurigrid("game", "learn", str(game), "--mechanism", "pay-as-bid", "--rounds", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    (result,) = json.loads(r.stdout)["results"]  # strict JSON: no Infinity or NaN
+    assert result["movement"] is None and result["converged"] is False

@@ -340,3 +340,47 @@ strategy = [
     spec, name, base = load_game(str(missing))
     with pytest.raises(SpecError, match=r"bad\.toml: player\[0\]\.strategy\[module\]\.module: .*nothing\.wasm: no such file"):
         MicroworldGame(spec, name, base, "pay-as-clear")  # refused before any run
+
+
+def test_information_states_are_named_in_the_order_plans_read_them(folder, cache) -> None:
+    text = GAME.replace('id = "buyer"\nmenu = "offer"', 'id = "buyer"\nmenu = "offer"\nstage = 1\nobserves = ["outage"]') + """
+[[chance]]
+id = "outage"
+outcome = [{ name = "none", probability = 0.5 }, { name = "trip", probability = 0.5 }]
+"""
+    g = game_under(folder, "pay-as-clear", cache, text)
+    labels = g.info_labels(1)
+    assert len(labels) == 6
+    for seller in range(3):
+        for omega in range(2):
+            # a plan that picks entry `state % 3` in each state: the action read is the state's own label
+            plan = sum((s % 3) * 3 ** s for s in range(6))
+            act = g.actions((seller, plan), (omega,))[1]
+            state = seller + 3 * omega
+            assert labels[state] == f"cheap={g.players[0].menu[seller].name}, outage={['none', 'trip'][omega]}"
+            assert act == state % 3
+
+
+def test_the_disk_cache_notices_a_changed_profile_file(tmp_path) -> None:
+    (tmp_path / "load.csv").write_text("p_kw\n20\n")
+    (tmp_path / "world.toml").write_text(WORLD.replace('assets.load = { profile = { source = "constant", p_kw = 20.0 } }',
+                                                       'assets.load = { profile = { source = "csv", path = "load.csv" } }'))
+    (tmp_path / "game.toml").write_text(GAME)
+    first = game_under(tmp_path, "pay-as-bid", SimulationCache(tmp_path / "cache")).payoffs((0, 0))
+    (tmp_path / "load.csv").write_text("p_kw\n5\n")
+    second = game_under(tmp_path, "pay-as-bid", SimulationCache(tmp_path / "cache")).payoffs((0, 0))
+    assert second[1] == pytest.approx(first[1] / 4, rel=0.01)  # a quarter of the load: simulated again, not read back
+
+
+def test_a_spec_error_raised_in_a_worker_reaches_the_caller_as_itself() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(SpecError("g.toml", "player[0]", "no such thing")))
+    assert isinstance(err, SpecError) and str(err) == "g.toml: player[0]: no such thing"
+
+
+def test_repeated_strategy_names_are_refused(folder) -> None:
+    path = folder / "dup.toml"
+    path.write_text(GAME.replace('name = "plus-25c"', 'name = "plus-4c"'))
+    with pytest.raises(SpecError, match=r"dup\.toml: menu\[0\]: strategy name 'plus-4c' repeats"):
+        load_game(str(path))

@@ -217,8 +217,9 @@ def learn(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
         results.append({"mechanism": g.mechanism, **played.to_json(g)})
         if not as_json:
             state = "converged to an equilibrium" if played.converged else "did not converge to an equilibrium"
+            moved = "-" if played.movement is None else f"{played.movement:.3f}"
             out.print(f"{g.spec.game.name} under {g.mechanism}: {dynamics} over {rounds} rounds {state} (policies moved "
-                      f"{played.movement:.3f} in the last tenth; {played.simulations} simulations); last profile "
+                      f"{moved} in the last tenth; {played.simulations} simulations); last profile "
                       f"{', '.join(f'{p}={s}' for p, s in zip(g.player_ids, played.final.labels))}",
                       markup=False, highlight=False, soft_wrap=True)
     if as_json:
@@ -236,6 +237,8 @@ def report(game: str = GAME_ARG, out_dir: str = typer.Option(..., "--out", help=
 
     from plurigrid.games.report import analyse, write_report
 
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UsageError(f"--out: {out_dir} is a file; expected a folder")
     games = _games(game, mechanism, cache)
     result = analyse(games, _optimum(games[0], cache), workers, coalitions)
     path = write_report(result, Path(out_dir))
@@ -261,8 +264,9 @@ def credit(game: str = GAME_ARG, ledger_dir: str = typer.Option(..., "--ledger",
     if len(games) > 1:
         raise UsageError(f"--mechanism: choose one of {', '.join(g.mechanism for g in games)}")
     g = games[0]
-    if Path(ledger_dir).exists() and any(Path(ledger_dir).iterdir()):
-        raise UsageError(f"--ledger: {ledger_dir} is not empty; give a new folder")
+    folder = Path(ledger_dir)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UsageError(f"--ledger: {ledger_dir} is {'not empty' if folder.is_dir() else 'a file'}; give a new folder")
     result = book_coalition_credit(g, g.profile_of(_choice(profile)), Path(ledger_dir), limit_kwh, signer_key)
     if as_json:
         _emit(result.to_json())
@@ -297,6 +301,8 @@ def resilience(game: str = GAME_ARG, runs: int | None = typer.Option(None, "--ru
         raise UsageError(f"{name}: not a resilience game (it has no [resilience] table); try `plurigrid game report`")
     given = {"runs": runs, "turns": turns, "seed": seed, "learner": learner}
     data = dict(spec.resilience) | {k: v for k, v in given.items() if v is not None}
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UsageError(f"--out: {out_dir} is a file; expected a folder")
     report = play(resilience_spec(data, name))
     path = write_resilience_report(report, Path(out_dir)) if out_dir else None
     if as_json:

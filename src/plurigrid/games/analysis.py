@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -106,7 +107,7 @@ def pure_equilibria(game: MicroworldGame, *, method: str = "auto", start: Sequen
                     max_rounds: int = 50) -> Equilibria:
     """All pure equilibria by enumeration, or one by best-response dynamics (method "best-response", or "auto"
     beyond ENUMERATE_LIMIT profiles)."""
-    total = int(np.prod(game.shape, dtype=np.int64))
+    total = math.prod(game.shape)
     before = game.cache.misses
     if method == "enumerate" or (method == "auto" and total <= ENUMERATE_LIMIT):
         normal = normal_form(game, workers)
@@ -115,6 +116,7 @@ def pure_equilibria(game: MicroworldGame, *, method: str = "auto", start: Sequen
         return Equilibria("enumeration", reports, total, game.cache.misses - before)
     profile = tuple(start) if start is not None else tuple(0 for _ in game.shape)
     path = [profile]
+    rounds_ended = [profile]  # the profile at the end of each round: the dynamics cycle when one comes back
     for _ in range(max_rounds):
         moved = False
         for i, n in enumerate(game.shape):
@@ -129,8 +131,9 @@ def pure_equilibria(game: MicroworldGame, *, method: str = "auto", start: Sequen
         if not moved:
             return Equilibria("best-response dynamics", [deviations(game, profile)], total, game.cache.misses - before,
                               "one equilibrium reached by best responses from the start profile; others may exist", path)
-        if profile in path[:-1]:
+        if profile in rounds_ended:
             break
+        rounds_ended.append(profile)
     return Equilibria("best-response dynamics", [], total, game.cache.misses - before,
                       "best responses cycled or did not settle: no pure equilibrium found (one may still exist)", path)
 
@@ -246,6 +249,10 @@ def price_of_anarchy(game: MicroworldGame, found: Equilibria, optimum: Microworl
     if found.method == "enumeration":
         cheapest = min(game.profiles(), key=game.community_cost)
         candidates.append((game.community_cost(cheapest), f"{game.mechanism} profile " + ", ".join(labels_of(game, cheapest))))
+    if not candidates and costs:  # no optimum to compare with: the cheapest equilibrium found is the best known
+        candidates.append((min(costs), "the cheapest equilibrium found (no optimum given, profiles not enumerated)"))
+    if not candidates:
+        raise ValueError("price_of_anarchy needs an optimum game, an enumeration or an equilibrium")
     best = min(candidates)
     return Anarchy(best[0], best[1], max(costs) if costs else None, min(costs) if costs else None)
 

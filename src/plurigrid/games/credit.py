@@ -20,6 +20,7 @@ import numpy as np
 from plurigrid.engine.ledger_entries import run_signer
 from plurigrid.engine.simulate import simulate
 from plurigrid.engine.step import State, StepResult
+from plurigrid.errors import UsageError
 from plurigrid.games.microgame import MicroworldGame
 from plurigrid.state.ledger import CreditLimitError, Ledger
 from plurigrid.state.mutual_credit import MutualCredit
@@ -44,10 +45,11 @@ def book_coalition_credit(game: MicroworldGame, profile: tuple[int, ...], folder
                           signer_key: str | Path | None = None) -> CreditReport:
     """Plays `profile` with every player in the market and books the coalition's trades as mutual credit into a new
     ledger in `folder` (every member's limit `limit_kwh`)."""
-    (omega, acts, _), _ = game.plays(profile)[0]
     if len(game.outcomes()) > 1:
-        raise ValueError("mutual credit is booked for a game without chance moves (one run)")
-    world = game._with_choices(game._world(omega, ()), acts)
+        raise UsageError(f"{game.name}: mutual credit is booked from one run; this game has chance moves (give one without)")
+    everyone = tuple(range(len(game.players)))
+    (play, _), = game.plays(profile, everyone)
+    _, world = game.world_of(play)  # the play's investments and choices, only the players in the market
     names = list(world.ids)
     members = sorted({names[m] for p in game.players for m in p.members}, key=names.index)
     inside = np.isin(np.array(names), members)

@@ -29,17 +29,18 @@ class RepeatedPlay:
     history: np.ndarray  # (rounds, players) plan index played
     payoffs_eur: np.ndarray  # (rounds, players)
     policies: list[np.ndarray]  # final mixed strategy per player
-    movement: float  # largest change of any player's policy over the last tenth of the rounds (L1)
+    movement: float | None  # largest change of any player's policy over the last tenth of the rounds (L1); None: one round
     final: ProfileReport  # the most played profile of the last tenth of the rounds, with its deviations
     simulations: int
 
     @property
     def converged(self) -> bool:
         """Policies settled (moved less than 0.05 over the last tenth) on a profile that is an equilibrium."""
-        return self.movement < 0.05 and self.final.equilibrium
+        return self.movement is not None and self.movement < 0.05 and self.final.equilibrium
 
     def to_json(self, game: MicroworldGame) -> dict:
-        return {"dynamics": self.kind, "rounds": self.rounds, "converged": self.converged, "movement": round(self.movement, 6),
+        movement = None if self.movement is None else round(self.movement, 6)
+        return {"dynamics": self.kind, "rounds": self.rounds, "converged": self.converged, "movement": movement,
                 "simulations": self.simulations,
                 "policies": {p: dict(zip(game.plan_labels(i), np.round(self.policies[i], 6).tolist()))
                              for i, p in enumerate(game.player_ids)},
@@ -64,7 +65,7 @@ def repeated_play(game: MicroworldGame, kind: str, rounds: int = 200, seed: int 
         if r == rounds - tail - 1:
             snapshot = [learner.policy().copy() for learner in learners]
     policies = [learner.policy() for learner in learners]
-    movement = max(float(np.abs(p - q).sum()) for p, q in zip(policies, snapshot)) if snapshot else float("inf")
+    movement = max(float(np.abs(p - q).sum()) for p, q in zip(policies, snapshot)) if snapshot else None
     last = [tuple(int(x) for x in row) for row in history[-tail:]]
     modal = max(sorted(set(last)), key=last.count)
     final = deviations(game, modal, workers)

@@ -119,12 +119,12 @@ def _summary(report: GameReport) -> str:
         f"<tr><td>{html.escape(m['mechanism'])}</td><td>{m['profiles']:,}</td><td>{len(m['equilibria'])}</td>"
         f"<td>{_fmt(m['truthful']['community_cost_eur'], 3)}</td><td>{'yes' if m['truthful']['equilibrium'] else 'no'}</td>"
         f"<td>{_fmt(m['worst_equilibrium_cost_eur'], 3)}</td><td>{_fmt(m['best_equilibrium_cost_eur'], 3)}</td>"
-        f"<td>{_fmt(m['optimum_cost_eur'], 3)}</td><td>{_fmt(m['price_of_anarchy'])}</td><td>{_fmt(m['price_of_stability'])}</td></tr>"
+        f"<td>{_fmt(m['optimum_cost_eur'], 3)} ({html.escape(m['optimum'])})</td><td>{_fmt(m['price_of_anarchy'])}</td>"
+        f"<td>{_fmt(m['price_of_stability'])}</td></tr>"
         for m in report.mechanisms)
     return ("<h2>Coordination against competition</h2><table><tr><th>mechanism</th><th>profiles</th><th>pure equilibria</th>"
             "<th>truthful cost</th><th>truthful is an equilibrium</th><th>worst equilibrium cost</th><th>best equilibrium cost</th>"
-            f"<th>optimum cost</th><th>price of anarchy</th><th>price of stability</th></tr>{rows}</table>"
-            f"<p>Optimum: {html.escape(report.mechanisms[0]['optimum'])}.</p>")
+            f"<th>optimum cost (what it is)</th><th>price of anarchy</th><th>price of stability</th></tr>{rows}</table>")
 
 
 def _section(report: GameReport, m: dict) -> str:
@@ -170,7 +170,7 @@ def _cost_figure(report: GameReport) -> Figure:
     fig.bars(names, np.array([m["truthful"]["community_cost_eur"] for m in report.mechanisms], dtype=float), "truthful profile")
     for key, label in (("worst_equilibrium_cost_eur", "worst equilibrium"), ("best_equilibrium_cost_eur", "best equilibrium")):
         fig.bars(names, np.array([np.nan if m[key] is None else m[key] for m in report.mechanisms], dtype=float), label)
-    fig.limit(float(report.mechanisms[0]["optimum_cost_eur"]))
+    fig.line(names, np.array([m["optimum_cost_eur"] for m in report.mechanisms], dtype=float), "social optimum", markers=True)
     return fig
 
 

@@ -18,7 +18,6 @@ from plurigrid.microworld.names import MECHANISMS, STRATEGIES
 from plurigrid.microworld.spec import MAX_COST_EUR, MAX_PRICE_EUR_PER_KWH, Assets, Event, ModuleRef, Strict
 
 PAYOFFS = ("cost", "bill")  # what a player minimises: its whole cost of energy, or only its bill
-MAX_PROFILES = 1_000_000  # a menu product beyond this is refused: enumeration, even best responses, would not end
 Id = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -42,9 +41,21 @@ class MenuEntry(Strict):
         return self
 
 
+def _distinct_names(entries: list[MenuEntry] | None) -> None:
+    names = [e.name for e in entries or []]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"strategy name {repeated[0]!r} repeats; each strategy of a menu needs its own name")
+
+
 class Menu(Strict):
     id: str = Id
     strategy: list[MenuEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> Menu:
+        _distinct_names(self.strategy)
+        return self
 
 
 class Player(Strict):
@@ -59,6 +70,9 @@ class Player(Strict):
     def _has_menu(self) -> Player:
         if (self.menu is None) == (self.strategy is None):
             raise ValueError("give either menu = \"<id>\" or its own [[player.strategy]] entries")
+        _distinct_names(self.strategy)
+        if len(set(self.observes)) != len(self.observes):
+            raise ValueError("observes names a chance move twice")
         return self
 
     @property
@@ -114,6 +128,10 @@ class Game(Strict):
             raise _at("player", "a game needs at least one [[player]]")
         menus = {m.id for m in self.menu}
         chances = {c.id for c in self.chance}
+        if len(menus) != len(self.menu):
+            raise _at("menu", "menu ids repeat")
+        if len(chances) != len(self.chance):
+            raise _at("chance", "chance move ids repeat")
         seen: set[str] = set()
         for i, p in enumerate(self.player):
             if p.menu is not None and p.menu not in menus:

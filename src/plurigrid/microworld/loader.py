@@ -37,6 +37,10 @@ class SpecError(PlurigridError, ValueError):
         where = f"{source}: {path}: " if path else f"{source}: "
         super().__init__(where + message)
 
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its three parts (a worker process's SpecError reaches the parent as the same one line)."""
+        return (SpecError, (self.source, self.path, self.message))
+
 
 def library_worlds() -> dict[str, str]:
     """Names of the built-in microworlds mapped to their one-line descriptions."""
