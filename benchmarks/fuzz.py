@@ -380,9 +380,28 @@ def wire_targets() -> list[Target]:
             Target("lattice-heartbeat", text_cases(beats, "json"), heartbeat, (Dropped,))]
 
 
+def game_targets(folder: Path) -> list[Target]:
+    """Gambit .nfg and .efg files (seeded by the test games) and GAME.toml files (seeded by the library games)."""
+    from plurigrid.games.gambit import read_game
+    from plurigrid.games.loader import LIBRARY_PACKAGE as GAMES, load_game
+
+    gambit = sorted((Path(__file__).resolve().parents[1] / "tests" / "games" / "data").iterdir())
+    games = sorted(p for p in Path(str(resources.files(GAMES))).glob("*.toml"))
+    assert gambit and games, "the test games and the library games are the seeds"
+    return [
+        _file_target("gambit-nfg", text_cases([p.read_bytes() for p in gambit if p.suffix == ".nfg"], "toml"), read_game,
+                     (PlurigridError,), folder, "game.nfg"),
+        _file_target("gambit-efg", text_cases([p.read_bytes() for p in gambit if p.suffix == ".efg"], "toml"), read_game,
+                     (PlurigridError,), folder, "game.efg"),
+        _file_target("game-toml", text_cases([p.read_bytes() for p in games], "toml"), lambda p: load_game(str(p)),
+                     (PlurigridError,), folder, "game.toml"),
+    ]
+
+
 def all_targets(folder: Path, sample: Sample, data: Path = DATA) -> list[Target]:
     """Every target; file readers write their cases into `folder`, ICS-23 vectors come from `data`."""
-    return spec_targets(sample) + file_targets(folder) + ledger_targets(folder) + ics23_targets(data) + wire_targets()
+    return (spec_targets(sample) + file_targets(folder) + ledger_targets(folder) + ics23_targets(data) + wire_targets()
+            + game_targets(folder))
 
 
 def fuzz(target: Target, cases: int, seed: int) -> Tally:

@@ -14,7 +14,7 @@ FUZZ_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
 CASES = 200
 TARGETS = ["spec-toml", "spec-json", "spec-data", "json-file", "genesis", "genesis-data", "run-summary",
            "module-manifest", "module-observation", "ledger-folder", "ics23-proof", "module-output", "lattice-op",
-           "lattice-heartbeat"]
+           "lattice-heartbeat", "gambit-nfg", "gambit-efg", "game-toml"]
 
 
 @pytest.fixture(scope="module")
