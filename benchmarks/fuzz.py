@@ -383,7 +383,8 @@ def wire_targets() -> list[Target]:
 def game_targets(folder: Path) -> list[Target]:
     """Gambit .nfg and .efg files (seeded by the test games) and GAME.toml files (seeded by the library games)."""
     from plurigrid.games.gambit import read_game
-    from plurigrid.games.loader import LIBRARY_PACKAGE as GAMES, load_game
+    from plurigrid.games.loader import LIBRARY_PACKAGE as GAMES
+    from plurigrid.games.loader import load_game
 
     gambit = sorted((Path(__file__).resolve().parents[1] / "tests" / "games" / "data").iterdir())
     games = sorted(p for p in Path(str(resources.files(GAMES))).glob("*.toml"))
