@@ -58,12 +58,16 @@ def _emit(data: dict) -> None:
 
 
 @game_app.command("list")
-def list_games() -> None:
+def list_games(as_json: bool = JSON) -> None:
     """List the library games."""
     from plurigrid.games.loader import library_games
 
+    games = library_games()
+    if as_json:
+        _emit({"games": [{"name": name, "description": desc} for name, desc in games.items()]})
+        return
     table = Table("game", "description", box=None)
-    for name, desc in library_games().items():
+    for name, desc in games.items():
         table.add_row(name, desc)
     out.print(table)
 

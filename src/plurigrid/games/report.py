@@ -71,7 +71,7 @@ def write_report(report: GameReport, folder: Path) -> Path:
     (folder / "report.json").write_text(json.dumps(report.to_json(), indent=1) + "\n", encoding="utf-8")
     figures = [_cost_figure(report)]
     if any("coalitions" in m for m in report.mechanisms):
-        figures.append(_shapley_figure(report))
+        figures += [_shapley_figure(report), _coalition_figure(report)]
     body = "".join(_section(report, m) for m in report.mechanisms)
     divs = "".join(f.html(f"figure-{i}") for i, f in enumerate(figures))
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
@@ -180,4 +180,14 @@ def _shapley_figure(report: GameReport) -> Figure:
         if "coalitions" in m:
             values = m["coalitions"]["shapley"]["values"]
             fig.bars(report.players, np.array([values[p] for p in report.players], dtype=float), m["mechanism"])
+    return fig
+
+
+def _coalition_figure(report: GameReport) -> Figure:
+    """Each coalition's value (what its members save by trading among themselves), by mechanism."""
+    fig = Figure("Value of each coalition", "EUR")
+    for m in report.mechanisms:
+        if "coalitions" in m:
+            rows = [row for row in m["coalitions"]["coalitions"] if row["members"]]
+            fig.bars(["+".join(row["members"]) for row in rows], np.array([row["value"] for row in rows], dtype=float), m["mechanism"])
     return fig
