@@ -44,16 +44,22 @@ class SpecError(PlurigridError, ValueError):
 
 def library_worlds() -> dict[str, str]:
     """Names of the built-in microworlds mapped to their one-line descriptions."""
+    return library_index(LIBRARY_PACKAGE, "world")
+
+
+def library_index(package: str, section: str) -> dict[str, str]:
+    """The TOML files of a library package by name, each with the first line of its [section].description."""
     out: dict[str, str] = {}
-    for entry in sorted(resources.files(LIBRARY_PACKAGE).iterdir(), key=lambda e: e.name):
+    for entry in sorted(resources.files(package).iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             data = tomllib.loads(entry.read_text(encoding="utf-8"))
-            out[entry.name[: -len(".toml")]] = str(data.get("world", {}).get("description", "")).split("\n")[0]
+            out[entry.name[: -len(".toml")]] = str(data.get(section, {}).get("description", "")).split("\n")[0]
     return out
 
 
-def resolve(world: str) -> tuple[str, str, Path | None]:
-    """Finds a world by library name or path: returns (display name, text, base directory for relative paths)."""
+def resolve(world: str, package: str = LIBRARY_PACKAGE, section: str = "world") -> tuple[str, str, Path | None]:
+    """Finds a file of a library (microworlds by default) by name or path: returns (display name, text, base
+    directory for relative paths)."""
     path = Path(world)
     if path.suffix in (".toml", ".json") or path.exists():
         if not path.is_file():
@@ -65,12 +71,13 @@ def resolve(world: str) -> tuple[str, str, Path | None]:
             raise SpecError(str(path), "", f"{exc}; give bulk values as CSV profiles") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(str(path), "", f"cannot read file ({exc.__class__.__name__})") from None
-    entry = resources.files(LIBRARY_PACKAGE) / f"{world}.toml"
+    entry = resources.files(package) / f"{world}.toml"
     if not entry.is_file():
-        names = ", ".join(library_worlds())
-        raise SpecError(world, "", f"not a file and not a library microworld; expected a path or one of: {names}")
-    # library worlds find their module files and CSVs beside them, in the installed package
-    return f"{world}.toml", entry.read_text(encoding="utf-8"), Path(str(resources.files(LIBRARY_PACKAGE)))
+        names = ", ".join(library_index(package, section))
+        what = "library microworld" if package == LIBRARY_PACKAGE else f"library {section}"
+        raise SpecError(world, "", f"not a file and not a {what}; expected a path or one of: {names}")
+    # library files find their module files and CSVs beside them, in the installed package
+    return f"{world}.toml", entry.read_text(encoding="utf-8"), Path(str(resources.files(package)))
 
 
 def parse_text(name: str, text: str) -> dict:
