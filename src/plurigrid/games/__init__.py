@@ -10,25 +10,27 @@ microworld (cached by profile), coalitions, learning dynamics and the Georgian r
 What is exported here is the supported surface; the modules behind it may change.
 """
 
-from plurigrid.games.analysis import (
-    counterfactuals,
-    deviations,
-    normal_form,
-    price_of_anarchy,
-    pure_equilibria,
-    subgame_perfect,
-    truthful_profile,
-)
-from plurigrid.games.coalition_values import coalition_analysis, coalition_value
-from plurigrid.games.coalitions import coalition_report, core, nucleolus, shapley
-from plurigrid.games.equilibria import Equilibrium, solve
-from plurigrid.games.extensive import ExtensiveGame
-from plurigrid.games.gambit import read_game, write_game
-from plurigrid.games.learning import LEARNERS, learn, make_learner
-from plurigrid.games.loader import library_games, load_game
-from plurigrid.games.microgame import MicroworldGame, SimulationCache
-from plurigrid.games.normal import NormalFormGame
-from plurigrid.games.repeated import repeated_play
+from importlib import import_module
+from typing import Any
+
+_HOMES = {  # public name -> the module that defines it; imported on first use, so that `plurigrid game solve` and the
+    # finite-game modules do not load the simulator
+    "counterfactuals": "analysis", "deviations": "analysis", "normal_form": "analysis", "price_of_anarchy": "analysis",
+    "pure_equilibria": "analysis", "subgame_perfect": "analysis", "truthful_profile": "analysis",
+    "coalition_analysis": "coalition_values", "coalition_value": "coalition_values",
+    "coalition_report": "coalitions", "core": "coalitions", "nucleolus": "coalitions", "shapley": "coalitions",
+    "Equilibrium": "equilibria", "solve": "equilibria", "ExtensiveGame": "extensive", "read_game": "gambit",
+    "write_game": "gambit", "LEARNERS": "learning", "learn": "learning", "make_learner": "learning",
+    "library_games": "loader", "load_game": "loader", "MicroworldGame": "microgame", "SimulationCache": "microgame",
+    "NormalFormGame": "normal", "repeated_play": "repeated",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f"plurigrid.games.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'plurigrid.games' has no attribute {name!r}")
+
 
 __all__ = [
     "LEARNERS", "Equilibrium", "ExtensiveGame", "MicroworldGame", "NormalFormGame", "SimulationCache", "coalition_analysis",
