@@ -124,7 +124,8 @@ def equilibria(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
                         "simulations": found.simulations, "equilibria": [e.to_json(g.player_ids) for e in found.equilibria],
                         **anarchy.to_json()})
         if not as_json:
-            out.print(f"{g.spec.game.name} under {g.mechanism}: {len(found.equilibria)} pure equilibria among {found.profiles:,} profiles "
+            count = len(found.equilibria)
+            out.print(f"{g.spec.game.name} under {g.mechanism}: {count} pure equilibri{'um' if count == 1 else 'a'} among {found.profiles:,} profiles "
                       f"({found.method}; {found.simulations} simulations){'; ' + found.note if found.note else ''}",
                       markup=False, highlight=False, soft_wrap=True)
             table = Table(*g.player_ids, "community cost EUR", box=None)

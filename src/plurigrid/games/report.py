@@ -80,7 +80,8 @@ def write_report(report: GameReport, folder: Path) -> Path:
             ".eq{font-weight:bold;background:#eef7ee}</style></head><body>"
             f"<h1>{html.escape(report.name)}</h1><p>{html.escape(report.description)}</p>"
             f"<p>Players: {html.escape(', '.join(report.players))}. Payoffs are minus each player's cost of energy in EUR; "
-            f"the community's cost is every participant's cost less the market's surplus. {report.simulations} simulations "
+            f"the community's cost is what leaves the community (docs/games.md: tariff payments for energy its market did not "
+            f"match, the market's upstream energy, fees, fuel, wear, discomfort and unserved demand). {report.simulations} simulations "
             f"(cache hit rate {report.cache_hit_rate:.1%}).</p>{_summary(report)}{divs}{body}</body></html>")
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")
@@ -130,7 +131,8 @@ def _summary(report: GameReport) -> str:
 def _section(report: GameReport, m: dict) -> str:
     players = report.players
     head = "".join(f"<th>{html.escape(p)}</th>" for p in players)
-    parts = [f"<h2>Under {html.escape(m['mechanism'])}</h2><p>{len(m['equilibria'])} pure equilibria among {m['profiles']:,} "
+    count = len(m["equilibria"])
+    parts = [f"<h2>Under {html.escape(m['mechanism'])}</h2><p>{count} pure equilibri{'um' if count == 1 else 'a'} among {m['profiles']:,} "
              f"profiles ({html.escape(m['method'])}). {html.escape(m['note'])}</p>"]
     eq = {tuple(e["profile"][p] for p in players) for e in m["equilibria"]}
     if "table" in m:
