@@ -125,7 +125,8 @@ def equilibria(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
                         **anarchy.to_json()})
         if not as_json:
             count = len(found.equilibria)
-            out.print(f"{g.spec.game.name} under {g.mechanism}: {count} pure equilibri{'um' if count == 1 else 'a'} among {found.profiles:,} profiles "
+            pure = f"{count} pure equilibri{'um' if count == 1 else 'a'}"
+            out.print(f"{g.spec.game.name} under {g.mechanism}: {pure} among {found.profiles:,} profiles "
                       f"({found.method}; {found.simulations} simulations){'; ' + found.note if found.note else ''}",
                       markup=False, highlight=False, soft_wrap=True)
             table = Table(*g.player_ids, "community cost EUR", box=None)
