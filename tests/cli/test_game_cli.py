@@ -91,3 +91,13 @@ def test_learn_json_is_valid_even_after_one_round(game: Path) -> None:
     assert r.returncode == 0, r.stderr
     (result,) = json.loads(r.stdout)["results"]  # strict JSON: no Infinity or NaN
     assert result["movement"] is None and result["converged"] is False
+
+
+def test_full_information_dynamics_on_the_simulated_normal_form(game: Path) -> None:
+    r = plurigrid("game", "learn", str(game), "--mechanism", "pay-as-bid", "--full-information", "--dynamics", "fictitious-play",
+                  "--rounds", "2000", "--json")
+    assert r.returncode == 0, r.stderr
+    (result,) = json.loads(r.stdout)["results"]
+    assert result["full_information"] and result["converged"]
+    # fictitious play's frequencies settle on the pay-as-bid equilibrium that enumeration finds (both mark up 4 cents)
+    assert result["profile"]["cheap"]["plus-4c"] > 0.9 and result["profile"]["buyer"]["plus-4c"] > 0.9

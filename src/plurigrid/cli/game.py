@@ -6,6 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -210,6 +211,8 @@ def learn(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
           dynamics: str = typer.Option("q-learning", "--dynamics", help="fictitious-play, replicator, q-learning or active-inference"),
           rounds: int = typer.Option(200, "--rounds", min=1, max=1_000_000, help="rounds of play"),
           seed: int = typer.Option(0, "--seed", min=0, help="seed of the learners"),
+          full_information: bool = typer.Option(False, "--full-information",
+                                                help="simulate every profile, then run the dynamics on the game's normal form"),
           workers: int = WORKERS, cache: str | None = CACHE, as_json: bool = JSON) -> None:
     """Players as learners: each round they pick a strategy, the profile is simulated, each learns from its payoff."""
     from plurigrid.games.learning import LEARNERS
@@ -219,6 +222,9 @@ def learn(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
         raise UsageError(f"--dynamics: unknown dynamics {dynamics!r}; expected one of {', '.join(LEARNERS)}")
     results = []
     for g in _games(game, mechanism, cache):
+        if full_information:
+            results.append(_normal_form_dynamics(g, dynamics, rounds, seed, workers, as_json))
+            continue
         played = repeated_play(g, dynamics, rounds, seed, workers)
         results.append({"mechanism": g.mechanism, **played.to_json(g)})
         if not as_json:
@@ -230,6 +236,23 @@ def learn(game: str = GAME_ARG, mechanism: str | None = MECHANISM,
                       markup=False, highlight=False, soft_wrap=True)
     if as_json:
         _emit({"game": _name(game), "results": results})
+
+
+def _normal_form_dynamics(g: MicroworldGame, dynamics: str, rounds: int, seed: int, workers: int, quiet: bool) -> dict:
+    """The learning dynamics on the game's simulated normal form (every profile run once): what they converge to."""
+    from plurigrid.games.analysis import normal_form
+    from plurigrid.games.learning import learn
+
+    params = {"steps": rounds} if dynamics == "replicator" else {"rounds": rounds, "seed": seed}
+    d = learn(dynamics, normal_form(g, workers), **params)
+    profile = {p: dict(zip(g.plan_labels(i), np.round(d.profile[i], 6).tolist())) for i, p in enumerate(g.player_ids)}
+    if not quiet:
+        modal = ", ".join(f"{p}={max(mix, key=mix.__getitem__)}" for p, mix in profile.items())
+        out.print(f"{g.spec.game.name} under {g.mechanism}: {dynamics} on the normal form over {d.rounds} rounds "
+                  f"{'converged' if d.converged else 'did not converge'} (regret {d.regret:.4f} EUR); most played: {modal}",
+                  markup=False, highlight=False, soft_wrap=True)
+    return {"mechanism": g.mechanism, "dynamics": dynamics, "full_information": True, "rounds": d.rounds,
+            "converged": d.converged, "regret_eur": round(d.regret, 6), "profile": profile}
 
 
 @game_app.command("report")
