@@ -20,6 +20,7 @@ from rich.table import Table
 
 from plurigrid.cli import console
 from plurigrid.cli.game import game_app
+from plurigrid.cli.kanban import kanban
 from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
 from plurigrid.cli.module import module_app
@@ -42,6 +43,7 @@ app.add_typer(lattice_app, name="lattice")
 app.add_typer(game_app, name="game")
 app.command("powerflow")(powerflow)
 app.command("opf")(opf)
+app.command("kanban")(kanban)
 out_console = console.out
 err_console = console.err
 
