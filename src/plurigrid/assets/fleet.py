@@ -63,6 +63,11 @@ class HVAC:
     initial_c: np.ndarray
     discomfort_eur_per_kh: np.ndarray
 
+    def outside_comfort_k(self, indoor_c: np.ndarray) -> np.ndarray:
+        """How far each building's indoor temperature is outside its comfort band (K; 0 inside it or without HVAC)."""
+        outside = np.maximum(self.comfort_min_c - indoor_c, 0.0) + np.maximum(indoor_c - self.comfort_max_c, 0.0)
+        return np.where(self.p_max_kw > 0, outside, 0.0)
+
 
 @dataclass(frozen=True)
 class Thermal:

@@ -194,8 +194,7 @@ class Recorder:
         s["thermal_cost_eur"][k] = r.thermal_cost_eur.sum()
         s["unserved_kw"][k] = r.dispatch.shed_kw
         hv = world.hvac
-        outside_k = np.maximum(hv.comfort_min_c - state.indoor_c, 0.0) + np.maximum(state.indoor_c - hv.comfort_max_c, 0.0)
-        s["discomfort_eur"][k] = float(np.dot(hv.discomfort_eur_per_kh, np.where(hv.p_max_kw > 0, outside_k, 0.0))) * dt_h
+        s["discomfort_eur"][k] = float(np.dot(hv.discomfort_eur_per_kh, hv.outside_comfort_k(state.indoor_c))) * dt_h
         available = s["renewable_available_kw"][k]
         s["curtail_frac"][k] = 1.0 - s["renewable_kw"][k] / available if available > 0 else 0.0
         for key, value in step_properties(r.clearing).items():

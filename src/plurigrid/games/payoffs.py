@@ -72,9 +72,7 @@ class _Meter:
         self.upstream_micro += int(tariff_bill_micro(np.array([pool_wh]), float(w.import_eur_per_kwh[k]),
                                                      float(w.export_eur_per_kwh[k]))[0])
         wear = np.abs(r.decision.battery_kw) * dt_h * w.batteries.degradation_eur_per_kwh
-        hv = w.hvac
-        outside_k = np.maximum(hv.comfort_min_c - state.indoor_c, 0.0) + np.maximum(state.indoor_c - hv.comfort_max_c, 0.0)
-        discomfort = np.where(hv.p_max_kw > 0, hv.discomfort_eur_per_kh * outside_k, 0.0) * dt_h
+        discomfort = w.hvac.discomfort_eur_per_kh * w.hvac.outside_comfort_k(state.indoor_c) * dt_h
         self.other_eur += r.thermal_cost_eur + wear + discomfort
 
     def costs(self, state: State) -> RunCosts:
