@@ -36,6 +36,7 @@ SEED = 20240611
 RUNS = 60
 # statements every commit must run; kill points also cover any other kind a commit runs
 REQUIRED = {"BEGIN", "log", "versions", "checkpoints", "COMMIT"}
+LOOKAHEAD = 8  # commits searched ahead for one that runs a required kind of statement not yet killed at
 
 
 def category(sql: str) -> str:
@@ -102,11 +103,11 @@ class Replay:
             self.store.prune(v - 1)
 
 
-def kill_point(rng: random.Random, statements: list[str], turn: int) -> tuple[int, str]:
-    """1-based index of the statement to die at, and its kind: turn by turn over the kinds of statement
-    the commit runs, at the first, a random or the last statement of that kind."""
+def kill_point(rng: random.Random, statements: list[str], turn: int, want: str | None = None) -> tuple[int, str]:
+    """1-based index of the statement to die at, and its kind: `want` if given, else turn by turn over the
+    kinds of statement the commit runs; at the first, a random or the last statement of that kind."""
     kinds = list(dict.fromkeys(statements))
-    kind = kinds[turn % len(kinds)]
+    kind = want or kinds[turn % len(kinds)]
     positions = [i for i, c in enumerate(statements) if c == kind]
     pick = (turn // len(kinds)) % 3
     i = positions[0] if pick == 0 else positions[-1] if pick == 2 else rng.choice(positions)
@@ -151,8 +152,14 @@ def test_killed_writer_always_reopens_at_its_last_commit(tmp_path, monkeypatch):
             lines, err = run_writer(db, delay=rng.uniform(0.0, 0.25))
         elif kind == "statement":
             k = rng.choice([1, 1, 2])
-            replay.advance(version + k)
-            n, expect_kill = kill_point(pick, replay.statements[version + k], turn)
+            # a required kind not reached yet goes first, in the next commit that runs it (whether a commit
+            # checkpoints depends on the versions the timed kills reached)
+            replay.advance(version + LOOKAHEAD)
+            want = next((c for c in sorted(REQUIRED - seen["statement"])
+                         for j in range(1, LOOKAHEAD + 1) if c in replay.statements[version + j]), None)
+            if want is not None:
+                k = next(j for j in range(1, LOOKAHEAD + 1) if want in replay.statements[version + j])
+            n, expect_kill = kill_point(pick, replay.statements[version + k], turn, want)
             turn += 1
             lines, err = run_writer(db, "--kill-commit", str(k), "--kill-stmt", str(n), "--commits", str(k))
         else:
