@@ -15,7 +15,7 @@ import pandapower as pp
 import pandapower.networks as pn
 
 from plurigrid.errors import PlurigridError
-from plurigrid.microworld.spec import GridSection
+from plurigrid.microworld.spec import GridSection, Line
 
 F_HZ = 50.0
 
@@ -140,6 +140,9 @@ def _inline(grid: GridSection) -> GridModel:
         fb, tb = bus_of(f"grid.line[{i}].from_bus", ln.from_bus), bus_of(f"grid.line[{i}].to_bus", ln.to_bus)
         if ln.id in lines:
             raise GridError(f"grid.line[{i}].id", f"line id {ln.id!r} appears twice")
+        if ln.std_type is not None:
+            lines[ln.id] = _standard_line(net, ln, fb, tb, f"grid.line[{i}].std_type")
+            continue
         if ln.r_pu is not None:
             z_base_ohm = net.bus.at[fb, "vn_kv"] ** 2 / grid.base_mva
             r = ln.r_pu * z_base_ohm / ln.length_km
@@ -161,9 +164,35 @@ def _inline(grid: GridSection) -> GridModel:
             tap_side="hv", tap_neutral=0, tap_min=t.tap_min, tap_max=t.tap_max, tap_changer_type="Ratio",
             tap_step_percent=t.tap_step_percent, tap_pos=t.tap_pos, name=t.id,
         )
+    switches: set[str] = set()
+    for i, sw in enumerate(grid.switch):
+        if sw.id in switches:
+            raise GridError(f"grid.switch[{i}].id", f"switch id {sw.id!r} appears twice")
+        switches.add(sw.id)
+        bus = bus_of(f"grid.switch[{i}].bus", sw.bus)
+        if sw.to_bus is not None:
+            pp.create_switch(net, bus, bus_of(f"grid.switch[{i}].to_bus", sw.to_bus), et="b", closed=sw.closed, name=sw.id)
+            continue
+        if sw.line not in lines:
+            raise GridError(f"grid.switch[{i}].line", f"unknown line {sw.line!r}; expected one of {sorted(lines)}")
+        line = lines[sw.line]
+        if bus not in (net.line.at[line, "from_bus"], net.line.at[line, "to_bus"]):
+            raise GridError(f"grid.switch[{i}].bus", f"line {sw.line!r} does not end at bus {sw.bus!r}")
+        pp.create_switch(net, bus, line, et="l", closed=sw.closed, name=sw.id)
     if grid.connection is not None:
         pp.create_ext_grid(net, bus_of("grid.connection.bus", grid.connection.bus), vm_pu=grid.connection.vm_pu)
     return GridModel(net, buses, lines, None, connected=grid.connection is not None)
+
+
+def _standard_line(net: pp.pandapowerNet, ln: Line, from_bus: int, to_bus: int, path: str) -> int:
+    """A line of a pandapower standard type (its own max_i_ka where the spec gives one)."""
+    if not pp.std_type_exists(net, ln.std_type, "line"):
+        known = sorted(pp.available_std_types(net, "line").index)
+        raise GridError(path, f"unknown line standard type {ln.std_type!r}; expected one of {', '.join(known)}")
+    index = int(pp.create_line(net, from_bus, to_bus, length_km=ln.length_km, std_type=ln.std_type, name=ln.id))
+    if ln.max_i_ka is not None:
+        net.line.at[index, "max_i_ka"] = ln.max_i_ka
+    return index
 
 
 def add_island_reference(model: GridModel, bus: int, p_max_mw: float) -> None:

@@ -80,6 +80,16 @@ def _check_references(name: str, spec: Microworld) -> None:
     for i, t in enumerate(grid.transformer):
         known(f"grid.transformer[{i}].hv_bus", t.hv_bus)
         known(f"grid.transformer[{i}].lv_bus", t.lv_bus)
+    switches: set[str] = set()
+    for i, sw in enumerate(grid.switch):
+        known(f"grid.switch[{i}].bus", sw.bus)
+        if sw.to_bus is not None:
+            known(f"grid.switch[{i}].to_bus", sw.to_bus)
+        elif sw.line not in lines:
+            raise SpecError(name, f"grid.switch[{i}].line", f"unknown line {sw.line!r}; expected one of {_some(lines)}")
+        if sw.id in switches:
+            raise SpecError(name, f"grid.switch[{i}].id", f"switch id {sw.id!r} appears twice")
+        switches.add(sw.id)
     if grid.connection is not None:
         known("grid.connection.bus", grid.connection.bus)
     ids: set[str] = set()
@@ -132,10 +142,14 @@ def _check_transformers(name: str, spec: Microworld) -> None:
 
 
 def _check_connected(name: str, spec: Microworld) -> None:
-    """Every participant of an inline grid sits on a bus that lines and transformers join to the reference bus."""
+    """Every participant of an inline grid sits on a bus that lines, transformers and closed switches join to the
+    reference bus."""
     grid = spec.grid
     ids = [b.id for b in grid.bus]
-    branches = [(ln.from_bus, ln.to_bus) for ln in grid.line] + [(t.hv_bus, t.lv_bus) for t in grid.transformer]
+    opened = {sw.line for sw in grid.switch if sw.line is not None and not sw.closed}
+    branches = ([(ln.from_bus, ln.to_bus) for ln in grid.line if ln.id not in opened]
+                + [(t.hv_bus, t.lv_bus) for t in grid.transformer]
+                + [(sw.bus, sw.to_bus) for sw in grid.switch if sw.to_bus is not None and sw.closed])
     buses = [str(p.bus) for p in spec.participant]
     slack = _reference_bus(spec)
     if grid.source is not None or slack is None:
@@ -153,7 +167,7 @@ def _check_connected(name: str, spec: Microworld) -> None:
     for i, bus in enumerate(buses):
         if find(bus) != find(slack):
             raise SpecError(name, f"participant[{i}].bus", f"bus {bus!r} is not joined to the reference bus {slack!r} "
-                            "by any line or transformer; expected a connected grid")
+                            "by any line, transformer or closed switch; expected a connected grid")
 
 
 def _reference_bus(spec: Microworld) -> str | None:

@@ -357,6 +357,8 @@ class Preferences(Strict):
     local_renewable_premium_eur_per_mwh: float = Field(
         0.0, ge=0, le=MAX_VALUE_EUR_PER_MWH,
         description="extra willingness to pay for energy from the community's own renewables (opf)")
+    data_sharing: Literal["detail", "bills"] = Field(
+        "detail", description="what the operator's web app shows of this participant: per-step meter series, or bills only")
 
 
 class ModuleLimits(Strict):
@@ -401,11 +403,15 @@ class Participant(Strict):
 # ---------------------------------------------------------------- grid
 
 
+DiagramCoordinate = Annotated[float, Field(ge=-1e7, le=1e7)]
+
+
 class Bus(Strict):
     id: str = Field(min_length=1)
     vn_kv: float = Field(ge=0.01, le=1200, description="10 V to 1,200 kV (the highest transmission voltages are 1,100 kV)")
     min_vm_pu: float = Field(0.9, gt=0.5, le=1)
     max_vm_pu: float = Field(1.1, ge=1, lt=1.5)
+    diagram_xy: tuple[DiagramCoordinate, DiagramCoordinate] | None = Field(None, description="where the designer draws the bus (no physical meaning)")
 
     @model_validator(mode="after")
     def _band(self) -> Bus:
@@ -415,7 +421,8 @@ class Bus(Strict):
 
 
 class Line(Strict):
-    """A line, either physical (ohm per km) or in per unit of `base_mva` at the from-bus voltage."""
+    """A line, either physical (ohm per km, or a pandapower standard type) or in per unit of `base_mva` at the
+    from-bus voltage."""
 
     id: str = Field(min_length=1)
     from_bus: str
@@ -427,14 +434,20 @@ class Line(Strict):
     r_pu: Annotated[float, _zero_or_at_least(1e-9)] | None = Field(None, ge=0, le=1e6)
     x_pu: float | None = Field(None, ge=1e-6, le=1e6)
     b_pu: Annotated[float, _zero_or_at_least(1e-9)] = Field(0.0, ge=0, le=1e3)
-    max_i_ka: float = Field(ge=1e-4, le=100)
+    max_i_ka: float | None = Field(None, ge=1e-4, le=100, description="thermal limit (default: the standard type's)")
+    std_type: str | None = Field(None, min_length=1, description="a pandapower line standard type, e.g. 'NAYY 4x150 SE'")
 
     @model_validator(mode="after")
     def _one_impedance_form(self) -> Line:
         ohm = self.r_ohm_per_km is not None and self.x_ohm_per_km is not None
         pu = self.r_pu is not None and self.x_pu is not None
-        if ohm == pu:
-            raise ValueError("give either r_ohm_per_km and x_ohm_per_km, or r_pu and x_pu")
+        if self.std_type is not None:
+            if ohm or pu or self.r_ohm_per_km is not None or self.x_ohm_per_km is not None:
+                raise ValueError("std_type gives the impedance; leave out r_ohm_per_km/x_ohm_per_km and r_pu/x_pu")
+        elif ohm == pu:
+            raise ValueError("give either std_type, r_ohm_per_km and x_ohm_per_km, or r_pu and x_pu")
+        elif self.max_i_ka is None:
+            raise ValueError("max_i_ka is required unless std_type gives it")
         if self.from_bus == self.to_bus:
             raise ValueError(f"from_bus and to_bus are both {self.from_bus!r}; a line joins two buses")
         return self
@@ -458,6 +471,24 @@ class Transformer(Strict):
             raise ValueError(f"hv_bus and lv_bus are both {self.hv_bus!r}; a transformer joins two buses")
         if not self.tap_min <= self.tap_pos <= self.tap_max:
             raise ValueError(f"tap_pos ({self.tap_pos}) must lie from tap_min ({self.tap_min}) to tap_max ({self.tap_max})")
+        return self
+
+
+class Switch(Strict):
+    """A switch from `bus` to another bus (`to_bus`) or at `bus`'s end of a line (`line`)."""
+
+    id: str = Field(min_length=1)
+    bus: str
+    to_bus: str | None = None
+    line: str | None = None
+    closed: bool = True
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Switch:
+        if (self.to_bus is None) == (self.line is None):
+            raise ValueError("give either to_bus (a bus-bus switch) or line (a line switch)")
+        if self.to_bus == self.bus:
+            raise ValueError(f"bus and to_bus are both {self.bus!r}; a switch joins two buses")
         return self
 
 
@@ -489,6 +520,7 @@ class GridSection(Strict):
     bus: list[Bus] = []
     line: list[Line] = []
     transformer: list[Transformer] = []
+    switch: list[Switch] = []
     connection: Connection | None = None
     rule: list[ParticipantRule] = []
     default_strategy: Literal[STRATEGIES] = "passive"  # type: ignore[valid-type]
@@ -497,8 +529,8 @@ class GridSection(Strict):
     def _source_or_inline(self) -> GridSection:
         if self.source is None and not self.bus:
             raise ValueError("give either source = '...' or inline [[grid.bus]] entries")
-        if self.source is not None and (self.bus or self.line or self.transformer):
-            raise ValueError("source and inline buses/lines/transformers exclude each other")
+        if self.source is not None and (self.bus or self.line or self.transformer or self.switch):
+            raise ValueError("source and inline buses/lines/transformers/switches exclude each other")
         if self.source is None and self.rule:
             raise ValueError("rules apply to participants generated from a referenced grid (source)")
         return self
