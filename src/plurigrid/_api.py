@@ -32,10 +32,11 @@ Progress = Callable[[int, int], None]  # (steps done, steps in all)
 
 
 def load(world: str | Path | Mapping[str, Any], *, hours: float | None = None, mechanism: str | None = None,
-         seed: int | None = None) -> World:
+         seed: int | None = None, base: str | Path | None = None) -> World:
     """Compiles a microworld: a library name (`plurigrid list`), a `.toml`/`.json` path, or the spec as a dict.
 
-    `hours` cuts the horizon to the first hours, `mechanism` and `seed` replace the spec's. Raises a
+    `hours` cuts the horizon to the first hours, `mechanism` and `seed` replace the spec's. `base`: the
+    folder that relative paths in a dict spec (CSV profiles, modules) are read from. Raises a
     `PlurigridError` (one line naming the file and field) for anything a person must fix.
     """
     from plurigrid.microworld.loader import load as load_spec
@@ -48,7 +49,8 @@ def load(world: str | Path | Mapping[str, Any], *, hours: float | None = None, m
         raise UsageError(f"hours: must be > 0, got {hours}")
     if isinstance(world, Mapping):
         name = str(world.get("world", {}).get("name", "microworld")) if isinstance(world.get("world"), Mapping) else "microworld"
-        spec, label, base = validate_data(name, dict(world)), name, None
+        spec, label = validate_data(name, dict(world)), name
+        base = None if base is None else Path(base)
     else:
         spec, label, base = load_spec(str(world))
     from plurigrid.engine.world import compile_world  # after the spec: a bad one is refused before the grid stack loads

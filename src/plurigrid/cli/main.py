@@ -27,6 +27,7 @@ from plurigrid.cli.module import module_app
 from plurigrid.cli.node import node_app
 from plurigrid.cli.opf import opf
 from plurigrid.cli.powerflow import powerflow
+from plurigrid.cli.serve import serve, token_app
 from plurigrid.errors import PlurigridError, UsageError
 from plurigrid.microworld.names import MECHANISMS
 
@@ -41,9 +42,11 @@ app.add_typer(ics23_app, name="ics23")
 app.add_typer(node_app, name="node")
 app.add_typer(lattice_app, name="lattice")
 app.add_typer(game_app, name="game")
+app.add_typer(token_app, name="token")
 app.command("powerflow")(powerflow)
 app.command("opf")(opf)
 app.command("kanban")(kanban)
+app.command("serve")(serve)
 out_console = console.out
 err_console = console.err
 

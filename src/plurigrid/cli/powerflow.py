@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from plurigrid.cli import console
 from plurigrid.errors import UsageError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 out_console = console.out
 _SHOWN = 5  # buses and branches listed at each extreme
@@ -59,39 +56,13 @@ def powerflow(
 
         comparison = compare_with_runpp(net, tol_mva=tol_mva, enforce_q_lims=enforce_q_lims, flow=flow)
     if as_json:
-        sys.stdout.write(json.dumps(_as_json(what, net, result, flow, comparison), allow_nan=False) + "\n")
+        from plurigrid.grid.cases import powerflow_json
+
+        sys.stdout.write(json.dumps(powerflow_json(what, net, result, flow, comparison), allow_nan=False) + "\n")
     else:
         _print(what, net, result, flow, comparison)
     if not result.converged:
         raise typer.Exit(3)
-
-
-def _numbers(a: np.ndarray) -> list[float | None]:
-    """JSON numbers, with None where the value is NaN (a dead bus or branch) or infinite (a 0-rated line)."""
-    import numpy as np
-
-    return [float(x) if math.isfinite(x) else None for x in np.asarray(a, dtype=float)]
-
-
-def _as_json(what: str, net: Any, r: Any, flow: Any, comparison: Any) -> dict:
-    out = {
-        "case": what, "converged": r.converged, "iterations": r.iterations, "start": r.start or None,
-        "tol_mva": None if flow is None else flow.tol_mva,
-        "mismatch_mva": r.mismatch_mva if math.isfinite(r.mismatch_mva) else None,
-        "losses_mw": r.losses_mw if r.converged else None,
-        "slack_p_mw": r.slack_p_mw if r.converged else None, "slack_q_mvar": r.slack_q_mvar if r.converged else None,
-        "q_limited_buses": r.q_limited_buses,
-        "voltage_dependent_loads": None if flow is None else flow.voltage_dependent_loads,
-        "bus": [int(b) for b in net.bus.index], "vm_pu": _numbers(r.vm_pu), "va_degree": _numbers(r.va_degree),
-        "line": [int(i) for i in net.line.index], "line_loading_pct": _numbers(r.line_loading_pct),
-        "trafo": [int(i) for i in net.trafo.index], "trafo_loading_pct": _numbers(r.trafo_loading_pct),
-    }
-    if comparison is not None:
-        c = comparison
-        out["runpp"] = {"converged": c.runpp_converged, "iterations": c.runpp_iterations, "seconds": c.runpp_s,
-                        "max_dvm_pu": c.max_dvm_pu if math.isfinite(c.max_dvm_pu) else None,
-                        "max_dva_degree": c.max_dva_degree if math.isfinite(c.max_dva_degree) else None}
-    return out
 
 
 def _print(what: str, net: Any, r: Any, flow: Any, comparison: Any) -> None:

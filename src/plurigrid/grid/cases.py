@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -167,3 +168,32 @@ def compare_with_runpp(net: Any, *, tol_mva: float = 1e-8, enforce_q_lims: bool 
         runpp_iterations=int(theirs._ppc["iterations"]) if runpp_ok else -1, runpp_s=t4 - t3,
         max_dvm_pu=dvm, max_dva_degree=dva,
     )
+
+
+def json_numbers(a: Any) -> list[float | None]:
+    """JSON numbers, with None where the value is NaN (a dead bus or branch) or infinite (a 0-rated line)."""
+    import numpy as np
+
+    return [float(x) if math.isfinite(x) else None for x in np.asarray(a, dtype=float)]
+
+
+def powerflow_json(what: str, net: Any, r: Any, flow: Any = None, comparison: Any = None) -> dict:
+    """A power flow result as JSON (what `plurigrid powerflow --json` prints and the HTTP API returns)."""
+    out = {
+        "case": what, "converged": r.converged, "iterations": r.iterations, "start": r.start or None,
+        "tol_mva": None if flow is None else flow.tol_mva,
+        "mismatch_mva": r.mismatch_mva if math.isfinite(r.mismatch_mva) else None,
+        "losses_mw": r.losses_mw if r.converged else None,
+        "slack_p_mw": r.slack_p_mw if r.converged else None, "slack_q_mvar": r.slack_q_mvar if r.converged else None,
+        "q_limited_buses": r.q_limited_buses,
+        "voltage_dependent_loads": None if flow is None else flow.voltage_dependent_loads,
+        "bus": [int(b) for b in net.bus.index], "vm_pu": json_numbers(r.vm_pu), "va_degree": json_numbers(r.va_degree),
+        "line": [int(i) for i in net.line.index], "line_loading_pct": json_numbers(r.line_loading_pct),
+        "trafo": [int(i) for i in net.trafo.index], "trafo_loading_pct": json_numbers(r.trafo_loading_pct),
+    }
+    if comparison is not None:
+        c = comparison
+        out["runpp"] = {"converged": c.runpp_converged, "iterations": c.runpp_iterations, "seconds": c.runpp_s,
+                        "max_dvm_pu": c.max_dvm_pu if math.isfinite(c.max_dvm_pu) else None,
+                        "max_dva_degree": c.max_dva_degree if math.isfinite(c.max_dva_degree) else None}
+    return out

@@ -411,7 +411,8 @@ class Bus(Strict):
     vn_kv: float = Field(ge=0.01, le=1200, description="10 V to 1,200 kV (the highest transmission voltages are 1,100 kV)")
     min_vm_pu: float = Field(0.9, gt=0.5, le=1)
     max_vm_pu: float = Field(1.1, ge=1, lt=1.5)
-    diagram_xy: tuple[DiagramCoordinate, DiagramCoordinate] | None = Field(None, description="where the designer draws the bus (no physical meaning)")
+    diagram_xy: tuple[DiagramCoordinate, DiagramCoordinate] | None = Field(
+        None, description="where the designer draws the bus (no physical meaning)")
 
     @model_validator(mode="after")
     def _band(self) -> Bus:
