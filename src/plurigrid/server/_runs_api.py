@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -35,6 +35,8 @@ class RunBody(BaseModel):
     library: str | None = Field(None, max_length=200)
     hours: float | None = Field(None, gt=0, le=24 * 366 * 10)
     mechanism: str | None = Field(None, json_schema_extra={"enum": list(MECHANISMS)})
+    record: list[Literal["series", "participants", "trades", "grid"]] | None = Field(
+        None, max_length=4, description="per-step detail to keep (default: all but grid for worlds over 1,000 buses)")
 
 
 class RunOut(BaseModel):
@@ -96,7 +98,7 @@ def start_run(body: RunBody, ctx: Context = Depends(context)) -> RunOut:
         data, base = parse_body(WorldBody(library=body.library))
     spec = checked(data)
     run_id = new_id("r")
-    request = {"spec": data, "base": base, "hours": body.hours, "mechanism": body.mechanism}
+    request = {"spec": data, "base": base, "hours": body.hours, "mechanism": body.mechanism, "record": body.record}
     row = ctx.runs.submit(run_id, body.world, spec.world.name, request, body.model_dump())
     return RunOut(**row)
 

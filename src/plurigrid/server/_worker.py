@@ -48,7 +48,7 @@ def main(folder: Path) -> int:
         names = {kind: [str(n) if isinstance(n, str) and n else str(i) for i, n in zip(table.index, table["name"])]
                  for kind, table in (("bus", net.bus), ("line", net.line), ("trafo", net.trafo))}
         (folder / NAMES).write_text(json.dumps(names), encoding="utf-8")
-        world.run(out=folder, progress=progress, signer_key=request.get("signer_key"))
+        world.run(out=folder, progress=progress, record=request.get("record"), signer_key=request.get("signer_key"))
     except PlurigridError as err:
         _say(error=str(err))
         return 2
