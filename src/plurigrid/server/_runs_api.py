@@ -68,11 +68,12 @@ def finished_folder(ctx: Context, run_id: str) -> Path:
 
 
 def names(folder: Path) -> dict[str, dict[int, str]]:
+    """Bus, line and transformer names by their grid index (the run's grid_names.json)."""
     path = folder / NAMES
     if not path.is_file():
         return {"bus": {}, "line": {}, "trafo": {}}
     data = json.loads(path.read_text(encoding="utf-8"))
-    return {kind: dict(enumerate(values)) for kind, values in data.items()}
+    return {kind: dict(zip(table["index"], table["name"])) for kind, table in data.items()}
 
 
 def _user(call: Any) -> Any:

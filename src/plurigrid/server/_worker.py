@@ -20,7 +20,7 @@ from pathlib import Path
 from plurigrid.errors import PlurigridError
 
 REPORT_EVERY_S = 0.1
-NAMES = "grid_names.json"  # bus, line and transformer names in the order of the grid tables
+NAMES = "grid_names.json"  # bus, line and transformer names by their index in the grid tables
 
 
 def _say(**fields: object) -> None:
@@ -45,7 +45,8 @@ def main(folder: Path) -> int:
                                base=request.get("base"))
         _say(steps_total=world.steps)
         net = world.net
-        names = {kind: [str(n) if isinstance(n, str) and n else str(i) for i, n in zip(table.index, table["name"])]
+        names = {kind: {"index": [int(i) for i in table.index],
+                        "name": [str(n) if isinstance(n, str) and n else str(i) for i, n in zip(table.index, table["name"])]}
                  for kind, table in (("bus", net.bus), ("line", net.line), ("trafo", net.trafo))}
         (folder / NAMES).write_text(json.dumps(names), encoding="utf-8")
         world.run(out=folder, progress=progress, record=request.get("record"), signer_key=request.get("signer_key"))

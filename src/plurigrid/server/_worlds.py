@@ -77,9 +77,10 @@ def checked(data: dict) -> Any:
     """The validated spec (422 with the field path of the first problem)."""
     from plurigrid.microworld.loader import validate_data
 
+    world = data.get("world")
+    name = str(world.get("name") or "world") if isinstance(world, dict) else "world"
     try:
-        return validate_data(str((data.get("world") or {}).get("name", "world")) if isinstance(data.get("world"), dict)
-                             else "world", data)
+        return validate_data(name, data)
     except PlurigridError as err:
         raise user_error(err) from None
 

@@ -371,7 +371,7 @@ class Designer {
   // ------------------------------------------------------------------ editing and validation
 
   /**
-   * A field changed: ids are renamed everywhere they are referenced.
+   * A field changed: ids are renamed everywhere they are referenced (and in the panel's title).
    * @param {string} path
    * @param {unknown} value
    */
@@ -381,6 +381,7 @@ class Designer {
     if (/^grid\.line\[\d+\]\.id$/.test(path) && typeof value === 'string') renameLine(this.spec, String(previous), value);
     setAtPath(this.spec, path, value);
     this.changed();
+    if (path.endsWith('.id')) this.renderPanel();
   }
 
   /** The spec changed: redraw, mark unsaved, check it again soon. */

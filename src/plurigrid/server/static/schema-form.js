@@ -40,6 +40,17 @@ export class SchemaForms {
   }
 
   /**
+   * The object schema of a property that may also be null (`anyOf: [{$ref}, {type: null}]`).
+   * @param {JsonSchema} schema
+   * @returns {JsonSchema}
+   */
+  objectSchema(schema) {
+    const s = this.resolve(schema);
+    const member = s.anyOf?.map((/** @type {JsonSchema} */ m) => this.resolve(m)).find((/** @type {JsonSchema} */ m) => m.properties);
+    return member ?? s;
+  }
+
+  /**
    * The values a property may take, e.g. enumOf('MarketSection', 'mechanism').
    * @param {string} defName
    * @param {string} property
@@ -84,7 +95,7 @@ export class SchemaForms {
    * @returns {HTMLElement[]}
    */
   fields(schemaOrName, value, path, options) {
-    const schema = typeof schemaOrName === 'string' ? this.definition(schemaOrName) : this.resolve(schemaOrName);
+    const schema = typeof schemaOrName === 'string' ? this.definition(schemaOrName) : this.objectSchema(schemaOrName);
     const required = new Set(schema.required ?? []);
     /** @type {HTMLElement[]} */
     const out = [];
