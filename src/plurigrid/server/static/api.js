@@ -7,8 +7,8 @@
 /** @typedef {{role: 'operator' | 'participant', world: string | null, participant: string | null}} Me */
 /** @typedef {{path: string, message: string, line?: string}} SpecError */
 /** @typedef {{valid: true, participants: number, buses: number, steps: number} | {valid: false, error: SpecError}} Validation */
-/** @typedef {{id: string, name: string, description?: string, updated?: string}} WorldSummary */
-/** @typedef {{id: string, name: string, spec: Spec, toml: string, updated?: string}} World */
+/** @typedef {{id: string, name: string, description?: string, created?: number, updated?: number}} WorldSummary */
+/** @typedef {{id: string, name: string, spec: Spec, toml: string, created?: number, updated?: number}} World */
 /** @typedef {{name: string, description: string}} LibraryEntry */
 /**
  * @typedef {Object} Run
@@ -19,8 +19,8 @@
  * @property {number} [steps_done]
  * @property {number} [steps_total]
  * @property {string | null} [error]
- * @property {string} [created]
- * @property {string | null} [finished]
+ * @property {number} [created] seconds since 1970
+ * @property {number | null} [finished]
  */
 /**
  * The grid drawn, as columns (GET /api/diagram).

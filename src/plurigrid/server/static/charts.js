@@ -100,9 +100,9 @@ export class LineChart {
       ctx.stroke();
       ctx.fillText(formatNumber(v, Math.abs(hi - lo) < 1 ? 3 : 1), MARGIN.left - 6, y);
     }
-    ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    for (const i of new Set([0, Math.floor((n - 1) / 2), n - 1])) {
+    for (const [i, align] of /** @type {[number, CanvasTextAlign][]} */ ([[0, 'left'], [Math.floor((n - 1) / 2), 'center'], [n - 1, 'right']])) {
+      ctx.textAlign = align;
       if (this.times[i]) ctx.fillText(shortTime(this.times[i]), xOf(i), MARGIN.top + plotH + 6);
     }
     for (const s of this.series) {

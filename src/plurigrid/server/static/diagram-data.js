@@ -20,7 +20,7 @@
  * @property {Map<string, number>} busIndex
  * @property {Float64Array} x
  * @property {Float64Array} y
- * @property {Float32Array} vnKv
+ * @property {Float64Array} vnKv
  * @property {string[]} lineIds
  * @property {Int32Array} lineFrom
  * @property {Int32Array} lineTo
@@ -56,7 +56,7 @@ function fromColumns(geo, busIds, x, y, vnKv) {
     busIndex: new Map(busIds.map((id, i) => [id, i])),
     x: Float64Array.from(x),
     y: Float64Array.from(y),
-    vnKv: Float32Array.from(vnKv),
+    vnKv: Float64Array.from(vnKv),
     lineIds: [], lineFrom: new Int32Array(0), lineTo: new Int32Array(0),
     trafoIds: [], trafoHv: new Int32Array(0), trafoLv: new Int32Array(0),
     switchIds: [], switchBus: new Int32Array(0), switchTo: new Int32Array(0),

@@ -100,11 +100,19 @@ export class DiagramView {
     this.redraw();
   }
 
-  /** Centres the view on a bus and zooms in to where its neighbours stand apart. @param {number} bus */
+  /**
+   * Brings a bus into view: a large grid is centred on it and zoomed in to where its neighbours stand apart;
+   * a small one moves only if the bus is off the canvas.
+   * @param {number} bus
+   */
   focusBus(bus) {
-    this.centerX = this.data.x[bus];
-    this.centerY = this.data.y[bus];
-    if (this.data.busIds.length > 50) this.scale = Math.max(this.scale, this.fitScale * 24);
+    const [sx, sy] = this.screenPosition(bus);
+    const large = this.data.busIds.length > 50;
+    if (large || sx < 0 || sy < 0 || sx > this.width || sy > this.height) {
+      this.centerX = this.data.x[bus];
+      this.centerY = this.data.y[bus];
+    }
+    if (large) this.scale = Math.max(this.scale, this.fitScale * 24);
     this.redraw();
   }
 
@@ -282,19 +290,26 @@ export class DiagramView {
     }
   }
 
+  /** Switches as squares, filled when closed; a large grid shows its open switches only (they cut it). */
   drawSwitches() {
     const ctx = this.ctx;
-    const { switchBus, switchTo, switchAt, switchClosed } = this.data;
+    const { switchBus, switchClosed } = this.data;
     const size = 7;
     ctx.lineWidth = 1.5;
     ctx.strokeStyle = '#27313b';
     for (let i = 0; i < switchBus.length; i++) {
-      const [x, y] = this.switchPosition(i);
-      if (!Number.isFinite(x) || switchBus[i] < 0 || switchTo[i] < 0 || switchAt[i] < 0) continue;
+      const [x, y] = this.switchMarker(i);
+      if (!Number.isFinite(x)) continue;
       ctx.fillStyle = switchClosed[i] ? '#27313b' : '#ffffff';
       ctx.fillRect(x - size / 2, y - size / 2, size, size);
       ctx.strokeRect(x - size / 2, y - size / 2, size, size);
     }
+  }
+
+  /** Where a switch is drawn; NaN if it is not drawn. @param {number} i @returns {[number, number]} */
+  switchMarker(i) {
+    const openOnly = this.data.busIds.length > MAX_PARTICIPANT_GLYPHS;
+    return openOnly && this.data.switchClosed[i] ? [NaN, NaN] : this.switchPosition(i);
   }
 
   /** @param {number} i @returns {[number, number]} */
@@ -460,7 +475,7 @@ export class DiagramView {
     const busHit = nearest(d.busIds.length, (i) => [this.screenX[i], this.screenY[i]], px, py, r2);
     if (busHit >= 0) return { kind: 'bus', index: busHit };
     if (d.busIds.length <= MAX_PARTICIPANT_GLYPHS || this.scale > this.fitScale * 6) {
-      const switchHit = nearest(d.switchIds.length, (i) => this.switchPosition(i), px, py, r2);
+      const switchHit = nearest(d.switchIds.length, (i) => this.switchMarker(i), px, py, r2);
       if (switchHit >= 0) return { kind: 'switch', index: switchHit };
     }
     const trafoHit = this.nearestBranch(d.trafoHv, d.trafoLv, px, py);

@@ -61,3 +61,14 @@ export function formatNumber(value, decimals = 2) {
   if (value === null || value === undefined || !Number.isFinite(value)) return '–';
   return value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals, useGrouping: false });
 }
+
+/**
+ * A moment the API gives in seconds since 1970, as local date and time ("2024-06-21 13:05").
+ * @param {number | null | undefined} epochSeconds
+ */
+export function formatTime(epochSeconds) {
+  if (epochSeconds === null || epochSeconds === undefined || !Number.isFinite(epochSeconds)) return '';
+  const t = new Date(epochSeconds * 1000);
+  const two = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())} ${two(t.getHours())}:${two(t.getMinutes())}`;
+}

@@ -36,72 +36,78 @@ export function mountParticipantApp(container, services) {
   const { api, me } = services;
   /** @type {LineChart[]} */
   const charts = [];
-  const runPart = h('div', { class: 'my-run', 'data-testid': 'my-run' }, 'Loading your latest run…');
+  const runPart = h('div', { class: 'participant-grid', 'data-testid': 'my-run' }, 'Loading your latest run…');
   const preferencesPart = h('section', { class: 'card', 'data-testid': 'my-preferences' }, 'Loading your preferences…');
   replaceChildren(container, h('div', { class: 'participant-page', 'data-testid': 'participant-page' },
     h('h2', { 'data-testid': 'my-name' }, `Your energy · ${me.participant ?? ''}`),
     runPart, preferencesPart));
-  loadRun(api, runPart, charts);
-  loadPreferences(api, preferencesPart);
+  /** @type {Promise<Preferences>} */
+  const preferences = api.get('me/preferences');
+  loadRun(api, preferences, runPart, charts);
+  loadPreferences(api, preferences, preferencesPart);
   return { unmount: () => charts.forEach((c) => c.destroy()) };
 }
 
 /**
  * @param {Api} api
+ * @param {Promise<Preferences>} preferences
  * @param {HTMLElement} slot
  * @param {LineChart[]} charts
  */
-async function loadRun(api, slot, charts) {
+async function loadRun(api, preferences, slot, charts) {
   try {
-    const listed = await api.get('me/runs');
-    /** @type {{id?: string, run?: string, status?: string}[]} */
-    const runs = Array.isArray(listed) ? listed : listed.runs ?? [];
-    const latest = runs.find((r) => (r.status ?? 'done') === 'done');
+    /** @type {import('./api.js').Run[]} */
+    const runs = await api.get('me/runs');
+    const latest = runs.find((r) => r.status === 'done');
     if (!latest) {
       replaceChildren(slot, h('p', { class: 'muted', 'data-testid': 'no-runs' }, 'No finished run yet.'));
       return;
     }
-    const data = await api.get(`me/runs/${encodeURIComponent(String(latest.id ?? latest.run))}`);
-    replaceChildren(slot, ...runSections(data, charts));
+    const data = await api.get(`me/runs/${encodeURIComponent(latest.id)}`);
+    const evDeparture = await preferences.then((p) => p.ev_departure ?? null, () => null);
+    replaceChildren(slot, ...runSections(data, evDeparture, charts));
   } catch (err) {
     replaceChildren(slot, h('p', { class: 'error' }, `Could not load your run: ${err instanceof Error ? err.message : err}`));
   }
 }
 
 /**
- * @param {{run: unknown, settlement: Record<string, number>, time: string[], columns: Record<string, (number | null)[]>}} data
+ * @param {{settlement: Record<string, number> | null, time: string[], columns: Record<string, (number | null)[]>}} data
+ * @param {string | null} evDeparture
  * @param {LineChart[]} charts
  * @returns {HTMLElement[]}
  */
-function runSections(data, charts) {
+function runSections(data, evDeparture, charts) {
   const s = data.settlement ?? {};
-  const money = (/** @type {string} */ key, /** @type {string} */ label) => h('div', { class: 'kpi' },
-    h('span', { class: 'kpi-value', 'data-testid': `my-${key}`, 'data-value': s[key] }, formatNumber(s[key], 2)),
-    h('span', { class: 'kpi-name' }, label));
-  const energy = (/** @type {string} */ key, /** @type {string} */ label) => h('div', { class: 'kpi' },
-    h('span', { class: 'kpi-value', 'data-testid': `my-${key}`, 'data-value': s[key] }, formatNumber(s[key] / 1000, 2)),
+  const figure = (/** @type {string} */ key, /** @type {number} */ value, /** @type {string} */ label) => h('div', { class: 'kpi' },
+    h('span', { class: 'kpi-value', 'data-testid': `my-${key}`, 'data-value': value }, formatNumber(value, 2)),
     h('span', { class: 'kpi-name' }, label));
   const sections = [
     h('section', { class: 'card' }, h('h3', {}, 'Your bill'),
-      h('div', { class: 'kpis' }, money('bill', 'your bill'), money('baseline', 'on the tariff alone'), money('savings', 'saved'))),
+      h('div', { class: 'kpis' }, figure('bill', s.bill, 'your bill'), figure('baseline', s.baseline, 'on the tariff alone'),
+        figure('savings', s.savings, 'saved'))),
     h('section', { class: 'card' }, h('h3', {}, 'Your energy'),
-      h('div', { class: 'kpis' }, energy('imported_wh', 'kWh bought'), energy('exported_wh', 'kWh sold'))),
+      h('div', { class: 'kpis' }, figure('imported_wh', s.imported_wh / 1000, 'kWh bought'), figure('exported_wh', s.exported_wh / 1000, 'kWh sold'))),
   ];
   /** @type {[string, string, string, string[]][]} */
   const chartsWanted = [
-    ['my-energy-chart', 'Your meter', 'kW', ['net_kw']],
-    ['my-battery-chart', 'Your battery', 'kWh', ['soc_kwh']],
+    ['my-energy-chart', 'Your meter: net import', 'kW', ['net_kw']],
+    ['my-battery-chart', 'Your battery: charge', 'kWh', ['soc_kwh']],
     ['my-ev-chart', 'Your EV', 'kWh', Object.keys(data.columns).filter((c) => c.startsWith('ev_'))],
-    ['my-comfort-chart', 'Your comfort', '°C', ['indoor_c']],
+    ['my-comfort-chart', 'Your comfort: indoor temperature', '°C', ['indoor_c']],
   ];
-  const colours = ['#0b6bcb', '#7b4fc9', '#3b8d5a', '#d1495b'];
   for (const [testid, title, unit, columns] of chartsWanted) {
     const present = columns.filter((c) => hasValues(data.columns[c]));
     if (present.length === 0) continue;
     const chart = new LineChart({ title, unit, testid });
     sections.push(h('section', { class: 'card' }, chart.element));
-    chart.setData(data.time, present.map((c, i) => ({ label: c, values: data.columns[c], colour: colours[i % colours.length] })));
+    chart.setData(data.time, present.map((c) => ({ label: c, values: data.columns[c], colour: '#0b6bcb' })));
     charts.push(chart);
+  }
+  if (evDeparture) {
+    sections.push(h('section', { class: 'card', 'data-testid': 'my-ev' }, h('h3', {}, 'Your EV'),
+      h('p', {}, 'Charged by ', h('strong', { 'data-testid': 'my-ev-departure' }, evDeparture),
+        ' every day; its charging is part of your meter above.')));
   }
   return sections;
 }
@@ -113,13 +119,14 @@ function hasValues(values) {
 
 /**
  * @param {Api} api
+ * @param {Promise<Preferences>} preferences
  * @param {HTMLElement} slot
  */
-async function loadPreferences(api, slot) {
+async function loadPreferences(api, preferences, slot) {
   /** @type {Preferences} */
   let stored;
   try {
-    stored = await api.get('me/preferences');
+    stored = await preferences;
   } catch (err) {
     replaceChildren(slot, h('p', { class: 'error' }, `Could not load your preferences: ${err instanceof Error ? err.message : err}`));
     return;
@@ -156,11 +163,27 @@ async function loadPreferences(api, slot) {
       status.textContent = Object.keys(changes).length ? 'Saved: they apply from the next run.' : 'Nothing changed.';
       status.dataset.state = 'ok';
     } catch (err) {
-      const specError = err instanceof ApiError ? err.specError : null;
-      if (specError) showFieldError(form, specError.path.split('.').pop() ?? specError.path, specError.message);
-      status.textContent = `Not saved: ${specError?.message ?? (err instanceof Error ? err.message : err)}`;
+      const message = err instanceof ApiError ? err.specError?.message ?? err.message : String(err);
+      for (const key of refusedPreferences(err)) showFieldError(form, key, message);
+      status.textContent = `Not saved: ${message}`;
       status.dataset.state = 'error';
     }
   });
   replaceChildren(slot, h('h3', {}, 'Your preferences'), form);
+}
+
+/**
+ * The preferences a refusal is about: the API names a field of the request (FastAPI's checks) or a field path
+ * of the world's spec ("participant[3].assets.hvac": the comfort band; "...assets.ev.departure").
+ * @param {unknown} err
+ * @returns {string[]}
+ */
+function refusedPreferences(err) {
+  if (!(err instanceof ApiError)) return [];
+  if (Array.isArray(err.detail)) return err.detail.map((e) => String(e?.loc?.[1] ?? ''));
+  const path = err.specError?.path ?? '';
+  const last = path.split('.').pop() ?? '';
+  if (path.includes('.assets.hvac')) return last.startsWith('comfort_') ? [last] : ['comfort_min_c', 'comfort_max_c'];
+  if (path.includes('.assets.ev')) return ['ev_departure'];
+  return [last];
 }

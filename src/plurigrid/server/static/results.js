@@ -322,8 +322,14 @@ function kpiSection(summary) {
   const kpis = summary.kpis ?? {};
   return h('section', { class: 'kpis', 'data-testid': 'kpis' },
     Object.entries(kpis).map(([name, value]) => h('div', { class: 'kpi', 'data-testid': `kpi-${name}` },
-      h('span', { class: 'kpi-value', 'data-value': value }, typeof value === 'number' ? formatNumber(value, Math.abs(value) >= 100 ? 1 : 3) : String(value)),
+      h('span', { class: 'kpi-value', 'data-value': value }, typeof value === 'number' ? formatNumber(value, kpiDecimals(value)) : String(value)),
       h('span', { class: 'kpi-name' }, name.replaceAll('_', ' ')))));
+}
+
+/** Whole numbers as they are, large ones to one decimal, small ones to three. @param {number} value */
+function kpiDecimals(value) {
+  if (Number.isInteger(value)) return 0;
+  return Math.abs(value) >= 100 ? 1 : 3;
 }
 
 /**

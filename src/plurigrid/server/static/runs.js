@@ -1,6 +1,6 @@
 // The list of runs, newest first, each linked to its results.
 
-import { h, replaceChildren } from './dom.js';
+import { formatTime, h, replaceChildren } from './dom.js';
 
 /** @typedef {import('./api.js').Api} Api */
 /** @typedef {import('./api.js').Run} Run */
@@ -22,8 +22,8 @@ export function mountRuns(container, services) {
           h('td', {}, run.world ?? run.microworld ?? ''),
           h('td', { class: `status-${run.status}` }, run.status),
           h('td', { class: 'num' }, `${run.steps_done ?? 0} / ${run.steps_total ?? 0}`),
-          h('td', {}, run.created ?? ''),
-          h('td', {}, run.finished ?? ''))))));
+          h('td', {}, formatTime(run.created)),
+          h('td', {}, formatTime(run.finished)))))));
   }).catch((err) => replaceChildren(list, h('p', { class: 'error' }, err instanceof Error ? err.message : String(err))));
   return { unmount: () => {} };
 }

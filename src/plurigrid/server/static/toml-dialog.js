@@ -13,7 +13,7 @@ export function showTomlDialog(fileName, toml) {
     h('textarea', { readOnly: true, rows: 24, value: toml, 'data-testid': 'toml-text', spellcheck: false }),
     h('div', { class: 'dialog-actions' },
       h('a', { class: 'button primary', href: url, download: fileName, 'data-testid': 'download-toml' }, 'Download'),
-      h('button', { 'data-testid': 'close-dialog', onclick: () => dialog.close() }, 'Close')));
+      h('button', { 'data-testid': 'close-dialog', autofocus: true, onclick: () => dialog.close() }, 'Close')));
   dialog.addEventListener('close', () => {
     URL.revokeObjectURL(url);
     dialog.remove();

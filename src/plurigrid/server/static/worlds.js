@@ -2,7 +2,7 @@
 // file as a new world.
 
 import { ApiError } from './api.js';
-import { h, replaceChildren } from './dom.js';
+import { formatTime, h, replaceChildren } from './dom.js';
 
 /** @typedef {import('./api.js').Api} Api */
 /** @typedef {import('./api.js').WorldSummary} WorldSummary */
@@ -39,21 +39,27 @@ export function mountWorlds(container, services) {
     h('section', {},
       h('div', { class: 'section-head' }, h('h2', {}, 'Saved worlds'),
         h('a', { class: 'button primary', href: '#/designer?new=1', 'data-testid': 'design-new' }, 'New world'),
-        h('label', { class: 'button' }, 'Import TOML… ', importInput)),
+        h('label', { class: 'button file-button' }, 'Import TOML…', importInput)),
       status, saved),
     h('section', {}, h('h2', {}, 'Library'), library),
     h('section', {}, h('h2', {}, 'SimBench grids'), simbench)));
 
+  /** Starts a run and shows its progress. @param {{world: string} | {library: string}} what */
+  const run = async (what) => {
+    try {
+      const started = await api.post('runs', what);
+      location.hash = `#/runs/${encodeURIComponent(started.id)}`;
+    } catch (err) {
+      status.textContent = `Could not start the run: ${err instanceof Error ? err.message : err}`;
+      status.dataset.state = 'error';
+    }
+  };
+
   /** @param {WorldSummary} world */
   const savedRow = (world) => h('li', { 'data-testid': `world-${world.id}` },
     h('a', { href: `#/designer?world=${encodeURIComponent(world.id)}` }, world.name),
-    h('span', { class: 'muted' }, ` ${world.description ?? ''} ${world.updated ? `· ${world.updated}` : ''}`),
-    h('button', {
-      class: 'small', onclick: async () => {
-        const run = await api.post('runs', { world: world.id });
-        location.hash = `#/runs/${encodeURIComponent(run.id)}`;
-      },
-    }, 'Run'),
+    h('span', { class: 'muted' }, ` ${world.description ?? ''} · ${formatTime(world.updated)}`),
+    h('button', { class: 'small', onclick: () => run({ world: world.id }) }, 'Run'),
     h('button', {
       class: 'small danger', onclick: async () => {
         if (!confirm(`Delete world ${world.name}?`)) return;
@@ -74,7 +80,8 @@ export function mountWorlds(container, services) {
   api.get('library').then((/** @type {LibraryEntry[]} */ entries) => replaceChildren(library, h('ul', { class: 'entries' },
     entries.map((entry) => h('li', { 'data-testid': `library-${entry.name}` },
       h('a', { href: `#/designer?library=${encodeURIComponent(entry.name)}` }, entry.name),
-      h('span', { class: 'muted' }, ` ${entry.description}`))))))
+      h('span', { class: 'muted' }, ` ${entry.description}`),
+      h('button', { class: 'small', onclick: () => run({ library: entry.name }) }, 'Run'))))))
     .catch((err) => replaceChildren(library, failed(err)));
   api.get('grids/simbench').then((/** @type {unknown[]} */ codes) => replaceChildren(simbench, h('ul', { class: 'entries columns' },
     codes.map((entry) => {

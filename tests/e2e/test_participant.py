@@ -1,0 +1,59 @@
+"""The participant's app: signed in with a token bound to one world and one participant, they see their own
+bill against the tariff, energy, battery, EV and comfort, change their preferences, and see no one else."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import sign_in
+
+ME = "home11"  # battery and EV in the library's residential world; the test gives them a heat pump too
+
+
+def test_participant_sees_own_data_and_sets_preferences(page, server, screenshots):
+    api = server.api()
+    spec = api.get("library/residential").json()["spec"]
+    mine = next(p for p in spec["participant"] if p["id"] == ME)
+    mine["assets"]["hvac"] = {"p_max_kw": 3.0, "comfort_min_c": 20.0, "comfort_max_c": 23.0}
+    world = api.post("worlds", json={"spec": spec}).json()["id"]
+    run = api.post("runs", json={"world": world}).json()["id"]
+    assert server.wait_run(run)["status"] == "done"
+    token = server.issue_token("participant", world, ME)
+
+    sign_in(page, server, token)
+    page.wait_for_selector("[data-testid=participant-page]")
+    page.wait_for_selector("[data-testid=my-bill]")
+    settlement = next(s for s in api.get(f"runs/{run}/settlements").json() if s["participant"] == ME)
+    assert abs(float(page.inner_text("[data-testid=my-bill]")) - settlement["bill"]) < 0.005
+    assert abs(float(page.inner_text("[data-testid=my-baseline]")) - settlement["baseline"]) < 0.005
+    assert abs(float(page.inner_text("[data-testid=my-imported_wh]")) - settlement["imported_wh"] / 1000) < 0.005
+    for chart in ("my-energy-chart", "my-battery-chart", "my-comfort-chart"):
+        page.wait_for_selector(f"[data-testid={chart}]")
+    assert page.locator("[data-testid=nav-designer]").count() == 0
+    page.screenshot(path=str(screenshots / "participant.png"), full_page=True)
+
+    others = {p["id"] for p in spec["participant"]} - {ME}
+    shown = page.inner_text("body")
+    assert not [o for o in others if re.search(rf"\b{re.escape(o)}\b", shown)]
+
+    # preferences: comfort band, EV departure, green premium, data sharing
+    page.fill("[data-testid=pref-comfort_min_c]", "19.5")
+    page.fill("[data-testid=pref-comfort_max_c]", "24")
+    page.fill("[data-testid=pref-ev_departure]", "06:45")
+    page.fill("[data-testid=pref-local_renewable_premium_eur_per_mwh]", "35")
+    page.select_option("[data-testid=pref-data_sharing]", "bills")
+    page.click("[data-testid=save-preferences]")
+    page.wait_for_selector("[data-testid=preferences-status][data-state=ok]")
+    stored = server.api(token).get("me/preferences").json()
+    assert stored == {"comfort_min_c": 19.5, "comfort_max_c": 24.0, "ev_departure": "06:45",
+                      "local_renewable_premium_eur_per_mwh": 35.0, "data_sharing": "bills"}
+    assert page.input_value("[data-testid=pref-comfort_min_c]") == "19.5"
+
+    # a band the world refuses: the API's message lands on the field
+    page.fill("[data-testid=pref-comfort_max_c]", "19")
+    page.click("[data-testid=save-preferences]")
+    page.wait_for_selector("[data-testid=preferences-status][data-state=error]")
+    assert page.locator("[data-path=comfort_max_c].invalid, [data-path=comfort_min_c].invalid").count() >= 1
+    assert server.api(token).get("me/preferences").json()["comfort_max_c"] == 24.0
+    page.screenshot(path=str(screenshots / "participant-preferences.png"), full_page=True)
+    assert not [o for o in others if re.search(rf"\b{re.escape(o)}\b", page.inner_text("body"))]
