@@ -4,6 +4,7 @@ reads a bill and a bus voltage that match the API's own numbers."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 from tests.e2e.conftest import sign_in
@@ -24,10 +25,11 @@ def field(page, path: str):
     return page.locator(f'[data-path="{path}"]').first
 
 
-def add_participant(page, bus_index: int, participant_id: str, index: int) -> None:
-    """Selects the bus, adds a participant and gives it its id; the participant's panel is then open."""
+def add_participant(page, bus_xy: tuple[int, int], participant_id: str, index: int) -> None:
+    """Selects the bus at a point of the canvas, adds a participant and gives it its id; the participant's panel
+    is then open."""
     page.click("[data-testid=tool-select]")
-    click_bus(page, bus_index)
+    page.locator("[data-testid=diagram-canvas]").click(position={"x": bus_xy[0], "y": bus_xy[1]})
     page.click("[data-testid=add-participant]")
     id_input = field(page, f"participant[{index}].id").locator("input")
     id_input.fill(participant_id)
@@ -37,10 +39,12 @@ def add_participant(page, bus_index: int, participant_id: str, index: int) -> No
 
 def test_design_save_run_and_read_results(page, server, screenshots):
     api = server.api()
+    page.goto(server.url)
+    page.wait_for_selector("[data-testid=sign-in-form]")
+    page.screenshot(path=str(screenshots / "sign-in.png"))
     sign_in(page, server, server.token)
     page.click("[data-testid=new-world]")
     page.wait_for_selector("[data-testid=designer]")
-    canvas = page.locator("[data-testid=diagram-canvas]")
 
     page.click("[data-testid=tab-world]")
     field(page, "world.name").locator("input").fill("e2e-feeder")
@@ -70,7 +74,7 @@ def test_design_save_run_and_read_results(page, server, screenshots):
 
     # four households with a BDEW h0 load and PV
     for k, (pid, (bus, annual_kwh)) in enumerate(HOUSES.items()):
-        add_participant(page, int(bus[3:]) - 1, pid, k)
+        add_participant(page, BUS_XY[int(bus[3:]) - 1], pid, k)
         page.check("[data-testid=asset-toggle-load]")
         field(page, f"participant[{k}].assets.load.profile.slp").locator("select").select_option("h0")
         field(page, f"participant[{k}].assets.load.profile.annual_kwh").locator("input").fill(str(annual_kwh))
@@ -78,7 +82,7 @@ def test_design_save_run_and_read_results(page, server, screenshots):
         field(page, f"participant[{k}].assets.pv.kwp").locator("input").fill(str(4 + k))
 
     # one shared battery, a community participant in the middle of the feeder
-    add_participant(page, 2, BATTERY, 4)
+    add_participant(page, BUS_XY[2], BATTERY, 4)
     field(page, "participant[4].kind").locator("select").select_option("community")
     field(page, "participant[4].strategy").locator("select").select_option("truthful")
     page.check("[data-testid=asset-toggle-battery]")
@@ -112,8 +116,8 @@ def test_design_save_run_and_read_results(page, server, screenshots):
     capacity = field(page, "participant[4].assets.battery.capacity_kwh")
     capacity.locator("input").fill("-5")
     page.wait_for_selector('[data-path="participant[4].assets.battery.capacity_kwh"].invalid')
-    bad = {**saved, "participant": [*saved["participant"][:4],
-                                    {**saved["participant"][4], "assets": {"battery": {**saved["participant"][4]["assets"]["battery"], "capacity_kwh": -5}}}]}
+    bad = copy.deepcopy(saved)
+    bad["participant"][4]["assets"]["battery"]["capacity_kwh"] = -5
     expected = api.post("validate", json={"spec": bad}).json()["error"]
     assert expected["path"] == "participant[4].assets.battery.capacity_kwh"
     assert capacity.locator("[data-testid=field-error]").inner_text() == expected["message"]
@@ -151,4 +155,72 @@ def test_design_save_run_and_read_results(page, server, screenshots):
     page.locator("[data-testid=find-bus]").press("Enter")
     assert f"{vm['bus5']:.4f}" in page.inner_text("[data-testid=selected-element]")
     page.screenshot(path=str(screenshots / "results.png"), full_page=True)
-    canvas.screenshot(path=str(screenshots / "results-diagram.png"))
+
+    page.click("[data-testid=nav-runs]")
+    page.wait_for_selector(f"[data-testid=run-{run_id}] >> text=done")
+    page.screenshot(path=str(screenshots / "runs.png"))
+
+
+def test_transformer_and_switch_tools(page, server, screenshots):
+    """A 20 kV connection bus, a transformer from a standard type, lines, a bus-bus and a line switch; opening
+    the switch that feeds a participant's bus is refused as the API refuses it."""
+    api = server.api()
+    sign_in(page, server, server.token)
+    page.click("[data-testid=new-world]")
+    canvas = page.locator("[data-testid=diagram-canvas]")
+    at = {"mv": (150, 150), "lv": (350, 150), "far": (550, 150), "end": (550, 320), "side": (350, 320)}
+
+    def click(name: str) -> None:
+        canvas.click(position=dict(zip("xy", at[name])))
+
+    page.click("[data-testid=tool-bus]")
+    page.fill("[data-testid=new-bus-kv]", "20")
+    click("mv")
+    page.fill("[data-testid=new-bus-kv]", "0.4")
+    for name in ("lv", "far", "end", "side"):
+        click(name)
+    page.select_option("[data-testid=new-trafo-std-type]", "0.4 MVA 20/0.4 kV")
+    page.click("[data-testid=tool-trafo]")
+    click("lv")
+    click("mv")  # the hv side is the higher voltage, whichever bus comes first
+    page.click("[data-testid=tool-line]")
+    click("lv")
+    click("far")
+    click("far")
+    click("end")
+    page.click("[data-testid=tool-switch]")
+    click("lv")
+    click("side")  # a bus-bus switch
+    click("far")
+    canvas.click(position={"x": 550, "y": 240})  # on the line far-end: a switch at far's end of it
+    page.click("[data-testid=tab-world]")
+    page.select_option("[data-testid=connection-bus]", "bus1")
+    add_participant(page, at["side"], "house", 0)
+    page.check("[data-testid=asset-toggle-load]")
+    page.wait_for_selector("[data-testid=validation-status][data-state=ok]")
+    page.click("[data-testid=save-world]")
+    page.wait_for_selector("[data-testid=validation-status]:has-text('Saved as world')")
+    world_id = re.search(r"world=([\w-]+)", page.url).group(1)
+    grid = api.get(f"worlds/{world_id}").json()["spec"]["grid"]
+    rating = api.get("std_types").json()["transformer"]["0.4 MVA 20/0.4 kV"]
+    trafo = grid["transformer"][0]
+    assert (trafo["hv_bus"], trafo["lv_bus"]) == ("bus1", "bus2")
+    assert (trafo["sn_mva"], trafo["r_pu"], trafo["x_pu"]) == (rating["sn_mva"], rating["r_pu"], rating["x_pu"])
+    assert grid["switch"] == [{"id": "switch1", "bus": "bus2", "to_bus": "bus5", "closed": True},
+                              {"id": "switch2", "bus": "bus3", "line": "line2", "closed": True}]
+    page.screenshot(path=str(screenshots / "designer-trafo-switches.png"))
+
+    # open the switch feeding the house: the house's bus is cut off from the connection
+    page.click("[data-testid=tool-select]")
+    canvas.click(position={"x": 350, "y": 235})
+    page.wait_for_selector("[data-testid=panel-switch] h3:has-text('switch1')")
+    page.uncheck('[data-path="grid.switch[0].closed"] input')
+    page.wait_for_selector("[data-testid=validation-status][data-state=error]")
+    grid["switch"][0]["closed"] = False
+    spec = api.get(f"worlds/{world_id}").json()["spec"] | {"grid": grid}
+    expected = api.post("validate", json={"spec": spec}).json()["error"]
+    assert expected["path"] == "participant[0].bus"
+    assert expected["line"] in page.inner_text("[data-testid=validation-status]")
+    page.click("[data-testid=reveal-error]")
+    house_bus = field(page, "participant[0].bus")
+    assert house_bus.locator("[data-testid=field-error]").inner_text() == expected["message"]

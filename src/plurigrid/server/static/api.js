@@ -30,7 +30,7 @@
  * @property {{id: string[], vn_kv: number[], x: number[], y: number[]}} bus
  * @property {{id: string[], from: number[], to: number[], std_type?: (string | null)[], length_km?: number[]}} [line]
  * @property {{id: string[], hv: number[], lv: number[], sn_mva?: number[]}} [trafo]
- * @property {{id: string[], bus: number[], to: (number | null)[], closed: boolean[]}} [switch]
+ * @property {{id: string[], bus: number[], to: (number | null)[], et?: string[], closed: boolean[]}} [switch] et: 'b' bus-bus, 'l' line
  * @property {{id: string, bus: number, kind: string, assets: string[]}[]} [participant]
  */
 /**

@@ -30,6 +30,7 @@
  * @property {string[]} switchIds
  * @property {Int32Array} switchBus
  * @property {Int32Array} switchTo the bus at the switch's other side (for a line switch: the line's far end)
+ * @property {Uint8Array} switchJoinsBuses 1 for a bus-bus switch (drawn with its own connector), 0 for a line switch
  * @property {Float32Array} switchAt where along bus → to the switch is drawn (0.5 between buses, 0.25 on a line)
  * @property {Uint8Array} switchClosed
  * @property {DiagramParticipant[]} participants
@@ -59,7 +60,7 @@ function fromColumns(geo, busIds, x, y, vnKv) {
     vnKv: Float64Array.from(vnKv),
     lineIds: [], lineFrom: new Int32Array(0), lineTo: new Int32Array(0),
     trafoIds: [], trafoHv: new Int32Array(0), trafoLv: new Int32Array(0),
-    switchIds: [], switchBus: new Int32Array(0), switchTo: new Int32Array(0),
+    switchIds: [], switchBus: new Int32Array(0), switchTo: new Int32Array(0), switchJoinsBuses: new Uint8Array(0),
     switchAt: new Float32Array(0), switchClosed: new Uint8Array(0),
     participants: [],
     slackBus: -1,
@@ -97,7 +98,8 @@ export function fromApiDiagram(diagram) {
   data.switchIds = sw.id.map(String);
   data.switchBus = Int32Array.from(sw.bus, indexOrNone);
   data.switchTo = Int32Array.from(sw.to, indexOrNone);
-  data.switchAt = new Float32Array(sw.id.length).fill(0.5);
+  data.switchJoinsBuses = Uint8Array.from(sw.id, (_, i) => (sw.et?.[i] === 'b' ? 1 : 0));
+  data.switchAt = Float32Array.from(data.switchJoinsBuses, (joins) => (joins ? 0.5 : 0.25));
   data.switchClosed = Uint8Array.from(sw.closed, (c) => (c ? 1 : 0));
   data.participants = (diagram.participant ?? []).map((p) => ({
     id: String(p.id), bus: indexOrNone(p.bus), kind: p.kind, assets: p.assets ?? [],
@@ -153,7 +155,8 @@ export function fromSpec(spec, layout) {
     if (li === undefined) return -1;
     return data.lineFrom[li] === data.switchBus[k] ? data.lineTo[li] : data.lineFrom[li];
   });
-  data.switchAt = Float32Array.from(switches, (s) => (s.to_bus !== undefined && s.to_bus !== null ? 0.5 : 0.25));
+  data.switchJoinsBuses = Uint8Array.from(switches, (s) => (s.to_bus !== undefined && s.to_bus !== null ? 1 : 0));
+  data.switchAt = Float32Array.from(data.switchJoinsBuses, (joins) => (joins ? 0.5 : 0.25));
   data.switchClosed = Uint8Array.from(switches, (s) => (s.closed === false ? 0 : 1));
   /** @type {Record<string, any>[]} */
   const participants = spec.participant ?? [];

@@ -14,7 +14,11 @@ import { emptyDiagram } from './diagram-data.js';
 
 const PICK_RADIUS_PX = 7;
 const MAX_PARTICIPANT_GLYPHS = 2000;
-const MAX_LABELS = 80;
+const DENSE_BUSES = 2000; // above: thin lines, small buses, transformer symbols only when zoomed in
+const MAX_LABELS = 400;
+const MAX_CLOSED_SWITCHES = 60;
+const LABEL_CELL = /** @type {const} */ ([90, 16]);
+const BACKGROUND_GRID = 50;
 const CLICK_SLOP_PX = 4;
 
 export class DiagramView {
@@ -203,20 +207,19 @@ export class DiagramView {
     const ratio = this.canvas.width / this.width;
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, this.width, this.height);
+    this.drawBackgroundGrid();
     this.project();
     const d = this.data;
-    const dense = d.busIds.length > MAX_PARTICIPANT_GLYPHS;
+    const dense = d.busIds.length > DENSE_BUSES;
     const zoomedIn = this.scale > this.fitScale * 6;
     ctx.lineCap = 'round';
     this.drawBranches(d.lineFrom, d.lineTo, /** @type {ColourGroups} */ (this.lineGroups), dense ? 1 : 2.5);
     this.drawBranches(d.trafoHv, d.trafoLv, /** @type {ColourGroups} */ (this.trafoGroups), dense ? 2 : 3.5);
-    if (!dense || zoomedIn) {
-      this.drawTrafoSymbols();
-      this.drawSwitches();
-    }
+    if (!dense || zoomedIn) this.drawTrafoSymbols();
+    this.drawSwitches();
     this.drawBuses(dense && !zoomedIn ? 3 : dense ? 5 : 10);
     this.drawSlack();
-    if (d.participants.length <= MAX_PARTICIPANT_GLYPHS) this.drawParticipants();
+    if (this.showsParticipants()) this.drawParticipants();
     this.drawLabels();
     this.drawHighlights();
     this.canvas.dataset.painted = String(d.busIds.length);
@@ -290,13 +293,22 @@ export class DiagramView {
     }
   }
 
-  /** Switches as squares, filled when closed; a large grid shows its open switches only (they cut it). */
+  /** Switches as squares, filled when closed; a bus-bus switch with a connector of its own, dashed when open. */
   drawSwitches() {
     const ctx = this.ctx;
-    const { switchBus, switchClosed } = this.data;
+    const { switchBus, switchTo, switchClosed, switchJoinsBuses } = this.data;
     const size = 7;
     ctx.lineWidth = 1.5;
     ctx.strokeStyle = '#27313b';
+    for (let i = 0; i < switchBus.length; i++) {
+      if (!switchJoinsBuses[i] || !Number.isFinite(this.switchMarker(i)[0])) continue;
+      ctx.setLineDash(switchClosed[i] ? [] : [4, 4]);
+      ctx.beginPath();
+      ctx.moveTo(this.screenX[switchBus[i]], this.screenY[switchBus[i]]);
+      ctx.lineTo(this.screenX[switchTo[i]], this.screenY[switchTo[i]]);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
     for (let i = 0; i < switchBus.length; i++) {
       const [x, y] = this.switchMarker(i);
       if (!Number.isFinite(x)) continue;
@@ -306,10 +318,15 @@ export class DiagramView {
     }
   }
 
-  /** Where a switch is drawn; NaN if it is not drawn. @param {number} i @returns {[number, number]} */
+  /**
+   * Where a switch is drawn; NaN if it is not. Open switches are always drawn (they cut the grid); closed ones
+   * when there are few, or once zoomed in, so that a grid with a switch at each line end stays readable.
+   * @param {number} i
+   * @returns {[number, number]}
+   */
   switchMarker(i) {
-    const openOnly = this.data.busIds.length > MAX_PARTICIPANT_GLYPHS;
-    return openOnly && this.data.switchClosed[i] ? [NaN, NaN] : this.switchPosition(i);
+    const closedShown = this.data.switchIds.length <= MAX_CLOSED_SWITCHES || this.scale > this.fitScale * 3;
+    return !closedShown && this.data.switchClosed[i] ? [NaN, NaN] : this.switchPosition(i);
   }
 
   /** @param {number} i @returns {[number, number]} */
@@ -386,6 +403,11 @@ export class DiagramView {
     }
   }
 
+  /** Participants are drawn in drawn diagrams (on a map they would cover the buses below), when few enough. */
+  showsParticipants() {
+    return !this.data.geo && this.data.participants.length <= MAX_PARTICIPANT_GLYPHS;
+  }
+
   /** Participants hang in a row below their bus. @param {number} i @returns {[number, number]} */
   participantPosition(i) {
     const bus = this.data.participants[i].bus;
@@ -395,6 +417,7 @@ export class DiagramView {
     return [this.screenX[bus] + offset, this.screenY[bus] + 20];
   }
 
+  /** Bus ids beside the buses, where they do not overlap one another (placed greedily on a coarse grid). */
   drawLabels() {
     const d = this.data;
     /** @type {number[]} */
@@ -411,7 +434,43 @@ export class DiagramView {
     ctx.font = '11px system-ui, sans-serif';
     ctx.fillStyle = '#27313b';
     ctx.textBaseline = 'bottom';
-    for (const i of visible) ctx.fillText(d.busIds[i], this.screenX[i] + 7, this.screenY[i] - 6);
+    const taken = new Set();
+    const [cellW, cellH] = LABEL_CELL;
+    for (const i of visible) {
+      const x = this.screenX[i] + 7;
+      const y = this.screenY[i] - 6;
+      const col = Math.floor(x / cellW);
+      const row = Math.floor(y / cellH);
+      const cells = [`${col},${row}`, `${col + 1},${row}`];
+      const around = [-1, 0, 1].flatMap((dr) => [`${col},${row + dr}`, `${col + 1},${row + dr}`]);
+      if (around.some((c) => taken.has(c))) continue;
+      for (const c of cells) taken.add(c);
+      ctx.fillText(d.busIds[i], x, y);
+    }
+  }
+
+  /** A faint grid behind a drawn (not geographic) diagram, the paper the designer draws on. */
+  drawBackgroundGrid() {
+    if (this.data.geo) return;
+    let step = BACKGROUND_GRID;
+    while (step * this.scale < 24) step *= 2;
+    const [x0, y0] = this.toWorld(0, 0);
+    const [x1, y1] = this.toWorld(this.width, this.height);
+    const ctx = this.ctx;
+    ctx.beginPath();
+    for (let x = Math.ceil(x0 / step) * step; x <= x1; x += step) {
+      const [sx] = this.toScreen(x, 0);
+      ctx.moveTo(Math.round(sx) + 0.5, 0);
+      ctx.lineTo(Math.round(sx) + 0.5, this.height);
+    }
+    for (let y = Math.ceil(y0 / step) * step; y <= y1; y += step) {
+      const [, sy] = this.toScreen(0, y);
+      ctx.moveTo(0, Math.round(sy) + 0.5);
+      ctx.lineTo(this.width, Math.round(sy) + 0.5);
+    }
+    ctx.strokeStyle = '#eef1f4';
+    ctx.lineWidth = 1;
+    ctx.stroke();
   }
 
   drawHighlights() {
@@ -468,16 +527,14 @@ export class DiagramView {
     const d = this.data;
     if (this.screenX.length !== d.busIds.length) this.project();
     const r2 = PICK_RADIUS_PX * PICK_RADIUS_PX;
-    if (d.participants.length <= MAX_PARTICIPANT_GLYPHS) {
+    if (this.showsParticipants()) {
       const hit = nearest(d.participants.length, (i) => this.participantPosition(i), px, py, r2);
       if (hit >= 0) return { kind: 'participant', index: hit };
     }
     const busHit = nearest(d.busIds.length, (i) => [this.screenX[i], this.screenY[i]], px, py, r2);
     if (busHit >= 0) return { kind: 'bus', index: busHit };
-    if (d.busIds.length <= MAX_PARTICIPANT_GLYPHS || this.scale > this.fitScale * 6) {
-      const switchHit = nearest(d.switchIds.length, (i) => this.switchMarker(i), px, py, r2);
-      if (switchHit >= 0) return { kind: 'switch', index: switchHit };
-    }
+    const switchHit = nearest(d.switchIds.length, (i) => this.switchMarker(i), px, py, r2);
+    if (switchHit >= 0) return { kind: 'switch', index: switchHit };
     const trafoHit = this.nearestBranch(d.trafoHv, d.trafoLv, px, py);
     if (trafoHit >= 0) return { kind: 'trafo', index: trafoHit };
     const lineHit = this.nearestBranch(d.lineFrom, d.lineTo, px, py);

@@ -64,8 +64,8 @@ async function loadRun(api, preferences, slot, charts) {
       return;
     }
     const data = await api.get(`me/runs/${encodeURIComponent(latest.id)}`);
-    const evDeparture = await preferences.then((p) => p.ev_departure ?? null, () => null);
-    replaceChildren(slot, ...runSections(data, evDeparture, charts));
+    const prefs = await preferences.catch(() => ({}));
+    replaceChildren(slot, ...runSections(data, prefs, charts));
   } catch (err) {
     replaceChildren(slot, h('p', { class: 'error' }, `Could not load your run: ${err instanceof Error ? err.message : err}`));
   }
@@ -73,11 +73,11 @@ async function loadRun(api, preferences, slot, charts) {
 
 /**
  * @param {{settlement: Record<string, number> | null, time: string[], columns: Record<string, (number | null)[]>}} data
- * @param {string | null} evDeparture
+ * @param {Preferences} prefs
  * @param {LineChart[]} charts
  * @returns {HTMLElement[]}
  */
-function runSections(data, evDeparture, charts) {
+function runSections(data, prefs, charts) {
   const s = data.settlement ?? {};
   const figure = (/** @type {string} */ key, /** @type {number} */ value, /** @type {string} */ label) => h('div', { class: 'kpi' },
     h('span', { class: 'kpi-value', 'data-testid': `my-${key}`, 'data-value': value }, formatNumber(value, 2)),
@@ -101,15 +101,32 @@ function runSections(data, evDeparture, charts) {
     if (present.length === 0) continue;
     const chart = new LineChart({ title, unit, testid });
     sections.push(h('section', { class: 'card' }, chart.element));
-    chart.setData(data.time, present.map((c) => ({ label: c, values: data.columns[c], colour: '#0b6bcb' })));
+    /** @type {import('./charts.js').Series[]} */
+    const series = present.map((c) => ({ label: c, values: data.columns[c], colour: '#0b6bcb' }));
+    if (testid === 'my-comfort-chart') series.push(...comfortBand(prefs, data.time.length));
+    chart.setData(data.time, series);
     charts.push(chart);
   }
+  const evDeparture = prefs.ev_departure;
   if (evDeparture) {
     sections.push(h('section', { class: 'card', 'data-testid': 'my-ev' }, h('h3', {}, 'Your EV'),
       h('p', {}, 'Charged by ', h('strong', { 'data-testid': 'my-ev-departure' }, evDeparture),
         ' every day; its charging is part of your meter above.')));
   }
   return sections;
+}
+
+/**
+ * The comfort band as two flat lines, as it is set now.
+ * @param {Preferences} prefs
+ * @param {number} steps
+ * @returns {import('./charts.js').Series[]}
+ */
+function comfortBand(prefs, steps) {
+  const flat = (/** @type {number | null | undefined} */ v) => new Array(steps).fill(v ?? null);
+  if (prefs.comfort_min_c === null || prefs.comfort_min_c === undefined) return [];
+  return [{ label: 'lowest', values: flat(prefs.comfort_min_c), colour: '#9aa3ad' },
+    { label: 'highest', values: flat(prefs.comfort_max_c), colour: '#d1495b' }];
 }
 
 /** @param {(number | null)[] | undefined} values */

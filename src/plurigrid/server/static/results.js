@@ -152,13 +152,15 @@ class ResultsPage {
       ]);
       this.steps = series.time.length;
       this.times = series.time;
+      const grid = diagram ? fromApiDiagram(diagram) : null;
       replaceChildren(this.body,
         kpiSection(summary),
-        diagram ? this.gridSection(fromApiDiagram(diagram)) : null,
+        grid ? this.gridSection(grid) : null,
         this.chartSection(series),
-        settlementSection(summary.currency ?? 'EUR', settlements, (p) => this.showParticipant(p)),
+        settlementSection(summary.currency ?? 'EUR', settlements, grid ? busesOfParticipants(grid) : new Map(),
+          (p) => this.showParticipant(p)),
         h('div', { class: 'participant-detail', 'data-testid': 'participant-detail' }));
-      if (diagram) await this.setStep(0);
+      if (grid) await this.setStep(0);
     } catch (err) {
       replaceChildren(this.body, h('p', { class: 'error', 'data-testid': 'run-error' }, `Could not load the results: ${err instanceof Error ? err.message : err}`));
     }
@@ -333,18 +335,28 @@ function kpiDecimals(value) {
 }
 
 /**
+ * The bus of each participant, by id, as the diagram places them.
+ * @param {import('./diagram-data.js').DiagramData} data
+ * @returns {Map<string, string>}
+ */
+function busesOfParticipants(data) {
+  return new Map(data.participants.filter((p) => p.bus >= 0).map((p) => [p.id, data.busIds[p.bus]]));
+}
+
+/**
  * @param {string} currency
  * @param {Settlement[]} settlements
+ * @param {Map<string, string>} busOf the bus id of each participant
  * @param {(participant: string) => void} onPick
  */
-function settlementSection(currency, settlements, onPick) {
+function settlementSection(currency, settlements, busOf, onPick) {
   const kwh = (/** @type {number | undefined} */ wh) => formatNumber(wh === undefined ? NaN : wh / 1000, 3);
   return h('section', { class: 'settlements' },
     h('h3', {}, `Bills against the tariff (${currency})`),
     h('table', { class: 'data-table', 'data-testid': 'settlements' },
       h('thead', {}, h('tr', {}, ['participant', 'kind', 'bus', 'imported kWh', 'exported kWh', 'bill', 'tariff only', 'savings'].map((t) => h('th', {}, t)))),
       h('tbody', {}, settlements.map((s) => h('tr', { 'data-testid': `settlement-row-${s.participant}`, class: 'clickable', onclick: () => onPick(s.participant) },
-        h('td', {}, s.participant), h('td', {}, s.kind ?? ''), h('td', {}, String(s.bus ?? '')),
+        h('td', {}, s.participant), h('td', {}, s.kind ?? ''), h('td', {}, busOf.get(s.participant) ?? String(s.bus ?? '')),
         h('td', { class: 'num' }, kwh(s.imported_wh)), h('td', { class: 'num' }, kwh(s.exported_wh)),
         h('td', { class: 'num', 'data-testid': `bill-${s.participant}`, 'data-value': s.bill }, formatNumber(s.bill, 2)),
         h('td', { class: 'num', 'data-testid': `baseline-${s.participant}`, 'data-value': s.baseline }, formatNumber(s.baseline, 2)),
