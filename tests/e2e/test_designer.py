@@ -160,6 +160,11 @@ def test_design_save_run_and_read_results(page, server, screenshots):
     page.wait_for_selector(f"[data-testid=run-{run_id}] >> text=done")
     page.screenshot(path=str(screenshots / "runs.png"))
 
+    # back in the designer, the world is as it was left
+    page.click("[data-testid=nav-designer]")
+    page.wait_for_selector(f"[data-testid=world-title]:has-text('e2e-feeder · world {world_id}')")
+    page.wait_for_selector('[data-testid=diagram-canvas][data-painted="5"]')
+
 
 def test_transformer_and_switch_tools(page, server, screenshots):
     """A 20 kV connection bus, a transformer from a standard type, lines, a bus-bus and a line switch; opening

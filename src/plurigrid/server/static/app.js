@@ -114,6 +114,7 @@ async function route(api, me) {
       world: params.get('world') ?? undefined,
       library: params.get('library') ?? undefined,
       simbench: params.get('simbench') ?? undefined,
+      fresh: params.has('new'),
     });
   }
 }

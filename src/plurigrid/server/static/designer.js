@@ -5,6 +5,7 @@
 import { ApiError } from './api.js';
 import { fromApiDiagram, fromSpec, layoutOf, emptyDiagram } from './diagram-data.js';
 import { DiagramPanel } from './diagram-panel.js';
+import { dropDraft, keepDraft, keptDraft } from './draft.js';
 import { h, replaceChildren } from './dom.js';
 import { elementPanel, marketPanel, worldPanel } from './inspector.js';
 import { clearFieldErrors, showFieldError } from './schema-form.js';
@@ -24,7 +25,10 @@ import { showTomlDialog } from './toml-dialog.js';
 /** @typedef {import('./diagram-view.js').ElementRef} ElementRef */
 /** @typedef {'select' | 'bus' | 'line' | 'trafo' | 'switch'} Tool */
 /** @typedef {'element' | 'world' | 'market'} Tab */
-/** @typedef {{world?: string, library?: string, simbench?: string}} DesignerParams what to open */
+/**
+ * What to open: a saved world, a library world, a SimBench grid, a new world, or else what was being designed.
+ * @typedef {{world?: string, library?: string, simbench?: string, fresh?: boolean}} DesignerParams
+ */
 /** @typedef {{api: Api, forms: SchemaForms, stdTypes: StdTypes}} DesignerServices */
 
 const VALIDATE_DELAY_MS = 350;
@@ -132,7 +136,7 @@ class Designer {
     const options = this.options;
     return h('div', { class: 'toolbar' },
       h('div', { class: 'tool-group' },
-        h('button', { 'data-testid': 'new-world', onclick: () => { location.hash = '#/designer?new=1'; } }, 'New'),
+        h('button', { 'data-testid': 'new-world', onclick: () => { location.hash = `#/designer?new=${Date.now()}`; } }, 'New'),
         h('a', { class: 'button', href: '#/worlds', 'data-testid': 'open-world' }, 'Open…'),
         h('button', { 'data-testid': 'import-button', onclick: () => this.importInput.click() }, 'Import TOML'),
         this.importInput,
@@ -185,15 +189,20 @@ class Designer {
       } else if (params.simbench) {
         this.spec = simbenchWorldSpec(params.simbench);
         await this.loadLayout(`simbench=${encodeURIComponent(params.simbench)}`);
+      } else if (params.fresh) {
+        dropDraft();
+      } else {
+        await this.restoreDraft();
       }
     } catch (err) {
       this.setStatus(`Could not open: ${describeError(err)}`, 'error');
       return;
     }
     this.readOnlyGrid = Boolean(this.spec.grid?.source);
+    this.keep();
     this.setTool('select');
     this.refreshDiagram(true);
-    this.showTab(this.readOnlyGrid || params.world || params.library ? 'world' : 'element');
+    this.showTab(this.readOnlyGrid || this.worldId || this.libraryName ? 'world' : 'element');
     this.updateTitle();
     if (params.simbench) {
       this.setStatus(`SimBench grid ${params.simbench}: ${this.referencedDiagram.busIds.length} buses. Save it as a world to run it.`, 'ok');
@@ -202,17 +211,46 @@ class Designer {
     }
   }
 
+  /** Takes up the world that was being designed in this tab, if any. */
+  async restoreDraft() {
+    const draft = keptDraft();
+    if (!draft) return;
+    this.spec = draft.spec;
+    this.worldId = draft.worldId;
+    this.libraryName = draft.libraryName;
+    this.dirty = draft.dirty;
+    this.layout = new Map(draft.layout);
+    const source = this.spec.grid?.source;
+    if (typeof source === 'string' && source.startsWith('simbench:')) {
+      await this.loadLayout(`simbench=${encodeURIComponent(source.slice('simbench:'.length))}`);
+    } else if (source && this.worldId) {
+      await this.loadLayout(`world=${encodeURIComponent(this.worldId)}`);
+    } else if (source && this.libraryName) {
+      await this.loadLayout(`library=${encodeURIComponent(this.libraryName)}`);
+    }
+  }
+
   /**
    * The API's drawing of a grid: the whole diagram of a referenced grid, or the positions of inline buses
-   * that have no diagram_xy.
+   * that have no diagram_xy (without it, they are drawn on a circle).
    * @param {string} query
    */
   async loadLayout(query) {
     const inline = !this.spec.grid?.source;
     if (inline && (this.spec.grid?.bus ?? []).every((/** @type {Record<string, any>} */ b) => b.diagram_xy)) return;
-    const data = fromApiDiagram(await this.api.get(`diagram?${query}`));
-    if (inline) this.layout = layoutOf(data);
-    else this.referencedDiagram = data;
+    if (!inline) {
+      this.referencedDiagram = fromApiDiagram(await this.api.get(`diagram?${query}`));
+      return;
+    }
+    try {
+      this.layout = layoutOf(fromApiDiagram(await this.api.get(`diagram?${query}`)));
+    } catch {
+      this.layout = new Map();
+    }
+  }
+
+  keep() {
+    keepDraft({ spec: this.spec, worldId: this.worldId, libraryName: this.libraryName, dirty: this.dirty, layout: [...this.layout] });
   }
 
   updateTitle() {
@@ -388,6 +426,7 @@ class Designer {
   changed() {
     this.dirty = true;
     this.libraryName = null;
+    this.keep();
     if (!this.readOnlyGrid) this.refreshDiagram();
     this.updateTitle();
     clearTimeout(this.validateTimer);
@@ -459,6 +498,7 @@ class Designer {
       this.worldId = world.id;
       this.dirty = false;
       this.libraryName = null;
+      this.keep();
       history.replaceState(null, '', `#/designer?world=${encodeURIComponent(world.id)}`);
       this.updateTitle();
       this.setStatus(`Saved as world ${world.id}`, 'ok');

@@ -11,7 +11,8 @@
  *   imported_wh?: number, exported_wh?: number}} Settlement
  */
 
-const PAGE = 500;
+const STEPS_PAGE = 5000; // rows of the time series per request
+const BUSES_PAGE = 10000; // buses per request (the API answers up to 20,000)
 
 /**
  * Every row of the run's time series.
@@ -24,9 +25,9 @@ export async function fetchTimeseries(api, runId) {
   const time = [];
   /** @type {Record<string, (number | null)[]>} */
   const columns = {};
-  for (let offset = 0; ; offset += PAGE) {
+  for (let offset = 0; ; offset += STEPS_PAGE) {
     /** @type {TimeseriesPage} */
-    const page = await api.get(`runs/${encodeURIComponent(runId)}/timeseries?offset=${offset}&limit=${PAGE}`);
+    const page = await api.get(`runs/${encodeURIComponent(runId)}/timeseries?offset=${offset}&limit=${STEPS_PAGE}`);
     time.push(...page.time);
     for (const [name, values] of Object.entries(page.columns)) (columns[name] ??= []).push(...values);
     if (page.time.length === 0 || time.length >= page.total) break;
@@ -44,9 +45,9 @@ export async function fetchTimeseries(api, runId) {
 export async function fetchBusVoltages(api, runId, step) {
   /** @type {BusesPage | null} */
   let all = null;
-  for (let offset = 0; ; offset += 10 * PAGE) {
+  for (let offset = 0; ; offset += BUSES_PAGE) {
     /** @type {BusesPage} */
-    const page = await api.get(`runs/${encodeURIComponent(runId)}/buses?step=${step}&offset=${offset}&limit=${10 * PAGE}`);
+    const page = await api.get(`runs/${encodeURIComponent(runId)}/buses?step=${step}&offset=${offset}&limit=${BUSES_PAGE}`);
     if (all === null) all = page;
     else {
       all.bus.push(...page.bus);

@@ -38,7 +38,7 @@ export function mountWorlds(container, services) {
   replaceChildren(container, h('div', { class: 'worlds-page', 'data-testid': 'worlds-page' },
     h('section', {},
       h('div', { class: 'section-head' }, h('h2', {}, 'Saved worlds'),
-        h('a', { class: 'button primary', href: '#/designer?new=1', 'data-testid': 'design-new' }, 'New world'),
+        h('a', { class: 'button primary', href: '#/designer?new', 'data-testid': 'design-new' }, 'New world'),
         h('label', { class: 'button file-button' }, 'Import TOML…', importInput)),
       status, saved),
     h('section', {}, h('h2', {}, 'Library'), library),
