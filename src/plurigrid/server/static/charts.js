@@ -146,7 +146,7 @@ export class LineChart {
 }
 
 /** "2024-06-21T13:15:00+02:00" → "06-21 13:15". @param {string} time */
-export function shortTime(time) {
+function shortTime(time) {
   const match = /^\d{4}-(\d{2}-\d{2})[T ](\d{2}:\d{2})/.exec(time);
   return match ? `${match[1]} ${match[2]}` : time;
 }

@@ -76,7 +76,8 @@ class Designer {
     this.pendingBus = -1;
     /** @type {SpecError | null} */
     this.error = null;
-    this.validationSeq = 0;
+    this.validating = false;
+    this.validateAgain = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.validateTimer = undefined;
 
@@ -433,19 +434,28 @@ class Designer {
     this.validateTimer = setTimeout(() => this.validateNow(), VALIDATE_DELAY_MS);
   }
 
+  /**
+   * Checks the spec as it is now. One check at a time: changes made while one runs are checked once it
+   * is back (compiling a referenced grid of thousands of buses takes the server seconds).
+   */
   async validateNow() {
-    const seq = ++this.validationSeq;
-    this.status.dataset.state = 'busy';
-    /** @type {Validation} */
-    let result;
-    try {
-      result = await this.api.post('validate', { spec: this.spec });
-    } catch (err) {
-      if (seq === this.validationSeq) this.setStatus(`Could not check the world: ${describeError(err)}`, 'error');
+    if (this.validating) {
+      this.validateAgain = true;
       return;
     }
-    if (seq !== this.validationSeq) return;
-    this.setValidation(result);
+    this.validating = true;
+    this.validateAgain = false;
+    this.status.dataset.state = 'busy';
+    try {
+      /** @type {Validation} */
+      const result = await this.api.post('validate', { spec: this.spec });
+      if (!this.validateAgain) this.setValidation(result);
+    } catch (err) {
+      if (!this.validateAgain) this.setStatus(`Could not check the world: ${describeError(err)}`, 'error');
+    } finally {
+      this.validating = false;
+    }
+    if (this.validateAgain) this.validateNow();
   }
 
   /** @param {Validation} result */
@@ -557,6 +567,6 @@ class Designer {
 }
 
 /** @param {unknown} err */
-export function describeError(err) {
+function describeError(err) {
   return err instanceof Error ? err.message : String(err);
 }

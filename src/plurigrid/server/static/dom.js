@@ -35,7 +35,7 @@ export function h(tag, attrs = {}, ...children) {
  * @param {Element} parent
  * @param {Children[]} children
  */
-export function append(parent, children) {
+function append(parent, children) {
   for (const child of /** @type {Child[]} */ (children.flat(Infinity))) {
     if (child === null || child === undefined || child === false) continue;
     parent.append(child instanceof Node ? child : String(child));

@@ -118,8 +118,17 @@ class ResultsPage {
   show(run) {
     const total = run.steps_total ?? 0;
     const done = run.steps_done ?? 0;
-    this.progress.value = total > 0 ? done / total : FINISHED.includes(run.status) ? 1 : 0;
-    this.statusText.textContent = `${run.status} · ${done} / ${total} steps`;
+    const finished = FINISHED.includes(run.status);
+    if (total > 0 || finished) {
+      this.progress.value = total > 0 ? done / total : 1;
+      this.statusText.textContent = `${run.status} · ${done} / ${total} steps`;
+    } else {
+      this.progress.removeAttribute('value'); // indeterminate while the world is compiled
+      this.statusText.textContent = `${run.status} · preparing the world…`;
+    }
+    if (!finished && this.body.childElementCount === 0) {
+      this.body.append(h('p', { class: 'muted' }, 'The results appear here when the run is done.'));
+    }
     this.root.dataset.status = run.status;
   }
 

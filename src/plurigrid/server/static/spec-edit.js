@@ -63,7 +63,7 @@ export function elementList(spec, kind) {
  * @param {string} prefix
  * @param {Record<string, any>[]} list
  */
-export function freeId(prefix, list) {
+function freeId(prefix, list) {
   const taken = new Set(list.map((e) => String(e.id)));
   let n = list.length + 1;
   for (let k = 1; k <= n; k++) {

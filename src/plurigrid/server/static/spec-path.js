@@ -6,7 +6,7 @@
  * @param {string} path
  * @returns {(string | number)[]}
  */
-export function parsePath(path) {
+function parsePath(path) {
   /** @type {(string | number)[]} */
   const keys = [];
   for (const match of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
