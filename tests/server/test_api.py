@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tomllib
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -59,6 +61,7 @@ def test_saving_a_bad_world_is_refused_with_its_path(service: Service) -> None:
 def test_toml_export_imports_back_to_the_same_world(service: Service) -> None:
     h = service.headers
     text = service.client.get(f"/api/worlds/{service.world}/toml", headers=h).text
+    assert tomllib.loads(text)["world"]["start"] == datetime(2024, 6, 21)  # a TOML date-time, as in the library file
     copy = service.client.post("/api/worlds", json={"toml": text}, headers=h).json()
     original = service.client.get(f"/api/worlds/{service.world}", headers=h).json()
     assert validate_data("a", copy["spec"]) == validate_data("b", original["spec"])
@@ -172,11 +175,14 @@ def test_diagram_keeps_the_designers_positions(service: Service) -> None:
     data["grid"]["bus"][1]["diagram_xy"] = [12.5, -40.0]
     data["grid"]["bus"].append({"id": "bus4", "vn_kv": 20.0, "diagram_xy": [300, 10]})
     data["grid"]["line"].append({"id": "l24", "from_bus": "bus2", "to_bus": "bus4", "std_type": "NA2XS2Y 1x240 RM/25 12/20 kV"})
-    data["grid"]["switch"] = [{"id": "s24", "bus": "bus4", "line": "l24", "closed": True}]
+    data["grid"]["switch"] = [{"id": "s24", "bus": "bus4", "line": "l24", "closed": True},
+                              {"id": "s13", "bus": "bus1", "to_bus": "bus3", "closed": False},
+                              {"id": "s42", "bus": "bus2", "line": "l24", "closed": True}]
     world = c.post("/api/worlds", json={"spec": data}, headers=h).json()["id"]
     drawn = c.get("/api/diagram", params={"world": world}, headers=h).json()
     assert drawn["geo"] is False and drawn["bus"]["id"] == ["bus1", "bus2", "bus3", "bus4"]
     assert (drawn["bus"]["x"][1], drawn["bus"]["y"][1]) == (12.5, -40.0)
     assert drawn["line"]["std_type"] == [None, "NA2XS2Y 1x240 RM/25 12/20 kV"]
-    assert drawn["switch"] == {"id": ["s24"], "bus": [3], "to": [1], "et": ["l"], "closed": [True]}
+    assert drawn["switch"] == {"id": ["s24", "s13", "s42"], "bus": [3, 0, 1], "to": [1, 2, 3], "et": ["l", "b", "l"],
+                               "closed": [True, False, True]}
     assert {p["id"]: p["assets"] for p in drawn["participant"]}["diesel"] == ["thermal"]

@@ -80,9 +80,10 @@ def diagram(net: Any, name: str, spec: Any = None, participants: list[dict] | No
                 if b.diagram_xy is not None:
                     i = position[int(net.bus.index[net.bus["name"] == b.id][0])]
                     x[i], y[i] = b.diagram_xy
-    line_switch = switches[switches.et == "l"]
-    other_end = [int(lines.at[e, "to_bus"] if lines.at[e, "from_bus"] == b else lines.at[e, "from_bus"])
-                 for b, e in zip(line_switch.bus, line_switch.element)]
+    ends = {int(e): (int(lines.at[e, "from_bus"]), int(lines.at[e, "to_bus"])) for e in switches.element[switches.et == "l"]}
+    # a bus-bus switch joins its two buses; a line switch sits at `bus`, and is drawn towards the line's other end
+    far = [int(e) if et == "b" else (ends[int(e)][1] if ends[int(e)][0] == int(b) else ends[int(e)][0])
+           for b, e, et in zip(switches.bus, switches.element, switches.et)]
     return {
         "name": name, "geo": geo is not None,
         "bus": {"id": _names(net.bus), "vn_kv": column(net.bus.vn_kv), "x": column(x), "y": column(y)},
@@ -90,9 +91,8 @@ def diagram(net: Any, name: str, spec: Any = None, participants: list[dict] | No
                  "std_type": [s if isinstance(s, str) else None for s in lines.get("std_type", [None] * len(lines))],
                  "length_km": column(lines.length_km)},
         "trafo": {"id": _names(trafos), "hv": pos(trafos.hv_bus), "lv": pos(trafos.lv_bus), "sn_mva": column(trafos.sn_mva)},
-        "switch": {"id": _names(switches), "bus": pos(switches.bus),
-                   "to": pos(list(bus_switches.element) + other_end) if len(switches) else [],
-                   "et": list(bus_switches.et) + list(line_switch.et), "closed": [bool(c) for c in switches.closed]},
+        "switch": {"id": _names(switches), "bus": pos(switches.bus), "to": pos(far), "et": [str(e) for e in switches.et],
+                   "closed": [bool(c) for c in switches.closed]},
         "participant": participants or [],
     }
 

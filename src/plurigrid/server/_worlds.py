@@ -4,6 +4,7 @@ the JSON Schema, standard types and the grid diagram."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -48,9 +49,17 @@ class Validation(BaseModel):
 
 
 def to_toml(spec: dict) -> str:
+    """The spec as a TOML file; the world's start is written as a TOML date-time again (JSON has only strings)."""
     import tomli_w
 
-    return tomli_w.dumps(without_nulls(spec))
+    data = without_nulls(spec)
+    world = data.get("world")
+    if isinstance(world, dict) and isinstance(world.get("start"), str):
+        try:
+            world["start"] = datetime.fromisoformat(world["start"])
+        except ValueError:
+            pass  # not a time: the spec refuses it, with its path, when the file is read back
+    return tomli_w.dumps(data)
 
 
 def parse_body(body: WorldBody) -> tuple[dict, str | None]:
