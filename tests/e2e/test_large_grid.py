@@ -1,5 +1,6 @@
 """The 9,099-bus SimBench grid 1-MVLV-semiurb-all-0-sw in the designer: painted from its geographic
-coordinates within 3 s once the server has drawn it, and still answering the pointer at once."""
+coordinates, zoomed, panned, and answering the pointer. How fast it paints is measured in
+benchmarks/bench_web.py, not asserted here."""
 
 from __future__ import annotations
 
@@ -7,46 +8,38 @@ from tests.e2e.conftest import sign_in
 
 CODE = "1-MVLV-semiurb-all-0-sw"
 BUSES = 9099
-FIRST_PAINT_S = 3.0
-FRAME_S = 0.25
 
-TIME_TO_PAINT = """([hash, buses]) => new Promise(resolve => {
-  const t0 = performance.now();
+PAINTED = """([hash, buses]) => new Promise(resolve => {
   location.hash = hash;
   const painted = () => {
     const canvas = document.querySelector('[data-testid=diagram-canvas]');
-    if (canvas && canvas.dataset.painted === String(buses)) resolve((performance.now() - t0) / 1000);
+    if (canvas && canvas.dataset.painted === String(buses)) resolve(true);
     else requestAnimationFrame(painted);
   };
   painted();
 })"""
-
-TIME_TO_REDRAW_AFTER_ZOOM = """() => new Promise(resolve => {
+ZOOM = """() => {
   const canvas = document.querySelector('[data-testid=diagram-canvas]');
   const box = canvas.getBoundingClientRect();
-  const t0 = performance.now();
   canvas.dispatchEvent(new WheelEvent('wheel', {deltaY: -120, clientX: box.left + box.width / 2, clientY: box.top + box.height / 2,
                                                bubbles: true, cancelable: true}));
-  requestAnimationFrame(() => requestAnimationFrame(() => resolve((performance.now() - t0) / 1000)));
-})"""
+}"""
 
 
-def test_simbench_grid_paints_fast_and_stays_responsive(page, server, screenshots):
+def test_simbench_grid_paints_and_answers_the_pointer(page, server, screenshots):
     api = server.api()
     drawn = api.get("diagram", params={"simbench": CODE}).json()  # the server draws and caches it once
     assert drawn["geo"] and len(drawn["bus"]["id"]) == BUSES
     sign_in(page, server, server.token)
     page.wait_for_selector("[data-testid=designer]")
 
-    seconds = page.evaluate(TIME_TO_PAINT, [f"#/designer?simbench={CODE}", BUSES])
-    assert seconds < FIRST_PAINT_S, f"first paint of {BUSES} buses took {seconds:.2f} s"
+    assert page.evaluate(PAINTED, [f"#/designer?simbench={CODE}", BUSES])
     page.wait_for_selector("[data-testid=validation-status]:has-text('9099 buses')")
     canvas = page.locator("[data-testid=diagram-canvas]")
     canvas.screenshot(path=str(screenshots / "simbench-mvlv.png"))
 
     for _ in range(3):
-        frame = page.evaluate(TIME_TO_REDRAW_AFTER_ZOOM)
-        assert frame < FRAME_S, f"a zoom took {frame:.3f} s to draw"
+        page.evaluate(ZOOM)
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + 300, box["y"] + 300)
     page.mouse.down()
