@@ -140,3 +140,24 @@ def test_a_reinforced_feeder_has_one_price_everywhere(reinforced: RunRecord, cle
     # the congestion costs the lane welfare
     assert k["welfare"] > cleared.kpis["welfare"]
     assert reinforced.run.summary['balance'] == EXACT
+
+
+def test_each_evs_charging_is_recorded_while_it_is_plugged_in(cleared: RunRecord, uncontrolled: RunRecord) -> None:
+    """`ev_kw` per participant: within the charger's rating, zero while the car is away and for homes without
+    one; under pay-as-clear each car charges at once on arrival, under opf later, and both fill the same need."""
+    evs = cleared.world.fleet.evs
+    has_ev = evs.power_kw > 0
+    minutes = np.asarray([t.hour * 60 + t.minute for t in cleared.run.timeseries.index])
+    away = (minutes[:, None] >= evs.departure_min) & (minutes[:, None] < evs.arrival_min)
+    dt_h = cleared.world.dt_h
+    for record in (cleared, uncontrolled):
+        ev_kw = record.participant["ev_kw"]
+        assert np.all(ev_kw >= 0) and np.all(ev_kw <= evs.power_kw + 1e-9)
+        assert np.all(ev_kw[:, ~has_ev] == 0)
+        assert np.all(ev_kw[away & has_ev] == 0)
+    arrival = np.argmax(minutes[:, None] >= evs.arrival_min[has_ev], axis=0)
+    first = uncontrolled.participant["ev_kw"][arrival, has_ev.nonzero()[0]]
+    assert np.all(first > 0), "uncontrolled cars start charging on arrival"
+    charged = {name: (r.participant["ev_kw"][:, has_ev] * dt_h).sum(axis=0) for name, r in
+               (("opf", cleared), ("pay-as-clear", uncontrolled))}
+    np.testing.assert_allclose(charged["opf"], charged["pay-as-clear"], rtol=1e-6)

@@ -39,7 +39,7 @@ SERIES = ("price_eur_per_kwh", "import_eur_per_kwh", "export_eur_per_kwh", "dema
           "unserved_kw")  # load an island shed (engine.dispatch.shed_load); a column of the file only if any was
 PARTICIPANT = {"net_kw": np.float64, "metered_wh": np.int64, "traded_wh": np.int64, "bill_micro": np.int64,
                "baseline_micro": np.int64, "soc_kwh": np.float64, "thermal_kw": np.float64, "served_kw": np.float64,
-               "indoor_c": np.float64, "unit_price_eur_per_kwh": np.float64, "green_kw": np.float64}
+               "indoor_c": np.float64, "unit_price_eur_per_kwh": np.float64, "green_kw": np.float64, "ev_kw": np.float64}
 FILES = {"series": ("timeseries.parquet",), "participants": ("participants.parquet",), "trades": ("trades.parquet",),
          "grid": ("grid_buses.parquet", "grid_branches.parquet")}
 
@@ -232,7 +232,7 @@ class Recorder:
             self._rows["participants"].append((
                 r.net_kw, metered, traded, st.bill_micro, st.baseline_micro, state.soc_kwh, r.dispatch.thermal_kw,
                 r.served_kw, np.where(hv.p_max_kw > 0, state.indoor_c, np.nan),
-                np.full(world.n, np.nan) if unit is None else unit, np.broadcast_to(green, world.n)))
+                np.full(world.n, np.nan) if unit is None else unit, np.broadcast_to(green, world.n), r.decision.ev_kw))
         if "trades" in self.record and len(r.clearing.trade_wh):
             c = r.clearing
             self._rows["trades"].append((k, c.trade_buyer, c.trade_seller, c.trade_wh, c.trade_price_eur_per_kwh))

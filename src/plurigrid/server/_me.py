@@ -20,7 +20,7 @@ from plurigrid.server._worlds import checked, world_row
 
 router = APIRouter(prefix="/api/me")
 SERIES = ("net_kw", "metered_wh", "bill_micro", "baseline_micro", "soc_kwh", "indoor_c", "served_kw", "green_kw",
-          "unit_price_eur_per_kwh")
+          "unit_price_eur_per_kwh", "ev_kw")
 
 
 class Me(BaseModel):

@@ -93,7 +93,7 @@ function runSections(data, prefs, charts) {
   const chartsWanted = [
     ['my-energy-chart', 'Your meter: net import', 'kW', ['net_kw']],
     ['my-battery-chart', 'Your battery: charge', 'kWh', ['soc_kwh']],
-    ['my-ev-chart', 'Your EV', 'kWh', Object.keys(data.columns).filter((c) => c.startsWith('ev_'))],
+    ['my-ev-chart', 'Your EV: charging', 'kW', ['ev_kw']],
     ['my-comfort-chart', 'Your comfort: indoor temperature', '°C', ['indoor_c']],
   ];
   for (const [testid, title, unit, columns] of chartsWanted) {
