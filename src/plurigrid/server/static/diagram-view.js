@@ -251,21 +251,32 @@ export class DiagramView {
     const sx = this.screenX;
     const sy = this.screenY;
     ctx.lineWidth = width;
+    this.eachColour(groups, (i) => {
+      const a = from[i];
+      const b = to[i];
+      if (a < 0 || b < 0) return;
+      ctx.moveTo(sx[a], sy[a]);
+      ctx.lineTo(sx[b], sy[b]);
+    }, (colour) => {
+      ctx.strokeStyle = colour;
+      ctx.stroke();
+    });
+  }
+
+  /**
+   * One canvas path per colour: `trace(i)` adds element i to the path, `paint(colour)` strokes or fills it.
+   * @param {ColourGroups} groups
+   * @param {(i: number) => void} trace
+   * @param {(colour: string) => void} paint
+   */
+  eachColour(groups, trace, paint) {
     for (let c = 0; c < groups.palette.length; c++) {
       const start = groups.starts[c];
       const end = groups.starts[c + 1];
       if (start === end) continue;
-      ctx.beginPath();
-      for (let k = start; k < end; k++) {
-        const i = groups.order[k];
-        const a = from[i];
-        const b = to[i];
-        if (a < 0 || b < 0) continue;
-        ctx.moveTo(sx[a], sy[a]);
-        ctx.lineTo(sx[b], sy[b]);
-      }
-      ctx.strokeStyle = groups.palette[c];
-      ctx.stroke();
+      this.ctx.beginPath();
+      for (let k = start; k < end; k++) trace(groups.order[k]);
+      paint(groups.palette[c]);
     }
   }
 
@@ -341,27 +352,20 @@ export class DiagramView {
   /** @param {number} size */
   drawBuses(size) {
     const ctx = this.ctx;
-    const groups = /** @type {ColourGroups} */ (this.busGroups);
     const sx = this.screenX;
     const sy = this.screenY;
     const half = size / 2;
     const w = this.width;
     const hgt = this.height;
-    for (let c = 0; c < groups.palette.length; c++) {
-      const start = groups.starts[c];
-      const end = groups.starts[c + 1];
-      if (start === end) continue;
-      ctx.beginPath();
-      for (let k = start; k < end; k++) {
-        const i = groups.order[k];
-        const x = sx[i];
-        const y = sy[i];
-        if (x < -size || y < -size || x > w + size || y > hgt + size) continue;
-        ctx.rect(x - half, y - half, size, size);
-      }
-      ctx.fillStyle = groups.palette[c];
+    this.eachColour(/** @type {ColourGroups} */ (this.busGroups), (i) => {
+      const x = sx[i];
+      const y = sy[i];
+      if (x < -size || y < -size || x > w + size || y > hgt + size) return;
+      ctx.rect(x - half, y - half, size, size);
+    }, (colour) => {
+      ctx.fillStyle = colour;
       ctx.fill();
-    }
+    });
   }
 
   drawSlack() {
