@@ -1,0 +1,24 @@
+"""IBC errors, one class with the name of ibc-go's registered error, so tests and peers speak the same codes.
+
+A message received from another grid that breaks a rule (a forged proof, a header signed by too few
+members) is a user error in the sense of ARCHITECTURE.md: one line, nothing committed.
+"""
+
+from __future__ import annotations
+
+from plurigrid.errors import PlurigridError
+
+# ibc-go's names (modules/core/02-client/types/errors.go and its 03/04 siblings) for what this package raises
+CODES = frozenset({
+    "ErrClientNotFound", "ErrClientNotActive", "ErrInvalidClientType", "ErrConsensusStateNotFound", "ErrInvalidHeader",
+    "ErrInvalidHeight", "ErrInvalidProof", "ErrClientFrozen", "ErrInvalidClient",
+})
+
+
+class IbcError(PlurigridError):
+    """An IBC rule broken; `code` is ibc-go's error name (ErrClientNotActive, ErrInvalidProof, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        assert code in CODES, code  # a new code is added to CODES on purpose
+        self.code = code
+        super().__init__(f"{code}: {message}")

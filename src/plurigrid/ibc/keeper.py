@@ -1,0 +1,54 @@
+"""The 02-client keeper: creates clients of allowed types and updates them, freezing on misbehaviour.
+
+As ibc-go's `keeper.CreateClient` and `keeper.UpdateClient`: an update is a header (or a misbehaviour)
+verified against the client's trusted states; one that proves misbehaviour freezes the client instead
+of updating it; a frozen or expired client takes no update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+from plurigrid.ibc.client import ACTIVE, CLIENT_TYPE, ClientState, ConsensusState, Header, LightClientModule, Misbehaviour
+from plurigrid.ibc.errors import IbcError
+
+NEXT_CLIENT_SEQUENCE = b"nextClientSequence"
+
+
+@dataclass
+class ClientKeeper:
+    store: MutableMapping[bytes, bytes] = field(default_factory=dict)
+    allowed_clients: tuple[str, ...] = (CLIENT_TYPE,)
+
+    def __post_init__(self) -> None:
+        self.module = LightClientModule(self.store)
+
+    def create_client(self, client_type: str, client_state: ClientState, consensus_state: ConsensusState, now_ns: int) -> str:
+        """A new client `{type}-{n}`; refused for a type not allowed, or states that would not make an active client."""
+        if client_type != CLIENT_TYPE or client_type not in self.allowed_clients:
+            raise IbcError("ErrInvalidClientType", f"client type {client_type!r} is not supported "
+                           f"(allowed: {', '.join(self.allowed_clients) or 'none'})")
+        if client_state.frozen_height:
+            raise IbcError("ErrClientNotActive", "cannot create a client: status is Frozen")
+        if consensus_state.timestamp_ns + client_state.trusting_period_ns <= now_ns:
+            raise IbcError("ErrClientNotActive", "cannot create a client: status is Expired")
+        sequence = int(self.store.get(NEXT_CLIENT_SEQUENCE, b"0"))
+        client_id = f"{client_type}-{sequence}"
+        self.module.initialize(client_id, client_state, consensus_state)
+        self.store[NEXT_CLIENT_SEQUENCE] = str(sequence + 1).encode()
+        return client_id
+
+    def update_client(self, client_id: str, message: Header | Misbehaviour, now_ns: int) -> str:
+        """Verifies and applies a header or misbehaviour; returns "updated" or "frozen"."""
+        status = self.module.status(client_id, now_ns)
+        if status != ACTIVE:
+            raise IbcError("ErrClientNotActive", f"cannot update client {client_id}: status is {status}")
+        self.module.verify_client_message(client_id, message, now_ns)
+        if self.module.check_for_misbehaviour(client_id, message):
+            self.module.update_state_on_misbehaviour(client_id)
+            return "frozen"
+        if isinstance(message, Misbehaviour):
+            raise IbcError("ErrInvalidHeader", "the two headers agree: no misbehaviour")
+        self.module.update_state(client_id, message)
+        return "updated"
