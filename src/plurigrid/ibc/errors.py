@@ -12,6 +12,7 @@ from plurigrid.errors import PlurigridError
 CODES = frozenset({
     "ErrClientNotFound", "ErrClientNotActive", "ErrInvalidClientType", "ErrConsensusStateNotFound", "ErrInvalidHeader",
     "ErrInvalidHeight", "ErrInvalidProof", "ErrClientFrozen", "ErrInvalidClient",
+    "ErrConnectionNotFound", "ErrInvalidConnectionState", "ErrInvalidVersion", "ErrVersionNegotiationFailed",
 })
 
 

@@ -14,6 +14,7 @@ from plurigrid.ibc.client import ACTIVE, CLIENT_TYPE, ClientState, ConsensusStat
 from plurigrid.ibc.errors import IbcError
 
 NEXT_CLIENT_SEQUENCE = b"nextClientSequence"
+UNAUTHORIZED = "Unauthorized"
 
 
 @dataclass
@@ -39,9 +40,15 @@ class ClientKeeper:
         self.store[NEXT_CLIENT_SEQUENCE] = str(sequence + 1).encode()
         return client_id
 
+    def status(self, client_id: str, now_ns: int) -> str:
+        """The client's status; "Unauthorized" once its type is no longer allowed (as ibc-go's AllowedClients)."""
+        if client_id.rsplit("-", 1)[0] not in self.allowed_clients:
+            return UNAUTHORIZED
+        return self.module.status(client_id, now_ns)
+
     def update_client(self, client_id: str, message: Header | Misbehaviour, now_ns: int) -> str:
         """Verifies and applies a header or misbehaviour; returns "updated" or "frozen"."""
-        status = self.module.status(client_id, now_ns)
+        status = self.status(client_id, now_ns)
         if status != ACTIVE:
             raise IbcError("ErrClientNotActive", f"cannot update client {client_id}: status is {status}")
         self.module.verify_client_message(client_id, message, now_ns)

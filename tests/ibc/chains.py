@@ -1,0 +1,84 @@
+"""Two Plurigrid ledgers in one process, as ibc-go's testing coordinator: each commits its Merkle store,
+its members sign headers of it, and each keeps a light client of the other."""
+
+from __future__ import annotations
+
+from plurigrid.ibc.client import CLIENT_TYPE, ClientState, ConsensusState, Header
+from plurigrid.ibc.connection import ConnectionKeeper
+from plurigrid.ibc.keeper import ClientKeeper
+from plurigrid.ibc.provable import ProvableMapping
+from plurigrid.state.ics23 import encode_commitment_proof
+from plurigrid.state.identity import Identity
+from plurigrid.state.store import Store
+
+HOUR_NS = 3600 * 10**9
+T0 = 1_700_000_000 * 10**9
+TRUSTING_NS = 14 * 24 * HOUR_NS
+
+
+class Chain:
+    def __init__(self, chain_id: str, seed: int) -> None:
+        self.chain_id = chain_id
+        self.members = [Identity.from_seed(bytes([seed + i]) * 32) for i in range(3)]
+        self.store = Store(":memory:")
+        self.view = ProvableMapping(self.store.begin())
+        self.clients = ClientKeeper(self.view)
+        self.connections = ConnectionKeeper(self.clients)
+        self.times: dict[int, int] = {}
+        self.commit()
+
+    @property
+    def height(self) -> int:
+        return self.store.version
+
+    @property
+    def now_ns(self) -> int:
+        return self.times[self.height] + 1
+
+    @property
+    def signers(self) -> tuple[str, ...]:
+        return tuple(m.did for m in self.members)
+
+    def commit(self) -> int:
+        """Commits the block's writes (always some: the block's time), so every height has its own root."""
+        height = self.height + 1
+        self.times[height] = T0 + height * HOUR_NS
+        self.view.tx.set(b"blocktime", str(self.times[height]).encode())
+        self.store.commit(self.view.tx)
+        self.view.tx = self.store.begin()
+        return self.height
+
+    def consensus_state(self) -> ConsensusState:
+        return ConsensusState(self.times[self.height], self.store.root(self.height).hex(), self.signers)
+
+    def header(self, trusted_height: int) -> Header:
+        return Header(self.chain_id, self.height, self.times[self.height], self.store.root(self.height).hex(), self.signers,
+                      trusted_height).signed_by(self.members)
+
+    def prove(self, key: bytes, height: int | None = None) -> bytes:
+        return encode_commitment_proof(self.store.snapshot(height or self.height).prove(key))
+
+
+class Path:
+    """Chain A and chain B, each with a client of the other (created and committed)."""
+
+    def __init__(self) -> None:
+        self.a, self.b = Chain("grid-a", 10), Chain("grid-b", 50)
+        self.a_client = self.a.clients.create_client(CLIENT_TYPE, ClientState(self.b.chain_id, TRUSTING_NS, self.b.height),
+                                                     self.b.consensus_state(), self.a.now_ns)
+        self.b_client = self.b.clients.create_client(CLIENT_TYPE, ClientState(self.a.chain_id, TRUSTING_NS, self.a.height),
+                                                     self.a.consensus_state(), self.b.now_ns)
+        self.a.commit()
+        self.b.commit()
+
+    def client_of(self, chain: Chain) -> tuple[Chain, str]:
+        """The other chain and its client of `chain`."""
+        return (self.b, self.b_client) if chain is self.a else (self.a, self.a_client)
+
+    def update(self, chain: Chain) -> int:
+        """Brings the other chain's client of `chain` up to `chain`'s latest height; returns that height."""
+        other, client_id = self.client_of(chain)
+        latest = other.clients.module.latest_height(client_id)
+        if chain.height > latest:
+            other.clients.update_client(client_id, chain.header(latest), other.now_ns)
+        return chain.height
