@@ -28,6 +28,8 @@ def connection_key(connection_id: str) -> bytes:
 
 @dataclass(frozen=True)
 class Counterparty:
+    """The other end: its client (of this ledger) and, once known, its connection id."""
+
     client_id: str
     connection_id: str = ""
     prefix: str = PREFIX
@@ -35,6 +37,8 @@ class Counterparty:
 
 @dataclass(frozen=True)
 class ConnectionEnd:
+    """One side's record of a connection, stored under `connections/{id}` (what the other side is shown)."""
+
     state: str
     client_id: str
     counterparty: Counterparty
