@@ -3,8 +3,9 @@ its members sign headers of it, and each keeps a light client of the other."""
 
 from __future__ import annotations
 
+from plurigrid.ibc.channel import ChannelKeeper
 from plurigrid.ibc.client import CLIENT_TYPE, ClientState, ConsensusState, Header
-from plurigrid.ibc.connection import ConnectionKeeper
+from plurigrid.ibc.connection import DEFAULT_VERSION, ConnectionKeeper, Counterparty, connection_key
 from plurigrid.ibc.keeper import ClientKeeper
 from plurigrid.ibc.provable import ProvableMapping
 from plurigrid.state.ics23 import encode_commitment_proof
@@ -24,6 +25,7 @@ class Chain:
         self.view = ProvableMapping(self.store.begin())
         self.clients = ClientKeeper(self.view)
         self.connections = ConnectionKeeper(self.clients)
+        self.channels = ChannelKeeper(self.connections)
         self.times: dict[int, int] = {}
         self.commit()
 
@@ -82,3 +84,42 @@ class Path:
         if chain.height > latest:
             other.clients.update_client(client_id, chain.header(latest), other.now_ns)
         return chain.height
+
+    def open_connection(self) -> tuple[str, str]:
+        """The whole ICS-03 handshake; returns (A's connection id, B's)."""
+        conn_a = init(self)
+        conn_b = try_open(self, conn_a)
+        ack(self, conn_a, conn_b)
+        confirm(self, conn_b, conn_a)
+        return conn_a, conn_b
+
+
+# the four connection handshake steps, each committed on its chain after updating the other's client of it
+def init(path: Path, version: dict | None = None, delay: int = 0, client: str | None = None) -> str:
+    conn = path.a.connections.open_init(client or path.a_client, Counterparty(path.b_client, "connection-9"), version, delay,
+                                        path.a.now_ns)
+    path.a.commit()
+    return conn
+
+
+def try_open(path: Path, conn_a: str, versions: list[dict] | None = None, delay: int = 0,
+             counterparty_client: str | None = None) -> str:
+    height = path.update(path.a)
+    proof = path.a.prove(connection_key(conn_a), height)
+    conn_b = path.b.connections.open_try(Counterparty(counterparty_client or path.a_client, conn_a), delay, path.b_client,
+                                         [DEFAULT_VERSION] if versions is None else versions, proof, height, path.b.now_ns)
+    path.b.commit()
+    return conn_b
+
+
+def ack(path: Path, conn_a: str, conn_b: str, version: dict = DEFAULT_VERSION, proven: str | None = None) -> None:
+    height = path.update(path.b)
+    proof = path.b.prove(connection_key(proven or conn_b), height)
+    path.a.connections.open_ack(conn_a, conn_b, version, proof, height, path.a.now_ns)
+    path.a.commit()
+
+
+def confirm(path: Path, conn_b: str, conn_a: str) -> None:
+    height = path.update(path.a)
+    path.b.connections.open_confirm(conn_b, path.a.prove(connection_key(conn_a), height), height, path.b.now_ns)
+    path.b.commit()

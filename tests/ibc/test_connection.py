@@ -12,39 +12,9 @@ from pathlib import Path as FilePath
 
 import pytest
 
-from plurigrid.ibc.connection import DEFAULT_VERSION, INIT, OPEN, TRYOPEN, Counterparty, connection_key
+from plurigrid.ibc.connection import DEFAULT_VERSION, INIT, OPEN, TRYOPEN
 from plurigrid.ibc.errors import IbcError
-from tests.ibc.chains import HOUR_NS, Path
-
-
-def init(path: Path, version: dict | None = None, delay: int = 0, client: str | None = None) -> str:
-    conn = path.a.connections.open_init(client or path.a_client, Counterparty(path.b_client, "connection-9"), version, delay,
-                                        path.a.now_ns)
-    path.a.commit()
-    return conn
-
-
-def try_open(path: Path, conn_a: str, versions: list[dict] | None = None, delay: int = 0,
-             counterparty_client: str | None = None) -> str:
-    height = path.update(path.a)
-    proof = path.a.prove(connection_key(conn_a), height)
-    conn_b = path.b.connections.open_try(Counterparty(counterparty_client or path.a_client, conn_a), delay, path.b_client,
-                                         [DEFAULT_VERSION] if versions is None else versions, proof, height, path.b.now_ns)
-    path.b.commit()
-    return conn_b
-
-
-def ack(path: Path, conn_a: str, conn_b: str, version: dict = DEFAULT_VERSION, proven: str | None = None) -> None:
-    height = path.update(path.b)
-    proof = path.b.prove(connection_key(proven or conn_b), height)
-    path.a.connections.open_ack(conn_a, conn_b, version, proof, height, path.a.now_ns)
-    path.a.commit()
-
-
-def confirm(path: Path, conn_b: str, conn_a: str) -> None:
-    height = path.update(path.a)
-    path.b.connections.open_confirm(conn_b, path.a.prove(connection_key(conn_a), height), height, path.b.now_ns)
-    path.b.commit()
+from tests.ibc.chains import HOUR_NS, Path, ack, confirm, init, try_open
 
 
 def test_the_handshake_opens_both_ends() -> None:

@@ -13,6 +13,7 @@ CODES = frozenset({
     "ErrClientNotFound", "ErrClientNotActive", "ErrInvalidClientType", "ErrConsensusStateNotFound", "ErrInvalidHeader",
     "ErrInvalidHeight", "ErrInvalidProof", "ErrClientFrozen", "ErrInvalidClient",
     "ErrConnectionNotFound", "ErrInvalidConnectionState", "ErrInvalidVersion", "ErrVersionNegotiationFailed",
+    "ErrChannelNotFound", "ErrInvalidChannelState",
 })
 
 
