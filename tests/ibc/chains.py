@@ -3,10 +3,13 @@ its members sign headers of it, and each keeps a light client of the other."""
 
 from __future__ import annotations
 
-from plurigrid.ibc.channel import ChannelKeeper
+from dataclasses import replace
+
+from plurigrid.ibc.channel import ChannelCounterparty, ChannelKeeper, channel_key
 from plurigrid.ibc.client import CLIENT_TYPE, ClientState, ConsensusState, Header
 from plurigrid.ibc.connection import DEFAULT_VERSION, ConnectionKeeper, Counterparty, connection_key
 from plurigrid.ibc.keeper import ClientKeeper
+from plurigrid.ibc.packet import PacketKeeper
 from plurigrid.ibc.provable import ProvableMapping
 from plurigrid.state.ics23 import encode_commitment_proof
 from plurigrid.state.identity import Identity
@@ -26,6 +29,7 @@ class Chain:
         self.clients = ClientKeeper(self.view)
         self.connections = ConnectionKeeper(self.clients)
         self.channels = ChannelKeeper(self.connections)
+        self.packets = PacketKeeper(self.channels)
         self.times: dict[int, int] = {}
         self.commit()
 
@@ -38,13 +42,22 @@ class Chain:
         return self.times[self.height] + 1
 
     @property
+    def block_height(self) -> int:
+        """The height of the block being built (what a message sees as this chain's own height)."""
+        return self.height + 1
+
+    @property
+    def block_time_ns(self) -> int:
+        return T0 + self.block_height * HOUR_NS
+
+    @property
     def signers(self) -> tuple[str, ...]:
         return tuple(m.did for m in self.members)
 
     def commit(self) -> int:
         """Commits the block's writes (always some: the block's time), so every height has its own root."""
-        height = self.height + 1
-        self.times[height] = T0 + height * HOUR_NS
+        height = self.block_height
+        self.times[height] = self.block_time_ns
         self.view.tx.set(b"blocktime", str(self.times[height]).encode())
         self.store.commit(self.view.tx)
         self.view.tx = self.store.begin()
@@ -123,3 +136,67 @@ def confirm(path: Path, conn_b: str, conn_a: str) -> None:
     height = path.update(path.a)
     path.b.connections.open_confirm(conn_b, path.a.prove(connection_key(conn_a), height), height, path.b.now_ns)
     path.b.commit()
+
+
+PORT = "transfer"
+VERSION = "ics20-1"
+
+
+class Channels:
+    """A path with an open connection, and the channel steps, each committed and proven as a relayer would."""
+
+    def __init__(self, ordering: str) -> None:
+        self.path = Path()
+        self.conn_a, self.conn_b = self.path.open_connection()
+        self.ordering = ordering
+        self.a, self.b = self.path.a, self.path.b
+
+    def init(self, hops: tuple[str, ...] | None = None) -> str:
+        ch = self.a.channels.open_init(PORT, self.ordering, hops or (self.conn_a,), PORT, VERSION, self.a.now_ns)
+        self.a.commit()
+        return ch
+
+    def try_open(self, ch_a: str, hops: tuple[str, ...] | None = None, height_ahead: int = 0, proven: str | None = None) -> str:
+        height = self.path.update(self.a)
+        proof = self.a.prove(channel_key(PORT, proven or ch_a), height)
+        ch_b = self.b.channels.open_try(PORT, self.ordering, hops or (self.conn_b,), ChannelCounterparty(PORT, ch_a), VERSION,
+                                        VERSION, proof, height + height_ahead, self.b.now_ns)
+        self.b.commit()
+        return ch_b
+
+    def ack(self, ch_a: str, ch_b: str, counterparty_channel: str | None = None, height_ahead: int = 0) -> None:
+        height = self.path.update(self.b)
+        proof = self.b.prove(channel_key(PORT, ch_b), height)
+        self.a.channels.open_ack(PORT, ch_a, VERSION, counterparty_channel or ch_b, proof, height + height_ahead, self.a.now_ns)
+        self.a.commit()
+
+    def confirm(self, ch_b: str, ch_a: str, height_ahead: int = 0) -> None:
+        height = self.path.update(self.a)
+        proof = self.a.prove(channel_key(PORT, ch_a), height)
+        self.b.channels.open_confirm(PORT, ch_b, proof, height + height_ahead, self.b.now_ns)
+        self.b.commit()
+
+    def open(self) -> tuple[str, str]:
+        ch_a = self.init()
+        ch_b = self.try_open(ch_a)
+        self.ack(ch_a, ch_b)
+        self.confirm(ch_b, ch_a)
+        return ch_a, ch_b
+
+    def close_init(self, ch_a: str) -> None:
+        self.a.channels.close_init(PORT, ch_a, self.a.now_ns)
+        self.a.commit()
+
+    def close_confirm(self, ch_b: str, ch_a: str, height_ahead: int = 0) -> None:
+        height = self.path.update(self.a)
+        proof = self.a.prove(channel_key(PORT, ch_a), height)
+        self.b.channels.close_confirm(PORT, ch_b, proof, height + height_ahead, self.b.now_ns)
+        self.b.commit()
+
+
+def set_connection(chain: Chain, conn: str, **changes: object) -> None:
+    chain.connections._put(conn, replace(chain.connections.connection(conn), **changes))
+
+
+def set_channel(chain: Chain, ch: str, **changes: object) -> None:
+    chain.channels._put(PORT, ch, replace(chain.channels.channel(PORT, ch), **changes))

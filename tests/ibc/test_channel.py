@@ -10,80 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path as FilePath
 
 import pytest
 
-from plurigrid.ibc.channel import CLOSED, INIT, OPEN, TRYOPEN, ChannelCounterparty, channel_key, sequence_key
+from plurigrid.ibc.channel import CLOSED, INIT, OPEN, TRYOPEN, sequence_key
 from plurigrid.ibc.connection import DEFAULT_VERSION, ORDERED, UNORDERED
 from plurigrid.ibc.connection import TRYOPEN as CONNECTION_TRYOPEN
 from plurigrid.ibc.errors import IbcError
-from tests.ibc.chains import Chain, Path
-
-PORT = "transfer"
-VERSION = "ics20-1"
-
-
-class Channels:
-    """A path with an open connection, and the channel steps, each committed and proven as a relayer would."""
-
-    def __init__(self, ordering: str) -> None:
-        self.path = Path()
-        self.conn_a, self.conn_b = self.path.open_connection()
-        self.ordering = ordering
-        self.a, self.b = self.path.a, self.path.b
-
-    def init(self, hops: tuple[str, ...] | None = None) -> str:
-        ch = self.a.channels.open_init(PORT, self.ordering, hops or (self.conn_a,), PORT, VERSION, self.a.now_ns)
-        self.a.commit()
-        return ch
-
-    def try_open(self, ch_a: str, hops: tuple[str, ...] | None = None, height_ahead: int = 0, proven: str | None = None) -> str:
-        height = self.path.update(self.a)
-        proof = self.a.prove(channel_key(PORT, proven or ch_a), height)
-        ch_b = self.b.channels.open_try(PORT, self.ordering, hops or (self.conn_b,), ChannelCounterparty(PORT, ch_a), VERSION,
-                                        VERSION, proof, height + height_ahead, self.b.now_ns)
-        self.b.commit()
-        return ch_b
-
-    def ack(self, ch_a: str, ch_b: str, counterparty_channel: str | None = None, height_ahead: int = 0) -> None:
-        height = self.path.update(self.b)
-        proof = self.b.prove(channel_key(PORT, ch_b), height)
-        self.a.channels.open_ack(PORT, ch_a, VERSION, counterparty_channel or ch_b, proof, height + height_ahead, self.a.now_ns)
-        self.a.commit()
-
-    def confirm(self, ch_b: str, ch_a: str, height_ahead: int = 0) -> None:
-        height = self.path.update(self.a)
-        proof = self.a.prove(channel_key(PORT, ch_a), height)
-        self.b.channels.open_confirm(PORT, ch_b, proof, height + height_ahead, self.b.now_ns)
-        self.b.commit()
-
-    def open(self) -> tuple[str, str]:
-        ch_a = self.init()
-        ch_b = self.try_open(ch_a)
-        self.ack(ch_a, ch_b)
-        self.confirm(ch_b, ch_a)
-        return ch_a, ch_b
-
-    def close_init(self, ch_a: str) -> None:
-        self.a.channels.close_init(PORT, ch_a, self.a.now_ns)
-        self.a.commit()
-
-    def close_confirm(self, ch_b: str, ch_a: str, height_ahead: int = 0) -> None:
-        height = self.path.update(self.a)
-        proof = self.a.prove(channel_key(PORT, ch_a), height)
-        self.b.channels.close_confirm(PORT, ch_b, proof, height + height_ahead, self.b.now_ns)
-        self.b.commit()
-
-
-def set_connection(chain: Chain, conn: str, **changes: object) -> None:
-    chain.connections._put(conn, replace(chain.connections.connection(conn), **changes))
-
-
-def set_channel(chain: Chain, ch: str, **changes: object) -> None:
-    chain.channels._put(PORT, ch, replace(chain.channels.channel(PORT, ch), **changes))
-
+from tests.ibc.chains import PORT, Channels, set_channel, set_connection
 
 TWO_VERSIONS = (DEFAULT_VERSION, {"identifier": "2", "features": [ORDERED, UNORDERED]})
 UNORDERED_ONLY = ({"identifier": "1", "features": [UNORDERED]},)

@@ -93,10 +93,7 @@ class ConnectionKeeper:
         self.store[connection_key(connection_id)] = end.to_bytes()
 
     def _active(self, client_id: str, now_ns: int) -> None:
-        try:
-            status = self.clients.status(client_id, now_ns)
-        except IbcError as err:
-            raise IbcError("ErrClientNotActive", f"client {client_id}: {err}") from None
+        status = self.clients.status(client_id, now_ns)
         if status != ACTIVE:
             raise IbcError("ErrClientNotActive", f"client {client_id} status is {status}")
 

@@ -13,7 +13,9 @@ CODES = frozenset({
     "ErrClientNotFound", "ErrClientNotActive", "ErrInvalidClientType", "ErrConsensusStateNotFound", "ErrInvalidHeader",
     "ErrInvalidHeight", "ErrInvalidProof", "ErrClientFrozen", "ErrInvalidClient",
     "ErrConnectionNotFound", "ErrInvalidConnectionState", "ErrInvalidVersion", "ErrVersionNegotiationFailed",
-    "ErrChannelNotFound", "ErrInvalidChannelState",
+    "ErrChannelNotFound", "ErrInvalidChannelState", "ErrInvalidPacket", "ErrTimeoutElapsed", "ErrTimeoutNotReached",
+    "ErrSequenceSendNotFound", "ErrSequenceReceiveNotFound", "ErrSequenceAckNotFound", "ErrPacketSequenceOutOfOrder",
+    "ErrNoOpMsg", "ErrPacketReceived", "ErrAcknowledgementExists", "ErrInvalidAcknowledgement",
 })
 
 

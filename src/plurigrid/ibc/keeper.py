@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
-from plurigrid.ibc.client import ACTIVE, CLIENT_TYPE, ClientState, ConsensusState, Header, LightClientModule, Misbehaviour
+from plurigrid.ibc.client import ACTIVE, CLIENT_TYPE, EXPIRED, ClientState, ConsensusState, Header, LightClientModule, Misbehaviour
 from plurigrid.ibc.errors import IbcError
 
 NEXT_CLIENT_SEQUENCE = b"nextClientSequence"
-UNAUTHORIZED = "Unauthorized"
+UNAUTHORIZED, UNKNOWN = "Unauthorized", "Unknown"
 
 
 @dataclass
@@ -41,13 +41,18 @@ class ClientKeeper:
         return client_id
 
     def status(self, client_id: str, now_ns: int) -> str:
-        """The client's status; "Unauthorized" once its type is no longer allowed (as ibc-go's AllowedClients)."""
+        """The client's status, as ibc-go's GetClientStatus: "Unauthorized" once its type is no longer allowed,
+        "Unknown" without a client state, "Expired" without a consensus state at its latest height."""
         if client_id.rsplit("-", 1)[0] not in self.allowed_clients:
             return UNAUTHORIZED
-        return self.module.status(client_id, now_ns)
+        try:
+            return self.module.status(client_id, now_ns)
+        except IbcError as err:
+            return UNKNOWN if err.code == "ErrClientNotFound" else EXPIRED
 
     def update_client(self, client_id: str, message: Header | Misbehaviour, now_ns: int) -> str:
         """Verifies and applies a header or misbehaviour; returns "updated" or "frozen"."""
+        self.module.client_state(client_id)  # ErrClientNotFound first, as ibc-go
         status = self.status(client_id, now_ns)
         if status != ACTIVE:
             raise IbcError("ErrClientNotActive", f"cannot update client {client_id}: status is {status}")
