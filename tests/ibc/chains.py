@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from plurigrid.ibc.channel import ChannelCounterparty, ChannelKeeper, channel_key
-from plurigrid.ibc.client import CLIENT_TYPE, ClientState, ConsensusState, Header
-from plurigrid.ibc.connection import DEFAULT_VERSION, ConnectionKeeper, Counterparty, connection_key
-from plurigrid.ibc.keeper import ClientKeeper
-from plurigrid.ibc.packet import PacketKeeper
-from plurigrid.ibc.provable import ProvableMapping
-from plurigrid.state.ics23 import encode_commitment_proof
+from plurigrid.ibc.channel import ChannelCounterparty, channel_key
+from plurigrid.ibc.client import CLIENT_TYPE, ClientState
+from plurigrid.ibc.connection import DEFAULT_VERSION, Counterparty, connection_key
+from plurigrid.ibc.endpoint import LedgerEnd
 from plurigrid.state.identity import Identity
 from plurigrid.state.store import Store
 
@@ -20,58 +17,12 @@ T0 = 1_700_000_000 * 10**9
 TRUSTING_NS = 14 * 24 * HOUR_NS
 
 
-class Chain:
+class Chain(LedgerEnd):
+    """A ledger in memory with three members and a block every hour of synthetic time."""
+
     def __init__(self, chain_id: str, seed: int) -> None:
-        self.chain_id = chain_id
-        self.members = [Identity.from_seed(bytes([seed + i]) * 32) for i in range(3)]
-        self.store = Store(":memory:")
-        self.view = ProvableMapping(self.store.begin())
-        self.clients = ClientKeeper(self.view)
-        self.connections = ConnectionKeeper(self.clients)
-        self.channels = ChannelKeeper(self.connections)
-        self.packets = PacketKeeper(self.channels)
-        self.times: dict[int, int] = {}
-        self.commit()
-
-    @property
-    def height(self) -> int:
-        return self.store.version
-
-    @property
-    def now_ns(self) -> int:
-        return self.times[self.height] + 1
-
-    @property
-    def block_height(self) -> int:
-        """The height of the block being built (what a message sees as this chain's own height)."""
-        return self.height + 1
-
-    @property
-    def block_time_ns(self) -> int:
-        return T0 + self.block_height * HOUR_NS
-
-    @property
-    def signers(self) -> tuple[str, ...]:
-        return tuple(m.did for m in self.members)
-
-    def commit(self) -> int:
-        """Commits the block's writes (always some: the block's time), so every height has its own root."""
-        height = self.block_height
-        self.times[height] = self.block_time_ns
-        self.view.tx.set(b"blocktime", str(self.times[height]).encode())
-        self.store.commit(self.view.tx)
-        self.view.tx = self.store.begin()
-        return self.height
-
-    def consensus_state(self) -> ConsensusState:
-        return ConsensusState(self.times[self.height], self.store.root(self.height).hex(), self.signers)
-
-    def header(self, trusted_height: int) -> Header:
-        return Header(self.chain_id, self.height, self.times[self.height], self.store.root(self.height).hex(), self.signers,
-                      trusted_height).signed_by(self.members)
-
-    def prove(self, key: bytes, height: int | None = None) -> bytes:
-        return encode_commitment_proof(self.store.snapshot(height or self.height).prove(key))
+        super().__init__(chain_id, [Identity.from_seed(bytes([seed + i]) * 32) for i in range(3)], Store(":memory:"),
+                         lambda height: T0 + height * HOUR_NS)
 
 
 class Path:

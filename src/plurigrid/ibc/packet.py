@@ -9,12 +9,13 @@ packet, sha256(ack) for an acknowledgement, so the values a proof shows are the 
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from plurigrid.ibc.channel import CLOSED, OPEN, ChannelCounterparty, ChannelEnd, ChannelKeeper, channel_key, sequence_key
-from plurigrid.ibc.client import ACTIVE
+from plurigrid.ibc.client import ACTIVE, canonical
 from plurigrid.ibc.connection import OPEN as CONNECTION_OPEN
 from plurigrid.ibc.connection import ORDERED, ConnectionEnd
 from plurigrid.ibc.errors import IbcError
@@ -32,6 +33,14 @@ class Packet:
     data: bytes
     timeout_height: int = 0  # a height of the destination; 0: none
     timeout_timestamp_ns: int = 0  # a time of the destination; 0: none
+
+    def to_bytes(self) -> bytes:
+        return canonical({**self.__dict__, "data": self.data.hex()})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Packet:
+        fields = json.loads(raw)
+        return cls(**{**fields, "data": bytes.fromhex(fields["data"])})
 
     def commitment(self) -> bytes:
         body = struct.pack(">QQQ", self.timeout_timestamp_ns, 0, self.timeout_height) + hashlib.sha256(self.data).digest()
@@ -63,9 +72,19 @@ def ack_commitment(ack: bytes) -> bytes:
     return hashlib.sha256(ack).digest()
 
 
+def sent_log_key(port: str, channel: str, sequence: int) -> bytes:
+    """Where the side log keeps a sent packet whole (the commitment alone cannot be relayed)."""
+    return _path("sent", port, channel, sequence)
+
+
+def ack_log_key(port: str, channel: str, sequence: int) -> bytes:
+    return _path("written-acks", port, channel, sequence)
+
+
 @dataclass
 class PacketKeeper:
     channels: ChannelKeeper
+    log: MutableMapping[bytes, bytes] | None = None  # where sent packets and written acks are recorded for relayers
     store: MutableMapping[bytes, bytes] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +157,8 @@ class PacketKeeper:
             raise IbcError("ErrTimeoutElapsed", f"the counterparty is already past the timeout (height {latest})")
         self.store[commitment_key(port, channel, sequence)] = packet.commitment()
         self.store[sequence_key("nextSequenceSend", port, channel)] = str(sequence + 1).encode()
+        if self.log is not None:
+            self.log[sent_log_key(port, channel, sequence)] = packet.to_bytes()
         return packet
 
     def receive(self, packet: Packet, proof: bytes, proof_height: int, self_height: int, self_time_ns: int, now_ns: int) -> None:
@@ -172,6 +193,8 @@ class PacketKeeper:
         if not ack:
             raise IbcError("ErrInvalidAcknowledgement", "an acknowledgement must not be empty")
         self.store[ack_key(port, channel, packet.sequence)] = ack_commitment(ack)
+        if self.log is not None:
+            self.log[ack_log_key(port, channel, packet.sequence)] = ack
 
     def acknowledge(self, packet: Packet, ack: bytes, proof: bytes, proof_height: int, now_ns: int) -> None:
         """AcknowledgePacket: proves the counterparty's acknowledgement, then deletes the packet's commitment."""
