@@ -17,19 +17,35 @@ T0 = 1_700_000_000 * 10**9
 TRUSTING_NS = 14 * 24 * HOUR_NS
 
 
-class Chain(LedgerEnd):
-    """A ledger in memory with three members and a block every hour of synthetic time."""
+class Clock:
+    """The time both ledgers of a test share: each block anywhere takes an hour (as two grids share wall time)."""
 
-    def __init__(self, chain_id: str, seed: int) -> None:
-        super().__init__(chain_id, [Identity.from_seed(bytes([seed + i]) * 32) for i in range(3)], Store(":memory:"),
-                         lambda height: T0 + height * HOUR_NS)
+    def __init__(self) -> None:
+        self.now_ns = T0
+
+    def __call__(self, height: int) -> int:
+        return self.now_ns + HOUR_NS
+
+
+class Chain(LedgerEnd):
+    """A ledger in memory with three members, its blocks on a shared clock (its own, if none is given)."""
+
+    def __init__(self, chain_id: str, seed: int, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        super().__init__(chain_id, [Identity.from_seed(bytes([seed + i]) * 32) for i in range(3)], Store(":memory:"), self.clock)
+
+    def commit(self) -> int:
+        height = super().commit()
+        self.clock.now_ns = self.times[height]
+        return height
 
 
 class Path:
     """Chain A and chain B, each with a client of the other (created and committed)."""
 
     def __init__(self) -> None:
-        self.a, self.b = Chain("grid-a", 10), Chain("grid-b", 50)
+        clock = Clock()
+        self.a, self.b = Chain("grid-a", 10, clock), Chain("grid-b", 50, clock)
         self.a_client = self.a.clients.create_client(CLIENT_TYPE, ClientState(self.b.chain_id, TRUSTING_NS, self.b.height),
                                                      self.b.consensus_state(), self.a.now_ns)
         self.b_client = self.b.clients.create_client(CLIENT_TYPE, ClientState(self.a.chain_id, TRUSTING_NS, self.a.height),

@@ -141,7 +141,9 @@ class LightClientModule:
 
     def _heights(self, client_id: str) -> list[int]:
         prefix = f"clients/{client_id}/consensusStates/".encode()
-        return sorted(int(k[len(prefix):]) for k in self.store if k.startswith(prefix))
+        prefixed = getattr(self.store, "prefixed", None)  # a Merkle store's view walks only the prefix; a dict, all keys
+        keys = prefixed(prefix) if prefixed is not None else (k for k in self.store if k.startswith(prefix))
+        return sorted(int(k[len(prefix):]) for k in keys)
 
     def _put_client(self, client_id: str, state: ClientState) -> None:
         self.store[client_state_key(client_id)] = canonical(state.to_json())

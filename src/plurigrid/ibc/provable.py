@@ -39,6 +39,10 @@ class ProvableMapping(MutableMapping[bytes, bytes]):
     def __len__(self) -> int:
         return sum(1 for _ in self.tx.items())
 
+    def prefixed(self, prefix: bytes) -> Iterator[bytes]:
+        """The keys under `prefix`, in order, without walking the rest of the store."""
+        return (key for key, _ in self.tx.items(prefix))
+
     @property
     def side(self) -> SideMapping:
         return SideMapping(self)

@@ -71,10 +71,14 @@ class Relayer:
     def pending(self, source: Side) -> list[Packet]:
         """Packets `source` sent that are still committed there (neither acknowledged nor timed out)."""
         end = source.end
-        prefix = sent_log_key(source.port, source.channel, 0)[:-1]
-        packets = [Packet.from_bytes(raw) for _, raw in end.logged(prefix)]
-        return sorted((p for p in packets if end.read(commitment_key(source.port, source.channel, p.sequence)) is not None),
-                      key=lambda p: p.sequence)
+        prefix = commitment_key(source.port, source.channel, 0)[:-1]
+        packets = []
+        for key, _ in end.store.snapshot(end.height).items(prefix):
+            raw = end.read_logged(sent_log_key(source.port, source.channel, int(key.rsplit(b"/", 1)[1])))
+            if raw is None:
+                raise IbcError("ErrInvalidPacket", f"{key.decode()} is committed but the packet is not in the sent log")
+            packets.append(Packet.from_bytes(raw))
+        return sorted(packets, key=lambda p: p.sequence)
 
     def _received(self, target: Side, packet: Packet) -> bool:
         end, ordered = target.end, target.end.channels.channel(target.port, target.channel).ordering == ORDERED
@@ -121,19 +125,14 @@ class Relayer:
 
     def _acks(self, source: Side, target: Side) -> None:
         """Acknowledgements written on `target` for packets `source` still holds committed."""
-        prefix = ack_log_key(target.port, target.channel, 0)[:-1]
-        for key, ack in target.end.logged(prefix):
-            sequence = int(key.rsplit(b"/", 1)[1])
-            if source.end.read(commitment_key(source.port, source.channel, sequence)) is not None:
-                self._acknowledge(source, target, sequence, ack)
+        for packet in self.pending(source):
+            ack = target.end.read_logged(ack_log_key(target.port, target.channel, packet.sequence))
+            if ack is not None:
+                self._acknowledge(source, target, packet, ack)
 
-    def _acknowledge(self, source: Side, target: Side, sequence: int, ack: bytes) -> None:
-        raw = source.end.read_logged(sent_log_key(source.port, source.channel, sequence))
-        if raw is None:
-            raise IbcError("ErrInvalidPacket", f"packet {sequence} is committed but not in the sent log")
-        packet = Packet.from_bytes(raw)
+    def _acknowledge(self, source: Side, target: Side, packet: Packet, ack: bytes) -> None:
         height = self.update(target, source)
-        proof = target.end.prove(ack_key(target.port, target.channel, sequence), height)
+        proof = target.end.prove(ack_key(target.port, target.channel, packet.sequence), height)
         end = source.end
 
         def deliver() -> None:
