@@ -275,3 +275,16 @@ def test_proofs_from_a_real_run_verify_against_the_header_it_signed(tmp_path) ->
     with pytest.raises(IbcError) as err:
         keeper.module.verify_membership(cid, height + 5, proof, key, value, NOW)
     assert err.value.code == "ErrInvalidHeight"
+
+
+def test_expired_consensus_states_are_pruned_on_update() -> None:
+    keeper, cid = fresh()
+    keeper.update_client(cid, header(2), NOW)
+    later = T0 + 2 * HOUR_NS + TRUSTING_NS  # height 2's state expires now; the client's latest state is height 3's
+    keeper.update_client(cid, header(3, trusted=2, time_ns=later - HOUR_NS), later - 2 * HOUR_NS)
+    assert keeper.module._heights(cid) == [1, 2, 3]  # nothing expired yet
+    keeper.update_client(cid, header(4, trusted=3, time_ns=later), later)
+    assert keeper.module._heights(cid) == [3, 4]
+    with pytest.raises(IbcError) as err:
+        keeper.module.verify_membership(cid, 2, b"", b"k", b"v", later)
+    assert err.value.code == "ErrConsensusStateNotFound"

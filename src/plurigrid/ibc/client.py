@@ -226,13 +226,19 @@ class LightClientModule:
     def update_state_on_misbehaviour(self, client_id: str) -> None:
         self._put_client(client_id, replace(self.client_state(client_id), frozen_height=1))
 
-    def update_state(self, client_id: str, header: Header) -> list[int]:
-        """Stores the header's consensus state (a duplicate changes nothing); returns the heights updated."""
+    def update_state(self, client_id: str, header: Header, now_ns: int) -> list[int]:
+        """Stores the header's consensus state (a duplicate changes nothing) and prunes the consensus states that
+        have expired, as ibc-go does on every update; returns the heights updated."""
         state = self.client_state(client_id)
-        if header.height not in self._heights(client_id):
+        heights = self._heights(client_id)
+        if header.height not in heights:
             self._put_consensus(client_id, header.height, ConsensusState(header.time_ns, header.state_root, header.next_signers))
+        latest = max(header.height, state.latest_height)
         if header.height > state.latest_height:
             self._put_client(client_id, replace(state, latest_height=header.height))
+        for height in heights:
+            if height != latest and self.consensus_state(client_id, height).timestamp_ns + state.trusting_period_ns <= now_ns:
+                del self.store[consensus_state_key(client_id, height)]
         return [header.height]
 
     def verify_membership(self, client_id: str, height: int, proof: bytes, key: bytes, value: bytes, now_ns: int) -> None:

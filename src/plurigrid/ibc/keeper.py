@@ -62,5 +62,5 @@ class ClientKeeper:
             return "frozen"
         if isinstance(message, Misbehaviour):
             raise IbcError("ErrInvalidHeader", "the two headers agree: no misbehaviour")
-        self.module.update_state(client_id, message)
+        self.module.update_state(client_id, message, now_ns)
         return "updated"
