@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,20 +27,15 @@ from pathlib import Path
 import httpx
 
 import plurigrid
+from plurigrid.lattice.natsd import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = ROOT / "benchmarks" / "worlds" / "mvlv-urban.toml"
 MVLV = "1-MVLV-semiurb-all-0-sw"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(data: Path) -> tuple[subprocess.Popen, str, str]:
-    port = free_port()
+    port = free_ports(1)[0]
     proc = subprocess.Popen([sys.executable, "-m", "plurigrid", "serve", "--data", str(data), "--port", str(port)],
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None

@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_api import start_server
 from playwright.sync_api import sync_playwright
+
+from bench_api import start_server
 
 CODE = "1-MVLV-semiurb-all-0-sw"
 BUSES = 9099

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from plurigrid.lattice.natsd import free_ports
 
 SERVER_START_S = 60.0
 VIEWPORT = {"width": 1400, "height": 900}
@@ -81,17 +82,11 @@ class Server:
         raise AssertionError(f"run {run_id} did not finish in {timeout_s} s")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`python -m plurigrid serve` on a free port over a fresh data folder, up once /api/health answers."""
     data = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = free_ports(1)[0]
     log = (data / "serve.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "plurigrid", "serve", "--data", str(data), "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT)

@@ -14,7 +14,7 @@ from pathlib import Path as FilePath
 
 import pytest
 
-from plurigrid.ibc.channel import CLOSED, INIT, TRYOPEN, sequence_key
+from plurigrid.ibc.channel import CLOSED, INIT, TRYOPEN, channel_key, sequence_key
 from plurigrid.ibc.client import ClientState, canonical
 from plurigrid.ibc.connection import ORDERED, UNORDERED
 from plurigrid.ibc.connection import TRYOPEN as CONNECTION_TRYOPEN
@@ -72,7 +72,7 @@ class Packets(Channels):
             self.b.channels.close_init(PORT, self.ch_b, self.b.now_ns)
             self.b.commit()
         proof, height, next_seq = self._absence(packet, next_recv)
-        proof_closed = self.b.prove(channel_key_b(self), height)
+        proof_closed = self.b.prove(channel_key(PORT, self.ch_b), height)
         self.a.packets.timeout_on_close(packet, proof, proof_closed, height, next_seq, self.a.now_ns)
         self.a.commit()
 
@@ -83,12 +83,6 @@ class Packets(Channels):
         self.b.commit()
         self.b.commit()
         return packet
-
-
-def channel_key_b(p: Packets) -> bytes:
-    from plurigrid.ibc.channel import channel_key
-
-    return channel_key(PORT, p.ch_b)
 
 
 def moved(packet: Packet, **changes: object) -> Packet:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from plurigrid.lattice.natsd import free_ports
 from plurigrid.node.lifecycle import Lifecycle, State
 from plurigrid.server._db import Database
 from tests.node.test_lifecycle import CONFIG
@@ -20,9 +20,7 @@ PLURIGRID = [sys.executable, "-m", "plurigrid"]
 
 
 def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def test_serve_prints_one_operator_token_and_answers(tmp_path: Path) -> None:

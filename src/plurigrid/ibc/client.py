@@ -33,15 +33,12 @@ from plurigrid.state.ics23 import (
     verify_non_membership,
 )
 from plurigrid.state.identity import Identity, IdentityError, public_key_of, verify
+from plurigrid.state.ledger import canonical
 
 CLIENT_TYPE = "plurigrid"
 TRUST_LEVEL = Fraction(2, 3)  # more than this share of the trusted signers must sign a header
 HEADER_DOMAIN = b"plurigrid-ibc-header/v1\n"  # signatures over headers can never be taken for other messages'
 ACTIVE, FROZEN, EXPIRED = "Active", "Frozen", "Expired"
-
-
-def canonical(data: object) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
 def signer_set_hash(signers: Iterable[str]) -> str:

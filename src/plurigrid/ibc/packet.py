@@ -12,7 +12,7 @@ import hashlib
 import json
 import struct
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from plurigrid.ibc.channel import CLOSED, OPEN, ChannelCounterparty, ChannelEnd, ChannelKeeper, channel_key, sequence_key
 from plurigrid.ibc.client import ACTIVE, canonical
@@ -253,5 +253,4 @@ class PacketKeeper:
     def _timed_out(self, packet: Packet, end: ChannelEnd) -> None:
         del self.store[commitment_key(packet.source_port, packet.source_channel, packet.sequence)]
         if end.ordering == ORDERED:
-            self.channels._put(packet.source_port, packet.source_channel, ChannelEnd(
-                CLOSED, end.ordering, end.counterparty, end.connection_hops, end.version))
+            self.channels._put(packet.source_port, packet.source_channel, replace(end, state=CLOSED))
