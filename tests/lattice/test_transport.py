@@ -12,6 +12,10 @@ from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTranspor
 
 @pytest.fixture
 def nats_server_binary() -> str:
+    return require_nats_server()
+
+
+def require_nats_server() -> str:
     """nats-server on PATH; skip without it, or fail under PLURIGRID_REQUIRE_BROKERS=1 (CI)."""
     binary = shutil.which("nats-server")
     if binary is None:

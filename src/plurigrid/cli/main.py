@@ -20,6 +20,7 @@ from rich.table import Table
 
 from plurigrid.cli import console
 from plurigrid.cli.game import game_app
+from plurigrid.cli.ibc import ibc_app, relayer
 from plurigrid.cli.kanban import kanban
 from plurigrid.cli.lattice import lattice_app
 from plurigrid.cli.ledger import ics23_app, ledger_app
@@ -43,6 +44,8 @@ app.add_typer(node_app, name="node")
 app.add_typer(lattice_app, name="lattice")
 app.add_typer(game_app, name="game")
 app.add_typer(token_app, name="token")
+app.add_typer(ibc_app, name="ibc")
+app.command("relayer")(relayer)
 app.command("powerflow")(powerflow)
 app.command("opf")(opf)
 app.command("kanban")(kanban)

@@ -63,6 +63,15 @@ class Header:
                 "next_signers_hash": signer_set_hash(self.next_signers), "trusted_height": self.trusted_height}
         return HEADER_DOMAIN + canonical(body)
 
+    def to_json(self) -> dict:
+        return {**self.__dict__, "next_signers": list(self.next_signers), "signatures": [list(s) for s in self.signatures]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Header:
+        return cls(str(data["chain_id"]), int(data["height"]), int(data["time_ns"]), str(data["state_root"]),
+                   tuple(map(str, data["next_signers"])), int(data["trusted_height"]),
+                   tuple((str(did), str(sig)) for did, sig in data.get("signatures", ())))
+
     def signed_by(self, identities: Iterable[Identity]) -> Header:
         """This header with the signatures of `identities` added."""
         sigs = dict(self.signatures)

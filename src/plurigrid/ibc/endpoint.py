@@ -1,8 +1,10 @@
 """One ledger's side of IBC: its Merkle store, the keepers over it, and the members who sign its headers.
 
-Every message runs atomically in the block being built (`execute`), and `commit` closes the block: the
-store's new version is the height the counterparty's light client learns through `header`, and `prove`
-shows any key at any retained height.
+Every message runs atomically in the block being built (`execute`; `submit` runs a batch of messages as
+data and closes the block), and `commit` closes the block: the store's new version is the height the
+counterparty's light client learns through `header`, and `prove` shows any key at any retained height.
+A lattice's replica of it (`plurigrid.ibc.lattice`) holds only its own member's key, so its headers carry
+one signature; the relayer gathers the others'.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from plurigrid.ibc.channel import ChannelKeeper
+from plurigrid.ibc.channel import ChannelKeeper, sequence_key
 from plurigrid.ibc.client import ConsensusState, Header
-from plurigrid.ibc.connection import ConnectionKeeper
+from plurigrid.ibc.connection import ORDERED, ConnectionKeeper
+from plurigrid.ibc.errors import IbcError
 from plurigrid.ibc.keeper import ClientKeeper
-from plurigrid.ibc.packet import PacketKeeper
+from plurigrid.ibc.messages import Authority, execute
+from plurigrid.ibc.packet import Packet, PacketKeeper, ack_log_key, commitment_key, receipt_key, sent_log_key
 from plurigrid.ibc.provable import ProvableMapping
 from plurigrid.ibc.transfer import Transfer
 from plurigrid.state.ics23 import encode_commitment_proof
@@ -26,9 +30,12 @@ BLOCK_TIME_KEY = b"blocktime"
 
 
 class LedgerEnd:
-    def __init__(self, chain_id: str, members: Iterable[Identity], store: Store, block_time_ns: Callable[[int], int]) -> None:
+    def __init__(self, chain_id: str, members: Iterable[Identity], store: Store, block_time_ns: Callable[[int], int],
+                 signers: Iterable[str] | None = None) -> None:
+        """`members` are the keys this process holds; `signers` the lattice's whole signer set (default: theirs)."""
         self.chain_id = chain_id
         self.members = list(members)
+        self._signers = tuple(signers) if signers is not None else tuple(m.did for m in self.members)
         self.store = store
         self._time_of = block_time_ns
         self.view = ProvableMapping(store.begin())
@@ -60,12 +67,24 @@ class LedgerEnd:
 
     @property
     def signers(self) -> tuple[str, ...]:
-        return tuple(m.did for m in self.members)
+        return self._signers
+
+    def application(self, port: str) -> Transfer:
+        """The application bound to `port` (its packets' callbacks)."""
+        if port != self.transfer.port:
+            raise IbcError("ErrInvalidPacket", f"no application is bound to port {port!r}")
+        return self.transfer
 
     def execute(self, message: Callable[[], T]) -> T:
         """Runs one message in the block being built: all its writes, or (on an exception) none."""
         with self.view.atomic():
             return message()
+
+    def submit(self, messages: list, may_act_for: Authority = lambda account: True) -> list[dict]:
+        """Runs each message (as data, `plurigrid.ibc.messages`) in one new block; their results, in order."""
+        results = [execute(self, message, may_act_for) for message in messages]
+        self.commit()
+        return results
 
     def commit(self) -> int:
         """Closes the block (its time is written, so every height has its own root); returns its height."""
@@ -82,9 +101,10 @@ class LedgerEnd:
     def consensus_state(self) -> ConsensusState:
         return ConsensusState(self.time_at(self.height), self.store.root(self.height).hex(), self.signers)
 
-    def header(self, trusted_height: int, signers: Iterable[Identity] | None = None) -> Header:
-        """This ledger's latest height as a header, signed by its members (or by `signers`)."""
-        return Header(self.chain_id, self.height, self.time_at(self.height), self.store.root(self.height).hex(), self.signers,
+    def header(self, trusted_height: int, signers: Iterable[Identity] | None = None, height: int | None = None) -> Header:
+        """This ledger's latest height (or `height`) as a header, signed by the keys held here (or by `signers`)."""
+        height = self.height if height is None else height
+        return Header(self.chain_id, height, self.time_at(height), self.store.root(height).hex(), self.signers,
                       trusted_height).signed_by(self.members if signers is None else signers)
 
     def prove(self, key: bytes, height: int | None = None) -> bytes:
@@ -99,3 +119,35 @@ class LedgerEnd:
     def logged(self, prefix: bytes, height: int | None = None) -> list[tuple[bytes, bytes]]:
         """The side log (packets sent, acknowledgements written) under `prefix`, as committed at `height`."""
         return list(self.store.snapshot(self.height if height is None else height).side_items(prefix))
+
+    def items(self, prefix: bytes, height: int | None = None) -> list[tuple[bytes, bytes]]:
+        """The provable keys under `prefix` and their values at `height`."""
+        return list(self.store.snapshot(self.height if height is None else height).items(prefix))
+
+    # ---------------------------------------------------------------- ibc-go's packet queries (what relayers ask)
+    def packet_commitments(self, port: str, channel: str, height: int | None = None) -> list[Packet]:
+        """The packets sent on the channel that are still committed (neither acknowledged nor timed out)."""
+        height = self.height if height is None else height
+        snapshot = self.store.snapshot(height)
+        packets = []
+        for key, _ in snapshot.items(commitment_key(port, channel, 0)[:-1]):
+            raw = snapshot.side_get(sent_log_key(port, channel, int(key.rsplit(b"/", 1)[1])))
+            if raw is None:
+                raise IbcError("ErrInvalidPacket", f"{key.decode()} is committed but the packet is not in the sent log")
+            packets.append(Packet.from_bytes(raw))
+        return sorted(packets, key=lambda p: p.sequence)
+
+    def unreceived_packets(self, port: str, channel: str, sequences: list[int], height: int | None = None) -> list[int]:
+        """Which of `sequences` (sent by the counterparty to this channel end) this side has not received."""
+        snapshot = self.store.snapshot(self.height if height is None else height)
+        if self.channels.channel(port, channel).ordering == ORDERED:
+            next_recv = int(snapshot.get(sequence_key("nextSequenceRecv", port, channel)) or b"1")
+            return [s for s in sequences if s >= next_recv]
+        return [s for s in sequences if snapshot.get(receipt_key(port, channel, s)) is None]
+
+    def packet_acknowledgements(self, port: str, channel: str, sequences: list[int],
+                                height: int | None = None) -> dict[int, bytes]:
+        """The acknowledgements this side wrote for `sequences` (received from the counterparty)."""
+        snapshot = self.store.snapshot(self.height if height is None else height)
+        acks = {s: snapshot.side_get(ack_log_key(port, channel, s)) for s in sequences}
+        return {s: ack for s, ack in acks.items() if ack is not None}

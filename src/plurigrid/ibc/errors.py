@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from plurigrid.errors import PlurigridError
 
-# ibc-go's names (modules/core/02-client/types/errors.go and its 03/04 siblings) for what this package raises
+# ibc-go's names (modules/core/02-client/types/errors.go and its 03/04 siblings) for what this package raises,
+# and two of cosmos-sdk's
 CODES = frozenset({
     "ErrClientNotFound", "ErrClientNotActive", "ErrInvalidClientType", "ErrConsensusStateNotFound", "ErrInvalidHeader",
     "ErrInvalidHeight", "ErrInvalidProof", "ErrClientFrozen", "ErrInvalidClient",
@@ -16,6 +17,7 @@ CODES = frozenset({
     "ErrChannelNotFound", "ErrInvalidChannelState", "ErrInvalidPacket", "ErrTimeoutElapsed", "ErrTimeoutNotReached",
     "ErrSequenceSendNotFound", "ErrSequenceReceiveNotFound", "ErrSequenceAckNotFound", "ErrPacketSequenceOutOfOrder",
     "ErrNoOpMsg", "ErrPacketReceived", "ErrAcknowledgementExists", "ErrInvalidAcknowledgement",
+    "ErrUnauthorized", "ErrInvalidRequest",  # cosmos-sdk's, for messages: a signer who may not, a message not understood
 })
 
 

@@ -68,6 +68,8 @@ class TransferData:
 class Transfer:
     """The `transfer` application of one ledger: its side of every transfer channel."""
 
+    port = PORT
+
     def __init__(self, packets: PacketKeeper) -> None:
         self.packets = packets
         self.store = packets.store

@@ -73,6 +73,21 @@ async def _call(handler: Handler, data: bytes) -> None:
         await result
 
 
+async def any_reachable(servers: list[str], timeout_s: float) -> bool:
+    """Whether one of the NATS servers accepts a TCP connection (the NATS client would retry an unreachable list forever)."""
+    from urllib.parse import urlparse
+
+    for server in servers:
+        url = urlparse(server)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port or 4222), timeout_s)
+        except (TimeoutError, OSError):
+            continue
+        writer.close()
+        return True
+    return False
+
+
 class InprocBus:
     """One process's log and broadcast fan-out, shared by its InprocTransports."""
 
@@ -174,17 +189,7 @@ class NatsTransport(Transport):
         await self._ensure_stream()
 
     async def _any_reachable(self) -> bool:
-        from urllib.parse import urlparse
-
-        for server in self.servers:
-            url = urlparse(server)
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port or 4222), self.timeout_s)
-            except (TimeoutError, OSError):
-                continue
-            writer.close()
-            return True
-        return False
+        return await any_reachable(self.servers, self.timeout_s)
 
     async def _until_ready(self, request: Callable[[], Awaitable], what: str, wait_s: float = 30.0):
         """Retries a JetStream API request while the cluster (re-)elects its leaders after a start or a failure."""

@@ -75,11 +75,18 @@ class CapabilitiesSection(Strict):
     devices: list[Literal[DEVICES]] = Field(default_factory=list)  # type: ignore[valid-type]
 
 
+class IbcSection(Strict):
+    """The node serves its lattice's IBC chain (docs/ibc.md); it keeps serving after the world's last interval."""
+
+    chain_id: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+
+
 class NodeConfig(Strict):
     node: NodeSection
     lattice: LatticeSection = LatticeSection()
     transport: TransportSection = TransportSection()
     capabilities: CapabilitiesSection = CapabilitiesSection()
+    ibc: IbcSection | None = None
 
 
 def load_node_config(path: Path) -> tuple[NodeConfig, Path]:

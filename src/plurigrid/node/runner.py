@@ -101,9 +101,21 @@ def _world_name(setup: NodeSetup) -> str:
     return str(setup.genesis_dir / name) if name.endswith(".toml") and not Path(name).is_absolute() else name
 
 
+async def _ibc_services(setups: list[NodeSetup]) -> list:
+    """The IBC services of the nodes whose config has [ibc], started (each follows the lattice's IBC log)."""
+    from plurigrid.ibc.lattice import IbcService
+
+    services = [IbcService(s.identity, s.genesis, s.config.transport.servers, s.data_dir / "ibc", s.config.ibc.chain_id)
+                for s in setups if s.config.ibc is not None]
+    for service in services:
+        await service.start()
+    return services
+
+
 async def run_nodes(config_paths: list[Path], intervals: int | None = None, byzantine: bool = False,
                     join_timeout_s: float = 30.0) -> list[NodeReport]:
-    """Runs the nodes until they have cleared `intervals` (default: the whole world); writes each one's report.json."""
+    """Runs the nodes until they have cleared `intervals` (default: the whole world); writes each one's report.json.
+    Nodes with [ibc] go on serving their lattice's IBC chain afterwards, until the process is stopped."""
     setups = [prepare(path) for path in config_paths]
     worlds = SharedWorlds()
     nodes = []
@@ -117,14 +129,25 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
         nodes.append(Nexus(setup.identity, world, genesis.hosts,
                            transport, setup.data_dir, **timing(genesis), fallback_strategy=setup.config.node.fallback_strategy,
                            join_timeout_s=join_timeout_s, byzantine_victim=victim))
+    services = await _ibc_services(setups)
     try:
-        reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
+        try:
+            reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
+        finally:
+            for n in nodes:
+                await n.close()
+        _write_reports(setups, reports)
+        if services:
+            await asyncio.Event().wait()  # IBC goes on until the process is stopped
     finally:
-        for n in nodes:
-            await n.close()
+        for service in services:
+            await service.close()
+    return list(reports)
+
+
+def _write_reports(setups: list[NodeSetup], reports: list[NodeReport]) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     for setup, report in zip(setups, reports):
         report.cpu_s = (usage.ru_utime + usage.ru_stime) / len(reports)
         report.peak_mb = usage.ru_maxrss / 1024 / len(reports)
         (setup.data_dir / REPORT).write_text(json.dumps(report.to_json()) + "\n", encoding="utf-8")
-    return list(reports)
