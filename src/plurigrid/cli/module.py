@@ -136,12 +136,14 @@ def new(
     name: str = typer.Argument(..., help="module name (also its folder and file names)"),
     lang: str = typer.Option("wat", "--lang", help="c, wat, assemblyscript or rust"),
     folder: Path | None = typer.Option(None, "--dir", help="where to write the project (default ./NAME)"),
+    ibc: bool = typer.Option(False, "--ibc", help="an IBC application (the six ibc_* entry points) instead of a strategy"),
 ) -> None:
-    """Write a working template strategy module project."""
+    """Write a working template module project: a strategy, or with --ibc an IBC application."""
     from plurigrid.strategies.wasm.authoring import new_module
 
-    path = new_module(name, lang, folder or Path(name))
-    _out.print(f"{path}: new {lang} module; build it with `plurigrid module build {path}`", soft_wrap=True, markup=False)
+    path = new_module(name, lang, folder or Path(name), ibc)
+    kind = "IBC application" if ibc else "module"
+    _out.print(f"{path}: new {lang} {kind}; build it with `plurigrid module build {path}`", soft_wrap=True, markup=False)
 
 
 @module_app.command()

@@ -15,7 +15,7 @@ when the manifest names the same module.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -304,7 +304,7 @@ def _manifest(path: Path, manifest_path: Path | None) -> Manifest:
 
 
 def _slot(i: int, path: Path, manifest: Manifest, seed: int,
-          kv: dict[bytes, bytes] | None = None) -> tuple[ModuleSlot, CallResult]:
+          kv: MutableMapping[bytes, bytes] | None = None) -> tuple[ModuleSlot, CallResult]:
     """Participant i's fresh instance, and how its `init` call went."""
     instance = ModuleInstance(compile_module(path), manifest.capabilities, manifest.limits, kv=kv, seed=seed * 1_000_003 + i)
     return ModuleSlot(i, path, manifest, instance), instance.call("init", b'{"abi":1}')

@@ -9,6 +9,7 @@ one signature; the relayer gathers the others'.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -21,9 +22,11 @@ from plurigrid.ibc.messages import Authority, execute
 from plurigrid.ibc.packet import Packet, PacketKeeper, ack_log_key, commitment_key, receipt_key, sent_log_key
 from plurigrid.ibc.provable import ProvableMapping
 from plurigrid.ibc.transfer import Transfer
+from plurigrid.ibc.wasm_app import PORT_PREFIX, WasmApplication, code_key
 from plurigrid.state.ics23 import encode_commitment_proof
 from plurigrid.state.identity import Identity
 from plurigrid.state.store import Store
+from plurigrid.strategies.wasm.host import compile_module
 
 T = TypeVar("T")
 BLOCK_TIME_KEY = b"blocktime"
@@ -45,6 +48,8 @@ class LedgerEnd:
         self.packets = PacketKeeper(self.channels, log=self.view.side)
         self.transfer = Transfer(self.packets)
         self.times: dict[int, int] = {}
+        self.events: list[dict] = []  # what applications emitted during the message being executed
+        self._modules: dict[str, tuple[bytes, WasmApplication]] = {}  # port → (code hash, its module)
         if self.height == 0:
             self.commit()
 
@@ -69,11 +74,19 @@ class LedgerEnd:
     def signers(self) -> tuple[str, ...]:
         return self._signers
 
-    def application(self, port: str) -> Transfer:
-        """The application bound to `port` (its packets' callbacks)."""
-        if port != self.transfer.port:
+    def application(self, port: str) -> Transfer | WasmApplication:
+        """The application bound to `port`: the transfer application, or the module bound to `wasm.{name}`."""
+        if port == self.transfer.port:
+            return self.transfer
+        code = self.view.get(code_key(port[len(PORT_PREFIX):])) if port.startswith(PORT_PREFIX) else None
+        if code is None:
             raise IbcError("ErrInvalidPacket", f"no application is bound to port {port!r}")
-        return self.transfer
+        digest = hashlib.sha256(code).digest()
+        cached = self._modules.get(port)
+        if cached is None or cached[0] != digest:
+            cached = (digest, WasmApplication(self, port[len(PORT_PREFIX):], compile_module(code, port)))
+            self._modules[port] = cached
+        return cached[1]
 
     def execute(self, message: Callable[[], T]) -> T:
         """Runs one message in the block being built: all its writes, or (on an exception) none."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -117,39 +118,52 @@ def _conn_confirm(end: LedgerEnd, m: Message, _: Authority) -> dict:
     return {}
 
 
+# each channel step is the keeper's, then the port's application's callback (which may refuse it: then neither lands)
 def _chan_init(end: LedgerEnd, m: Message, _: Authority) -> dict:
-    ch = m["channel"]
-    return {"channel_id": end.channels.open_init(str(m["port_id"]), str(ch["ordering"]), tuple(ch["connection_hops"]),
-                                                 str(ch["counterparty"]["port_id"]), str(ch["version"]), end.now_ns)}
+    ch, port = m["channel"], str(m["port_id"])
+    app = end.application(port)
+    channel = end.channels.open_init(port, str(ch["ordering"]), tuple(ch["connection_hops"]), str(ch["counterparty"]["port_id"]),
+                                     str(ch["version"]), end.now_ns)
+    app.on_channel_open(channel, end.channels.channel(port, channel), None)
+    return {"channel_id": channel}
 
 
 def _chan_try(end: LedgerEnd, m: Message, _: Authority) -> dict:
-    ch = m["channel"]
+    ch, port = m["channel"], str(m["port_id"])
+    app = end.application(port)
     cp = ChannelCounterparty(str(ch["counterparty"]["port_id"]), str(ch["counterparty"]["channel_id"]))
-    return {"channel_id": end.channels.open_try(str(m["port_id"]), str(ch["ordering"]), tuple(ch["connection_hops"]), cp,
-                                                str(m["counterparty_version"]), str(ch["version"]), unb64(m["proof_init"]),
-                                                int(m["proof_height"]), end.now_ns)}
+    channel = end.channels.open_try(port, str(ch["ordering"]), tuple(ch["connection_hops"]), cp, str(m["counterparty_version"]),
+                                    str(ch["version"]), unb64(m["proof_init"]), int(m["proof_height"]), end.now_ns)
+    app.on_channel_open(channel, end.channels.channel(port, channel), str(m["counterparty_version"]))
+    return {"channel_id": channel}
 
 
 def _chan_ack(end: LedgerEnd, m: Message, _: Authority) -> dict:
-    end.channels.open_ack(str(m["port_id"]), str(m["channel_id"]), str(m["counterparty_version"]),
-                          str(m["counterparty_channel_id"]), unb64(m["proof_try"]), int(m["proof_height"]), end.now_ns)
+    port, channel = str(m["port_id"]), str(m["channel_id"])
+    end.channels.open_ack(port, channel, str(m["counterparty_version"]), str(m["counterparty_channel_id"]),
+                          unb64(m["proof_try"]), int(m["proof_height"]), end.now_ns)
+    end.application(port).on_channel_connect(channel, end.channels.channel(port, channel), str(m["counterparty_version"]))
     return {}
 
 
 def _chan_confirm(end: LedgerEnd, m: Message, _: Authority) -> dict:
-    end.channels.open_confirm(str(m["port_id"]), str(m["channel_id"]), unb64(m["proof_ack"]), int(m["proof_height"]), end.now_ns)
+    port, channel = str(m["port_id"]), str(m["channel_id"])
+    end.channels.open_confirm(port, channel, unb64(m["proof_ack"]), int(m["proof_height"]), end.now_ns)
+    end.application(port).on_channel_connect(channel, end.channels.channel(port, channel), None)
     return {}
 
 
 def _chan_close_init(end: LedgerEnd, m: Message, _: Authority) -> dict:
-    end.channels.close_init(str(m["port_id"]), str(m["channel_id"]), end.now_ns)
+    port, channel = str(m["port_id"]), str(m["channel_id"])
+    end.channels.close_init(port, channel, end.now_ns)
+    end.application(port).on_channel_close(channel, end.channels.channel(port, channel), True)
     return {}
 
 
 def _chan_close_confirm(end: LedgerEnd, m: Message, _: Authority) -> dict:
-    end.channels.close_confirm(str(m["port_id"]), str(m["channel_id"]), unb64(m["proof_init"]), int(m["proof_height"]),
-                               end.now_ns)
+    port, channel = str(m["port_id"]), str(m["channel_id"])
+    end.channels.close_confirm(port, channel, unb64(m["proof_init"]), int(m["proof_height"]), end.now_ns)
+    end.application(port).on_channel_close(channel, end.channels.channel(port, channel), False)
     return {}
 
 
@@ -199,6 +213,28 @@ def _issue(end: LedgerEnd, m: Message, may_act_for: Authority) -> dict:
     return {}
 
 
+def _bind_module(end: LedgerEnd, m: Message, _: Authority) -> dict:
+    """Binds an IBC-capable WASM module to port `wasm.{name}` (its code kept in the store, so every member runs it)."""
+    from plurigrid.ibc.wasm_app import PORT_PREFIX, code_key
+    from plurigrid.strategies.wasm.host import IBC_EXPORTS, ModuleError, compile_module
+
+    name, code = str(m["name"]), unb64(m["wasm_byte_code"])
+    if not MODULE_NAME.fullmatch(name):
+        raise IbcError("ErrInvalidRequest", f"module name {name!r}: expected lowercase letters, digits and '-'")
+    if code_key(name) in end.view:
+        raise IbcError("ErrInvalidRequest", f"port {PORT_PREFIX}{name} is already bound")
+    try:
+        compiled = compile_module(code, f"{PORT_PREFIX}{name}")
+    except ModuleError as err:
+        raise IbcError("ErrInvalidRequest", str(err)) from None
+    missing = [e for e in IBC_EXPORTS if e not in compiled.exports]
+    if missing:
+        raise IbcError("ErrInvalidRequest", f"{name}: not an IBC module (missing {', '.join(missing)})")
+    end.view[code_key(name)] = code
+    end.application(PORT_PREFIX + name)  # instantiates it: a module that cannot start is refused here
+    return {"port_id": PORT_PREFIX + name, "code_hash": compiled.sha256}
+
+
 HANDLERS: dict[str, Callable[[LedgerEnd, Message, Authority], dict]] = {
     "MsgCreateClient": _create_client, "MsgUpdateClient": _update_client,
     "MsgConnectionOpenInit": _conn_init, "MsgConnectionOpenTry": _conn_try, "MsgConnectionOpenAck": _conn_ack,
@@ -207,8 +243,9 @@ HANDLERS: dict[str, Callable[[LedgerEnd, Message, Authority], dict]] = {
     "MsgChannelOpenConfirm": _chan_confirm, "MsgChannelCloseInit": _chan_close_init,
     "MsgChannelCloseConfirm": _chan_close_confirm,
     "MsgRecvPacket": _recv, "MsgAcknowledgement": _ack, "MsgTimeout": _timeout,
-    "MsgTransfer": _transfer, "MsgIssue": _issue,
+    "MsgTransfer": _transfer, "MsgIssue": _issue, "MsgBindModule": _bind_module,
 }
+MODULE_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
 
 def execute(end: LedgerEnd, message: object, may_act_for: Authority) -> dict:
@@ -220,8 +257,11 @@ def execute(end: LedgerEnd, message: object, may_act_for: Authority) -> dict:
         handler = HANDLERS[message["@type"]]
         with end.view.atomic():
             try:
-                return {"code": "ok", **handler(end, message, may_act_for)}
+                result = {"code": "ok", **handler(end, message, may_act_for)}
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 raise IbcError("ErrInvalidRequest", f"{message['@type']}: malformed ({err.__class__.__name__}: {err})") from None
+        return result | ({"events": end.events[:]} if end.events else {})
     except IbcError as err:
         return {"code": err.code, "log": str(err)}
+    finally:
+        end.events.clear()

@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from plurigrid.ibc.channel import ChannelEnd
 from plurigrid.ibc.client import canonical
 from plurigrid.ibc.errors import IbcError
 from plurigrid.ibc.packet import Packet, PacketKeeper
 
 PORT = "transfer"
+VERSION = "ics20-1"
 SUCCESS_ACK = canonical({"result": "AQ=="})
 
 
@@ -73,6 +75,18 @@ class Transfer:
     def __init__(self, packets: PacketKeeper) -> None:
         self.packets = packets
         self.store = packets.store
+
+    # ---------------------------------------------------------------- channel callbacks: ICS-20's one version
+    def on_channel_open(self, channel: str, end: ChannelEnd, counterparty_version: str | None) -> None:
+        for version in (end.version, counterparty_version or VERSION):
+            if version != VERSION:
+                raise IbcError("ErrInvalidVersion", f"transfer channels speak {VERSION!r}, not {version!r}")
+
+    def on_channel_connect(self, channel: str, end: ChannelEnd, counterparty_version: str | None) -> None:
+        self.on_channel_open(channel, end, counterparty_version)
+
+    def on_channel_close(self, channel: str, end: ChannelEnd, initiated_here: bool) -> None:
+        return None  # ibc-go's transfer refuses a user's close of a channel; here closing is the operators' decision
 
     def balance(self, account: str, denom: str) -> int:
         return int(self.store.get(balance_key(account, denom), b"0"))

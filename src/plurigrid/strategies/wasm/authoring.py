@@ -23,9 +23,11 @@ from pathlib import Path
 import wasmtime
 
 from plurigrid.errors import PlurigridError
+from plurigrid.strategies.wasm.host import IBC_EXPORTS
 from plurigrid.strategies.wasm.manifest import ManifestError, parse_manifest
 
 LANGUAGES = ("c", "wat", "assemblyscript", "rust")
+IBC_LANGUAGES = ("c",)
 REQUIRED_EXPORTS = ("memory", "alloc", "decide")
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -43,12 +45,15 @@ class AuthoringError(PlurigridError):
     """A module project that cannot be created or built; the message is one line for people."""
 
 
-def new_module(name: str, lang: str, dest: Path) -> Path:
+def new_module(name: str, lang: str, dest: Path, ibc: bool = False) -> Path:
     """Writes a template project for module `name` in language `lang` into `dest` and returns `dest`.
 
     The template is a working self-consumption strategy (battery stores own PV surplus, covers own
-    deficit, trades truthfully) with a manifest granting no capabilities; it builds as is.
+    deficit, trades truthfully) with a manifest granting no capabilities; it builds as is. With `ibc`,
+    it is an IBC application instead (a ping counter answering the six ibc_* entry points), granted `kv`.
     """
+    if ibc and lang not in IBC_LANGUAGES:
+        raise AuthoringError(f"--ibc: the IBC template is written in {', '.join(IBC_LANGUAGES)}, not {lang!r}")
     if lang not in LANGUAGES:
         raise AuthoringError(f"unknown module language {lang!r}: expected one of {', '.join(LANGUAGES)}")
     if not _NAME.fullmatch(name):
@@ -56,13 +61,16 @@ def new_module(name: str, lang: str, dest: Path) -> Path:
                              "starting with a letter")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise AuthoringError(f"{dest} already exists and is not empty: choose a new folder")
-    sources = _TEMPLATES / lang
+    sources = _TEMPLATES / (f"{lang}-ibc" if ibc else lang)
     files = [(path, path.relative_to(sources)) for path in sorted(sources.rglob("*")) if path.is_file()]
     files.append((_TEMPLATES / "module.toml", Path(f"{name}.toml")))
     for source, relative in files:
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source.read_text().replace("{{name}}", name))
+        text = source.read_text().replace("{{name}}", name)
+        if ibc and relative.suffix == ".toml":
+            text = text.replace("capabilities = []", 'capabilities = ["kv"]')
+        target.write_text(text)
     return dest
 
 
@@ -159,10 +167,11 @@ def _check_exports(wasm: bytes, src_dir: Path) -> None:
     except wasmtime.WasmtimeError as err:
         raise AuthoringError(f"{src_dir}: the toolchain wrote an invalid module: {_first_error(str(err))}") from None
     exports = {export.name for export in module.exports}
-    missing = [name for name in REQUIRED_EXPORTS if name not in exports]
+    required = ("memory", "alloc", *IBC_EXPORTS) if exports & set(IBC_EXPORTS) else REQUIRED_EXPORTS
+    missing = [name for name in required if name not in exports]
     if missing:
         raise AuthoringError(f"{src_dir}: the built module does not export {', '.join(missing)} "
-                             f"(ABI 1 needs {', '.join(REQUIRED_EXPORTS)})")
+                             f"({'an IBC module' if required != REQUIRED_EXPORTS else 'ABI 1'} needs {', '.join(required)})")
 
 
 def _first_error(output: str) -> str:

@@ -31,7 +31,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, cast
@@ -57,7 +57,11 @@ from plurigrid.strategies.wasm.manifest import Limits
 ALLOC_SIGNATURE = "(i32) -> (i32)"
 HANDLER_SIGNATURE = "(i32, i32) -> (i64)"
 LIFECYCLE_EXPORTS: tuple[str, ...] = ("init", "on_event", "on_offline", "on_online")
-HANDLERS: tuple[str, ...] = ("decide", *LIFECYCLE_EXPORTS)
+# an IBC application module (docs/modules.md, "IBC entry points") exports all six, in CosmWasm's shapes, and may
+# export `reply` for its sub-messages; it need not export `decide`
+IBC_EXPORTS: tuple[str, ...] = ("ibc_channel_open", "ibc_channel_connect", "ibc_channel_close", "ibc_packet_receive",
+                                "ibc_packet_ack", "ibc_packet_timeout")
+HANDLERS: tuple[str, ...] = ("decide", *LIFECYCLE_EXPORTS, *IBC_EXPORTS, "reply")
 DECISION_NUMBERS: frozenset[str] = frozenset(
     {"battery_kw", "ev_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh"})
 DECISION_FLAGS: frozenset[str] = frozenset({"trade"})
@@ -202,9 +206,11 @@ class CompiledModule:
         problems = []
         if self.exports.get("memory") != "memory":
             problems.append("missing export 'memory' (its linear memory)")
-        for name, expected in (("alloc", ALLOC_SIGNATURE), ("decide", HANDLER_SIGNATURE)):
+        ibc = any(name in self.exports for name in IBC_EXPORTS)
+        for name, expected in (("alloc", ALLOC_SIGNATURE), *((n, HANDLER_SIGNATURE) for n in (IBC_EXPORTS if ibc else ("decide",)))):
             if name not in self.exports:
-                problems.append(f"missing export '{name}' {expected}")
+                problems.append(f"missing export '{name}' {expected}" + (" (an IBC module exports all six ibc_* entry points)"
+                                                                         if ibc and name != "alloc" else ""))
         for name, expected in (("alloc", ALLOC_SIGNATURE),) + tuple((h, HANDLER_SIGNATURE) for h in HANDLERS):
             got = self.exports.get(name)
             if got is not None and got != expected:
@@ -307,17 +313,15 @@ class ModuleInstance:
     """
 
     def __init__(self, compiled: CompiledModule, grants: Iterable[str] = (), limits: Limits = Limits(),
-                 kv: dict[bytes, bytes] | None = None, *, seed: int = 0, deadline_ms: float | None = None) -> None:
+                 kv: MutableMapping[bytes, bytes] | None = None, *, seed: int = 0, deadline_ms: float | None = None) -> None:
         self.compiled, self.name, self.limits = compiled, compiled.name, limits
         self.deadline_ms = limits.deadline_ms if deadline_ms is None else deadline_ms
         self.grants = tuple(dict.fromkeys(grants))
         problems = grant_problems(self.grants) + check_imports(compiled.imports, self.grants) + compiled.abi_problems()
         if problems:
             raise ModuleError(f"{self.name}: {'; '.join(problems)}")
-        self.kv: dict[bytes, bytes] = {} if kv is None else kv
-        self._kv_bytes = sum(len(k) + len(v) for k, v in self.kv.items())
-        if self._kv_bytes > KV_CAP_BYTES:
-            raise ValueError(f"{self.name}: kv holds {self._kv_bytes} bytes, more than the cap of {KV_CAP_BYTES}")
+        self.kv: MutableMapping[bytes, bytes] = {} if kv is None else kv
+        self.kv_changed()
         self.context = HostContext()
         self._memory: wasmtime.Memory | None = None
         self._random = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x77617369])))
@@ -344,13 +348,19 @@ class ModuleInstance:
         self._memory_ref = ctypes.addressof(self._memory._memory)
         self._handler_refs = {name: ctypes.addressof(f._func) for name, f in self._funcs.items() if name != "alloc"}
         self._alloc_ref = ctypes.addressof(self._funcs["alloc"]._func)
-        self._decide_ref = self._handler_refs["decide"]
+        self._decide_ref = self._handler_refs.get("decide", 0)  # 0: an IBC module without a strategy
         self._raw = (_ffi.wasmtime_val_raw * 2)()  # arguments in, results out
         self._raw_ref = ctypes.addressof(self._raw)
         self._arg0, self._arg1 = self._raw[0], self._raw[1]  # views of the two slots (indexing makes a new one)
         self._trap = ctypes.c_void_p()
         self._trap_ref = ctypes.addressof(self._trap)
         self._fuel_limit, self._output_cap = limits.fuel, limits.output_bytes
+
+    def kv_changed(self) -> None:
+        """Re-reads the kv store's size after its owner changed it (e.g. a ledger rolled a failed message back)."""
+        self._kv_bytes = sum(len(k) + len(v) for k, v in self.kv.items())
+        if self._kv_bytes > KV_CAP_BYTES:
+            raise ValueError(f"{self.name}: kv holds {self._kv_bytes} bytes, more than the cap of {KV_CAP_BYTES}")
 
     def _instantiate(self, linker: wasmtime.Linker) -> wasmtime.Instance:
         try:

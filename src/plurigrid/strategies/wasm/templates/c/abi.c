@@ -131,8 +131,36 @@ void out_bool(const char *key, int value) {
     put_text(value ? "true" : "false");
 }
 
+long long out_done(void) {
+    return (long long)((unsigned long long)(unsigned long)out << 32 | (unsigned)out_len);
+}
+
 long long out_end(void) {
     if (out_len == 0) put_char('{');
     put_char('}');
-    return (long long)((unsigned long long)(unsigned long)out << 32 | (unsigned)out_len);
+    return out_done();
+}
+
+void out_raw(const char *text) {
+    put_text(text);
+}
+
+void out_uint(unsigned long long value) {
+    char digits[24];
+    int n = 0;
+    do { digits[n++] = (char)('0' + value % 10); value /= 10; } while (value);
+    while (n) put_char(digits[--n]);
+}
+
+void out_base64(const char *data, int len) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < len; i += 3) {
+        unsigned bits = (unsigned char)data[i] << 16;
+        if (i + 1 < len) bits |= (unsigned char)data[i + 1] << 8;
+        if (i + 2 < len) bits |= (unsigned char)data[i + 2];
+        put_char(alphabet[bits >> 18 & 63]);
+        put_char(alphabet[bits >> 12 & 63]);
+        put_char(i + 1 < len ? alphabet[bits >> 6 & 63] : '=');
+        put_char(i + 2 < len ? alphabet[bits & 63] : '=');
+    }
 }

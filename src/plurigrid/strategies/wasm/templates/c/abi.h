@@ -37,4 +37,11 @@ void out_number(const char *key, double value);
 void out_bool(const char *key, int value);
 long long out_end(void);
 
+/* Free-form output (IBC entry points answer nested JSON): out_begin(), then out_raw for JSON text,
+ * out_uint for a whole number and out_base64 for bytes as base64, then out_done() returns it as is. */
+void out_raw(const char *text);
+void out_uint(unsigned long long value);
+void out_base64(const char *data, int len);
+long long out_done(void);
+
 #endif
