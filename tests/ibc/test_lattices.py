@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,80 +27,25 @@ from plurigrid.ibc.relayer import Relayer, Side, client_height, find_path
 from plurigrid.ibc.remote import RemoteChain
 from plurigrid.ibc.transfer import PORT, escrow_account
 from plurigrid.lattice.genesis import Genesis, Member
-from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.state.identity import Identity
 from plurigrid.state.store import Store
 from tests.cli.test_cli import plurigrid
+from tests.ibc.lattices import Lattice, two_lattices
 from tests.lattice.test_transport import require_nats_server
 
-PIDS = ["kiosk", "genset", "hh-n1", "hh-n2", "hh-n3", "hh-s1", "hh-s2", "hh-s3"]
-HOSTED = [PIDS[:3], PIDS[3:5], PIDS[5:]]  # three members, each speaking for its own participants
 MINTED = 1_000_000
 TRANSFERS, PER_BLOCK = 1000, 20
 SEED = 11
-
-
-@dataclass
-class Lattice:
-    name: str
-    folder: Path
-    genesis: Genesis
-    configs: list[Path]
-    process: subprocess.Popen
-    chain: RemoteChain | None = None
-
-    def member(self, participant: str) -> str:
-        return next(m.did for m in self.genesis.members if participant in m.participants)
-
-
-def _lattice(root: Path, name: str, seed: int, urls: list[str]) -> Lattice:
-    folder = root / name
-    members, configs = [], []
-    for i, pids in enumerate(HOSTED):
-        key = bytes([seed + i]) * 32
-        (folder / f"n{i}").mkdir(parents=True)
-        (folder / f"n{i}" / "identity.key").write_bytes(key)
-        members.append(Member(f"n{i}", Identity.from_seed(key).did, tuple(pids)))
-        configs.append(folder / f"n{i}.toml")
-        configs[-1].write_text(f'[node]\nname = "n{i}"\ndata_dir = "n{i}"\nparticipants = {json.dumps(pids)}\n'
-                               f'[transport]\nservers = {json.dumps(urls)}\n[ibc]\nchain_id = "{name}"\n')
-    genesis = Genesis("offgrid-battery-sharing", tuple(members), close_after_s=5.0)
-    genesis.save(folder / "genesis.json")
-    args = [a for c in configs for a in ("--config", str(c))]
-    process = subprocess.Popen([sys.executable, "-m", "plurigrid.cli.main", "node", *args, "--intervals", "1"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return Lattice(name, folder, genesis, configs, process)
-
-
-def _connect(lattice: Lattice, urls: list[str], wait_s: float = 90.0) -> RemoteChain:
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return RemoteChain(urls, lattice.genesis, timeout_s=5.0)
-        except ConnectionError:
-            assert lattice.process.poll() is None, lattice.process.stderr.read() if lattice.process.stderr else ""
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
 def grids(tmp_path_factory):
     require_nats_server()
     root = tmp_path_factory.mktemp("lattices")
-    with NatsCluster(1) as cluster:
-        a, b = _lattice(root, "grid-a", 10, cluster.urls), _lattice(root, "grid-b", 50, cluster.urls)
-        try:
-            a.chain, b.chain = _connect(a, cluster.urls), _connect(b, cluster.urls)
-            for lattice, holder in ((a, "kiosk"), (b, "hh-s1")):
-                assert lattice.chain.submit([msg.issue(holder, "credit", MINTED)], lattice.member(holder)) == [{"code": "ok"}]
-            yield a, b, root
-        finally:
-            for lattice in (a, b):
-                if lattice.chain is not None:
-                    lattice.chain.close()
-                lattice.process.send_signal(signal.SIGTERM)
-                lattice.process.wait(timeout=30)
+    with two_lattices(root) as (a, b):
+        for lattice, holder in ((a, "kiosk"), (b, "hh-s1")):
+            assert lattice.chain.submit([msg.issue(holder, "credit", MINTED)], lattice.member(holder)) == [{"code": "ok"}]
+        yield a, b, root
 
 
 class RelayerProcess:

@@ -193,7 +193,7 @@ def _one(chain: Chain, message: dict) -> dict:
     return result
 
 
-def _updated(source: Chain, target: Chain, client: str) -> int:
+def bring_up_to_date(source: Chain, target: Chain, client: str) -> int:
     """Brings `target`'s client of `source` to `source`'s latest height (its own block); returns that height."""
     latest = client_height(target, client)
     if source.height > latest:
@@ -216,29 +216,29 @@ def open_path(a: Chain, b: Chain, ordering: str = UNORDERED, port: str = PORT, v
     client_a, client_b = create_client(a, b), create_client(b, a)
     conn_a = str(_one(a, {"@type": "MsgConnectionOpenInit", "client_id": client_a,
                           "counterparty": {"client_id": client_b}})["connection_id"])
-    h = _updated(a, b, client_b)
+    h = bring_up_to_date(a, b, client_b)
     conn_b = str(_one(b, {"@type": "MsgConnectionOpenTry", "client_id": client_b,
                           "counterparty": {"client_id": client_a, "connection_id": conn_a},
                           "counterparty_versions": [DEFAULT_VERSION], "proof_init": msg.b64(a.prove(connection_key(conn_a), h)),
                           "proof_height": h})["connection_id"])
-    h = _updated(b, a, client_a)
+    h = bring_up_to_date(b, a, client_a)
     version_b = json.loads(b.read(connection_key(conn_b), h) or b"{}")["versions"][0]
     _one(a, {"@type": "MsgConnectionOpenAck", "connection_id": conn_a, "counterparty_connection_id": conn_b,
              "version": version_b, "proof_try": msg.b64(b.prove(connection_key(conn_b), h)), "proof_height": h})
-    h = _updated(a, b, client_b)
+    h = bring_up_to_date(a, b, client_b)
     _one(b, {"@type": "MsgConnectionOpenConfirm", "connection_id": conn_b, "proof_ack": msg.b64(a.prove(connection_key(conn_a), h)),
              "proof_height": h})
     ch_a = str(_one(a, {"@type": "MsgChannelOpenInit", "port_id": port, "channel": {
         "ordering": ordering, "connection_hops": [conn_a], "counterparty": {"port_id": port}, "version": version}})["channel_id"])
-    h = _updated(a, b, client_b)
+    h = bring_up_to_date(a, b, client_b)
     ch_b = str(_one(b, {"@type": "MsgChannelOpenTry", "port_id": port, "channel": {
         "ordering": ordering, "connection_hops": [conn_b], "counterparty": {"port_id": port, "channel_id": ch_a},
         "version": version}, "counterparty_version": version, "proof_init": msg.b64(a.prove(channel_key(port, ch_a), h)),
         "proof_height": h})["channel_id"])
-    h = _updated(b, a, client_a)
+    h = bring_up_to_date(b, a, client_a)
     _one(a, {"@type": "MsgChannelOpenAck", "port_id": port, "channel_id": ch_a, "counterparty_version": version,
              "counterparty_channel_id": ch_b, "proof_try": msg.b64(b.prove(channel_key(port, ch_b), h)), "proof_height": h})
-    h = _updated(a, b, client_b)
+    h = bring_up_to_date(a, b, client_b)
     _one(b, {"@type": "MsgChannelOpenConfirm", "port_id": port, "channel_id": ch_b,
              "proof_ack": msg.b64(a.prove(channel_key(port, ch_a), h)), "proof_height": h})
     return Side(a, client_a, ch_a, port), Side(b, client_b, ch_b, port)
