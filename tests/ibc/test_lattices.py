@@ -104,7 +104,9 @@ def test_credits_cross_two_lattices_through_relayer_kills_and_timeouts(grids) ->
     rng = random.Random(SEED)
     holders = {id(a): "kiosk", id(b): "hh-s1"}
     sent = timeouts_planned = 0
+    rounds = 0
     while sent < TRANSFERS:
+        rounds += 1
         away = relayer.process.poll() is not None
         batches: dict[int, list] = {id(a): [], id(b): []}
         for _ in range(PER_BLOCK):
@@ -135,7 +137,7 @@ def test_credits_cross_two_lattices_through_relayer_kills_and_timeouts(grids) ->
             a.chain.submit([])
             b.chain.submit([])
             relayer.start()
-        elif rng.random() < 0.3:
+        elif rounds % 3 == 1:
             relayer.kill_mid_flight(rng)
     def in_flight() -> bool:
         return bool(a.chain.packet_commitments(PORT, side_a.channel) or b.chain.packet_commitments(PORT, side_b.channel))
@@ -150,7 +152,7 @@ def test_credits_cross_two_lattices_through_relayer_kills_and_timeouts(grids) ->
     assert bal_b.get((escrow_b, "credit"), 0) == sum(v for (_, d), v in bal_a.items() if d == voucher_on_a) > 0
     assert sum(v for (_, d), v in bal_a.items() if d == "credit") == MINTED
     assert sum(v for (_, d), v in bal_b.items() if d == "credit") == MINTED
-    assert relayer.kills >= 8 and timeouts_planned >= 10, (relayer.kills, timeouts_planned)
+    assert relayer.kills >= 10 and timeouts_planned >= 10, (relayer.kills, timeouts_planned)
     # timed-out packets were never received: on each side, receipts + timeouts = packets sent
     for src, dst, s_src, s_dst in ((a, b, side_a, side_b), (b, a, side_b, side_a)):
         sequences = list(range(1, int(src.chain.read(sequence_key("nextSequenceSend", PORT, s_src.channel)) or b"1")))
