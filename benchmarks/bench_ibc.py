@@ -47,7 +47,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="transfers per block in part 3")
     args = parser.parse_args()
     in_process(args.transfers)
-    over_nats(args.lattice_transfers, args.batch)
+    if args.lattice_transfers:
+        over_nats(args.lattice_transfers, args.batch)
 
 
 def in_process(transfers: int) -> None:

@@ -242,9 +242,10 @@ class LightClientModule:
         latest = max(header.height, state.latest_height)
         if header.height > state.latest_height:
             self._put_client(client_id, replace(state, latest_height=header.height))
-        for height in heights:
-            if height != latest and self.consensus_state(client_id, height).timestamp_ns + state.trusting_period_ns <= now_ns:
-                del self.store[consensus_state_key(client_id, height)]
+        for height in heights:  # oldest first; times rise with heights, so the first unexpired one ends the pruning
+            if height == latest or self.consensus_state(client_id, height).timestamp_ns + state.trusting_period_ns > now_ns:
+                break
+            del self.store[consensus_state_key(client_id, height)]
         return [header.height]
 
     def verify_membership(self, client_id: str, height: int, proof: bytes, key: bytes, value: bytes, now_ns: int) -> None:
