@@ -162,10 +162,85 @@ def test_update_client(name: str) -> None:
         assert (keeper.module.status(cid, NOW) == FROZEN) == frozen
 
 
+# ---------------------------------------------------------------- TestRecoverClient
+
+
+def _recover_pair() -> tuple[ClientKeeper, str, str]:
+    """A frozen subject (latest height 5) and an Active substitute of the same chain at height 10."""
+    keeper, subject = fresh()
+    keeper.update_client(subject, header(5), NOW)
+    keeper.module.update_state_on_misbehaviour(subject)
+    substitute = keeper.create_client(CLIENT_TYPE, ClientState(CHAIN, TRUSTING_NS, 10),
+                                      ConsensusState(T0 + 10 * HOUR_NS, "33" * 32, DIDS), NOW)
+    return keeper, subject, substitute
+
+
+def _subject_active(keeper: ClientKeeper, subject: str, substitute: str) -> tuple[str, str]:
+    keeper.module._put_client(subject, ClientState(CHAIN, TRUSTING_NS, 5))  # unfrozen
+    return subject, substitute
+
+
+def _equal_heights(keeper: ClientKeeper, subject: str, substitute: str) -> tuple[str, str]:
+    keeper.module._put_client(subject, ClientState(CHAIN, TRUSTING_NS, 10, frozen_height=1))
+    return subject, substitute
+
+
+def _subject_higher(keeper: ClientKeeper, subject: str, substitute: str) -> tuple[str, str]:
+    keeper.module._put_client(subject, ClientState(CHAIN, TRUSTING_NS, 11, frozen_height=1))
+    return subject, substitute
+
+
+def _substitute_frozen(keeper: ClientKeeper, subject: str, substitute: str) -> tuple[str, str]:
+    keeper.module.update_state_on_misbehaviour(substitute)
+    return subject, substitute
+
+
+def _other_chain(keeper: ClientKeeper, subject: str, substitute: str) -> tuple[str, str]:
+    keeper.module._put_client(substitute, ClientState("grid-z", TRUSTING_NS, 10))
+    return subject, substitute
+
+
+RECOVER: dict[str, tuple[Callable[[ClientKeeper, str, str], tuple[str, str]], str | None]] = {
+    "success": (lambda k, s, t: (s, t), None),
+    "subject client does not exist": (lambda k, s, t: ("plurigrid-100", t), "ErrClientNotFound"),
+    "subject is Active": (_subject_active, "ErrInvalidRecoveryClient"),
+    "substitute client does not exist": (lambda k, s, t: (s, "plurigrid-100"), "ErrClientNotActive"),
+    "subject and substitute have equal latest height": (_equal_heights, "ErrInvalidHeight"),
+    "subject height is greater than substitute height": (_subject_higher, "ErrInvalidHeight"),
+    "substitute is frozen": (_substitute_frozen, "ErrClientNotActive"),
+    # ibc-go compares the two clients' trust levels; a Plurigrid client has one, so the chain it tracks stands in
+    "light client module RecoverClient fails, substitute client trust level doesn't match subject client trust level":
+        (_other_chain, "ErrInvalidSubstitute"),
+}
+
+
+@pytest.mark.parametrize("name", RECOVER)
+def test_recover_client(name: str) -> None:
+    keeper, subject, substitute = _recover_pair()
+    setup, error = RECOVER[name]
+    subject, substitute = setup(keeper, subject, substitute)
+    before = dict(keeper.store)
+    if error is not None:
+        with pytest.raises(IbcError) as err:
+            keeper.recover_client(subject, substitute, NOW)
+        assert err.value.code == error
+        assert keeper.store == before
+        return
+    keeper.recover_client(subject, substitute, NOW)
+    assert keeper.status(subject, NOW) == ACTIVE and keeper.module.latest_height(subject) == 10
+    assert keeper.module.consensus_state(subject, 10).root == "33" * 32
+    assert keeper.update_client(subject, header(12, trusted=10), NOW) == "updated"  # trusted again from the new state
+
+
 NOT_APPLICABLE = {
     "success: 07-tendermint client type supported": "a Plurigrid node tracks Plurigrid ledgers only (client type plurigrid)",
     "success: 06-solomachine client type supported": "as above: no solo machine client",
     "failure: 07-tendermint client status is not active": "run as 'failure: plurigrid client status is not active'",
+    # TestRecoverClient's ninth case
+    "success, subject and substitute use different revision number": "Plurigrid heights have no revision number",
+    # TestUpgradeClient (4): a chain upgrade plan and its committed upgraded client; a lattice changes its signer set
+    # through signed headers instead (test_signer_set_changes_only_through_the_trusted_set)
+    "TestUpgradeClient": "no upgrade plans: signer sets change through headers the trusted set signed",
 }
 
 
@@ -176,6 +251,10 @@ def test_the_checklists_02_client_cases_are_all_run_or_explained(testdata: Path)
     names = {n.strip('"') for line in listed for n in re.findall(r'"([^"]+)"', line)}
     assert len(names) == 13
     assert names <= set(CREATE) | set(UPDATE) | set(NOT_APPLICABLE), names - set(CREATE) - set(UPDATE) - set(NOT_APPLICABLE)
+    # the recovery and upgrade cases the checklist names in prose
+    prose = section.split("`TestUpgradeClient`")[1]
+    assert {"subject is Active", "substitute is frozen"} <= set(re.findall(r'"([^"]+)"', prose)) <= set(RECOVER)
+    assert "trust-level mismatch" in prose and "trust level doesn't match" in next(n for n in RECOVER if "trust level" in n)
 
 
 # ---------------------------------------------------------------- signer sets, misbehaviour, expiry

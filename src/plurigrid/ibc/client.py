@@ -248,6 +248,19 @@ class LightClientModule:
             del self.store[consensus_state_key(client_id, height)]
         return [header.height]
 
+    def recover_client(self, subject_id: str, substitute_id: str) -> None:
+        """Makes the subject (frozen or expired) trust what the substitute trusts: its latest consensus state, height
+        and trusting period. The substitute must track the same chain (a Plurigrid client's one trust setting; ibc-go
+        compares the trust level and the rest of the client state)."""
+        subject, substitute = self.client_state(subject_id), self.client_state(substitute_id)
+        if subject.chain_id != substitute.chain_id:
+            raise IbcError("ErrInvalidSubstitute", f"the substitute tracks {substitute.chain_id!r}, the subject "
+                           f"{subject.chain_id!r}")
+        height = substitute.latest_height
+        self._put_consensus(subject_id, height, self.consensus_state(substitute_id, height))
+        self._put_client(subject_id, replace(subject, latest_height=height, frozen_height=0,
+                                             trusting_period_ns=substitute.trusting_period_ns))
+
     def verify_membership(self, client_id: str, height: int, proof: bytes, key: bytes, value: bytes, now_ns: int) -> None:
         """Raises ErrInvalidProof unless `proof` (ICS-23, JMT) shows key -> value under the root at `height`."""
         root = self._root_for_proof(client_id, height, now_ns)

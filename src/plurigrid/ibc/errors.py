@@ -16,7 +16,8 @@ CODES = frozenset({
     "ErrConnectionNotFound", "ErrInvalidConnectionState", "ErrInvalidVersion", "ErrVersionNegotiationFailed",
     "ErrChannelNotFound", "ErrInvalidChannelState", "ErrInvalidPacket", "ErrTimeoutElapsed", "ErrTimeoutNotReached",
     "ErrSequenceSendNotFound", "ErrSequenceReceiveNotFound", "ErrSequenceAckNotFound", "ErrPacketSequenceOutOfOrder",
-    "ErrNoOpMsg", "ErrPacketReceived", "ErrAcknowledgementExists", "ErrInvalidAcknowledgement",
+    "ErrNoOpMsg", "ErrInvalidRecoveryClient", "ErrInvalidSubstitute",
+    "ErrPacketReceived", "ErrAcknowledgementExists", "ErrInvalidAcknowledgement",
     "ErrUnauthorized", "ErrInvalidRequest",  # cosmos-sdk's, for messages: a signer who may not, a message not understood
 })
 

@@ -64,3 +64,17 @@ class ClientKeeper:
             raise IbcError("ErrInvalidHeader", "the two headers agree: no misbehaviour")
         self.module.update_state(client_id, message, now_ns)
         return "updated"
+
+    def recover_client(self, subject_id: str, substitute_id: str, now_ns: int) -> None:
+        """RecoverClient, as ibc-go's keeper (a governance action there, an operator's here): a subject that is not
+        Active takes over the state of an Active substitute client of the same chain with a higher latest height."""
+        if self.status(subject_id, now_ns) == ACTIVE:
+            raise IbcError("ErrInvalidRecoveryClient", f"cannot recover {subject_id}: it is Active")
+        status = self.status(substitute_id, now_ns)
+        if status != ACTIVE:
+            raise IbcError("ErrClientNotActive", f"substitute {substitute_id} is {status}, not Active")
+        subject_height, substitute_height = self.module.latest_height(subject_id), self.module.latest_height(substitute_id)
+        if subject_height >= substitute_height:
+            raise IbcError("ErrInvalidHeight", f"the subject's latest height {subject_height} is not below the "
+                           f"substitute's {substitute_height}")
+        self.module.recover_client(subject_id, substitute_id)
