@@ -23,7 +23,7 @@ from plurigrid.ibc import messages as msg
 from plurigrid.ibc.channel import sequence_key
 from plurigrid.ibc.client import Header
 from plurigrid.ibc.packet import commitment_key
-from plurigrid.ibc.relayer import Relayer, Side, client_height, find_path
+from plurigrid.ibc.relayer import Relayer, Side, client_height, find_path, open_path
 from plurigrid.ibc.remote import RemoteChain
 from plurigrid.ibc.transfer import PORT, escrow_account
 from plurigrid.lattice.genesis import Genesis, Member
@@ -171,14 +171,14 @@ def test_credits_cross_two_lattices_through_relayer_kills_and_timeouts(grids) ->
         assert roots == {status["root"]}
 
 
+def _path(a: Lattice, b: Lattice) -> tuple[Side, Side]:
+    """The transfer channel the relayer opened, or (a test run alone) one opened as the relayer would."""
+    return find_path(a.chain, b.chain) or open_path(a.chain, b.chain)
+
+
 def test_forgeries_replays_thin_headers_and_strangers_are_refused(grids) -> None:
     a, b, _ = grids
-    path = find_path(a.chain, b.chain)
-    if path is None:  # run alone: open the channel as the relayer would
-        from plurigrid.ibc.relayer import open_path
-
-        path = open_path(a.chain, b.chain)
-    side_a, side_b = path
+    side_a, side_b = _path(a, b)
     # a member may not move credits of a participant it does not host
     stranger = next(m.did for m in a.genesis.members if "kiosk" not in m.participants)
     refused = a.chain.submit([msg.transfer(side_a.channel, "kiosk", "hh-s1", "credit", 5, 0, time.time_ns() + 10**12)], stranger)
@@ -211,9 +211,8 @@ def test_ibc_cli_shows_and_drives_the_chains(grids, tmp_path) -> None:
     node_a = str(a.configs[0])
     status = json.loads(plurigrid("ibc", "status", "--chain", node_a, "--json").stdout)
     assert status["chain_id"] == "grid-a" and len(status["signers"]) == 3 and status["height"] > 1
-    path = find_path(a.chain, b.chain)
-    assert path is not None
-    side_a, _ = path
+    path = _path(a, b)
+    side_a = path[0]
     clients = json.loads(plurigrid("ibc", "client", "list", "--chain", node_a, "--json").stdout)
     assert clients[side_a.client]["chain_id"] == "grid-b" and clients[side_a.client]["status"] == "Active"
     shown = json.loads(plurigrid("ibc", "client", "show", side_a.client, "--chain", node_a, "--json").stdout)
@@ -233,11 +232,16 @@ def test_ibc_cli_shows_and_drives_the_chains(grids, tmp_path) -> None:
     assert json.loads(relayed.stdout.splitlines()[0])["recv"] >= 1
     held = json.loads(plurigrid("ibc", "balances", "--chain", str(b.configs[2]), "--json").stdout)
     assert held["hh-s2"][f"{PORT}/{path[1].channel}/credit"] >= 7
+    # a client by hand: created on A of B, then brought up to B's latest height
+    created = json.loads(plurigrid("ibc", "client", "create", "--chain", node_a, "--of", str(b.configs[0]), "--json").stdout)
+    b.chain.submit([])
+    updated = plurigrid("ibc", "client", "update", created["client_id"], "--chain", node_a, "--of", str(b.configs[0]), "--json")
+    assert json.loads(updated.stdout) == {"client_id": created["client_id"], "height": b.chain.height}
     # a message by hand: a bad one gets ibc-go's error name and exit 1
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"@type": "MsgChannelOpenConfirm", "port_id": PORT, "channel_id": "channel-99",
                                "proof_ack": "", "proof_height": 1}))
-    refused = plurigrid("ibc", "packet", "submit", str(bad), "--chain", node_a, "--json")
+    refused = plurigrid("ibc", "submit", str(bad), "--chain", node_a, "--json")
     assert refused.returncode == 1 and json.loads(refused.stdout)[0]["code"] == "ErrChannelNotFound"
 
 

@@ -102,6 +102,32 @@ def client_show(client_id: str = typer.Argument(..., help="e.g. plurigrid-0"), c
                             f"{shown['status']}, {len(consensus)} consensus states"])
 
 
+OF = typer.Option(..., "--of", help="the chain the client tracks (NODE.toml or genesis.json)")
+NATS_OF = typer.Option(DEFAULT_NATS, "--nats-of", help="NATS URL(s) of --of, for a genesis file")
+
+
+@client_app.command("create")
+def client_create(chain: Path = CHAIN, of: Path = OF, nats: str = NATS, nats_of: str = NATS_OF, as_json: bool = JSON) -> None:
+    """Creates a client on --chain of the chain --of, trusting --of's latest consensus state."""
+    from plurigrid.ibc.relayer import create_client
+
+    host, tracked = connect(chain, nats), connect(of, nats_of, "--of")
+    tracked.submit([])  # a fresh block, so the client starts from a recent consensus state
+    client_id = create_client(host, tracked)
+    _print({"client_id": client_id}, as_json, [f"{client_id}: tracks {tracked.chain_id} on {host.chain_id}"])
+
+
+@client_app.command("update")
+def client_update(client_id: str = typer.Argument(..., help="e.g. plurigrid-0"), chain: Path = CHAIN, of: Path = OF,
+                  nats: str = NATS, nats_of: str = NATS_OF, as_json: bool = JSON) -> None:
+    """Brings the client up to the tracked chain's latest height, with a header more than 2/3 of its members signed."""
+    from plurigrid.ibc.relayer import bring_up_to_date
+
+    host, tracked = connect(chain, nats), connect(of, nats_of, "--of")
+    height = bring_up_to_date(tracked, host, client_id)
+    _print({"client_id": client_id, "height": height}, as_json, [f"{client_id}: at height {height} of {tracked.chain_id}"])
+
+
 @connection_app.command("list")
 def connection_list(chain: Path = CHAIN, nats: str = NATS, as_json: bool = JSON) -> None:
     """Every connection end: state, client, counterparty."""
@@ -148,8 +174,8 @@ def packet_pending(chain: Path = CHAIN, channel: str = typer.Option(..., "--chan
                               f"{p['timeout_height']} time {p['timeout_timestamp_ns']}" for p in packets] or ["none pending"])
 
 
-@packet_app.command("submit")
-def packet_submit(message: Path = typer.Argument(..., help="a JSON file: one message or a list of them (docs/ibc.md)"),
+@ibc_app.command("submit")
+def submit(message: Path = typer.Argument(..., help="a JSON file: one message or a list of them (docs/ibc.md)"),
                   chain: Path = CHAIN, nats: str = NATS,
                   member: str | None = typer.Option(None, "--member", help="the member (did) to append it: for "
                                                     "MsgTransfer and MsgIssue, the one hosting the account"),
