@@ -258,3 +258,27 @@ def test_ibc_cli_errors_are_one_line(tmp_path, args, message) -> None:
     res = plurigrid(*[a.replace("{genesis}", str(genesis)) for a in args])
     assert res.returncode == 2 and res.stderr.startswith("plurigrid: error: ") and res.stderr.count("\n") == 1, res.stderr
     assert message in res.stderr
+
+
+def test_each_member_issues_what_its_participants_fed_in_once(grids) -> None:
+    from plurigrid.ibc.lattice import SETTLED_DENOM
+    from plurigrid.state.ledger import history
+
+    a, _, _ = grids
+    fed_in = {}
+    for i, member in enumerate(a.genesis.members):  # the interval each node cleared, as its own ledger settled it
+        _wait_for(lambda i=i: (a.folder / f"n{i}" / "report.json").exists(), "the nodes to clear their interval")
+        for participant in member.participants:
+            metered = history(a.folder / f"n{i}", participant)[0]["metered_wh"]
+            if metered < 0:
+                fed_in[participant] = -metered
+    assert fed_in, "nobody fed in: the check would be empty"
+
+    def issued() -> dict[str, int]:
+        return {who: amount for (who, denom), amount in _balances(a.chain).items() if denom == SETTLED_DENOM}
+
+    _wait_for(lambda: issued() == fed_in, "every member to issue its participants' credits")
+    # issued once: the host's issue of the same interval again is refused
+    participant, wh = next(iter(fed_in.items()))
+    again = a.chain.submit([msg.issue(participant, SETTLED_DENOM, wh, "interval-0")], a.member(participant))
+    assert again[0]["code"] == "ErrNoOpMsg" and issued() == fed_in

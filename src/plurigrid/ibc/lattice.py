@@ -31,7 +31,7 @@ from typing import Any
 
 from plurigrid.ibc.endpoint import LedgerEnd
 from plurigrid.ibc.errors import IbcError
-from plurigrid.ibc.messages import b64, packet_json, unb64
+from plurigrid.ibc.messages import b64, issue, packet_json, unb64
 from plurigrid.lattice.genesis import Genesis
 from plurigrid.lattice.hashgraph import Operation, Rejected, parse
 from plurigrid.lattice.transport import NatsTransport, TransportDown
@@ -39,6 +39,7 @@ from plurigrid.state.identity import Identity
 from plurigrid.state.store import Store
 
 KIND = "ibc"
+SETTLED_DENOM = "wh-fed-in"  # the credits a lattice issues: Wh its participants fed in, as its ledger settled them
 APPLIED_KEY = b"ibc-log-sequence"  # side space: the last log entry applied (where a restarted node reads on from)
 MAX_ENTRY_BYTES = 48 * 1024  # a batch larger than this is split over several entries (an operation holds 64 KiB)
 
@@ -146,10 +147,13 @@ class IbcService:
         self.wait_s = wait_s
         self._progress = asyncio.Event()
         self._reader: asyncio.Task | None = None
+        self._issues: asyncio.Queue[list] = asyncio.Queue()
+        self._issuer: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self.transport.start()
         self._reader = asyncio.create_task(self._follow())
+        self._issuer = asyncio.create_task(self._issue())
         nc = self.transport.nc
         assert nc is not None  # start() connected
         await nc.subscribe(f"{self.prefix}.query", queue="query", cb=self._guard(self._query))
@@ -211,16 +215,36 @@ class IbcService:
             results.extend(done)
         return {"heights": heights, "results": results}
 
+    def settled(self, interval: int, fed_in_wh: dict[str, int]) -> None:
+        """Issues `SETTLED_DENOM` credits for what this member's participants fed in during a cleared interval.
+
+        Each is issued once (its memo names the interval), so an interval cleared again after a restart, as
+        the clearing log is replayed, issues nothing twice; one the IBC log cannot take now is retried."""
+        batch = [issue(p, SETTLED_DENOM, wh, f"interval-{interval}") for p, wh in fed_in_wh.items() if wh > 0]
+        if batch:
+            self._issues.put_nowait(batch)
+
+    async def _issue(self) -> None:
+        while True:
+            batch = await self._issues.get()
+            while True:
+                try:
+                    await self._submit({"msgs": batch})
+                    break
+                except (TransportDown, IbcError):
+                    await asyncio.sleep(1.0)
+
     async def _sign(self, request: dict) -> dict:
         height, trusted = int(request["height"]), int(request["trusted_height"])
         await self._until(lambda: self.replica.height >= height)
         return self.replica.header(trusted, height=height).to_json()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._issuer, self._reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.transport.close()
         self.replica.store.close()
 

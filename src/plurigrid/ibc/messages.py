@@ -78,8 +78,9 @@ def transfer(channel: str, sender: str, receiver: str, denom: str, amount: int, 
             "timeout_timestamp_ns": timeout_timestamp_ns}
 
 
-def issue(account: str, denom: str, amount: int) -> Message:
-    return {"@type": "MsgIssue", "account": account, "denom": denom, "amount": str(amount)}
+def issue(account: str, denom: str, amount: int, memo: str = "") -> Message:
+    """Credits a member issues to a participant it hosts; a `memo` makes the issue once-only (a repeat is ErrNoOpMsg)."""
+    return {"@type": "MsgIssue", "account": account, "denom": denom, "amount": str(amount), **({"memo": memo} if memo else {})}
 
 
 # ---------------------------------------------------------------- executing them
@@ -206,10 +207,15 @@ def _transfer(end: LedgerEnd, m: Message, may_act_for: Authority) -> dict:
 
 def _issue(end: LedgerEnd, m: Message, may_act_for: Authority) -> dict:
     _authorized(may_act_for, str(m["account"]))
-    amount = int(m["amount"])
+    amount, account, denom = int(m["amount"]), str(m["account"]), str(m["denom"])
     if amount <= 0:
         raise IbcError("ErrInvalidRequest", "amount must be positive")
-    end.transfer.mint(str(m["account"]), str(m["denom"]), amount)
+    if "memo" in m:
+        key = f"issued/{account}/{denom}/{m['memo']}".encode()
+        if key in end.view:
+            raise IbcError("ErrNoOpMsg", f"{account} was already issued {denom} for {m['memo']}")
+        end.view[key] = str(amount).encode()
+    end.transfer.mint(account, denom, amount)
     return {}
 
 

@@ -44,7 +44,16 @@ from plurigrid.lattice.aio import cancel
 from plurigrid.lattice.faults import byzantine_messages
 from plurigrid.lattice.hashgraph import Operation
 from plurigrid.lattice.membership import Membership
-from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, published, reading_payload
+from plurigrid.lattice.replica import (
+    CLOSE,
+    DECISION,
+    READING,
+    Cleared,
+    Replica,
+    decision_payload,
+    published,
+    reading_payload,
+)
 from plurigrid.lattice.transport import Transport, TransportDown
 from plurigrid.node.lifecycle import VIEW, Lifecycle, State
 from plurigrid.node.outbox import Outbox
@@ -91,6 +100,7 @@ class Nexus:
     join_timeout_s: float = 30.0  # how long interval 0 waits to hear every member of the lattice
     byzantine_victim: str | None = None  # a did. Chaos runs: also send forgeries, equivocations, replays, garbage
     on_interval: Callable[[int, Nexus], Awaitable[None]] | None = None  # chaos runs: faults due at an interval
+    on_cleared: Callable[[Cleared], None] | None = None  # told every interval its replica clears (IBC issues credits)
     replica: Replica = field(init=False)
 
     def __post_init__(self) -> None:
@@ -127,6 +137,8 @@ class Nexus:
         async for _, data in self.transport.read(self.replica.applied):
             for cleared in self.replica.apply(data):
                 k = cleared.header.interval
+                if self.on_cleared is not None:
+                    self.on_cleared(cleared)
                 if k in self._closed_at:
                     self.latencies_ms.append((time.perf_counter() - self._closed_at[k]) * 1000)
             self._progress.set()

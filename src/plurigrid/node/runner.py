@@ -12,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from plurigrid.engine.world import World, compile_world
 from plurigrid.lattice.genesis import Genesis, GenesisError
+from plurigrid.lattice.replica import Cleared
 from plurigrid.lattice.transport import NatsTransport
 from plurigrid.microworld.loader import load
 from plurigrid.node.config import NodeConfig, detect_host, load_node_config
 from plurigrid.node.nexus import Nexus, NodeReport
 from plurigrid.state.identity import Identity
+
+if TYPE_CHECKING:
+    from plurigrid.ibc.lattice import IbcService
 
 REPORT = "report.json"
 
@@ -101,15 +106,31 @@ def _world_name(setup: NodeSetup) -> str:
     return str(setup.genesis_dir / name) if name.endswith(".toml") and not Path(name).is_absolute() else name
 
 
-async def _ibc_services(setups: list[NodeSetup]) -> list:
-    """The IBC services of the nodes whose config has [ibc], started (each follows the lattice's IBC log)."""
+async def _ibc_services(setups: list[NodeSetup], nodes: list[Nexus]) -> list:
+    """The IBC services of the nodes whose config has [ibc], started (each follows the lattice's IBC log), each
+    told of its node's cleared intervals to issue its participants' fed-in energy as credits."""
     from plurigrid.ibc.lattice import IbcService
 
-    services = [IbcService(s.identity, s.genesis, s.config.transport.servers, s.data_dir / "ibc", s.config.ibc.chain_id)
-                for s in setups if s.config.ibc is not None]
-    for service in services:
+    services = []
+    for setup, node in zip(setups, nodes):
+        if setup.config.ibc is None:
+            continue
+        service = IbcService(setup.identity, setup.genesis, setup.config.transport.servers, setup.data_dir / "ibc",
+                             setup.config.ibc.chain_id)
+        node.on_cleared = _issuer(service, node)
         await service.start()
+        services.append(service)
     return services
+
+
+def _issuer(service: IbcService, node: Nexus) -> Callable[[Cleared], None]:
+    """What a node tells its IBC service of each cleared interval: what its own participants fed in (Wh)."""
+    index = {pid: node.world.ids.index(pid) for pid in node.hosted}
+
+    def settled(cleared: Cleared) -> None:
+        metered = cleared.result.settlement.metered_wh
+        service.settled(cleared.header.interval, {pid: -int(metered[i]) for pid, i in index.items()})
+    return settled
 
 
 async def run_nodes(config_paths: list[Path], intervals: int | None = None, byzantine: bool = False,
@@ -129,7 +150,7 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
         nodes.append(Nexus(setup.identity, world, genesis.hosts,
                            transport, setup.data_dir, **timing(genesis), fallback_strategy=setup.config.node.fallback_strategy,
                            join_timeout_s=join_timeout_s, byzantine_victim=victim))
-    services = await _ibc_services(setups)
+    services = await _ibc_services(setups, nodes)
     try:
         try:
             reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
