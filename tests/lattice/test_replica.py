@@ -10,7 +10,7 @@ from plurigrid.engine.simulate import simulate
 from plurigrid.engine.step import decide, observe
 from plurigrid.engine.world import compile_world
 from plurigrid.lattice.hashgraph import Operation
-from plurigrid.lattice.replica import CLOSE, DECISION, READING, Replica, decision_payload, reading_payload
+from plurigrid.lattice.replica import CLOSE, DECISION, METER, READING, Replica, decision_payload, reading_payload
 from plurigrid.microworld.loader import load
 from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import BLOCKS, LedgerError, balances, verify
@@ -141,6 +141,40 @@ def test_a_reading_settles_an_offline_interval_once_at_its_tariff(tmp_path):
     upstream_wh = net_wh.pop("grid-operator")
     losses_wh = sum(b["entries"]["grid"]["losses_wh"] for b in blocks)
     assert sum(net_wh.values()) + losses_wh == upstream_wh  # the reading's energy came from upstream too
+
+def test_a_real_meter_settles_its_ranges_exactly_and_once(tmp_path):
+    """Rule 7: a meter's ranges correct what the blocks settled to what it counted; ranges that overlap or leave a
+    gap are ignored, and once metered a participant's readings are too."""
+    world = _world()
+    replica = Replica(world, _hosts(world), tmp_path / "r")
+    counted = {(0, 2): 4000, (3, 3): -250, (4, 6): 900}  # (from, to) → Wh the register counted
+
+    def meter(first, last, wh, author=NODES[0]):
+        payload = {"interval": last, "participant": world.ids[0], "from_interval": first, "metered_wh": wh}
+        return Operation.create(author, METER, payload, replica.graph.parents()).wire
+
+    def extra(k):
+        if k == 3:
+            return [meter(0, 2, counted[0, 2]), meter(0, 2, 1), meter(2, 2, 1)]  # the range, then an overlap twice
+        if k == 4:
+            return [meter(3, 3, counted[3, 3]), meter(5, 3, 1),  # (5, 3) is malformed: from after to
+                    Operation.create(NODES[0], READING, reading_payload(world, 3, 0, 1, replica.state), []).wire]
+        if k == 7:
+            return [meter(5, 6, 1), meter(4, 6, counted[4, 6]), meter(0, 3, 1, NODES[1])]  # a gap, the range, a stranger
+        return []
+
+    _drive(replica, extra=extra)
+    assert replica.ignored_readings == 4  # two overlaps, a gap, the reading of a metered participant
+    assert sorted(reason for _, reason in replica.rejected) == ["author does not host the participant", "malformed meter reading"]
+    replica.close()
+    blocks = [json.loads(line) for line in (tmp_path / "r" / BLOCKS).read_text().splitlines()]
+    settled = [b["entries"]["meters"]["wh"][b["entries"]["meters"]["participant"].index(0)] for b in blocks]
+    corrections = {h: sum(b["entries"]["readings"]["wh"]) for h, b in enumerate(blocks) if "readings" in b["entries"]}
+    assert sorted(corrections) == [3, 4, 7]  # each range corrected once, in the next block
+    for (first, last), wh in counted.items():
+        assert sum(settled[first:last + 1]) + corrections[last + 1] == wh
+    verify(tmp_path / "r")
+
 
 def test_the_ledger_refuses_a_reading_settled_twice(tmp_path):
     from plurigrid.state.ledger import Ledger

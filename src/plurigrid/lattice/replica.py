@@ -22,7 +22,14 @@ the NATS cluster, or the in-process bus):
    if the interval is the last one cleared, the participant's device state (battery, EV, backlog,
    indoor temperature) becomes the node's reported one, since its devices followed local control.
    Readings of intervals not yet cleared, of participants whose decision was in the cut, and
-   second readings of the same participant and interval are ignored (counted).
+   second readings of the same participant and interval are ignored (counted);
+7. a `meter` operation is a node's reading of a participant's real meter: the energy its cumulative
+   register counted over intervals `from_interval`..`interval` (all cleared). What the blocks settled
+   for those intervals is corrected to it in the next block, at the last interval's tariff, so the
+   ledger's metered energy equals the register's. Ranges follow each other without gaps or overlaps
+   (a device that could not be read for some intervals is metered over all of them at once when it
+   is back); a range that does not start where the last one ended is ignored (counted). Once a
+   participant is metered, its `reading`s are ignored: the meter has the last word.
 
 The log order is the same for every reader (JetStream's stream sequence survives failover; a
 retried append is de-duplicated by content hash), each step is deterministic, so every replica
@@ -48,7 +55,7 @@ from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import Header, Ledger
 from plurigrid.strategies.base import Decision, Observation
 
-DECISION, CLOSE, READING = "decision", "close", "reading"
+DECISION, CLOSE, READING, METER = "decision", "close", "reading", "meter"
 FLOAT_FIELDS = ("battery_kw", "ev_kw", "hvac_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh")
 DEVICE_FIELDS = ("soc_kwh", "ev_remaining_kwh", "ev_unmet_kwh", "backlog_kwh", "backlog_age_steps", "indoor_c")
 
@@ -98,10 +105,12 @@ class DecisionRules:
             return "interval out of range"
         if op.kind == CLOSE:
             return None if set(p) == {"interval"} else "malformed close"
-        if op.kind not in (DECISION, READING):
+        if op.kind not in (DECISION, READING, METER):
             return f"unknown kind {op.kind!r}"
         if op.kind == READING:
             return self._reading(op)
+        if op.kind == METER:
+            return self._meter(op)
         if set(p) != {"interval", "participant", "trades", *FLOAT_FIELDS}:
             return "malformed decision"
         if (err := self._host(op)) is not None:
@@ -118,6 +127,14 @@ class DecisionRules:
         if self.host_of.get(op.payload["participant"]) != op.author:
             return "author does not host the participant"
         return None
+
+    def _meter(self, op: Operation) -> str | None:
+        p = op.payload
+        if set(p) != {"interval", "participant", "from_interval", "metered_wh"} or type(p["from_interval"]) is not int \
+                or not 0 <= p["from_interval"] <= p["interval"] or type(p["metered_wh"]) is not int \
+                or abs(p["metered_wh"]) > 10**12:
+            return "malformed meter reading"
+        return self._host(op)
 
     def _reading(self, op: Operation) -> str | None:
         p = op.payload
@@ -167,6 +184,7 @@ class Replica:
         self.readings: list[tuple[int, int, int, int, str]] = []  # to settle in the next block: (p, k, Wh, micro, op)
         self.read: set[tuple[int, int]] = set()  # (participant, interval) readings already taken
         self.ignored_readings = 0
+        self.metered_through: dict[int, int] = {}  # participant → the last interval its real meter covered
 
     @property
     def next_interval(self) -> int:
@@ -193,15 +211,32 @@ class Replica:
                     self.cut.setdefault(k, {})[self.rules.index[op.payload["participant"]]] = op.payload
             elif op.kind == READING:
                 self._take_reading(op)
+            elif op.kind == METER:
+                self._take_meter(op)
             elif op.kind == CLOSE and k >= self.next_interval:
                 while self.next_interval <= k:
                     done.append(self._clear(self.next_interval))
         return done
 
+    def _take_meter(self, op: Operation) -> None:
+        """Queues the correction of a real meter's range of intervals for the next block (rule 7)."""
+        p = op.payload
+        i, first, last = self.rules.index[p["participant"]], p["from_interval"], p["interval"]
+        through = self.metered_through.get(i)
+        if last >= self.next_interval or (through is not None and first != through + 1):
+            self.ignored_readings += 1
+            return
+        self.metered_through[i] = last
+        settled_wh = sum(int(self.cleared[k].result.settlement.metered_wh[i]) for k in range(first, last + 1))
+        settled_wh += sum(wh for j, k, wh, _, _ in self.readings if j == i and first <= k <= last)
+        imp, exp = float(self.world.import_eur_per_kwh[last]), float(self.world.export_eur_per_kwh[last])
+        bill = tariff_bill_micro(np.array([p["metered_wh"], settled_wh]), imp, exp)
+        self.readings.append((i, last, p["metered_wh"] - settled_wh, int(bill[0] - bill[1]), op.id))
+
     def _take_reading(self, op: Operation) -> None:
         """Queues a reading's correction for the next block (rule 6), once per participant and interval."""
         k, i = op.payload["interval"], self.rules.index[op.payload["participant"]]
-        if k >= self.next_interval or i in self.cleared[k].decided or (i, k) in self.read:
+        if k >= self.next_interval or i in self.cleared[k].decided or (i, k) in self.read or i in self.metered_through:
             self.ignored_readings += 1
             return
         self.read.add((i, k))

@@ -21,6 +21,15 @@ modules and capabilities it can run.
 
     [capabilities]
     devices = ["meter", "battery"]       # device access this host grants to strategies
+
+    [[device]]                           # a real device of one of its participants (docs/devices.md)
+    name = "home-meter"
+    protocol = "sunspec"                 # SunSpec over Modbus TCP, or "mqtt" (then [mqtt] names the broker)
+    host = "192.168.1.40"
+    port = 502
+    unit_id = 3
+    participant = "home-1"
+    role = "meter"                       # its cumulative register settles the participant; or "battery"
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from plurigrid.microworld.loader import SpecError, parse_text, validate_model
 from plurigrid.microworld.spec import STRATEGIES, Strict
@@ -81,12 +90,46 @@ class IbcSection(Strict):
     chain_id: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
 
 
+class DeviceSection(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    protocol: Literal["sunspec", "mqtt"]
+    participant: str = Field(min_length=1)
+    role: Literal["meter", "battery"]
+    host: str = "127.0.0.1"
+    port: int = Field(502, ge=1, le=65535)
+    unit_id: int = Field(1, ge=0, le=255)
+    timeout_s: float = Field(1.0, gt=0)
+    stale_after_s: float = Field(60.0, gt=0)  # mqtt: an older reading is a fault
+
+
+class MqttSection(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = Field("plurigrid", min_length=1)
+    site: str = Field("site", min_length=1)
+
+
 class NodeConfig(Strict):
     node: NodeSection
     lattice: LatticeSection = LatticeSection()
     transport: TransportSection = TransportSection()
     capabilities: CapabilitiesSection = CapabilitiesSection()
     ibc: IbcSection | None = None
+    device: list[DeviceSection] = Field(default_factory=list)
+    mqtt: MqttSection | None = None
+
+    @model_validator(mode="after")
+    def _devices(self) -> NodeConfig:
+        names = [d.name for d in self.device]
+        if len(set(names)) != len(names):
+            raise ValueError("device: two devices have one name")
+        for n, d in enumerate(self.device):
+            if d.participant not in self.node.participants:
+                raise ValueError(f"device[{n}].participant: {d.participant!r} is not one of this node's participants "
+                                 f"{self.node.participants}")
+            if d.protocol == "mqtt" and self.mqtt is None:
+                raise ValueError(f"device[{n}]: an mqtt device needs the [mqtt] section (the broker)")
+        return self
 
 
 def load_node_config(path: Path) -> tuple[NodeConfig, Path]:

@@ -47,6 +47,7 @@ from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import (
     CLOSE,
     DECISION,
+    METER,
     READING,
     Cleared,
     Replica,
@@ -55,6 +56,7 @@ from plurigrid.lattice.replica import (
     reading_payload,
 )
 from plurigrid.lattice.transport import Transport, TransportDown
+from plurigrid.node.devices import DeviceLink
 from plurigrid.node.lifecycle import VIEW, Lifecycle, State
 from plurigrid.node.outbox import Outbox
 from plurigrid.state.identity import Identity
@@ -81,6 +83,7 @@ class NodeReport:
     cpu_s: float = 0.0  # its process's CPU time and peak memory, shared out over the nodes of the process
     peak_mb: float = 0.0
     host_faults: list[dict] = field(default_factory=list)  # its modules' calls the wall-clock backstop stopped
+    device_faults: list[dict] = field(default_factory=list)  # its real devices' failed reads and writes (node/devices.py)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -101,6 +104,7 @@ class Nexus:
     byzantine_victim: str | None = None  # a did. Chaos runs: also send forgeries, equivocations, replays, garbage
     on_interval: Callable[[int, Nexus], Awaitable[None]] | None = None  # chaos runs: faults due at an interval
     on_cleared: Callable[[Cleared], None] | None = None  # told every interval its replica clears (IBC issues credits)
+    devices: DeviceLink | None = None  # its participants' real batteries and meters
     replica: Replica = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +126,7 @@ class Nexus:
         self.crashed = False
         self._alive_seen: frozenset[str] | None = None
         self.stopped: asyncio.Task  # set (by the chaos launcher) only on a crashed instance it replaced: its finished run
+        self._metered: list[bytes] = []  # meter operations not appended yet (the lattice was away): sent in order later
 
     # -- the lattice connection ---------------------------------------------------------------------
 
@@ -208,6 +213,8 @@ class Nexus:
                 await self._until(lambda: others <= set(self.membership.alive()), self.join_timeout_s, online=False)
             self.lifecycle.to(State.ACTIVE, f"caught up at log entry {head}")
             k = self.replica.next_interval
+            if self.devices is not None:
+                await self.devices.start(k)
             while k < steps:
                 if not self.transport.connected:
                     k = await self._local_interval(k)
@@ -225,7 +232,7 @@ class Nexus:
                           len(self.replica.rejected), sum(c.late for c in self.replica.cleared), self.appended,
                           sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
                           self.outbox.counts(), len(self.replica.read),
-                          host_faults=faults)
+                          host_faults=faults, device_faults=[] if self.devices is None else self.devices.faults)
 
     def _go_offline(self, reason: str) -> None:
         if self.lifecycle.state != State.OFFLINE:
@@ -260,6 +267,8 @@ class Nexus:
             self.local_state = start
             self._record_local(k, rows)  # the devices follow the decision the lattice may not have heard
             return k + 1
+        if self.devices is not None:
+            await self.devices.dispatch(k, {self.world.ids[i]: row["battery_kw"] * 1000 for i, row in rows.items()})
         if gate is not None:  # a paced lattice: decisions may come until the gate closes
             await self._until(lambda: self.replica.next_interval > k, gate - time.monotonic())
         else:
@@ -280,7 +289,21 @@ class Nexus:
             self._record_local(k, rows)
             return k + 1
         await self._readings_for_late(k, start, rows)
+        if self.devices is not None:
+            await self._send_meters(k)
         return k + 1
+
+    async def _send_meters(self, k: int) -> None:
+        """Appends what the real meters counted up to interval k (rule 7); kept for later if the lattice is away."""
+        assert self.devices is not None
+        self._metered += [Operation.create(self.identity, METER, payload, self.replica.graph.parents()).wire
+                          for payload in await self.devices.meter(k)]
+        while self._metered:
+            try:
+                await self._append(self._metered[0])
+            except TransportDown:
+                return
+            self._metered.pop(0)
 
     def _decisions(self, k: int) -> dict[int, dict]:
         """This node's decisions for k: the outbox's (local control got there first) or its strategies'."""

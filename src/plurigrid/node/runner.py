@@ -151,12 +151,19 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
                            transport, setup.data_dir, **timing(genesis), fallback_strategy=setup.config.node.fallback_strategy,
                            join_timeout_s=join_timeout_s, byzantine_victim=victim))
     services = await _ibc_services(setups, nodes)
+    for setup, node in zip(setups, nodes):
+        if setup.config.device:
+            from plurigrid.node.devices import connect
+
+            node.devices = await connect(setup.config.device, setup.config.mqtt)
     try:
         try:
             reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
         finally:
             for n in nodes:
                 await n.close()
+                if n.devices is not None:
+                    await n.devices.close()
         _write_reports(setups, reports)
         if services:
             await asyncio.Event().wait()  # IBC goes on until the process is stopped
