@@ -1,12 +1,14 @@
 """Hardware in the loop: a nexus node over NATS drives a simulated SunSpec battery over Modbus TCP, meters its
-participant with a simulated SunSpec meter, survives a device outage of 10 intervals, and its ledger's metered
-energy equals the meter's register exactly."""
+participant with a simulated SunSpec meter, answers an OpenADR demand-response event from an openleadr VTN,
+survives a device outage of 10 intervals, and its ledger's metered energy equals the meter's register exactly."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from plurigrid.devices.modbus import SunSpecModbus
+from plurigrid.devices.openadr import Ven, Vtn
 from plurigrid.devices.simulator import BATTERY, METER, Site, SunSpecSimulator
 from plurigrid.engine.world import compile_world
 from plurigrid.lattice.genesis import Genesis, Member
@@ -23,10 +25,10 @@ from tests.lattice.test_transport import require_nats_server
 WORLD = """
 [world]
 name = "one-home"
-start = 2024-06-21T00:00:00
+start = {start}
 duration = "25h"
 resolution = "15min"
-timezone = "Europe/Berlin"
+timezone = "UTC"
 seed = 3
 
 [grid]
@@ -47,13 +49,14 @@ assets.load = { profile = { source = "bdew", slp = "h0", annual_kwh = 3800 } }
 assets.pv = { kwp = 6.0 }
 assets.battery = { capacity_kwh = 10.0, power_kw = 5.0, efficiency = 0.95, initial_soc_frac = 0.3 }
 """
-INTERVALS, OUTAGE = 97, range(40, 50)
+INTERVALS, OUTAGE, EVENT = 97, range(40, 50), range(60, 64)
 
 
 def test_node_controls_a_real_battery_and_settles_what_the_meter_counted(tmp_path) -> None:
     require_nats_server()
-    world_path = tmp_path / "one-home.toml"
-    world_path.write_text(WORLD)
+    world_path = tmp_path / "one-home.toml"  # simulated time starts now, so the VTN's event lies ahead of the wall clock
+    now = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
+    world_path.write_text(WORLD.replace("{start}", (now - timedelta(minutes=now.minute % 15)).isoformat()))
     identity = Identity.from_seed(b"\x07" * 32)
     genesis = Genesis(str(world_path), (Member("home", identity.did, ("home01",)),), close_after_s=5.0)
     world = compile_world(*load(str(world_path)))
@@ -76,23 +79,39 @@ def test_node_controls_a_real_battery_and_settles_what_the_meter_counted(tmp_pat
             site.advance(world.dt_h * 3600, float(row.load_kw[0]) * 1000, float(row.available_kw[0]) * 1000)
             registers.append(site.import_wh - site.export_wh)
 
+        vtn = Vtn("127.0.0.1", free_ports(1)[0], poll_s=0.2)
+        await vtn.start()
+        ven = Ven(vtn.url, "home-node", ("home01",), flexible=lambda participant: True)
+        await ven.start()
+        vtn.issue("home-node", world.index[EVENT.start].to_pydatetime(), timedelta(hours=1), level=2.0)
+        for _ in range(100):  # the VEN polls the VTN
+            if ven.events:
+                break
+            await asyncio.sleep(0.1)
         link = DeviceLink([Attached(SunSpecModbus("meter", "127.0.0.1", port, METER, timeout_s=0.3), "home01", "meter"),
                            Attached(SunSpecModbus("battery", "127.0.0.1", port, BATTERY, timeout_s=0.3), "home01", "battery")],
                           physics=physics)
         with NatsCluster(1) as cluster:
             transport = NatsTransport(cluster.urls, stream=genesis.stream, prefix=genesis.stream.lower())
-            nexus = Nexus(identity, world, genesis.hosts, transport, tmp_path / "node", close_after_s=5.0, devices=link)
+            nexus = Nexus(identity, world, genesis.hosts, transport, tmp_path / "node", close_after_s=5.0, devices=link,
+                          demand_response=ven)
             try:
                 report = await nexus.run(INTERVALS)
             finally:
                 await nexus.close()
                 await link.close()
                 await sim.outage()
+                await ven.stop()
+                await vtn.stop()
+        assert vtn.responses and {r["answer"] for r in vtn.responses} == {"optIn"}
         return report.to_json()
 
     report = asyncio.run(scenario())
     # the battery followed the node's decisions: charged from the sun, discharged in the evening
     assert max(setpoints) > 1000 and min(setpoints) < -100
+    # the demand-response event: the battery discharged at its full 5 kW for the hour it covered, and only then
+    assert setpoints[EVENT.start:EVENT.stop] == [-5000.0] * 4
+    assert setpoints[EVENT.start - 1] != -5000.0 and setpoints[EVENT.stop] != -5000.0
     # the outage: ten intervals the meter could not be read (and the battery not written), recorded as gaps
     meter_gaps = [f["interval"] for f in report["device_faults"] if f["device"] == "meter"]
     assert meter_gaps == list(OUTAGE)

@@ -109,6 +109,14 @@ class MqttSection(Strict):
     site: str = Field("site", min_length=1)
 
 
+class OpenAdrSection(Strict):
+    """The node's OpenADR 2.0b VEN: the VTN it polls, and the participants who never take part."""
+
+    vtn_url: str = Field(pattern=r"^https?://")
+    ven_name: str = Field(min_length=1)
+    opt_out: list[str] = Field(default_factory=list)
+
+
 class NodeConfig(Strict):
     node: NodeSection
     lattice: LatticeSection = LatticeSection()
@@ -117,6 +125,7 @@ class NodeConfig(Strict):
     ibc: IbcSection | None = None
     device: list[DeviceSection] = Field(default_factory=list)
     mqtt: MqttSection | None = None
+    openadr: OpenAdrSection | None = None
 
     @model_validator(mode="after")
     def _devices(self) -> NodeConfig:
@@ -129,6 +138,9 @@ class NodeConfig(Strict):
                                  f"{self.node.participants}")
             if d.protocol == "mqtt" and self.mqtt is None:
                 raise ValueError(f"device[{n}]: an mqtt device needs the [mqtt] section (the broker)")
+        strangers = sorted(set(self.openadr.opt_out) - set(self.node.participants)) if self.openadr else []
+        if strangers:
+            raise ValueError(f"openadr.opt_out: {strangers} are not this node's participants")
         return self
 
 

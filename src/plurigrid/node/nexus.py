@@ -32,7 +32,9 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -57,6 +59,9 @@ from plurigrid.lattice.replica import (
 )
 from plurigrid.lattice.transport import Transport, TransportDown
 from plurigrid.node.devices import DeviceLink
+
+if TYPE_CHECKING:
+    from plurigrid.devices.openadr import Ven
 from plurigrid.node.lifecycle import VIEW, Lifecycle, State
 from plurigrid.node.outbox import Outbox
 from plurigrid.state.identity import Identity
@@ -105,6 +110,7 @@ class Nexus:
     on_interval: Callable[[int, Nexus], Awaitable[None]] | None = None  # chaos runs: faults due at an interval
     on_cleared: Callable[[Cleared], None] | None = None  # told every interval its replica clears (IBC issues credits)
     devices: DeviceLink | None = None  # its participants' real batteries and meters
+    demand_response: Ven | None = None  # its OpenADR VEN: events in force change its participants' decisions
     replica: Replica = field(init=False)
 
     def __post_init__(self) -> None:
@@ -312,7 +318,12 @@ class Nexus:
             return {self._index[pid]: r.decision for pid, r in recorded.items()}
         state = self.replica.state
         d = decide(self.world, state, observe(self.world, state, k), k)
-        return {int(i): decision_payload(self.world, d, k, int(i)) for i in self._hosted_index}
+        rows = {int(i): decision_payload(self.world, d, k, int(i)) for i in self._hosted_index}
+        if self.demand_response is not None:
+            power_kw = self.world.batteries.power_kw
+            self.demand_response.adjust(self.world.index[k].to_pydatetime().astimezone(UTC),
+                                        {self.world.ids[i]: row for i, row in rows.items()}, lambda p: float(power_kw[self._index[p]]))
+        return rows
 
     async def _local_interval(self, k: int) -> int:
         """One interval of local control while the lattice cannot be reached."""

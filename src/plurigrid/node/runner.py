@@ -27,6 +27,7 @@ from plurigrid.node.nexus import Nexus, NodeReport
 from plurigrid.state.identity import Identity
 
 if TYPE_CHECKING:
+    from plurigrid.devices.openadr import Ven
     from plurigrid.ibc.lattice import IbcService
 
 REPORT = "report.json"
@@ -123,6 +124,23 @@ async def _ibc_services(setups: list[NodeSetup], nodes: list[Nexus]) -> list:
     return services
 
 
+async def _ven(setup: NodeSetup, node: Nexus) -> Ven:
+    """The node's OpenADR VEN, registered with its VTN; participants with a battery or deferrable load can take part."""
+    from plurigrid.devices.openadr import Ven
+
+    section = setup.config.openadr
+    assert section is not None
+    world = node.world
+
+    def flexible(pid: str) -> bool:
+        i = world.ids.index(pid)
+        return bool(world.batteries.capacity_kwh[i] > 0 or world.demand.flexible_frac[i] > 0)
+
+    ven = Ven(section.vtn_url, section.ven_name, tuple(setup.config.node.participants), flexible, tuple(section.opt_out))
+    await ven.start()
+    return ven
+
+
 def _issuer(service: IbcService, node: Nexus) -> Callable[[Cleared], None]:
     """What a node tells its IBC service of each cleared interval: what its own participants fed in (Wh)."""
     index = {pid: node.world.ids.index(pid) for pid in node.hosted}
@@ -156,6 +174,8 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
             from plurigrid.node.devices import connect
 
             node.devices = await connect(setup.config.device, setup.config.mqtt)
+        if setup.config.openadr is not None:
+            node.demand_response = await _ven(setup, node)
     try:
         try:
             reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
@@ -164,6 +184,8 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
                 await n.close()
                 if n.devices is not None:
                     await n.devices.close()
+                if n.demand_response is not None:
+                    await n.demand_response.stop()
         _write_reports(setups, reports)
         if services:
             await asyncio.Event().wait()  # IBC goes on until the process is stopped
