@@ -117,6 +117,13 @@ class OpenAdrSection(Strict):
     opt_out: list[str] = Field(default_factory=list)
 
 
+class GrpcSection(Strict):
+    """The node's gRPC API (node/proto/nexus.proto)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=1, le=65535)
+
+
 class NodeConfig(Strict):
     node: NodeSection
     lattice: LatticeSection = LatticeSection()
@@ -126,6 +133,7 @@ class NodeConfig(Strict):
     device: list[DeviceSection] = Field(default_factory=list)
     mqtt: MqttSection | None = None
     openadr: OpenAdrSection | None = None
+    grpc: GrpcSection | None = None
 
     @model_validator(mode="after")
     def _devices(self) -> NodeConfig:

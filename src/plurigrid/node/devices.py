@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from plurigrid.devices.base import Device, DeviceError
+from plurigrid.devices.base import Device, DeviceError, Reading
 
 if TYPE_CHECKING:
     from plurigrid.node.config import DeviceSection, MqttSection
@@ -39,11 +39,13 @@ class DeviceLink:
     devices: list[Attached]
     physics: Callable[[int], Awaitable[None]] | None = None  # tests: the simulated site's interval k
     faults: list[dict] = field(default_factory=list)
+    latest: dict[str, Reading | DeviceError] = field(default_factory=dict)  # device → its last read, or why it failed
     _baseline_wh: dict[str, int] = field(default_factory=dict)  # meter → net register (import − export) at its last read
     _from: dict[str, int] = field(default_factory=dict)  # meter → the first interval its next reading covers
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def _fault(self, k: int, attached: Attached, err: DeviceError) -> None:
+        self.latest[attached.device.name] = err
         self.faults.append({"interval": k, "device": attached.device.name, "participant": attached.participant,
                             "kind": err.kind, "message": str(err)})
 
@@ -59,6 +61,7 @@ class DeviceLink:
         except DeviceError as err:
             self._fault(k, attached, err)
             return
+        self.latest[attached.device.name] = reading
         if reading.import_wh is None or reading.export_wh is None:
             self._fault(k, attached, DeviceError("malformed", f"{attached.device.name}: the meter has no import and export "
                                                                "registers"))
@@ -82,6 +85,10 @@ class DeviceLink:
         payloads = []
         for attached in self.devices:
             if attached.role != "meter":
+                try:
+                    self.latest[attached.device.name] = await attached.device.read()
+                except DeviceError as err:
+                    self._fault(k, attached, err)
                 continue
             name = attached.device.name
             if name not in self._baseline_wh:  # never read yet: this read is where counting starts
@@ -92,6 +99,7 @@ class DeviceLink:
             except DeviceError as err:
                 self._fault(k, attached, err)
                 continue
+            self.latest[name] = reading
             if reading.import_wh is None or reading.export_wh is None:
                 self._fault(k, attached, DeviceError("malformed", f"{name}: the meter has no import and export registers"))
                 continue

@@ -67,6 +67,7 @@ class Lifecycle:
     state: State = State.BOOT
     since: float = field(default_factory=time.time)
     transitions: int = 0
+    reason: str = "started"
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +79,7 @@ class Lifecycle:
             raise LifecycleError(f"{self.state.value} -> {new.value} is not a lifecycle transition")
         if self.state == State.STOPPED:
             raise LifecycleError("a stopped node does not change state")
-        old, self.state, self.since = self.state, new, time.time()
+        old, self.state, self.since, self.reason = self.state, new, time.time(), reason
         self.transitions += 1
         self._record(old, reason)
 

@@ -108,7 +108,7 @@ class Nexus:
     join_timeout_s: float = 30.0  # how long interval 0 waits to hear every member of the lattice
     byzantine_victim: str | None = None  # a did. Chaos runs: also send forgeries, equivocations, replays, garbage
     on_interval: Callable[[int, Nexus], Awaitable[None]] | None = None  # chaos runs: faults due at an interval
-    on_cleared: Callable[[Cleared], None] | None = None  # told every interval its replica clears (IBC issues credits)
+    on_cleared: list[Callable[[Cleared], None]] = field(default_factory=list)  # told of every interval its replica clears
     devices: DeviceLink | None = None  # its participants' real batteries and meters
     demand_response: Ven | None = None  # its OpenADR VEN: events in force change its participants' decisions
     replica: Replica = field(init=False)
@@ -133,6 +133,7 @@ class Nexus:
         self._alive_seen: frozenset[str] | None = None
         self.stopped: asyncio.Task  # set (by the chaos launcher) only on a crashed instance it replaced: its finished run
         self._metered: list[bytes] = []  # meter operations not appended yet (the lattice was away): sent in order later
+        self.published: dict[int, dict[int, dict]] = {}  # interval → participant index → the decision published (recent)
 
     # -- the lattice connection ---------------------------------------------------------------------
 
@@ -148,8 +149,8 @@ class Nexus:
         async for _, data in self.transport.read(self.replica.applied):
             for cleared in self.replica.apply(data):
                 k = cleared.header.interval
-                if self.on_cleared is not None:
-                    self.on_cleared(cleared)
+                for listener in self.on_cleared:
+                    listener(cleared)
                 if k in self._closed_at:
                     self.latencies_ms.append((time.perf_counter() - self._closed_at[k]) * 1000)
             self._progress.set()
@@ -259,6 +260,8 @@ class Nexus:
         self._settle_outbox()
         start = copy.deepcopy(self.replica.state)
         rows = self._decisions(k)
+        self.published[k] = rows
+        self.published.pop(k - 96, None)
         try:
             sent = []
             for row in rows.values():

@@ -118,7 +118,7 @@ async def _ibc_services(setups: list[NodeSetup], nodes: list[Nexus]) -> list:
             continue
         service = IbcService(setup.identity, setup.genesis, setup.config.transport.servers, setup.data_dir / "ibc",
                              setup.config.ibc.chain_id)
-        node.on_cleared = _issuer(service, node)
+        node.on_cleared.append(_issuer(service, node))
         await service.start()
         services.append(service)
     return services
@@ -176,6 +176,12 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
             node.devices = await connect(setup.config.device, setup.config.mqtt)
         if setup.config.openadr is not None:
             node.demand_response = await _ven(setup, node)
+    servers = []
+    for setup, node in zip(setups, nodes):
+        if setup.config.grpc is not None:
+            from plurigrid.node.grpc_api import serve
+
+            servers.append(await serve(node, setup.config.grpc.host, setup.config.grpc.port))
     try:
         try:
             reports = await asyncio.gather(*(n.run(intervals if intervals is not None else n.world.steps) for n in nodes))
@@ -192,6 +198,8 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
     finally:
         for service in services:
             await service.close()
+        for server in servers:
+            await server.stop(grace=1.0)
     return list(reports)
 
 
