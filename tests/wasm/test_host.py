@@ -379,3 +379,49 @@ def test_manifest_limits_and_hash_are_validated(tmp_path):
     with pytest.raises(ManifestError, match=r"m.toml: limits.deadline_ms: not a limit: the wall-clock deadline is a "
                                             r"backstop derived from fuel"):
         load_manifest(path)
+
+
+def test_set_setpoint_records_the_battery_commands_of_a_granted_module():
+    module = instance("setpoint.wat", ("set_setpoint",))
+    decision, result = module.decide({"abi": 1})
+    assert result.ok and decision == {"battery_kw": 1.5, "trade": True}
+    assert module.context.setpoints == [-1500.0, 2000.5]  # the infinite one was refused (-1), nothing recorded
+    with pytest.raises(ModuleError, match=r"import plurigrid.set_setpoint needs capability 'set_setpoint' \(not granted\)"):
+        instance("setpoint.wat", ())
+
+
+def test_the_last_setpoint_replaces_the_battery_decision_in_a_run(tmp_path):
+    import shutil
+
+    import plurigrid
+
+    shutil.copy(MODULES / "setpoint.wat", tmp_path / "setpoint.wat")
+    sha = compile_module(tmp_path / "setpoint.wat").sha256
+    (tmp_path / "setpoint.toml").write_text(f'name = "setpoint"\nversion = "0.1.0"\nabi = 1\nsha256 = "{sha}"\n'
+                                            'capabilities = ["set_setpoint"]\nfallback = "passive"\n')
+    (tmp_path / "world.toml").write_text("""
+[world]
+name = "setpoint"
+start = 2024-06-21T00:00:00
+duration = "2h"
+resolution = "15min"
+[grid]
+bus = [{ id = "mv", vn_kv = 20.0 }, { id = "lv", vn_kv = 0.4 }]
+transformer = [{ id = "t1", hv_bus = "mv", lv_bus = "lv", sn_mva = 0.25, r_pu = 0.012, x_pu = 0.04 }]
+connection = { bus = "mv" }
+[market]
+mechanism = "pay-as-clear"
+import_price_eur_per_kwh = 0.30
+export_price_eur_per_kwh = 0.08
+[[participant]]
+id = "home"
+bus = "lv"
+strategy = "module"
+module = { path = "setpoint.wat" }
+assets.load = { profile = { source = "bdew", slp = "h0", annual_kwh = 3800 } }
+assets.battery = { capacity_kwh = 10.0, power_kw = 5.0, efficiency = 1.0, initial_soc_frac = 0.5 }
+""")
+    run = plurigrid.load(tmp_path / "world.toml").run()
+    soc_kwh = [5.0, *run.participants["soc_kwh"]["home"]]
+    charged_kw = [(after - before) / 0.25 for before, after in zip(soc_kwh, soc_kwh[1:])]
+    assert charged_kw == [pytest.approx(2.0005)] * 8  # the last command, 2000.5 W, not the decided 1.5 kW

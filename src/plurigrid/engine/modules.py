@@ -129,6 +129,8 @@ class ModuleRunner:
             ctx = instance.context
             ctx.now_ms, ctx.meter_kwh, ctx.prices_json = now_ms, meter_kwh, prices
             decision, result = instance.decide_payload(payload)
+            commanded = ctx.setpoints[-1] if ctx.setpoints else None  # the last `set_setpoint` of the call
+            ctx.setpoints.clear()
             slot.fuel_used += result.fuel_used
             if ctx.log_lines or ctx.outbox:
                 self._collect(slot, obs.step)
@@ -139,6 +141,8 @@ class ModuleRunner:
             ok[j] = True
             for key, value in decision.items():
                 wanted[key][j] = value
+            if commanded is not None:  # `set_setpoint` commands the battery: it wins over the decision's battery_kw
+                wanted["battery_kw"][j] = commanded / 1000
         _apply(wanted, obs, online[ok], ok, out)
         for strategy, fallen in failed.items():
             BUILTIN[strategy](obs, np.array(fallen, dtype=np.int64), out, rng)

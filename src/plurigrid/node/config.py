@@ -46,7 +46,7 @@ from plurigrid.microworld.loader import SpecError, parse_text, validate_model
 from plurigrid.microworld.spec import STRATEGIES, Strict
 
 DEVICES = ("meter", "battery", "ev-charger", "heat-pump", "pv-inverter", "relay")
-DEVICE_OF_CAPABILITY = {"read_meter": "meter"}  # module capabilities that reach a device of the host
+DEVICE_OF_CAPABILITY = {"read_meter": "meter", "set_setpoint": "battery"}  # module capabilities that reach a host's device
 
 
 class NodeSection(Strict):

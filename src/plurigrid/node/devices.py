@@ -40,6 +40,7 @@ class DeviceLink:
     physics: Callable[[int], Awaitable[None]] | None = None  # tests: the simulated site's interval k
     faults: list[dict] = field(default_factory=list)
     latest: dict[str, Reading | DeviceError] = field(default_factory=dict)  # device → its last read, or why it failed
+    metered_wh: dict[str, float] = field(default_factory=dict)  # participant → its meter's Wh per interval, lately
     _baseline_wh: dict[str, int] = field(default_factory=dict)  # meter → net register (import − export) at its last read
     _from: dict[str, int] = field(default_factory=dict)  # meter → the first interval its next reading covers
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -106,6 +107,7 @@ class DeviceLink:
             net = reading.import_wh - reading.export_wh
             payloads.append({"interval": k, "participant": attached.participant, "from_interval": self._from[name],
                              "metered_wh": net - self._baseline_wh[name]})
+            self.metered_wh[attached.participant] = (net - self._baseline_wh[name]) / (k + 1 - self._from[name])
             self._baseline_wh[name], self._from[name] = net, k + 1
         return payloads
 

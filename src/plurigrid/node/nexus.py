@@ -320,6 +320,10 @@ class Nexus:
         if recorded:
             return {self._index[pid]: r.decision for pid, r in recorded.items()}
         state = self.replica.state
+        modules = state.runtime.modules
+        if self.devices is not None and modules is not None:  # `read_meter` answers what the real meter counted
+            for pid, wh in self.devices.metered_wh.items():
+                modules.meter_kwh[self._index[pid]] = wh / 1000
         d = decide(self.world, state, observe(self.world, state, k), k)
         rows = {int(i): decision_payload(self.world, d, k, int(i)) for i in self._hosted_index}
         if self.demand_response is not None:

@@ -95,7 +95,7 @@ class SharedWorlds:
 
 def check_host(setup: NodeSetup, world: World, where: Path) -> None:
     """Refuses to start a node whose host cannot run one of its participants' modules (GenesisError, one line)."""
-    host = detect_host(setup.config.capabilities.devices)
+    host = detect_host([*setup.config.capabilities.devices, *(d.role for d in setup.config.device)])  # and its [[device]]s
     for plan in world.modules.values():
         reason = host.refuses(plan.manifest.capabilities, plan.manifest.limits.memory_mb)
         if reason is not None:

@@ -25,8 +25,9 @@ HOST_IMPORTS: dict[str, tuple[str, str]] = {
     "forecast": ("forecast", "(i32, i32) -> (i32)"),
     "prices": ("prices", "(i32, i32) -> (i32)"),
     "send": ("send", "(i32, i32, i32, i32) -> (i32)"),
+    "set_setpoint": ("set_setpoint", "(f64) -> (i32)"),
 }
-CAPABILITIES: tuple[str, ...] = ("log", "now", "kv", "read_meter", "forecast", "prices", "send", "wasi")
+CAPABILITIES: tuple[str, ...] = ("log", "now", "kv", "read_meter", "forecast", "prices", "send", "set_setpoint", "wasi")
 
 
 @dataclass(frozen=True)

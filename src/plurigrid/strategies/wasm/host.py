@@ -281,6 +281,7 @@ class HostContext:
     prices_json: bytes = b'{"import_eur_per_kwh":[],"export_eur_per_kwh":[]}'
     log_lines: list[str] = field(default_factory=list)  # at most LOG_MAX_LINES, each at most LOG_MAX_CHARS
     outbox: list[tuple[str, bytes]] = field(default_factory=list)  # (to participant, message) from `send`
+    setpoints: list[float] = field(default_factory=list)  # battery power commands (W, + charging) from `set_setpoint`
 
 
 class CallResult(NamedTuple):
@@ -586,6 +587,15 @@ class ModuleInstance:
     def _host_read_meter(self, caller: wasmtime.Caller) -> float:
         self._charge(HOST_CALL_FUEL)
         return float(self.context.meter_kwh)
+
+    def _host_set_setpoint(self, caller: wasmtime.Caller, power_w: float) -> int:
+        """Commands the participant's battery (W, + charging): the step's battery decision, and at a node the device's
+        setpoint. 0, or -1 for a value that is not a finite power (nothing is recorded)."""
+        self._charge(HOST_CALL_FUEL)
+        if not math.isfinite(power_w) or abs(power_w) > 1e9:
+            return -1
+        self.context.setpoints.append(float(power_w))
+        return 0
 
     def _host_forecast(self, caller: wasmtime.Caller, out_ptr: int, out_cap: int) -> int:
         return self._copy_out(caller, self.context.forecast_json, out_ptr, out_cap, "forecast")
