@@ -31,6 +31,7 @@ class SunSpecModbus:
         self._client: AsyncModbusTcpClient | None = None
         self.models: dict[int, tuple[int, int]] = {}  # model id → (address of its ID register, length)
         self._last: dict[str, int] = {}  # cumulative registers last read: they only grow
+        self._storage: tuple[float, int] | None = None  # model 124's WChaMax (W) and InOutWRte_SF, once read
 
     # ---------------------------------------------------------------- Modbus
     async def _connected(self) -> AsyncModbusTcpClient:
@@ -107,7 +108,7 @@ class SunSpecModbus:
         for _ in range(256):
             model_id, length = await self._read(address, 2)
             if model_id == sunspec.END_MODEL:
-                self.models = models
+                self.models, self._storage = models, None
                 return models
             models[model_id] = (address, length)
             address += 2 + length
@@ -175,15 +176,17 @@ class SunSpecModbus:
         of its rated power (StorCtl_Mod with InWRte or OutWRte)."""
         if 124 not in (self.models or await self.discover()):
             raise DeviceError("refused", f"{self.name}: takes no power setpoint (no SunSpec storage model 124)")
-        v = await self.read_model(124)
-        rated = v["WChaMax"]
-        if not rated:
-            raise DeviceError("malformed", f"{self.name}: model 124 has no WChaMax")
+        if self._storage is None:  # its rating and the rates' scale factor: read once
+            definition = sunspec.model(124)
+            registers = await self._read(self.models[124][0], definition.length + 2)
+            rated = sunspec.decode(definition, registers)["WChaMax"]
+            exponent = sunspec.raw_value(definition.points["InOutWRte_SF"], registers)
+            if not rated:
+                raise DeviceError("malformed", f"{self.name}: model 124 has no WChaMax")
+            self._storage = (float(rated), exponent if isinstance(exponent, int) else 0)
+        rated, exponent = self._storage
         share = min(100.0, abs(power_w) / rated * 100)
         definition = sunspec.model(124)
-        registers = await self._read(self.models[124][0], definition.length + 2)
-        exponent = sunspec.raw_value(definition.points["InOutWRte_SF"], registers)
-        exponent = exponent if isinstance(exponent, int) else 0
         raw = round(share / 10.0 ** exponent)
         mode = CHARGE if power_w > 0 else DISCHARGE if power_w < 0 else 0
         address = self.models[124][0]
