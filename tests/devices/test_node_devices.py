@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from plurigrid.devices.modbus import SunSpecModbus
 from plurigrid.devices.openadr import Ven, Vtn
 from plurigrid.devices.simulator import BATTERY, METER, Site, SunSpecSimulator
@@ -129,3 +131,59 @@ def test_node_controls_a_real_battery_and_settles_what_the_meter_counted(tmp_pat
                            '[[device]]\nname = "meter"\nprotocol = "sunspec"\nport = 5020\nunit_id = 3\n'
                            'participant = "home01"\nrole = "meter"\n')
     assert load_node_config(config_path)[0].device[0].unit_id == 3
+
+
+def test_the_node_decides_on_the_real_state_of_charge(tmp_path) -> None:
+    """The replica's model says the battery holds 3 kWh; the device says it is empty: at night, self-consumption
+    would discharge on the model, and does not on the device's word."""
+    from plurigrid.engine.step import decide, initial_state, observe
+
+    require_nats_server()
+    world_path = tmp_path / "one-home.toml"
+    world_path.write_text(WORLD.replace("{start}", "2024-06-21T00:00:00"))
+    world = compile_world(*load(str(world_path)))
+    model = initial_state(world)
+    assert decide(world, model, observe(world, model, 0), 0).battery_kw[0] < 0  # the model would discharge
+    identity = Identity.from_seed(b"\x08" * 32)
+    genesis = Genesis(str(world_path), (Member("home", identity.did, ("home01",)),), close_after_s=5.0)
+
+    async def scenario() -> dict:
+        port = free_ports(1)[0]
+        async with SunSpecSimulator(port, site=Site(soc_wh=0.0)) as sim:
+            async def physics(k: int) -> None:
+                sim.site.advance(900, 400.0, 0.0)
+
+            link = DeviceLink([Attached(SunSpecModbus("battery", "127.0.0.1", port, BATTERY), "home01", "battery")],
+                              physics=physics)
+            with NatsCluster(1) as cluster:
+                transport = NatsTransport(cluster.urls, stream=genesis.stream, prefix=genesis.stream.lower())
+                nexus = Nexus(identity, world, genesis.hosts, transport, tmp_path / "node", close_after_s=5.0, devices=link)
+                try:
+                    await nexus.run(2)
+                finally:
+                    await nexus.close()
+                    await link.close()
+                return nexus.published
+
+    published = asyncio.run(scenario())
+    assert [published[k][0]["battery_kw"] for k in (0, 1)] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('[[device]]\nname = "m"\nprotocol = "sunspec"\nparticipant = "home02"\nrole = "meter"\n',
+     "device[0].participant: 'home02' is not one of this node's participants ['home01']"),
+    ('[[device]]\nname = "m"\nprotocol = "mqtt"\nparticipant = "home01"\nrole = "meter"\n',
+     "device[0]: an mqtt device needs the [mqtt] section (the broker)"),
+    ('[[device]]\nname = "m"\nprotocol = "modbus-rtu"\nparticipant = "home01"\nrole = "meter"\n', "device[0].protocol"),
+    ('[openadr]\nopt_out = ["home01"]\n', "openadr: give vtn_url (this node's VEN polls that VTN) or [openadr.vtn]"),
+    ('[openadr]\nvtn_url = "http://vtn:8080/OpenADR2/Simple/2.0b"\nopt_out = ["home09"]\n',
+     "openadr.opt_out: ['home09'] are not this node's participants"),
+])
+def test_device_sections_are_checked_with_one_line(tmp_path, extra: str, message: str) -> None:
+    from plurigrid.microworld.loader import SpecError
+
+    config = tmp_path / "NODE.toml"
+    config.write_text('[node]\nname = "home"\ndata_dir = "node"\nparticipants = ["home01"]\n' + extra)
+    with pytest.raises(SpecError) as err:
+        load_node_config(config)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -53,3 +53,37 @@ def test_no_vtn_is_unreachable() -> None:
         assert err.value.kind in ("unreachable", "refused")
 
     asyncio.run(scenario())
+
+
+def test_a_vtn_calls_demand_response_when_the_lattice_clears_dear() -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    def cleared(k: int, price: float) -> SimpleNamespace:
+        return SimpleNamespace(header=SimpleNamespace(interval=k), result=SimpleNamespace(clearing=SimpleNamespace(
+            price_eur_per_kwh=price)))
+
+    async def scenario() -> None:
+        vtn = Vtn("127.0.0.1", free_ports(1)[0], poll_s=0.2)
+        await vtn.start()
+        ven = Ven(vtn.url, "street-node", ("home01",), flexible=lambda p: True)
+        try:
+            await ven.start()
+            index = pd.date_range(datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1), periods=8, freq="15min")
+            listener = vtn.issue_when_dear(index, 0.35, timedelta(minutes=15), level=2.0)
+            for k, price in enumerate([0.20, float("nan"), 0.36, 0.36, 0.10]):
+                listener(cleared(k, price))
+            listener(cleared(2, 0.50))  # the same interval again (a replayed log): no second event
+            for _ in range(100):
+                if len(ven.events) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            assert sorted(e.start for e in ven.events) == [index[3].to_pydatetime(), index[4].to_pydatetime()]
+            assert {e.level for e in ven.events} == {2.0}
+        finally:
+            await ven.stop()
+            await vtn.stop()
+
+    asyncio.run(scenario())

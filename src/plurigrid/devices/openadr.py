@@ -144,5 +144,24 @@ class Vtn:
         self._server.add_event(ven_id=ven_id, signal_name="simple", signal_type="level",
                                intervals=[{"dtstart": start, "duration": duration, "signal_payload": level}], callback=answered)
 
+    def issue_when_dear(self, index: Any, threshold_eur_per_kwh: float, duration: timedelta,
+                        level: float = 1.0) -> Callable[[Any], None]:
+        """A listener of a node's cleared intervals (`Nexus.on_cleared`): when an interval clears at or above the
+        threshold price, every registered VEN gets an event from the next interval's start (`index`: the world's
+        interval start times), once per interval."""
+        issued: set[int] = set()
+
+        def on_cleared(cleared: Any) -> None:
+            k = cleared.header.interval
+            price = cleared.result.clearing.price_eur_per_kwh
+            if k + 1 >= len(index) or k in issued or not price >= threshold_eur_per_kwh:  # NaN (no trade) is not dear
+                return
+            issued.add(k)
+            start = index[k + 1].to_pydatetime().astimezone(UTC)
+            for ven_name in self.vens:
+                self.issue(ven_name, start, duration, level)
+
+        return on_cleared
+
     async def stop(self) -> None:
         await self._server.stop()

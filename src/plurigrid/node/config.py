@@ -109,12 +109,24 @@ class MqttSection(Strict):
     site: str = Field("site", min_length=1)
 
 
-class OpenAdrSection(Strict):
-    """The node's OpenADR 2.0b VEN: the VTN it polls, and the participants who never take part."""
+class VtnSection(Strict):
+    """An aggregator node's OpenADR VTN: it calls demand response when the lattice clears dear."""
 
-    vtn_url: str = Field(pattern=r"^https?://")
-    ven_name: str = Field(min_length=1)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    price_threshold_eur_per_kwh: float = Field(gt=0)
+    event_minutes: float = Field(60.0, gt=0)
+    level: float = Field(1.0, gt=0, le=3)
+
+
+class OpenAdrSection(Strict):
+    """The node's OpenADR 2.0b VEN (the VTN it polls, the participants who never take part), and its VTN if it is an
+    aggregator."""
+
+    vtn_url: str | None = Field(None, pattern=r"^https?://")
+    ven_name: str | None = Field(None, min_length=1)
     opt_out: list[str] = Field(default_factory=list)
+    vtn: VtnSection | None = None
 
 
 class GrpcSection(Strict):
@@ -146,6 +158,8 @@ class NodeConfig(Strict):
                                  f"{self.node.participants}")
             if d.protocol == "mqtt" and self.mqtt is None:
                 raise ValueError(f"device[{n}]: an mqtt device needs the [mqtt] section (the broker)")
+        if self.openadr is not None and self.openadr.vtn_url is None and self.openadr.vtn is None:
+            raise ValueError("openadr: give vtn_url (this node's VEN polls that VTN) or [openadr.vtn] (this node is one)")
         strangers = sorted(set(self.openadr.opt_out) - set(self.node.participants)) if self.openadr else []
         if strangers:
             raise ValueError(f"openadr.opt_out: {strangers} are not this node's participants")

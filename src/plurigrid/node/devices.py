@@ -45,16 +45,26 @@ class DeviceLink:
     _from: dict[str, int] = field(default_factory=dict)  # meter → the first interval its next reading covers
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    def soc_frac(self) -> dict[str, float]:
+        """Each participant's battery state of charge as its device last reported it."""
+        return {a.participant: reading.soc_frac for a in self.devices if a.role == "battery"
+                and isinstance(reading := self.latest.get(a.device.name), Reading) and reading.soc_frac is not None}
+
     def _fault(self, k: int, attached: Attached, err: DeviceError) -> None:
         self.latest[attached.device.name] = err
         self.faults.append({"interval": k, "device": attached.device.name, "participant": attached.participant,
                             "kind": err.kind, "message": str(err)})
 
     async def start(self, first_interval: int) -> None:
-        """Reads every meter once: the registers the first interval's energy is counted from."""
+        """Reads every meter once (the registers the first interval's energy is counted from) and every battery."""
         for attached in self.devices:
             if attached.role == "meter":
                 await self._baseline(attached, first_interval - 1)
+            else:
+                try:
+                    self.latest[attached.device.name] = await attached.device.read()
+                except DeviceError as err:
+                    self._fault(first_interval - 1, attached, err)
 
     async def _baseline(self, attached: Attached, k: int) -> None:
         try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -324,7 +325,15 @@ class Nexus:
         if self.devices is not None and modules is not None:  # `read_meter` answers what the real meter counted
             for pid, wh in self.devices.metered_wh.items():
                 modules.meter_kwh[self._index[pid]] = wh / 1000
-        d = decide(self.world, state, observe(self.world, state, k), k)
+        obs = observe(self.world, state, k)
+        if self.devices is not None:  # decide on the batteries' real state of charge, not the replica's model of it
+            real = {self._index[pid]: frac for pid, frac in self.devices.soc_frac().items()}
+            if real:
+                soc_kwh = obs.soc_kwh.copy()
+                for i, frac in real.items():
+                    soc_kwh[i] = frac * self.world.batteries.capacity_kwh[i]
+                obs = dataclasses.replace(obs, soc_kwh=soc_kwh)
+        d = decide(self.world, state, obs, k)
         rows = {int(i): decision_payload(self.world, d, k, int(i)) for i in self._hosted_index}
         if self.demand_response is not None:
             power_kw = self.world.batteries.power_kw

@@ -14,6 +14,7 @@ import json
 import resource
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -136,7 +137,9 @@ async def _ven(setup: NodeSetup, node: Nexus) -> Ven:
         i = world.ids.index(pid)
         return bool(world.batteries.capacity_kwh[i] > 0 or world.demand.flexible_frac[i] > 0)
 
-    ven = Ven(section.vtn_url, section.ven_name, tuple(setup.config.node.participants), flexible, tuple(section.opt_out))
+    assert section.vtn_url is not None
+    ven = Ven(section.vtn_url, section.ven_name or setup.config.node.name, tuple(setup.config.node.participants), flexible,
+              tuple(section.opt_out))
     await ven.start()
     return ven
 
@@ -169,12 +172,22 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
                            transport, setup.data_dir, **timing(genesis), fallback_strategy=setup.config.node.fallback_strategy,
                            join_timeout_s=join_timeout_s, byzantine_victim=victim))
     services = await _ibc_services(setups, nodes)
+    vtns: list = []
     for setup, node in zip(setups, nodes):
         if setup.config.device:
             from plurigrid.node.devices import connect
 
             node.devices = await connect(setup.config.device, setup.config.mqtt)
-        if setup.config.openadr is not None:
+        openadr = setup.config.openadr
+        if openadr is not None and openadr.vtn is not None:  # an aggregator: its VTN first, so its own VEN can register
+            from plurigrid.devices.openadr import Vtn
+
+            vtn = Vtn(openadr.vtn.host, openadr.vtn.port)
+            await vtn.start()
+            node.on_cleared.append(vtn.issue_when_dear(node.world.index, openadr.vtn.price_threshold_eur_per_kwh,
+                                                       timedelta(minutes=openadr.vtn.event_minutes), openadr.vtn.level))
+            vtns.append(vtn)
+        if openadr is not None and openadr.vtn_url is not None:
             node.demand_response = await _ven(setup, node)
     servers = []
     for setup, node in zip(setups, nodes):
@@ -200,6 +213,8 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
             await service.close()
         for server in servers:
             await server.stop(grace=1.0)
+        for vtn in vtns:
+            await vtn.stop()
     return list(reports)
 
 
