@@ -187,3 +187,51 @@ def test_device_sections_are_checked_with_one_line(tmp_path, extra: str, message
     with pytest.raises(SpecError) as err:
         load_node_config(config)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_devices_follow_local_control_and_meter_the_offline_intervals(tmp_path) -> None:
+    """The node loses its lattice for a few intervals: the battery follows local control, the meter goes on counting,
+    and once the lattice has cleared those intervals the meter's readings settle them exactly."""
+    from plurigrid.lattice.transport import InprocBus, InprocTransport
+
+    world_path = tmp_path / "one-home.toml"
+    world_path.write_text(WORLD.replace("{start}", "2024-06-21T00:00:00"))
+    world = compile_world(*load(str(world_path)))
+    identity = Identity.from_seed(b"\x0a" * 32)
+    genesis = Genesis(str(world_path), (Member("home", identity.did, ("home01",)),), close_after_s=0.2)
+    registers: dict[int, int] = {}
+
+    async def scenario() -> dict:
+        port = free_ports(1)[0]
+        async with SunSpecSimulator(port) as sim:
+            async def physics(k: int) -> None:
+                sim.site.advance(900, 600.0 + 10 * k, 0.0)
+                registers[k] = sim.site.import_wh - sim.site.export_wh
+
+            link = DeviceLink([Attached(SunSpecModbus("meter", "127.0.0.1", port, METER), "home01", "meter"),
+                               Attached(SunSpecModbus("battery", "127.0.0.1", port, BATTERY), "home01", "battery")],
+                              physics=physics)
+            transport = InprocTransport(InprocBus())
+
+            cuts: list[int] = []
+
+            async def cut(k: int, node: Nexus) -> None:
+                if k == 5 and not cuts:  # once (the node comes back to interval 5: the lattice had not cleared it)
+                    cuts.append(k)
+                    transport.partition()
+                    asyncio.get_running_loop().call_later(0.7, transport.heal)
+
+            nexus = Nexus(identity, world, genesis.hosts, transport, tmp_path / "node", close_after_s=0.2, devices=link,
+                          on_interval=cut)
+            try:
+                report = await nexus.run(20)
+            finally:
+                await nexus.close()
+                await link.close()
+            return report.to_json()
+
+    report = asyncio.run(scenario())
+    assert report["offline_intervals"] >= 2
+    assert sorted(registers) == list(range(20))  # the meter was read after every interval, offline ones included
+    rows = history(tmp_path / "node", "home01")
+    assert sum(r["metered_wh"] for r in rows[:19]) + rows[19].get("readings_wh", 0) == registers[18]

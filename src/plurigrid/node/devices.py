@@ -44,6 +44,8 @@ class DeviceLink:
     _baseline_wh: dict[str, int] = field(default_factory=dict)  # meter → net register (import − export) at its last read
     _from: dict[str, int] = field(default_factory=dict)  # meter → the first interval its next reading covers
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _done: dict[str, int] = field(default_factory=lambda: {"dispatch": -1, "meter": -1})  # the last interval of each
+
 
     def soc_frac(self) -> dict[str, float]:
         """Each participant's battery state of charge as its device last reported it."""
@@ -81,7 +83,11 @@ class DeviceLink:
         self._from[attached.device.name] = k + 1
 
     async def dispatch(self, k: int, battery_w: dict[str, float]) -> None:
-        """Writes each participant's decided battery power (W, + charging) to its battery devices."""
+        """Writes each participant's decided battery power (W, + charging) to its battery devices, once per interval (a
+        node back from local control runs the intervals it ran locally again, with the same decisions)."""
+        if k <= self._done["dispatch"]:
+            return
+        self._done["dispatch"] = k
         for attached in self.devices:
             if attached.role == "battery" and attached.participant in battery_w:
                 try:
@@ -90,7 +96,11 @@ class DeviceLink:
                     self._fault(k, attached, err)
 
     async def meter(self, k: int) -> list[dict]:
-        """After interval k: the `meter` payloads of every meter read now (the energy since its last good read)."""
+        """After interval k: the `meter` payloads of every meter read now (the energy since its last good read); nothing
+        for an interval already metered."""
+        if k <= self._done["meter"]:
+            return []
+        self._done["meter"] = k
         if self.physics is not None:
             await self.physics(k)
         payloads = []

@@ -133,7 +133,7 @@ class Nexus:
         self.crashed = False
         self._alive_seen: frozenset[str] | None = None
         self.stopped: asyncio.Task  # set (by the chaos launcher) only on a crashed instance it replaced: its finished run
-        self._metered: list[bytes] = []  # meter operations not appended yet (the lattice was away): sent in order later
+        self._metered: list[tuple[int, dict]] = []  # (interval, meter payload) not appended yet: sent in order once cleared
         self.published: dict[int, dict[int, dict]] = {}  # interval → participant index → the decision published (recent)
 
     # -- the lattice connection ---------------------------------------------------------------------
@@ -263,6 +263,8 @@ class Nexus:
         rows = self._decisions(k)
         self.published[k] = rows
         self.published.pop(k - 96, None)
+        if self.devices is not None:  # the devices follow the decision, whether or not the lattice hears it
+            await self.devices.dispatch(k, {self.world.ids[i]: row["battery_kw"] * 1000 for i, row in rows.items()})
         try:
             sent = []
             for row in rows.values():
@@ -276,9 +278,8 @@ class Nexus:
             self._go_offline(str(err))
             self.local_state = start
             self._record_local(k, rows)  # the devices follow the decision the lattice may not have heard
+            await self._meter(k)
             return k + 1
-        if self.devices is not None:
-            await self.devices.dispatch(k, {self.world.ids[i]: row["battery_kw"] * 1000 for i, row in rows.items()})
         if gate is not None:  # a paced lattice: decisions may come until the gate closes
             await self._until(lambda: self.replica.next_interval > k, gate - time.monotonic())
         else:
@@ -297,20 +298,25 @@ class Nexus:
             self._go_offline("lost the lattice waiting for the close")
             self.local_state = start
             self._record_local(k, rows)
+            await self._meter(k)
             return k + 1
         await self._readings_for_late(k, start, rows)
-        if self.devices is not None:
-            await self._send_meters(k)
+        await self._meter(k)
         return k + 1
 
+    async def _meter(self, k: int) -> None:
+        if self.devices is not None:
+            await self._send_meters(k)
+
     async def _send_meters(self, k: int) -> None:
-        """Appends what the real meters counted up to interval k (rule 7); kept for later if the lattice is away."""
+        """Reads the meters after interval k and appends, in order, every meter operation whose intervals the lattice
+        has cleared (rule 7 ignores the others); the rest wait, as they do while the lattice is away."""
         assert self.devices is not None
-        self._metered += [Operation.create(self.identity, METER, payload, self.replica.graph.parents()).wire
-                          for payload in await self.devices.meter(k)]
-        while self._metered:
+        self._metered += [(payload["interval"], payload) for payload in await self.devices.meter(k)]
+        while self._metered and self._metered[0][0] < self.replica.next_interval and self.transport.connected:
+            payload = self._metered[0][1]
             try:
-                await self._append(self._metered[0])
+                await self._append(Operation.create(self.identity, METER, payload, self.replica.graph.parents()).wire)
             except TransportDown:
                 return
             self._metered.pop(0)
@@ -348,6 +354,10 @@ class Nexus:
             self.local_state = copy.deepcopy(self.replica.state)
         if not self.outbox.at(k):
             self._record_local(k, None)
+        if self.devices is not None:  # the devices follow local control, and the meters go on counting
+            records = self.outbox.at(k)
+            await self.devices.dispatch(k, {pid: r.decision["battery_kw"] * 1000 for pid, r in records.items()})
+            await self._meter(k)
         deadline = time.monotonic() + (self.interval_s or self.close_after_s)
         while not self.transport.connected and time.monotonic() < deadline:
             if self.crashed:
