@@ -235,3 +235,57 @@ def test_devices_follow_local_control_and_meter_the_offline_intervals(tmp_path) 
     assert sorted(registers) == list(range(20))  # the meter was read after every interval, offline ones included
     rows = history(tmp_path / "node", "home01")
     assert sum(r["metered_wh"] for r in rows[:19]) + rows[19].get("readings_wh", 0) == registers[18]
+
+
+def test_an_mqtt_meter_settles_the_node_exactly(tmp_path) -> None:
+    """The node's meter is an MQTT gateway (a Mosquitto broker the test starts): its readings settle the ledger."""
+    import json
+    import time
+
+    import aiomqtt
+
+    from plurigrid.lattice.transport import InprocBus, InprocTransport
+    from plurigrid.node.config import DeviceSection, MqttSection
+    from plurigrid.node.devices import connect
+    from tests.devices.broker import mosquitto
+
+    world_path = tmp_path / "one-home.toml"
+    world_path.write_text(WORLD.replace("{start}", "2024-06-21T00:00:00"))
+    world = compile_world(*load(str(world_path)))
+    identity = Identity.from_seed(b"\x0b" * 32)
+    genesis = Genesis(str(world_path), (Member("home", identity.did, ("home01",)),), close_after_s=0.2)
+    counted = {"import_wh": 5000, "export_wh": 100}
+    registers: dict[int, int] = {}
+
+    with mosquitto() as (port, _):
+        async def scenario() -> None:
+            link = await connect([DeviceSection(name="gw-meter", protocol="mqtt", participant="home01", role="meter")],
+                                 MqttSection(port=port, site="farm"))
+            bus = link.devices[0].device.bus  # type: ignore[attr-defined]
+            async with aiomqtt.Client("127.0.0.1", port) as gateway:
+                async def publish() -> None:
+                    before = bus.latest.get("gw-meter")
+                    await gateway.publish("plurigrid/farm/devices/gw-meter/reading",
+                                          json.dumps({"time_s": time.time(), **counted}), qos=1)
+                    while bus.latest.get("gw-meter") is before:
+                        await asyncio.sleep(0.005)
+
+                async def physics(k: int) -> None:  # the gateway reports the interval's energy
+                    counted["import_wh"] += 137 + 11 * k
+                    counted["export_wh"] += 3 * (k % 4)
+                    registers[k] = counted["import_wh"] - counted["export_wh"] - 4900
+                    await publish()
+
+                await publish()  # the register before the first interval
+                link.physics = physics
+                nexus = Nexus(identity, world, genesis.hosts, InprocTransport(InprocBus()), tmp_path / "node",
+                              close_after_s=0.2, devices=link)
+                try:
+                    await nexus.run(12)
+                finally:
+                    await nexus.close()
+                    await link.close()
+
+        asyncio.run(scenario())
+    rows = history(tmp_path / "node", "home01")
+    assert sum(r["metered_wh"] for r in rows[:11]) + rows[11].get("readings_wh", 0) == registers[10]

@@ -146,3 +146,21 @@ def test_faults_are_device_errors_of_their_kind() -> None:
             await sim.outage()
 
     _run(scenario())
+
+
+def test_a_der_inverter_of_model_701_reads_its_injected_and_absorbed_energy() -> None:
+    from plurigrid.devices.simulator import _common, _map
+
+    async def scenario() -> None:
+        port = free_ports(1)[0]
+        sim = SunSpecSimulator(port)
+        der = sunspec.encode(sunspec.model(701), {"W": 4200, "TotWhInj": 987654, "TotWhAbs": 321}, {"W_SF": 0, "TotWh_SF": 0})
+        sim.image = lambda unit: _map(_common("DER-1", "DER inverter"), der)  # type: ignore[method-assign]
+        await sim.start()
+        try:
+            reading = await SunSpecModbus("der", "127.0.0.1", port, INVERTER).read()
+            assert (reading.power_w, reading.export_wh, reading.import_wh) == (-4200, 987654, 321)
+        finally:
+            await sim.outage()
+
+    _run(scenario())

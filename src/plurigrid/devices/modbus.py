@@ -154,6 +154,9 @@ class SunSpecModbus:
             return Reading(self.name, power_w=v["W"], import_wh=self._cumulative("TotWhImp", v["TotWhImp"]),
                            export_wh=self._cumulative("TotWhExp", v["TotWhExp"]))
         power = v["W"]  # an inverter's output: feeding in
+        if kind == 701:  # DER AC measurements: energy injected and absorbed
+            return Reading(self.name, power_w=None if power is None else -power,
+                           export_wh=self._cumulative("TotWhInj", v["TotWhInj"]), import_wh=self._cumulative("TotWhAbs", v["TotWhAbs"]))
         return Reading(self.name, power_w=None if power is None else -power, export_wh=self._cumulative("WH", v["WH"]))
 
     async def _read_storage(self) -> Reading:
