@@ -104,7 +104,8 @@ class Transfer:
         elif balance_key(account, denom) in self.store:
             del self.store[balance_key(account, denom)]
 
-    def _move(self, source: str, target: str, denom: str, amount: int) -> None:
+    def move(self, source: str, target: str, denom: str, amount: int) -> None:
+        """Moves credits between two accounts of this ledger (ErrInvalidPacket if the source holds too few)."""
         self._add(source, denom, -amount)
         self._add(target, denom, amount)
 
@@ -122,7 +123,7 @@ class Transfer:
         if self._returning(denom, PORT, channel):
             self._add(sender, denom, -amount)
         else:
-            self._move(sender, escrow_account(PORT, channel), denom, amount)
+            self.move(sender, escrow_account(PORT, channel), denom, amount)
         return self.packets.send(PORT, channel, data.to_bytes(), timeout_height, timeout_timestamp_ns, now_ns)
 
     def on_receive(self, packet: Packet) -> bytes:
@@ -137,7 +138,7 @@ class Transfer:
             escrow = escrow_account(packet.destination_port, packet.destination_channel)
             if self.balance(escrow, native) < data.amount:
                 return error_ack(f"escrow holds {self.balance(escrow, native)} {native}, not {data.amount}")
-            self._move(escrow, data.receiver, native, data.amount)
+            self.move(escrow, data.receiver, native, data.amount)
         else:
             self._add(data.receiver, f"{packet.destination_port}/{packet.destination_channel}/{data.denom}", data.amount)
         return SUCCESS_ACK
@@ -155,4 +156,4 @@ class Transfer:
         if self._returning(data.denom, packet.source_port, packet.source_channel):
             self._add(data.sender, data.denom, data.amount)
         else:
-            self._move(escrow_account(packet.source_port, packet.source_channel), data.sender, data.denom, data.amount)
+            self.move(escrow_account(packet.source_port, packet.source_channel), data.sender, data.denom, data.amount)

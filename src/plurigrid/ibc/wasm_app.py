@@ -182,7 +182,7 @@ class WasmApplication:
                 amount = int(coin["amount"])
                 if amount <= 0:
                     raise IbcError("ErrInvalidRequest", "bank send: amounts must be positive")
-                transfer._move(self.account, str(send["to_address"]), str(coin["denom"]), amount)
+                transfer.move(self.account, str(send["to_address"]), str(coin["denom"]), amount)
         elif "ibc" in msg and "send_packet" in msg["ibc"]:
             send = msg["ibc"]["send_packet"]
             height, timestamp = _timeout_of(send.get("timeout"))
