@@ -48,24 +48,27 @@ class SunSpecModbus:
             self._client = client
         return self._client
 
+    async def _request(self, request: Any, what: str) -> Any:
+        """One Modbus request (a coroutine of the client's), its failures as DeviceErrors naming `what` it was."""
+        try:
+            response = await asyncio.wait_for(request, self.timeout_s + 1)
+        except (TimeoutError, ModbusIOException):
+            self._drop()
+            raise DeviceError("timeout", f"{self.name}: no answer within {self.timeout_s:g} s ({what})") from None
+        except (ConnectionException, OSError):
+            self._drop()
+            raise DeviceError("unreachable", f"{self.name}: connection to {self.host}:{self.port} lost") from None
+        if response.isError():
+            raise DeviceError("refused", f"{self.name}: {what}: Modbus exception {getattr(response, 'exception_code', '?')}")
+        return response
+
     async def _read(self, address: int, count: int) -> list[int]:
         client = await self._connected()
         words: list[int] = []
         for start in range(address, address + count, sunspec.MAX_READ):
             n = min(sunspec.MAX_READ, address + count - start)
-            try:
-                response = await asyncio.wait_for(client.read_holding_registers(start, count=n, device_id=self.unit_id),
-                                                  self.timeout_s + 1)
-            except (TimeoutError, ModbusIOException):
-                self._drop()
-                raise DeviceError("timeout", f"{self.name}: no answer within {self.timeout_s:g} s "
-                                  f"(registers {start}–{start + n - 1})") from None
-            except (ConnectionException, OSError):
-                self._drop()
-                raise DeviceError("unreachable", f"{self.name}: connection to {self.host}:{self.port} lost") from None
-            if response.isError():
-                raise DeviceError("refused", f"{self.name}: registers {start}–{start + n - 1}: Modbus exception "
-                                  f"{getattr(response, 'exception_code', '?')}")
+            response = await self._request(client.read_holding_registers(start, count=n, device_id=self.unit_id),
+                                           f"registers {start}–{start + n - 1}")
             if len(response.registers) != n:
                 raise DeviceError("malformed", f"{self.name}: asked {n} registers at {start}, got {len(response.registers)}")
             words.extend(response.registers)
@@ -73,18 +76,7 @@ class SunSpecModbus:
 
     async def _write(self, address: int, values: list[int]) -> None:
         client = await self._connected()
-        try:
-            response = await asyncio.wait_for(client.write_registers(address, values, device_id=self.unit_id),
-                                              self.timeout_s + 1)
-        except (TimeoutError, ModbusIOException):
-            self._drop()
-            raise DeviceError("timeout", f"{self.name}: write at {address} not acknowledged within {self.timeout_s:g} s") from None
-        except (ConnectionException, OSError):
-            self._drop()
-            raise DeviceError("unreachable", f"{self.name}: connection to {self.host}:{self.port} lost") from None
-        if response.isError():
-            raise DeviceError("refused", f"{self.name}: write at {address}: Modbus exception "
-                              f"{getattr(response, 'exception_code', '?')}")
+        await self._request(client.write_registers(address, values, device_id=self.unit_id), f"write at {address}")
 
     def _drop(self) -> None:
         if self._client is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from functools import partial
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -165,7 +166,7 @@ class SunSpecSimulator:
     def _devices(self) -> list[SimDevice]:
         size = max(len(self.image(u)) for u in (INVERTER, BATTERY, METER)) + 8
         return [SimDevice(unit, simdata=[SimData(BASE, count=size, values=0, datatype=DataType.REGISTERS)],
-                          action=_bound(self._action, unit)) for unit in (INVERTER, BATTERY, METER)]
+                          action=partial(self._action, unit)) for unit in (INVERTER, BATTERY, METER)]
 
     async def start(self) -> None:
         self._server = ModbusTcpServer(self._devices(), address=(self.host, self.port))
@@ -199,9 +200,3 @@ class SunSpecSimulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.outage()
 
-
-def _bound(action, unit: int):
-    async def call(function_code: int, start_address: int, address: int, count: int, current: list[int],
-                   set_values: list[int] | list[bool] | None) -> ExcCodes | None:
-        return await action(unit, function_code, start_address, address, count, current, set_values)
-    return call
