@@ -59,6 +59,19 @@ def load(world: str | Path | Mapping[str, Any], *, hours: float | None = None, m
     return World(compiled, label.removesuffix(".toml").removesuffix(".json"))
 
 
+def sweep(sweep: str | Path | Mapping[str, Any], *, workers: int | None = None, scheduler: str | None = None,
+          serial: bool = False, out: str | Path | None = None,
+          progress: Callable[[int, int, dict], None] | None = None) -> pd.DataFrame:
+    """Runs a sweep (a sweep file or its tables as a dict) and returns its table: one row per point, its
+    parameters, status and KPIs. Points run on a local Dask cluster of `workers` processes by default,
+    on a running cluster's with `scheduler`, or in this process with `serial`; `out` keeps (and resumes)
+    the sweep folder. See docs/sweeps.md and `plurigrid.sweeps`.
+    """
+    from plurigrid.sweeps.runner import sweep as run_sweep
+
+    return run_sweep(sweep, workers=workers, scheduler=scheduler, serial=serial, out=out, progress=progress)
+
+
 class World:
     """A compiled microworld: its grid, participants and clock, ready to `run`."""
 

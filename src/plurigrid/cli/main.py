@@ -29,6 +29,7 @@ from plurigrid.cli.node import node_app
 from plurigrid.cli.opf import opf
 from plurigrid.cli.powerflow import powerflow
 from plurigrid.cli.serve import serve, token_app
+from plurigrid.cli.sweep import sweep
 from plurigrid.errors import PlurigridError, UsageError
 from plurigrid.microworld.names import MECHANISMS
 
@@ -50,6 +51,7 @@ app.command("powerflow")(powerflow)
 app.command("opf")(opf)
 app.command("kanban")(kanban)
 app.command("serve")(serve)
+app.command("sweep")(sweep)
 out_console = console.out
 err_console = console.err
 
