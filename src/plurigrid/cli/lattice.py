@@ -29,13 +29,18 @@ def up(
     speed: float | None = typer.Option(None, "--speed", help="pace intervals at this multiple of real time "
                                                                "(default: each closes as soon as all decided)"),
     nodes_per_process: int = typer.Option(1, "--nodes-per-process", help="on nats: pack this many nodes into each OS process"),
+    netns: str | None = typer.Option(None, "--netns", help="on nats: run the node processes in these network namespaces "
+                                     "(NAME[,NAME...], round-robin; `ip netns exec`, needs root)"),
+    nats_host: str | None = typer.Option(None, "--nats-host", help="with --nats auto: the address the cluster listens on "
+                                         "(default 127.0.0.1; a bridge's address for nodes in --netns)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Every node decides for its own participants; all must commit the same state root per interval."""
     from plurigrid.node.launcher import run_lattice
 
     report = asyncio.run(run_lattice(microworld, nodes, intervals, transport, nats, data, close_after_s, fault,
-                                     nodes_per_process, speed))
+                                     nodes_per_process, speed,
+                                     [n.strip() for n in netns.split(",") if n.strip()] if netns else (), nats_host))
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

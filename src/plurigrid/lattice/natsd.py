@@ -36,10 +36,10 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _listening(port: int) -> bool:
+def _listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 @dataclass
@@ -50,26 +50,27 @@ class NatsServer:
     store_dir: Path
     routes: list[int] = field(default_factory=list)
     process: subprocess.Popen | None = None
+    host: str = "127.0.0.1"  # the address it listens on (a bridge's, for nodes in network namespaces)
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"nats://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
         binary = shutil.which("nats-server")
         if binary is None:
             raise NatsError("nats-server not found on PATH (Debian/Ubuntu: apt-get install nats-server)")
-        cmd = [binary, "-n", self.name, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        cmd = [binary, "-n", self.name, "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
         if self.cluster_port is not None:
-            cmd += ["--cluster_name", CLUSTER_NAME, "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
-                    "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in self.routes),
+            cmd += ["--cluster_name", CLUSTER_NAME, "--cluster", f"nats://{self.host}:{self.cluster_port}",
+                    "--routes", ",".join(f"nats://{self.host}:{p}" for p in self.routes),
                     "--no_advertise"]  # clients use only the URLs they were given (a partition's relays stay in the way)
         return cmd
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
-        while not _listening(self.port):
+        while not _listening(self.port, self.host):
             if self.process.poll() is not None:
                 raise NatsError(f"nats-server {self.name} exited with code {self.process.returncode}")
             if time.monotonic() > deadline:
@@ -91,8 +92,8 @@ class NatsServer:
 class NatsCluster:
     """`size` JetStream servers (routed into one cluster when size > 1) under a temporary folder."""
 
-    def __init__(self, size: int = 3) -> None:
-        self.size = size
+    def __init__(self, size: int = 3, host: str = "127.0.0.1") -> None:
+        self.size, self.host = size, host
         self._tmp = tempfile.TemporaryDirectory(prefix="plurigrid-nats-")
         self._allocate()
 
@@ -102,7 +103,7 @@ class NatsCluster:
         cluster_ports = picked[self.size:] if self.size > 1 else [None]
         self.servers = [
             NatsServer(f"n{i + 1}", ports[i], cluster_ports[i], Path(self._tmp.name) / f"n{i + 1}",
-                       [p for j, p in enumerate(cluster_ports) if j != i and p is not None])
+                       [p for j, p in enumerate(cluster_ports) if j != i and p is not None], host=self.host)
             for i in range(self.size)
         ]
 

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -74,8 +75,13 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def run_lattice(world: str, nodes: int, intervals: int | None, transport: str = "inproc",
                       nats: str | None = None, data_dir: Path | None = None, close_after_s: float = 2.0,
-                      faults: Sequence[str] = (), nodes_per_process: int = 1, speed: float | None = None) -> dict:
-    """Runs the lattice (applying `faults` as it goes) and returns its report (`plurigrid lattice up --json`)."""
+                      faults: Sequence[str] = (), nodes_per_process: int = 1, speed: float | None = None,
+                      netns: Sequence[str] = (), nats_host: str | None = None) -> dict:
+    """Runs the lattice (applying `faults` as it goes) and returns its report (`plurigrid lattice up --json`).
+
+    `netns`: network namespaces the node processes run in, round-robin (on nats); their servers must be
+    reachable from there, e.g. an auto cluster listening on `nats_host`, a bridge's address
+    (`lattice.netns.VethNetwork`)."""
     if nodes < 1:
         raise LatticeError(f"--nodes: must be >= 1, got {nodes}")
     if speed is not None and not speed > 0:
@@ -85,6 +91,16 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
     if transport not in TRANSPORTS:
         raise LatticeError(f"--transport: unknown transport {transport!r}; expected one of {', '.join(TRANSPORTS)}")
     auto = transport == "nats" and (nats is None or nats == "auto")
+    if netns and transport != "nats":
+        raise LatticeError("--netns: network namespaces hold node processes; they need --transport nats")
+    if nats_host is not None and not auto:
+        raise LatticeError("--nats-host: the address of a cluster started with --nats auto; give --nats URLs otherwise")
+    missing = _missing_namespaces(netns)
+    if missing:
+        raise LatticeError(f"--netns: no network namespace {missing!r} (ip netns list shows them)")
+    if netns and any(f.startswith("partition:") for f in faults):
+        raise LatticeError("--fault partition: cuts a node's relays on this host's loopback, which a node in --netns "
+                           "cannot reach; take its link down instead")
     plan = [parse_fault(f, nodes, 3 if auto else 0) for f in faults]
     world = str(Path(world).resolve()) if world.endswith(".toml") else world  # node processes start elsewhere
     worlds = SharedWorlds()
@@ -113,12 +129,12 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
             reports = await lattice.run()
         else:
             if auto:
-                cluster = NatsCluster(3).start()
+                cluster = NatsCluster(3, nats_host or "127.0.0.1").start()
                 urls = cluster.urls
             else:
                 assert nats is not None  # not auto: --nats names the servers
                 urls = [u.strip() for u in nats.split(",") if u.strip()]
-            lattice = _ProcessLattice(genesis, identities, root, urls, plan, cluster, steps, nodes_per_process)
+            lattice = _ProcessLattice(genesis, identities, root, urls, plan, cluster, steps, nodes_per_process, list(netns))
             reports = await lattice.run()
         honest = [i for i in range(nodes) if i not in lattice.byzantine and i not in lattice.down]
         return _summary(name, steps, [reports[i] for i in honest], [lattice.folder(i) for i in honest],
@@ -128,6 +144,15 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
             cluster.stop()
         if tmp is not None:
             tmp.cleanup()
+
+
+def _missing_namespaces(names: Sequence[str]) -> str | None:
+    """The first of `names` that is not a network namespace of this host (None if all are)."""
+    if not names:
+        return None
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout if shutil.which("ip") else ""
+    present = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    return next((n for n in names if n not in present), None)
 
 
 class _Chaos:
@@ -246,9 +271,10 @@ class _ProcessLattice(_Chaos):
     """Nodes as OS processes on NATS: writes their configs, starts them, follows the log, applies the faults."""
 
     def __init__(self, genesis: Genesis, identities: list[Identity], root: Path, urls: list[str], plan: list[Fault],
-                 cluster: NatsCluster | None, steps: int, per_process: int) -> None:
+                 cluster: NatsCluster | None, steps: int, per_process: int, netns: list[str]) -> None:
         super().__init__(root, plan, cluster, steps)
         self.genesis, self.identities, self.urls, self.per_process = genesis, identities, urls, per_process
+        self.netns = netns
         self.targets = {f.target for f in plan if not f.kind.startswith("nats-")}  # each in a process of its own
         self.partitioned = {f.target for f in plan if f.kind == "partition"}
         self.relays: dict[int, list[Relay]] = {}
@@ -271,8 +297,9 @@ class _ProcessLattice(_Chaos):
 
     def _spawn(self, first: int) -> None:
         group = self.groups[first]
-        args = [sys.executable, "-m", "plurigrid.cli.main", "node", "--intervals", str(self.steps), "--join-timeout-s",
-                "120"]
+        inside = ["ip", "netns", "exec", self.netns[list(self.groups).index(first) % len(self.netns)]] if self.netns else []
+        args = [*inside, sys.executable, "-m", "plurigrid.cli.main", "node", "--intervals", str(self.steps),
+                "--join-timeout-s", "120"]
         for i in group:
             args += ["--config", str(self.folder(i) / "NODE.toml")]
         if first in self.byzantine:
