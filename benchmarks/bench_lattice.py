@@ -48,7 +48,7 @@ def _baseline(world_name: str, intervals: int) -> str:
         ledger = RunLedger(Path(tmp) / "ledger")
         t0 = time.perf_counter()
         for k in range(intervals):
-            ledger(world, k, step(world, state, k))
+            ledger.commit(world, k, step(world, state, k))
         per_interval_ms = (time.perf_counter() - t0) / intervals * 1000
         ledger.close()
     return f"{name}: {world.n} participants; the simulator alone clears and commits one interval in {per_interval_ms:.1f} ms"

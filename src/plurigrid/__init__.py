@@ -12,7 +12,6 @@ node); what is exported here is the supported surface.
 from plurigrid._api import Frames, Run, World, load, open_run, sweep
 from plurigrid.errors import PlurigridError, UsageError
 
-
 __version__ = "0.1.0"
 
 __all__ = ["Frames", "PlurigridError", "Run", "UsageError", "World", "__version__", "load", "open_run", "sweep"]

@@ -71,7 +71,7 @@ def run_point(task: Task) -> dict:
             data = apply(copy.deepcopy(data), task.point, task)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        data.setdefault("world", {})["name"] = data.get("world", {}).get("name", name.removesuffix(".toml"))
+        data.setdefault("world", {}).setdefault("name", name.removesuffix(".toml").removesuffix(".json"))
         run = plurigrid.load(data, hours=task.hours, base=base).run(ledger=task.ledger, record=())
         row.update(run.kpis)
         if task.ledger:
