@@ -27,7 +27,7 @@ def test_the_worked_example_of_docs_api_runs(tmp_path):
 
 def test_public_surface_is_curated():
     assert sorted(plurigrid.__all__) == sorted(["Frames", "PlurigridError", "Run", "UsageError", "World", "__version__",
-                                                "load", "open_run"])
+                                                "load", "open_run", "sweep"])
     assert (Path(plurigrid.__file__).parent / "py.typed").is_file()
 
 

@@ -179,7 +179,8 @@ class Member:
             raise SecAggError(f"{self.id}: not among the members whose input was received")
         self._answered = True
         got = set(sent_input)
-        seeds, masks = {}, {}
+        seeds: dict[str, str] = {}
+        masks: dict[str, str] = {}
         for other, blob in sorted(self._held.items()):
             plain = self._channel_key(other).decrypt(blob[:12], blob[12:], f"{other}>{self.id}".encode())
             mask_share, seed_share = plain[:SHARE_BYTES], plain[SHARE_BYTES:]

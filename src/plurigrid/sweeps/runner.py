@@ -74,7 +74,7 @@ def run_point(task: Task) -> dict:
         data.setdefault("world", {}).setdefault("name", name.removesuffix(".toml").removesuffix(".json"))
         run = plurigrid.load(data, hours=task.hours, base=base).run(ledger=task.ledger, record=())
         row.update(run.kpis)
-        if task.ledger:
+        if task.ledger and run.ledger is not None:
             row["ledger_state_root"] = run.ledger["state_root"]
     except PlurigridError as exc:
         row.update(status="failed", error=str(exc))
