@@ -33,6 +33,8 @@ def up(
                                      "(NAME[,NAME...], round-robin; `ip netns exec`, needs root)"),
     nats_host: str | None = typer.Option(None, "--nats-host", help="with --nats auto: the address the cluster listens on "
                                          "(default 127.0.0.1; a bridge's address for nodes in --netns)"),
+    sealed_bids: bool = typer.Option(False, "--sealed-bids", help="nodes commit to their decisions (a hash) before the "
+                                     "gate closes and reveal them after; unrevealed ones settle at tariff"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Every node decides for its own participants; all must commit the same state root per interval."""
@@ -40,7 +42,8 @@ def up(
 
     report = asyncio.run(run_lattice(microworld, nodes, intervals, transport, nats, data, close_after_s, fault,
                                      nodes_per_process, speed,
-                                     [n.strip() for n in netns.split(",") if n.strip()] if netns else (), nats_host))
+                                     [n.strip() for n in netns.split(",") if n.strip()] if netns else (), nats_host,
+                                     sealed_bids))
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -6,7 +6,7 @@ first; it is fixed before the first interval, as a chain's genesis fixes its val
 operator (or `plurigrid lattice up`) writes one `genesis.json` and gives it to every node; its hash
 names the lattice's JetStream stream, so nodes holding different genesis files never share a log.
 
-    {"microworld": "hello", "close_after_s": 2.0, "heartbeat_s": 0.2, "interval_s": 900,
+    {"microworld": "hello", "close_after_s": 2.0, "heartbeat_s": 0.2, "interval_s": 900, "sealed_bids": true,
      "members": [{"name": "kiosk", "did": "did:key:z6Mk…", "participants": ["kiosk", "home-1"]}, …]}
 """
 
@@ -40,6 +40,7 @@ class Genesis:
     close_after_s: float = 2.0
     heartbeat_s: float = 0.2
     interval_s: float | None = None  # wall seconds per interval (a gate closes no sooner); None: as fast as it clears
+    sealed_bids: bool = False  # decisions are committed (hashed) before the gate closes and revealed after it
 
     @property
     def hosts(self) -> dict[str, tuple[str, ...]]:
@@ -48,6 +49,7 @@ class Genesis:
     def to_json(self) -> dict:
         return {"microworld": self.microworld, "close_after_s": self.close_after_s, "heartbeat_s": self.heartbeat_s,
                 **({} if self.interval_s is None else {"interval_s": self.interval_s}),
+                **({"sealed_bids": True} if self.sealed_bids else {}),  # absent when off: earlier lattices keep their id
                 "members": [asdict(m) | {"participants": list(m.participants)} for m in self.members]}
 
     @property
@@ -68,10 +70,13 @@ class Genesis:
 
     @classmethod
     def from_json(cls, raw: object, where: str) -> Genesis:
-        if not isinstance(raw, dict) or set(raw) - {"microworld", "members", "close_after_s", "heartbeat_s", "interval_s"} \
+        if not isinstance(raw, dict) or set(raw) - {"microworld", "members", "close_after_s", "heartbeat_s", "interval_s",
+                                                    "sealed_bids"} \
                 or not isinstance(raw.get("microworld"), str) or not isinstance(raw.get("members"), list):
             raise GenesisError(f"{where}: expected an object with microworld, members[, close_after_s, heartbeat_s, "
-                               "interval_s]")
+                               "interval_s, sealed_bids]")
+        if type(raw.get("sealed_bids", False)) is not bool:
+            raise GenesisError(f"{where}: sealed_bids must be true or false")
         timing = {k: raw[k] for k in ("close_after_s", "heartbeat_s", "interval_s") if k in raw}
         if not all(type(v) in (int, float) and v > 0 for v in timing.values()):
             raise GenesisError(f"{where}: close_after_s, heartbeat_s and interval_s must be positive numbers of seconds")
@@ -95,7 +100,8 @@ class Genesis:
             members.append(Member(m["name"], m["did"], tuple(m["participants"])))
         if not members:
             raise GenesisError(f"{where}: members is empty")
-        return cls(raw["microworld"], tuple(members), **{k: float(v) for k, v in timing.items()})
+        return cls(raw["microworld"], tuple(members), **{k: float(v) for k, v in timing.items()},
+                   sealed_bids=raw.get("sealed_bids", False))
 
     def member(self, did: str, where: str) -> Member:
         for m in self.members:

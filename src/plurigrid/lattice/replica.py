@@ -30,6 +30,13 @@ the NATS cluster, or the in-process bus):
    (a device that could not be read for some intervals is metered over all of them at once when it
    is back); a range that does not start where the last one ended is ignored (counted). Once a
    participant is metered, its `reading`s are ignored: the meter has the last word.
+8. sealed bids (the genesis' `sealed_bids`): decisions are not sent in the clear. A `commit` carries
+   the SHA-256 of a decision and a secret salt; the first `close` for k fixes which commitments count;
+   only then does each node send a `reveal` (the decision and its salt), which counts if it matches a
+   commitment in the cut; the first `unseal` for k (after its close) fixes the reveals and clears k
+   as rule 5 with the revealed decisions. A participant whose commitment is not revealed by the
+   unseal acts passively and settles at tariff (rule 4). No node sees another's bid before its own
+   is fixed, so none can act on it in time; when everyone reveals, the block is the open one's.
 
 The log order is the same for every reader (JetStream's stream sequence survives failover; a
 retried append is de-duplicated by content hash), each step is deterministic, so every replica
@@ -39,6 +46,8 @@ that was away reads the log from where it stopped and arrives at the same roots.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +65,8 @@ from plurigrid.state.ledger import Header, Ledger
 from plurigrid.strategies.base import Decision, Observation
 
 DECISION, CLOSE, READING, METER = "decision", "close", "reading", "meter"
+COMMIT, REVEAL, UNSEAL = "commit", "reveal", "unseal"  # sealed bids (rule 8)
+SEALED_KINDS = (COMMIT, REVEAL, UNSEAL)
 FLOAT_FIELDS = ("battery_kw", "ev_kw", "hvac_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh")
 DEVICE_FIELDS = ("soc_kwh", "ev_remaining_kwh", "ev_unmet_kwh", "backlog_kwh", "backlog_age_steps", "indoor_c")
 
@@ -76,6 +87,15 @@ def decision_payload(world: World, d: Decision, k: int, i: int) -> dict:
     return {"interval": k, "participant": world.ids[i], **row, "trades": bool(d.trades[i])}
 
 
+def commitment(decision: dict, salt: str) -> str:
+    """The SHA-256 (hex) a `commit` carries: of the decision payload and its salt, as canonical JSON."""
+    return hashlib.sha256(json.dumps(decision | {"salt": salt}, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _is_hex(value: object, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and all(c in "0123456789abcdef" for c in value)
+
+
 def published(rows: dict[int, dict]):
     """The decide function of a step whose decisions were published: `rows` by participant index, the rest passive."""
 
@@ -93,26 +113,36 @@ def published(rows: dict[int, dict]):
 class DecisionRules:
     """Validity of operations (the hash graph's validator): the same verdict on every node."""
 
-    def __init__(self, world: World, hosts: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, world: World, hosts: dict[str, tuple[str, ...]], sealed: bool = False) -> None:
         self.index = {pid: i for i, pid in enumerate(world.ids)}
         self.host_of = {pid: did for did, pids in hosts.items() for pid in pids}
         self.steps = world.steps
+        self.sealed = sealed
 
     def __call__(self, op: Operation, graph: HashGraph) -> str | None:
         p = op.payload
         k = p.get("interval")
         if type(k) is not int or not 0 <= k < self.steps:
             return "interval out of range"
-        if op.kind == CLOSE:
-            return None if set(p) == {"interval"} else "malformed close"
-        if op.kind not in (DECISION, READING, METER):
+        if op.kind in (CLOSE, UNSEAL):
+            if op.kind == UNSEAL and not self.sealed:
+                return "not a sealed-bid lattice"
+            return None if set(p) == {"interval"} else f"malformed {op.kind}"
+        if op.kind not in (DECISION, READING, METER, COMMIT, REVEAL):
             return f"unknown kind {op.kind!r}"
         if op.kind == READING:
             return self._reading(op)
         if op.kind == METER:
             return self._meter(op)
-        if set(p) != {"interval", "participant", "trades", *FLOAT_FIELDS}:
-            return "malformed decision"
+        if (op.kind == DECISION) == self.sealed:
+            return "sealed-bid lattice: decisions are committed, then revealed" if self.sealed else "not a sealed-bid lattice"
+        if op.kind == COMMIT:
+            if set(p) != {"interval", "participant", "digest"} or not _is_hex(p["digest"], 64):
+                return "malformed commit"
+            return self._host(op)
+        if set(p) != {"interval", "participant", "trades", *FLOAT_FIELDS, *(("salt",) if op.kind == REVEAL else ())} \
+                or (op.kind == REVEAL and not _is_hex(p["salt"], 32)):
+            return f"malformed {op.kind}"
         if (err := self._host(op)) is not None:
             return err
         if type(p["trades"]) is not bool or not all(type(p[f]) is float and not math.isnan(p[f]) for f in FLOAT_FIELDS):
@@ -154,8 +184,9 @@ class Cleared:
 
     header: Header
     result: StepResult
-    decided: frozenset[int]  # participants whose decision was in the cut
+    decided: frozenset[int]  # participants whose decision was in the cut (sealed: revealed)
     late: int = 0
+    unrevealed: int = 0  # sealed bids: commitments in the cut never revealed (those participants settled at tariff)
 
 
 @dataclass
@@ -168,6 +199,7 @@ class Replica:
     graph_path: str | Path = ":memory:"
     heard: Callable[[str], None] | None = None  # told the author of every valid operation delivered (liveness)
     signer: Identity | None = None  # signs this replica's ledger blocks: the node's own key
+    sealed: bool = False  # sealed bids (rule 8)
     state: State = field(init=False)
     cleared: list[Cleared] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
@@ -175,7 +207,7 @@ class Replica:
 
     def __post_init__(self) -> None:
         self.state = initial_state(self.world)
-        self.rules = DecisionRules(self.world, self.hosts)
+        self.rules = DecisionRules(self.world, self.hosts, self.sealed)
         self.graph = HashGraph(self.graph_path, self.rules)
         # derived from the log and rebuilt from it after a restart, so its commits need not wait for the disk
         self.ledger = Ledger(self.ledger_dir, create=True, durable=False, signer=self.signer)
@@ -185,6 +217,10 @@ class Replica:
         self.read: set[tuple[int, int]] = set()  # (participant, interval) readings already taken
         self.ignored_readings = 0
         self.metered_through: dict[int, int] = {}  # participant → the last interval its real meter covered
+        self.commits: dict[int, dict[int, str]] = {}  # sealed: interval → participant index → digest, before the close
+        self.sealed_cut: dict[int, dict[int, str]] = {}  # sealed: the commitments each closed interval's close fixed
+        self.revealed: dict[int, dict[int, dict]] = {}  # sealed: interval → participant index → the revealed decision
+        self.ignored_reveals = 0
 
     @property
     def next_interval(self) -> int:
@@ -193,6 +229,14 @@ class Replica:
     @property
     def root(self) -> str:
         return self.ledger.head.state_root
+
+    def pending(self, k: int) -> set[int]:
+        """Participants whose decision (sealed: commitment) for the open interval k is in the log so far."""
+        return set((self.commits if self.sealed else self.cut).get(k, {}))
+
+    def gate_closed(self, k: int) -> bool:
+        """Whether interval k's gate has closed: cleared, or (sealed) its commitments fixed and awaiting reveals."""
+        return self.next_interval > k or k in self.sealed_cut
 
     def apply(self, data: bytes) -> list[Cleared]:
         """Reads one log entry; returns the intervals it closed (usually none or one)."""
@@ -204,19 +248,44 @@ class Replica:
             if self.heard is not None:
                 self.heard(op.author)
             k = op.payload["interval"]
-            if op.kind == DECISION:
-                if k < self.next_interval:
+            if op.kind in (DECISION, COMMIT):
+                if self.gate_closed(k):
                     self.late += 1
-                else:
+                elif op.kind == DECISION:
                     self.cut.setdefault(k, {})[self.rules.index[op.payload["participant"]]] = op.payload
+                else:
+                    self.commits.setdefault(k, {})[self.rules.index[op.payload["participant"]]] = op.payload["digest"]
             elif op.kind == READING:
                 self._take_reading(op)
             elif op.kind == METER:
                 self._take_meter(op)
+            elif op.kind == REVEAL:
+                self._take_reveal(op)
             elif op.kind == CLOSE and k >= self.next_interval:
+                if not self.sealed:
+                    while self.next_interval <= k:
+                        done.append(self._clear(self.next_interval, self.cut.pop(self.next_interval, {})))
+                else:  # rule 8: the close fixes the commitments of every interval up to k; the unseal clears
+                    for j in range(self.next_interval, k + 1):
+                        if j not in self.sealed_cut:
+                            self.sealed_cut[j] = self.commits.pop(j, {})
+            elif op.kind == UNSEAL and k >= self.next_interval and k in self.sealed_cut:
                 while self.next_interval <= k:
-                    done.append(self._clear(self.next_interval))
+                    j = self.next_interval
+                    rows = self.revealed.pop(j, {})
+                    done.append(self._clear(j, rows, unrevealed=len(self.sealed_cut.pop(j)) - len(rows)))
         return done
+
+    def _take_reveal(self, op: Operation) -> None:
+        """Rule 8: a reveal counts if its interval's gate has closed, not yet unsealed, and it opens a commitment
+        in the cut; anything else (early, late, unknown, not matching) is ignored and counted."""
+        p = op.payload
+        k, i = p["interval"], self.rules.index[p["participant"]]
+        decision = {key: value for key, value in p.items() if key != "salt"}
+        if self.next_interval > k or self.sealed_cut.get(k, {}).get(i) != commitment(decision, p["salt"]):
+            self.ignored_reveals += 1
+            return
+        self.revealed.setdefault(k, {})[i] = decision
 
     def _take_meter(self, op: Operation) -> None:
         """Queues the correction of a real meter's range of intervals for the next block (rule 7)."""
@@ -249,13 +318,11 @@ class Replica:
             for name, value in op.payload["state"].items():
                 getattr(self.state, name)[i] = value
 
-    def _clear(self, k: int) -> Cleared:
-        rows = self.cut.pop(k, {})
-
+    def _clear(self, k: int, rows: dict[int, dict], unrevealed: int = 0) -> Cleared:
         result = step(self.world, self.state, k, decide_with=published(rows))
         readings = dict(zip(("participant", "interval", "wh", "bill_micro", "op"), map(list, zip(*sorted(self.readings)))))
         header = commit_step(self.ledger, self.world, k, result, readings)
-        cleared = Cleared(header, result, frozenset(rows), self.late)
+        cleared = Cleared(header, result, frozenset(rows), self.late, unrevealed)
         self.late, self.readings = 0, []
         self.cleared.append(cleared)
         return cleared

@@ -76,7 +76,7 @@ def _percentile(values: list[float], q: float) -> float:
 async def run_lattice(world: str, nodes: int, intervals: int | None, transport: str = "inproc",
                       nats: str | None = None, data_dir: Path | None = None, close_after_s: float = 2.0,
                       faults: Sequence[str] = (), nodes_per_process: int = 1, speed: float | None = None,
-                      netns: Sequence[str] = (), nats_host: str | None = None) -> dict:
+                      netns: Sequence[str] = (), nats_host: str | None = None, sealed_bids: bool = False) -> dict:
     """Runs the lattice (applying `faults` as it goes) and returns its report (`plurigrid lattice up --json`).
 
     `netns`: network namespaces the node processes run in, round-robin (on nats); their servers must be
@@ -120,7 +120,7 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
     hosts = assign(first.ids, [i.did for i in identities])
     genesis = Genesis(world, tuple(Member(f"node-{i}", ident.did, hosts[ident.did]) for i, ident in enumerate(identities)),
                       close_after_s, heartbeat_s=max(0.2, nodes / 100),  # every node hears every heartbeat
-                      interval_s=None if speed is None else first.dt_h * 3600 / speed)
+                      interval_s=None if speed is None else first.dt_h * 3600 / speed, sealed_bids=sealed_bids)
     lattice: _Lattice | _ProcessLattice
     try:
         if transport == "inproc":

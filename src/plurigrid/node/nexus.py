@@ -12,6 +12,11 @@ ledger and roots as every honest node), and for each interval:
    `close_after_s`); the first `close` in log order fixes the cut on every node alike;
 4. waits for its replica to commit the interval's block.
 
+With sealed bids (the genesis' `sealed_bids`, replica rule 8) step 2 appends a `commit` (the
+decision's hash with a secret salt) instead, and once the close has fixed the commitments the node
+reveals its decisions, waits for the other live nodes' reveals, and the members take turns to
+append `unseal`, which clears the interval.
+
 Offline operation: a node that cannot reach the lattice keeps its participants on local control
 (the configured fallback strategy, one interval per `interval_s`, or `close_after_s`, of its own clock), stepping
 its own copy of the state, and writes each interval's local decision and meter reading to its
@@ -30,6 +35,7 @@ import asyncio
 import copy
 import dataclasses
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,11 +55,15 @@ from plurigrid.lattice.hashgraph import Operation
 from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import (
     CLOSE,
+    COMMIT,
     DECISION,
     METER,
     READING,
+    REVEAL,
+    UNSEAL,
     Cleared,
     Replica,
+    commitment,
     decision_payload,
     published,
     reading_payload,
@@ -105,6 +115,7 @@ class Nexus:
     close_after_s: float = 2.0
     heartbeat_s: float = 0.2
     interval_s: float | None = None  # wall seconds per interval: its gate closes no sooner (None: when all decided)
+    sealed_bids: bool = False  # commit decisions before the gate closes, reveal them after (replica rule 8)
     fallback_strategy: str = "self-consumption"  # local control while offline
     join_timeout_s: float = 30.0  # how long interval 0 waits to hear every member of the lattice
     byzantine_victim: str | None = None  # a did. Chaos runs: also send forgeries, equivocations, replays, garbage
@@ -117,7 +128,7 @@ class Nexus:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.lifecycle = Lifecycle(self.data_dir, self.identity.did)
-        self.replica = Replica(self.world, self.hosts, self.data_dir / "ledger", signer=self.identity,
+        self.replica = Replica(self.world, self.hosts, self.data_dir / "ledger", signer=self.identity, sealed=self.sealed_bids,
                                heard=lambda did: self.membership.heard(did))  # an operation in the log is a sign of life
         self.outbox = Outbox(self.data_dir / "outbox.sqlite")
         self.hosted = self.hosts.get(self.identity.did, ())
@@ -265,10 +276,13 @@ class Nexus:
         self.published.pop(k - 96, None)
         if self.devices is not None:  # the devices follow the decision, whether or not the lattice hears it
             await self.devices.dispatch(k, {self.world.ids[i]: row["battery_kw"] * 1000 for i, row in rows.items()})
+        salts = {i: secrets.token_hex(16) for i in rows} if self.sealed_bids else {}
         try:
             sent = []
-            for row in rows.values():
-                sent.append(Operation.create(self.identity, DECISION, row, self.replica.graph.parents()).wire)
+            for i, row in rows.items():
+                kind, payload = (COMMIT, {"interval": k, "participant": row["participant"],
+                                          "digest": commitment(row, salts[i])}) if self.sealed_bids else (DECISION, row)
+                sent.append(Operation.create(self.identity, kind, payload, self.replica.graph.parents()).wire)
                 await self._append(sent[-1])
             if self.byzantine_victim is not None and rows:
                 for data in byzantine_messages(self.identity, self.byzantine_victim, sent, self.replica.graph.parents(),
@@ -284,16 +298,12 @@ class Nexus:
             await self._until(lambda: self.replica.next_interval > k, gate - time.monotonic())
         else:
             expected = self._expected(k)
-            await self._until(lambda: self.replica.next_interval > k or expected <= {
-                self.world.ids[i] for i in self.replica.cut.get(k, {})}, self.close_after_s)
+            await self._until(lambda: self.replica.gate_closed(k) or expected <= {
+                self.world.ids[i] for i in self.replica.pending(k)}, self.close_after_s)
         self._closed_at[k] = time.perf_counter()  # the gate closes, as this node sees it
-        if self.replica.next_interval <= k and not self._closes(k):  # the interval's closer should close it now
-            await self._until(lambda: self.replica.next_interval > k, self.close_after_s)
-        if self.replica.next_interval <= k and self.transport.connected:
-            try:
-                await self._append(Operation.create(self.identity, CLOSE, {"interval": k}, self.replica.graph.parents()).wire)
-            except TransportDown:
-                pass
+        await self._end(k, CLOSE, self.replica.gate_closed)
+        if self.sealed_bids and await self._until(lambda: self.replica.gate_closed(k)) and self.replica.next_interval <= k:
+            await self._reveal(k, rows, salts)
         if not await self._until(lambda: self.replica.next_interval > k):
             self._go_offline("lost the lattice waiting for the close")
             self.local_state = start
@@ -303,6 +313,34 @@ class Nexus:
         await self._readings_for_late(k, start, rows)
         await self._meter(k)
         return k + 1
+
+    async def _end(self, k: int, kind: str, done: Callable[[int], bool]) -> None:
+        """Appends `close` (or `unseal`) for k unless `done(k)` already: the live members take turns; the others
+        append one only if it has not come within `close_after_s`. The first in log order counts."""
+        if not done(k) and not self._closes(k):  # the interval's closer should end it now
+            await self._until(lambda: done(k), self.close_after_s)
+        if not done(k) and self.transport.connected:
+            try:
+                await self._append(Operation.create(self.identity, kind, {"interval": k}, self.replica.graph.parents()).wire)
+            except TransportDown:
+                pass
+
+    async def _reveal(self, k: int, rows: dict[int, dict], salts: dict[int, str]) -> None:
+        """Sealed bids, once k's commitments are fixed: reveals this node's decisions that made the cut, waits for
+        the other live nodes' reveals (or `close_after_s`), then unseals k in turn."""
+        committed = self.replica.sealed_cut.get(k, {})
+        try:
+            for i, row in rows.items():
+                if i in committed:
+                    payload = row | {"salt": salts[i]}
+                    await self._append(Operation.create(self.identity, REVEAL, payload, self.replica.graph.parents()).wire)
+        except TransportDown as err:
+            self._go_offline(str(err))
+            return
+        expected = {self._index[pid] for pid in self._expected(k)} & set(committed)
+        await self._until(lambda: self.replica.next_interval > k or expected <= set(self.replica.revealed.get(k, {})),
+                          self.close_after_s)
+        await self._end(k, UNSEAL, lambda j: self.replica.next_interval > j)
 
     async def _meter(self, k: int) -> None:
         if self.devices is not None:

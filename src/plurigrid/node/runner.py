@@ -61,16 +61,18 @@ def prepare(config_path: Path) -> NodeSetup:
 
 
 class Timing(TypedDict):
-    """Nexus's clock keyword arguments."""
+    """Nexus's keyword arguments for the lattice's clock and gate rule."""
 
     close_after_s: float
     heartbeat_s: float
     interval_s: float | None
+    sealed_bids: bool
 
 
 def timing(genesis: Genesis) -> Timing:
-    """The lattice's clock, as every node must keep it (Nexus keyword arguments)."""
-    return {"close_after_s": genesis.close_after_s, "heartbeat_s": genesis.heartbeat_s, "interval_s": genesis.interval_s}
+    """The lattice's clock and gate rule, as every node must keep them (Nexus keyword arguments)."""
+    return {"close_after_s": genesis.close_after_s, "heartbeat_s": genesis.heartbeat_s, "interval_s": genesis.interval_s,
+            "sealed_bids": genesis.sealed_bids}
 
 
 class SharedWorlds:
