@@ -143,3 +143,15 @@ def test_cli_sweep_writes_the_folder_and_refuses_bad_input(tmp_path):
         assert res.returncode == 2 and res.stderr.strip().startswith(line), res.stderr
     res = subprocess.run([*cli, str(tmp_path / "nope.toml")], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.strip() == f"plurigrid: error: {tmp_path / 'nope.toml'}: no such file"
+
+
+def test_tariff_scale_and_outage_change_the_world_as_named():
+    task = Task("x", {}, "residential", None, 0, False, {"battery": {}, "pv": {}})
+    base = _residential_data()
+    event = {"kind": "line_outage", "line": "l23", "at": "18h", "duration": "2h"}
+    data = apply(_residential_data(), {"tariff_scale": 1.5, "outage": [event], "market.fee_eur_per_kwh": 0.03}, task)
+    assert data["market"]["import_price_eur_per_kwh"] == [round(p * 1.5, 9) for p in base["market"]["import_price_eur_per_kwh"]]
+    assert data["event"] == [*base.get("event", []), event] and data["market"]["fee_eur_per_kwh"] == 0.03
+    table = plurigrid.sweep({"sweep": {"world": "residential"}, "axes": {"outage": [[], [event]]}}, serial=True)
+    assert table["outage"].tolist() == ["[]", '[{"at":"18h","duration":"2h","kind":"line_outage","line":"l23"}]']
+    assert table["status"].eq("ok").all() and table["losses_kwh"].nunique() == 2  # the outage changes the flows

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 HIGHER_IS_BETTER = {"savings_frac", "self_sufficiency", "self_consumption", "welfare", "energy_traded_kwh", "efficiency"}
 BEST_ROWS = 5
 MAX_FAILURES = 50
+MAX_COLOURS = 10  # a categorical parameter with at most this many values colours the other parameters' plots
 
 
 def best_points(table: pd.DataFrame, kpi: str, n: int = BEST_ROWS) -> pd.DataFrame:
@@ -40,20 +41,27 @@ def _json_values(values: Any) -> list:
     return [None if v is None or (isinstance(v, float) and v != v) else v for v in values]
 
 
-def _figure(table: pd.DataFrame, parameter: str, kpis: list[str], div_id: str) -> str:
-    """Every KPI against one parameter: stacked panels sharing the parameter's axis (boxes for categories)."""
+def _figure(table: pd.DataFrame, parameter: str, kpis: list[str], div_id: str, colour_by: str | None) -> str:
+    """Every KPI against one parameter: stacked panels sharing the parameter's axis (boxes for categories), the
+    points coloured by `colour_by` (a categorical parameter) when there is one."""
     ok = table[table["status"] == "ok"]
     numeric = _is_numeric(ok[parameter])
-    x = _json_values(ok[parameter].tolist()) if numeric else [str(v) for v in ok[parameter].tolist()]
-    data, layout = [], {"height": 180 * len(kpis) + 60, "showlegend": False, "paper_bgcolor": "white", "plot_bgcolor": "white",
-                        "margin": {"l": 70, "r": 20, "t": 40, "b": 40}, "title": {"text": f"KPIs against {parameter}"},
-                        "grid": {"rows": len(kpis), "columns": 1, "pattern": "independent"}}
+    groups = [(None, ok)] if colour_by in (None, parameter) else [(str(v), g) for v, g in ok.groupby(colour_by, sort=False)]
+    data, layout = [], {"height": 180 * len(kpis) + 60, "showlegend": groups[0][0] is not None, "paper_bgcolor": "white",
+                        "plot_bgcolor": "white", "margin": {"l": 70, "r": 20, "t": 40, "b": 40},
+                        "title": {"text": f"KPIs against {parameter}" + (f", by {colour_by}" if groups[0][0] is not None else "")},
+                        "legend": {"orientation": "h"}, "grid": {"rows": len(kpis), "columns": 1, "pattern": "independent"}}
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
     for i, kpi in enumerate(kpis, start=1):
-        y = _json_values(ok[kpi].tolist()) if kpi in ok else []
         axis = "" if i == 1 else str(i)
-        trace: dict[str, Any] = {"x": x, "y": y, "name": kpi, "xaxis": f"x{axis}", "yaxis": f"y{axis}"}
-        trace |= {"type": "scatter", "mode": "markers"} if numeric else {"type": "box", "boxpoints": "all"}
-        data.append(trace)
+        for g, (label, rows) in enumerate(groups):
+            x = _json_values(rows[parameter].tolist()) if numeric else [str(v) for v in rows[parameter].tolist()]
+            y = _json_values(rows[kpi].tolist()) if kpi in rows else []
+            trace: dict[str, Any] = {"x": x, "y": y, "name": label or kpi, "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+                                     "legendgroup": label or kpi, "showlegend": i == 1,
+                                     "marker": {"color": palette[g % len(palette)]}}
+            trace |= {"type": "scatter", "mode": "markers"} if numeric else {"type": "box", "boxpoints": "all"}
+            data.append(trace)
         layout[f"yaxis{axis}"] = {"title": {"text": kpi}, "gridcolor": "#EBF0F8"}
         layout[f"xaxis{axis}"] = {"gridcolor": "#EBF0F8"} | ({"title": {"text": parameter}} if i == len(kpis) else {})
     spec = json.dumps({"data": data, "layout": layout}, separators=(",", ":"))
@@ -83,7 +91,9 @@ def write_report(spec: SweepSpec, table: pd.DataFrame, path: Path) -> None:
     name = spec.sweep.name or Path(spec.source).stem
     best = "".join(f"<h3>{html.escape(kpi)} ({'highest' if kpi in HIGHER_IS_BETTER else 'lowest'})</h3>"
                    f"{_table(best_points(table, kpi), params + kpis)}" for kpi in kpis)
-    figures = "".join(_figure(table, p, kpis, f"figure-{i}") for i, p in enumerate(params)) if ok and kpis else ""
+    categorical = [p for p in params if not _is_numeric(table[p]) and table[p].nunique() <= MAX_COLOURS]
+    figures = "".join(_figure(table, p, kpis, f"figure-{i}", next((c for c in categorical if c != p), None))
+                      for i, p in enumerate(params)) if ok and kpis else ""
     failures = ""
     if len(failed):
         more = f"<p>… and {len(failed) - MAX_FAILURES:,} more (sweep.parquet has them all).</p>" if len(failed) > MAX_FAILURES else ""
