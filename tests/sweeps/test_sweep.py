@@ -3,6 +3,7 @@ point is recorded without stopping the rest, and a bad sweep file is one line.""
 
 import json
 import subprocess
+from importlib import resources
 import sys
 
 import pandas as pd
@@ -155,3 +156,15 @@ def test_tariff_scale_and_outage_change_the_world_as_named():
     table = plurigrid.sweep({"sweep": {"world": "residential"}, "axes": {"outage": [[], [event]]}}, serial=True)
     assert table["outage"].tolist() == ["[]", '[{"at":"18h","duration":"2h","kind":"line_outage","line":"l23"}]']
     assert table["status"].eq("ok").all() and table["losses_kwh"].nunique() == 2  # the outage changes the flows
+
+
+def test_worlds_are_read_relative_to_the_sweep_file_and_a_missing_one_is_refused_up_front(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mine.toml").write_text(resources.files("plurigrid.microworld.library").joinpath("hello.toml").read_text())
+    (tmp_path / "sub" / "s.toml").write_text('[sweep]\nworld = "mine.toml"\nhours = 1\n[axes]\nworld = ["mine.toml", "hello"]\n')
+    table = plurigrid.sweep(tmp_path / "sub" / "s.toml", serial=True)
+    assert table["world"].tolist() == ["mine.toml", "hello"] and table["status"].eq("ok").all()
+    assert table["total_cost"].nunique() == 1  # the same world, found by its path and by its library name
+    (tmp_path / "sub" / "t.toml").write_text('[sweep]\nworld = "hello"\n[axes]\nworld = ["hello", "gone.toml"]\n')
+    with pytest.raises(SpecError, match=r"^t.toml: axes.world\[1\]: 'gone.toml': no such file$"):
+        plurigrid.sweep(tmp_path / "sub" / "t.toml", serial=True)

@@ -25,10 +25,9 @@ def sweep(
     """Run a microworld at every point of a sweep; write sweep.parquet and report.html."""
     from plurigrid.sweeps.executors import make_executor
     from plurigrid.sweeps.report import HIGHER_IS_BETTER, best_points
-    from plurigrid.sweeps.runner import run_sweep
-    from plurigrid.sweeps.spec import read_sweep
+    from plurigrid.sweeps.runner import load_sweep, run_sweep
 
-    spec = read_sweep(sweep_file)
+    spec = load_sweep(sweep_file)
     folder = out or Path("sweeps") / sweep_file.stem
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out: {folder} is a file; expected a folder for the sweep")

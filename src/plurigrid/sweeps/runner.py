@@ -38,12 +38,13 @@ class Task:
     """Everything a worker needs to run one point (plain data: it travels to other machines)."""
 
     id: str
-    point: Point
-    world: str
+    point: Point  # the parameters as the sweep gives them (a `world` value as written)
+    world: str  # the base world: a library name or an absolute path
     hours: float | None
     seed: int
     ledger: bool
     assets: dict = field(default_factory=dict)
+    base: str | None = None  # the sweep file's folder: relative `world` values are read from there
 
     def asset(self, name: str) -> dict:
         return self.assets[name]
@@ -65,7 +66,7 @@ def run_point(task: Task) -> dict:
     t0 = time.perf_counter()
     row: dict[str, Any] = {"point": task.id, "status": "ok", "error": None}
     try:
-        world = task.point.get("world", task.world)
+        world = resolve_world(str(task.point["world"]), task.base) if "world" in task.point else task.world
         name, data, base = _base_data(world)
         try:
             data = apply(copy.deepcopy(data), task.point, task)
@@ -90,21 +91,36 @@ def tasks_of(spec: SweepSpec) -> list[Task]:
     world = spec.world_path()
     settings = {"world": world, "hours": s.hours, "seed": s.seed, "ledger": s.ledger,
                 "battery": s.battery.model_dump(), "pv": s.pv.model_dump()}
-    out = []
-    for point in expand(spec):
-        if "world" in point:
-            point = point | {"world": resolve_world(str(point["world"]), spec.base)}
-        out.append(Task(point_id(point, settings), point, world, s.hours, s.seed, s.ledger,
-                        {"battery": settings["battery"], "pv": settings["pv"]}))
-    return out
+    return [Task(point_id(point, settings), point, world, s.hours, s.seed, s.ledger,
+                 {"battery": settings["battery"], "pv": settings["pv"]}, spec.base) for point in expand(spec)]
 
 
-def _load_spec(sweep: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
+def check_worlds(spec: SweepSpec) -> None:
+    """Refuses a sweep whose base world, or a world it lists, cannot be found (one line), before any point runs."""
+    from plurigrid.microworld.loader import SpecError, resolve
+
+    listed = [("sweep.world", spec.sweep.world)]
+    listed += [(f"axes.world[{i}]", str(w)) for i, w in enumerate(spec.axes.get("world", []))]
+    draw = spec.random.draws.get("world") if spec.random is not None else None
+    listed += [(f"random.world.choice[{i}]", str(w)) for i, w in enumerate(draw.choice or [])] if draw is not None else []
+    for where, world in listed:
+        try:
+            resolve(resolve_world(world, spec.base))
+        except SpecError as exc:
+            raise SpecError(spec.source, where, f"{world!r}: {exc.message}" if exc.path == "" else str(exc)) from None
+
+
+def load_sweep(sweep: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
+    """A sweep file, its tables as a dict (relative paths from the working folder), or a SweepSpec, checked: a bad
+    field or a world that cannot be found is one SpecError line, before any point runs."""
     if isinstance(sweep, SweepSpec):
-        return sweep
-    if isinstance(sweep, Mapping):
-        return sweep_from_data(dict(sweep), "sweep", os.getcwd())
-    return read_sweep(sweep)
+        spec = sweep
+    elif isinstance(sweep, Mapping):
+        spec = sweep_from_data(dict(sweep), "sweep", os.getcwd())
+    else:
+        spec = read_sweep(sweep)
+    check_worlds(spec)
+    return spec
 
 
 def _finished(points_dir: Path) -> dict[str, dict]:
@@ -129,7 +145,7 @@ def _write_json(path: Path, value: Any) -> None:
 def run_sweep(sweep: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path, executor: Executor,
               progress: SweepProgress | None = None) -> pd.DataFrame:
     """Runs every point not finished in `out` yet on `executor`, then writes the table and the report."""
-    spec = _load_spec(sweep)
+    spec = load_sweep(sweep)
     tasks = tasks_of(spec)
     folder = Path(out)
     points_dir = folder / "points"
@@ -187,7 +203,7 @@ def sweep(sweep: str | Path | Mapping[str, Any] | SweepSpec, *, workers: int | N
     """
     from plurigrid.sweeps.executors import make_executor
 
-    spec = _load_spec(sweep)  # a bad sweep is refused before a cluster starts
+    spec = load_sweep(sweep)  # a bad sweep is refused before a cluster starts
     executor = make_executor(serial=serial, workers=workers, scheduler=scheduler)
     try:
         if out is not None:
