@@ -150,7 +150,7 @@ def run_sweep(sweep: str | Path | Mapping[str, Any] | SweepSpec, out: str | Path
     folder = Path(out)
     points_dir = folder / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / "sweep.json", spec.model_dump(mode="json") | {"world": spec.world_path()})
+    _write_json(folder / "sweep.json", spec.model_dump(mode="json") | {"base_world": spec.world_path()})
     done = _finished(points_dir)
     todo = [t for t in tasks if t.id not in done]
     count = len(tasks) - len(todo)
