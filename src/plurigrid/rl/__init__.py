@@ -8,7 +8,11 @@
 See docs/rl.md.
 """
 
-import gymnasium
+try:
+    import gymnasium
+    import pettingzoo  # noqa: F401  (the ParallelEnv's base)
+except ImportError as err:  # one clear line instead of a bare "No module named ..."
+    raise ImportError(f"plurigrid.rl needs the rl extra: pip install 'plurigrid[rl]' ({err})") from None
 
 from plurigrid.rl.driver import FEATURES, REWARDS, Controls, Driver
 from plurigrid.rl.gym_env import MicroworldEnv
