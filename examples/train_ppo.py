@@ -27,25 +27,35 @@ from plurigrid.microworld.loader import parse_text, resolve
 from plurigrid.rl import MicroworldEnv
 
 
-def baseline_bill_eur(world: str, home: str, strategy: str | None) -> tuple[float, str]:
-    """The home's bill over the world's horizon with `strategy` (None: the spec's own), everyone else unchanged."""
+def kept_kwh(world, soc_kwh: np.ndarray, home: str) -> float:
+    """The energy the home's battery holds at the end beyond what it started with."""
+    i = world.ids.index(home)
+    return float(soc_kwh[i] - world.batteries.initial_kwh[i])
+
+
+def baseline(world: str, home: str, strategy: str | None) -> tuple[float, float, str]:
+    """(bill EUR, kWh kept, strategy) of the home over the world's horizon with `strategy` (None: the spec's own),
+    everyone else unchanged."""
     name, text, base = resolve(world)
     data = copy.deepcopy(parse_text(name, text))
     entry = next(p for p in data["participant"] if p["id"] == home)
     if strategy is not None:
         entry["strategy"] = strategy
-    run = plurigrid.load(data, base=base).run(ledger=False, record=())
-    return float(run.settlements.loc[home, "bill"]), entry["strategy"]
+    loaded = plurigrid.load(data, base=base)
+    run = loaded.run(ledger=False, record=("participants",))
+    soc = run.participants["soc_kwh"]
+    return float(run.settlements.loc[home, "bill"]), kept_kwh(loaded.compiled, soc.iloc[-1].to_numpy(), home), entry["strategy"]
 
 
-def episode_bill_eur(model: PPO, env: MicroworldEnv) -> float:
+def episode(model: PPO, env: MicroworldEnv) -> tuple[float, float]:
+    """(bill EUR, kWh kept) of one deterministic day under the policy."""
     obs, _ = env.reset(seed=0)
     total, done = 0.0, False
     while not done:
         action, _ = model.predict(obs, deterministic=True)
         obs, _, done, _, info = env.step(action)
         total += info["bill_eur"]
-    return total
+    return total, kept_kwh(env.driver.world, env.driver.state.soc_kwh, env.driver.controls.names[0])
 
 
 class Curve(BaseCallback):
@@ -57,8 +67,9 @@ class Curve(BaseCallback):
 
     def _on_step(self) -> bool:
         if self.num_timesteps % self.every == 0:
-            self.points.append((self.num_timesteps, episode_bill_eur(self.model, self.env)))
-            print(f"  {self.num_timesteps:>7,} steps: bill {self.points[-1][1]:.3f} EUR", flush=True)
+            bill, kept = episode(self.model, self.env)
+            self.points.append((self.num_timesteps, bill, kept))
+            print(f"  {self.num_timesteps:>7,} steps: bill {bill:.3f} EUR, battery {kept:+.2f} kWh", flush=True)
         return True
 
 
@@ -74,35 +85,42 @@ def main() -> None:
     out = args.out or Path("runs") / f"ppo-{args.home}"
     out.mkdir(parents=True, exist_ok=True)
 
-    passive, _ = baseline_bill_eur(args.world, args.home, "passive")
-    own, own_name = baseline_bill_eur(args.world, args.home, None)
     env = MicroworldEnv(args.world, agent=args.home)
-    print(f"{args.world}, {args.home}: actions {', '.join(env.action_labels)}; bill passive {passive:.3f} EUR, "
-          f"{own_name} {own:.3f} EUR")
+    value = env.driver.store_eur_per_kwh
+    rows = {"passive": baseline(args.world, args.home, "passive")}
+    own = baseline(args.world, args.home, None)
+    rows[f"{own[2]} (its strategy)"] = own
+    net = {name: bill - kept * value for name, (bill, kept, _) in rows.items()}
+    print(f"{args.world}, {args.home}: actions {', '.join(env.action_labels)}; stored energy valued at {value} EUR/kWh; "
+          + "; ".join(f"{name} {v:.3f} EUR" for name, v in net.items()))
     model = PPO("MlpPolicy", env, n_steps=1024, batch_size=256, learning_rate=3e-4, gamma=0.995, seed=args.seed, verbose=0,
                 device="cpu")
     curve = Curve(MicroworldEnv(args.world, agent=args.home), args.eval_every)
     model.learn(total_timesteps=args.timesteps, callback=curve)
-    trained = episode_bill_eur(model, env)
+    bill, kept = episode(model, env)
+    rows[f"PPO after {args.timesteps:,} steps"] = (bill, kept, "ppo")
+    net[f"PPO after {args.timesteps:,} steps"] = bill - kept * value
     model.save(out / "policy")
 
+    passive_net = net["passive"]
     with open(out / "learning_curve.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["timesteps", "bill_eur", "passive_bill_eur", f"{own_name}_bill_eur"])
-        writer.writerows([t, round(b, 6), round(passive, 6), round(own, 6)] for t, b in curve.points)
+        writer.writerow(["timesteps", "bill_eur", "battery_kept_kwh", "net_eur", *(f"{n}_net_eur" for n in list(net)[:2])])
+        writer.writerows([t, round(b, 6), round(k, 6), round(b - k * value, 6), *(round(v, 6) for v in list(net.values())[:2])]
+                         for t, b, k in curve.points)
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        steps, bills = np.array(curve.points).T
+        steps, bills, kepts = np.array(curve.points).T
         fig, ax = plt.subplots(figsize=(7, 4))
-        ax.plot(steps, bills, marker="o", label="PPO policy (deterministic day)")
-        ax.axhline(passive, color="red", linestyle="--", label="passive")
-        ax.axhline(own, color="grey", linestyle=":", label=own_name)
+        ax.plot(steps, bills - kepts * value, marker="o", label="PPO policy (deterministic day)")
+        for (name, v), style in zip(list(net.items())[:2], (("red", "--"), ("grey", ":"))):
+            ax.axhline(v, color=style[0], linestyle=style[1], label=name)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel(f"{args.home}'s bill for the day (EUR)")
+        ax.set_ylabel(f"{args.home}: bill less energy kept (EUR)")
         ax.set_title(f"PPO on {args.world}, {args.home}")
         ax.legend()
         fig.tight_layout()
@@ -110,10 +128,13 @@ def main() -> None:
     except ImportError:
         pass
 
-    print(f"\n| {args.home}'s bill for the day | EUR |\n|---|---|\n| passive | {passive:.3f} |\n| {own_name} (its strategy) | "
-          f"{own:.3f} |\n| PPO after {args.timesteps:,} steps | {trained:.3f} |")
-    print(f"\nPPO {'beats' if trained < passive else 'does not beat'} passive by {passive - trained:.3f} EUR "
-          f"({(passive - trained) / abs(passive):.1%}); curve in {out}")
+    print(f"\n| {args.home} for the day | bill EUR | battery kept kWh | bill less energy kept at {value} EUR/kWh |")
+    print("|---|---:|---:|---:|")
+    for name, (b, k, _) in rows.items():
+        print(f"| {name} | {b:.3f} | {k:+.2f} | {net[name]:.3f} |")
+    trained = net[f"PPO after {args.timesteps:,} steps"]
+    print(f"\nPPO {'beats' if trained < passive_net else 'does not beat'} passive by {passive_net - trained:.3f} EUR; "
+          f"curve in {out}")
 
 
 if __name__ == "__main__":

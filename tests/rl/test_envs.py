@@ -50,9 +50,17 @@ def test_an_episode_is_the_world_and_its_rewards_are_the_bills(residential):
             soc.append(env.driver.state.soc_kwh[0])
             assert terminated == (k == residential.steps - 1) and not truncated
         episodes.append(rewards)
-        assert np.allclose(rewards, -np.array(bills), atol=1e-12)  # no HVAC at home01: the reward is minus its bill
+        assert np.allclose(rewards[:-1], -np.array(bills[:-1]), atol=1e-12)  # no HVAC at home01: minus its bill
+        kept_kwh = soc[-1] - residential.compiled.batteries.initial_kwh[0]  # and at the end, the energy it kept
+        assert rewards[-1] == pytest.approx(-bills[-1] + kept_kwh * residential.compiled.export_eur_per_kwh[95], abs=1e-12)
         assert 0.0 <= min(soc) and max(soc) <= 10.0 + 1e-9  # actions clip to the battery's room
     assert episodes[0] == episodes[1]  # the same actions give the same episode
+    plain = MicroworldEnv(residential, agent="home01", store_value=None)
+    plain.reset(seed=0)
+    assert [plain.step(a)[1] for a in actions][-1] == pytest.approx(-bills[-1], abs=1e-12)
+    with pytest.raises(UsageError, match="^store_value: expected one of export, import, a number of EUR per kWh, or None; "
+                                         "got 'free'$"):
+        MicroworldEnv(residential, agent="home01", store_value="free")
 
 
 def test_ev_charging_can_be_delayed_but_never_stranded(residential):

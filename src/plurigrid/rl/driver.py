@@ -10,7 +10,10 @@ An agent acts for a participant through a vector in [-1, 1]^d, one entry per thi
 
 Everything else (HVAC thermostats, load, the other participants' strategies, clearing, AC power flow
 and settlement) is the engine's own step, unchanged. An observation is a float32 vector per participant
-(`FEATURES`); the reward is minus what the step cost the participant: its bill and its discomfort.
+(`FEATURES`); the reward is minus what the step cost the participant: its bill and its discomfort. The
+last interval's reward also counts the energy its battery holds beyond what it started with, at
+`store_value` per kWh, so that a policy cannot gain by selling the charge it was given at the start
+(or lose by ending the day with a full battery).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from plurigrid.strategies.base import Decision, Observation
 FEATURES = ("hour_sin", "hour_cos", "load_per_rating", "renewable_per_rating", "soc_frac", "ev_plugged", "ev_remaining_frac",
             "import_eur_per_kwh", "export_eur_per_kwh", "import_next_4h_eur_per_kwh", "last_price_eur_per_kwh")
 REWARDS = ("bill", "welfare")
+STORE_VALUES = ("export", "import")  # the last interval's export or import tariff; or a number, EUR per kWh
 
 
 def feature_bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +81,20 @@ class Controls:
 class Driver:
     """One world stepped interval by interval, with the controlled participants' setpoints and prices from actions."""
 
-    def __init__(self, world: World, participants: list[str] | None, reward: str = "bill") -> None:
+    def __init__(self, world: World, participants: list[str] | None, reward: str = "bill",
+                 store_value: str | float | None = "export") -> None:
         if reward not in REWARDS:
             raise UsageError(f"reward: unknown reward {reward!r}; expected one of {', '.join(REWARDS)}")
+        last = world.steps - 1
+        if store_value in STORE_VALUES:
+            tariff = world.export_eur_per_kwh if store_value == "export" else world.import_eur_per_kwh
+            self.store_eur_per_kwh = float(tariff[last])
+        elif store_value is None or (isinstance(store_value, int | float) and not isinstance(store_value, bool)
+                                     and np.isfinite(store_value)):
+            self.store_eur_per_kwh = float(store_value or 0.0)
+        else:
+            raise UsageError(f"store_value: expected one of {', '.join(STORE_VALUES)}, a number of EUR per kWh, or None; "
+                             f"got {store_value!r}")
         self.world, self.reward_kind = world, reward
         self.controls = Controls.of(world, participants)
         f = world.fleet  # powers are observed per kW of the participant's largest device rating (at least 1 kW)
@@ -173,6 +188,8 @@ class Driver:
         result = step(self.world, s, self.k, decide_with)
         discomfort_eur = hv.discomfort_eur_per_kh * hv.outside_comfort_k(s.indoor_c) * self.world.dt_h
         cost_eur = result.settlement.bill_micro * 1e-6 + discomfort_eur
+        if self.k == self.world.steps - 1:  # the episode ends: what the batteries hold beyond their start is worth something
+            cost_eur = cost_eur - (s.soc_kwh - self.world.batteries.initial_kwh) * self.store_eur_per_kwh
         m = self.controls.members
         rewards = -cost_eur[m] if self.reward_kind == "bill" else np.full(len(m), -float(cost_eur.sum()))
         self.k += 1

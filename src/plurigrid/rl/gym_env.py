@@ -36,9 +36,10 @@ class MicroworldEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, world: str | Path | World | Any = "residential", agent: str | list[str] | None = None,
-                 reward: str = "bill", hours: float | None = None, mechanism: str | None = None) -> None:
+                 reward: str = "bill", hours: float | None = None, mechanism: str | None = None,
+                 store_value: str | float | None = "export") -> None:
         compiled = compiled_world(world, hours, mechanism)
-        self.driver = Driver(compiled, [agent] if isinstance(agent, str) else agent, reward)
+        self.driver = Driver(compiled, [agent] if isinstance(agent, str) else agent, reward, store_value)
         c = self.driver.controls
         widths = [c.width(j) for j in range(len(c.members))]
         self._splits = np.cumsum(widths)[:-1]

@@ -30,8 +30,9 @@ class MicroworldParallelEnv(ParallelEnv):
     metadata = {"name": "plurigrid_microworld_v0", "render_modes": []}
 
     def __init__(self, world: str | Path | World | Any = "residential", participants: list[str] | None = None,
-                 reward: str = "bill", hours: float | None = None, mechanism: str | None = None) -> None:
-        self.driver = Driver(compiled_world(world, hours, mechanism), participants, reward)
+                 reward: str = "bill", hours: float | None = None, mechanism: str | None = None,
+                 store_value: str | float | None = "export") -> None:
+        self.driver = Driver(compiled_world(world, hours, mechanism), participants, reward, store_value)
         c = self.driver.controls
         self.possible_agents = list(c.names)
         self._index = {name: j for j, name in enumerate(c.names)}
