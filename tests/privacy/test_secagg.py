@@ -54,8 +54,15 @@ def test_what_the_aggregator_sees_hides_each_value():
     answers = [members[m].unmask(agg.received_for(m)) for m in ids]
     assert all(not a["masks"] for a in answers)  # nobody dropped: no mask key is ever revealed
     assert agg.unmask(answers).tolist() == [21000]
-    with pytest.raises(SecAggError, match="^m0: already answered the unmasking of s$"):
+    with pytest.raises(SecAggError, match="^m0: already answered round 3 of s$"):
         members["m0"].unmask(agg.received_for("m0"))  # a second answer could reveal both secrets of a neighbour
+    fresh = {m: Member(setup, m, values[m]) for m in ids[:2]}
+    fresh["m0"].advertise()
+    fresh["m0"].share_keys(agg.keys_for("m0"))
+    with pytest.raises(SecAggError, match="^m0: only 0 neighbours shared keys with me, fewer than the threshold 3$"):
+        fresh["m0"].masked_input({})  # an input padded only by its self mask would be unmasked with the self seed
+    with pytest.raises(SecAggError, match="^m1: not ready for round 2 of s$"):
+        fresh["m1"].masked_input(inbox["m1"])
 
 
 def test_too_many_dropouts_are_refused_with_a_reason():
@@ -72,7 +79,11 @@ def test_setup_and_members_check_their_input():
     with pytest.raises(SecAggError, match="^neighbours: expected n - 1 = 9, or an even number from 2 below it, got 3$"):
         Setup.of("s", [str(i) for i in range(10)], neighbours=3)
     ring = Setup.of("s", [f"m{i}" for i in range(10)], neighbours=4)
-    assert ring.neighbours_of("m0") == ("m8", "m9", "m1", "m2") and ring.threshold == 3
+    pairs = {(m, o) for m in ring.members for o in ring.neighbours_of(m)}
+    assert ring.threshold == 3 and all(len(ring.neighbours_of(m)) == 4 for m in ring.members)
+    assert all((o, m) in pairs for m, o in pairs)  # pairing is mutual
+    other = Setup.of("t", [f"m{i}" for i in range(10)], neighbours=4)  # the ring is drawn from the session
+    assert {(m, o) for m in other.members for o in other.neighbours_of(m)} != pairs
     with pytest.raises(SecAggError, match=r"^m1: expected 2 numbers, got shape \(3,\)$"):
         Member(Setup.of("s", ["m0", "m1", "m2"], length=2), "m1", np.zeros(3))
 

@@ -28,9 +28,11 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -104,13 +106,19 @@ class Setup:
     def index(self, member: str) -> int:
         return self.members.index(member)
 
+    @cached_property
+    def ring(self) -> tuple[str, ...]:
+        """The members in an order drawn from the session (SHA-256 of session and id): who neighbours whom cannot be
+        chosen by picking ids that sort next to a victim, and changes from one aggregation to the next."""
+        return tuple(sorted(self.members, key=lambda m: hashlib.sha256(f"{self.session}\x00{m}".encode()).digest()))
+
     def neighbours_of(self, member: str) -> tuple[str, ...]:
         """The members `member` pairs with: all others, or those within k/2 places either way around the ring."""
-        n, i = len(self.members), self.index(member)
+        n = len(self.members)
         if self.neighbours == n - 1:
             return tuple(m for m in self.members if m != member)
-        half = self.neighbours // 2
-        return tuple(self.members[(i + d) % n] for d in sorted({*range(-half, 0), *range(1, half + 1)}))
+        i, half = self.ring.index(member), self.neighbours // 2
+        return tuple(self.ring[(i + d) % n] for d in sorted({*range(-half, 0), *range(1, half + 1)}))
 
 
 @dataclass
@@ -125,14 +133,21 @@ class Member:
     _self_seed: bytes = field(default_factory=lambda: os.urandom(32))
     _keys: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     _held: dict[str, bytes] = field(default_factory=dict)  # neighbour -> its encrypted shares to me
-    _answered: bool = False
+    _round: int = 0  # the next round this member answers: each once, in order (a repeat could leak, see unmask)
 
     def __post_init__(self) -> None:
         self.value = np.asarray(self.value, dtype=np.int64).astype(np.uint64)
         if self.value.shape != (self.setup.length,):
             raise SecAggError(f"{self.id}: expected {self.setup.length} numbers, got shape {self.value.shape}")
 
+    def _enter(self, round_: int) -> None:
+        if self._round != round_:
+            done = "already answered" if self._round > round_ else "not ready for"
+            raise SecAggError(f"{self.id}: {done} round {round_} of {self.setup.session}")
+        self._round = round_ + 1
+
     def advertise(self) -> dict:
+        self._enter(0)
         return {"member": self.id, "channel": _b64(_public(self._channel)), "mask": _b64(_public(self._mask))}
 
     def _channel_key(self, other: str) -> AESGCM:
@@ -141,6 +156,7 @@ class Member:
 
     def share_keys(self, keys: dict[str, dict]) -> dict:
         """Round 1: my neighbours' advertised keys → my shares, one ciphertext per neighbour that advertised."""
+        self._enter(1)
         self._keys = {m: (_unb64(k["channel"]), _unb64(k["mask"])) for m, k in keys.items()}
         s = self.setup
         holders = [m for m in s.neighbours_of(self.id) if m in self._keys]
@@ -161,8 +177,15 @@ class Member:
         return _kdf(shared, "mask", self.setup.session)
 
     def masked_input(self, received: dict[str, str]) -> dict:
-        """Round 2: the ciphertexts my neighbours sent me (those that shared keys) → my masked input."""
-        self._held = {m: _unb64(c) for m, c in received.items() if m in self.setup.neighbours_of(self.id)}
+        """Round 2: the ciphertexts my neighbours sent me (those that shared keys) → my masked input.
+
+        Refused with fewer than t of them: an input padded by fewer pair masks than that could be unmasked by
+        an aggregator that then asks for this member's self seed."""
+        self._enter(2)
+        self._held = {m: _unb64(c) for m, c in received.items() if m in self.setup.neighbours_of(self.id) and m in self._keys}
+        if len(self._held) < self.setup.threshold:
+            raise SecAggError(f"{self.id}: only {len(self._held)} neighbours shared keys with me, fewer than the threshold "
+                              f"{self.setup.threshold}")
         y = self.value + prg(self._self_seed, self.setup.length)
         for other in sorted(self._held):
             pad = prg(self._pair_seed(other), self.setup.length)
@@ -173,16 +196,20 @@ class Member:
         """Round 3: which of my neighbours sent a masked input → for each neighbour that shared with me, one share: of
         its self seed if it sent an input, of its mask key if not. Answered once per aggregation (two answers could
         reveal both of one neighbour's secrets, and with them its value)."""
-        if self._answered:
-            raise SecAggError(f"{self.id}: already answered the unmasking of {self.setup.session}")
+        self._enter(3)
         if self.id not in sent_input:
             raise SecAggError(f"{self.id}: not among the members whose input was received")
-        self._answered = True
         got = set(sent_input)
+        if len(got) < self.setup.threshold:
+            raise SecAggError(f"{self.id}: only {len(got)} of my neighbourhood sent an input, fewer than the threshold "
+                              f"{self.setup.threshold}")
         seeds: dict[str, str] = {}
         masks: dict[str, str] = {}
         for other, blob in sorted(self._held.items()):
-            plain = self._channel_key(other).decrypt(blob[:12], blob[12:], f"{other}>{self.id}".encode())
+            try:
+                plain = self._channel_key(other).decrypt(blob[:12], blob[12:], f"{other}>{self.id}".encode())
+            except InvalidTag:  # not a share its sender encrypted to me: it stays unanswered (the sum may then fail)
+                continue
             mask_share, seed_share = plain[:SHARE_BYTES], plain[SHARE_BYTES:]
             (seeds if other in got else masks)[other] = _b64(seed_share if other in got else mask_share)
         return {"member": self.id, "seeds": seeds, "masks": masks}
@@ -222,7 +249,9 @@ class Aggregator:
         """Round 2 → the members whose masked input arrived (each is then asked, with `received_for`, to help unmask)."""
         for m in messages:
             if m["member"] in self.shares:
-                self.masked[m["member"]] = np.frombuffer(_unb64(m["masked"]), dtype="<u8").astype(np.uint64)
+                masked = np.frombuffer(_unb64(m["masked"]), dtype="<u8").astype(np.uint64)
+                if masked.shape == (self.setup.length,):  # a malformed input is left out, as a dropped one is
+                    self.masked[m["member"]] = masked
         self._enough(self.masked, "sent a masked input")
         return sorted(self.masked)
 
