@@ -47,8 +47,11 @@ def test_nodes_in_three_namespaces_agree_through_a_kill_and_restart(network):
 
 def test_netns_options_are_checked():
     for args, line in (
-        (["--netns", "pg-none-such", "--transport", "nats"], "--netns: no network namespace 'pg-none-such' (ip netns list shows them)"),
+        (["--netns", "pg-none-such", "--transport", "nats", "--nats-host", "10.9.9.1"],
+         "--netns: no network namespace 'pg-none-such' (ip netns list shows them)"),
         (["--netns", "x"], "--netns: network namespaces hold node processes; they need --transport nats"),
+        (["--netns", "x", "--transport", "nats", "--nats", "auto"], "--netns: nodes in network namespaces cannot reach a "
+         "cluster on 127.0.0.1; give --nats-host (an address they reach, such as their bridge's) or --nats URLs"),
         (["--nats-host", "10.0.0.1", "--transport", "nats", "--nats", "nats://127.0.0.1:4222"],
          "--nats-host: the address of a cluster started with --nats auto; give --nats URLs otherwise"),
     ):

@@ -97,3 +97,17 @@ def test_gymnasium_make_and_bad_agents():
     env.reset()
     with pytest.raises(UsageError, match="^actions: no action for agent 'home02'; every agent acts in every interval$"):
         env.step({"home01": np.zeros(2, dtype=np.float32)})
+
+
+def test_bad_actions_stepping_past_the_end_and_agents_the_opf_would_override_are_refused(residential):
+    env = MicroworldEnv(residential, agent="home01")
+    env.reset(seed=0)
+    with pytest.raises(UsageError, match=r"^action: home01 expects 2 finite numbers \(price, battery\), got \[nan, 0.0\]$"):
+        env.step(np.array([np.nan, 0.0], dtype=np.float32))
+    for _ in range(residential.steps):
+        env.step(np.zeros(2, dtype=np.float32))
+    with pytest.raises(UsageError, match=r"^step after the episode's last interval \(96\): call reset\(\) first$"):
+        env.step(np.zeros(2, dtype=np.float32))
+    with pytest.raises(UsageError, match="^agent: under opf, home04's truthful strategy hands its devices to the clearing; "):
+        MicroworldEnv("residential", agent=["home01", "home04"], mechanism="opf")
+    assert MicroworldEnv("residential", agent="home01", mechanism="opf").action_labels == ["home01.price", "home01.battery"]

@@ -168,3 +168,16 @@ def test_worlds_are_read_relative_to_the_sweep_file_and_a_missing_one_is_refused
     (tmp_path / "sub" / "t.toml").write_text('[sweep]\nworld = "hello"\n[axes]\nworld = ["hello", "gone.toml"]\n')
     with pytest.raises(SpecError, match=r"^t.toml: axes.world\[1\]: 'gone.toml': no such file$"):
         plurigrid.sweep(tmp_path / "sub" / "t.toml", serial=True)
+
+
+def test_a_parameter_of_mixed_kinds_is_a_json_text_column_and_huge_sweeps_are_refused(tmp_path):
+    hourly = [0.3] * 24
+    table = plurigrid.sweep({"sweep": {"world": "hello", "hours": 1},
+                             "axes": {"market.import_price_eur_per_kwh": [0.3, hourly], "mechanism": ["tariff"]}},
+                            serial=True, out=tmp_path)
+    assert table["market.import_price_eur_per_kwh"].tolist() == ["0.3", json.dumps(hourly, separators=(",", ":"))]
+    assert table["total_cost"].nunique() == 1 and pd.read_parquet(tmp_path / "sweep.parquet").shape[0] == 2
+    with pytest.raises(SpecError, match=r"^sweep: 6,553,600,000,000 points: more than 1,000,000; split the sweep or draw "):
+        sweep_from_data({"sweep": {"world": "hello"}, "axes": {f"world.seed{i}": list(range(40)) for i in range(8)}})
+    with pytest.raises(SpecError, match=r"^sweep: sweep.kpis: needs at least 1 item\(s\)$"):
+        sweep_from_data({"sweep": {"world": "hello", "kpis": []}, "axes": {"mechanism": ["tariff"]}})

@@ -51,7 +51,7 @@ class Figure:
 
     def html(self, div_id: str) -> str:
         layout = self.layout | ({"shapes": self.shapes} if self.shapes else {})
-        spec = json.dumps({"data": self.data, "layout": layout}, separators=(",", ":"))
+        spec = json.dumps({"data": self.data, "layout": layout}, separators=(",", ":")).replace("<", "\\u003c")  # no </script> from a name
         return (f'<div id="{div_id}" style="height:340px"></div><script>(function(){{var f={spec};'
                 f'Plotly.newPlot("{div_id}",f.data,f.layout,{{responsive:true}});}})();</script>')
 

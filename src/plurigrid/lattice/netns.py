@@ -7,8 +7,9 @@
 
 Each namespace has its own loopback, routing table and one interface (`eth0`, an end of a veth
 pair whose other end is a port of the bridge), so a node inside reaches the host only through the
-kernel's network stack, as a node on another machine would through a switch. Names and the subnet
-are derived from this process's id, so two test sessions on one machine do not collide.
+kernel's network stack, as a node on another machine would through a switch. Names are derived from
+this process's id, and the subnet is the first 10.X.0.0/16 from there that no interface of this host
+uses yet, so two sessions on one machine do not collide.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ def available() -> str | None:
     return None
 
 
+def _free_octet(first: int) -> int:
+    """The first X from `first` (wrapping within 100..249) such that no address of this host is in 10.X.0.0/16."""
+    listed = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout if shutil.which("ip") else ""
+    used = {int(part.split(".")[1]) for part in listed.split() if part.startswith("10.") and part.count(".") == 3}
+    for step in range(150):
+        octet = 100 + (first - 100 + step) % 150
+        if octet not in used:
+            return octet
+    raise NetnsError("no free 10.X.0.0/16 subnet for the namespaces' bridge")
+
+
 class VethNetwork:
     """`count` namespaces, each with a veth pair to one bridge on the subnet 10.X.0.0/16 (the bridge is 10.X.0.1)."""
 
@@ -48,7 +60,7 @@ class VethNetwork:
             raise NetnsError(f"expected at least one namespace, got {count}")
         self.count = count
         self.tag = tag or f"{os.getpid() % 0xFFFF:04x}"
-        octet = 100 + int(self.tag, 16) % 150
+        octet = _free_octet(100 + int(self.tag, 16) % 150)
         self.bridge = f"pgbr{self.tag}"
         self.host_ip = f"10.{octet}.0.1"
         self._prefix = f"10.{octet}"

@@ -95,6 +95,9 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
         raise LatticeError("--netns: network namespaces hold node processes; they need --transport nats")
     if nats_host is not None and not auto:
         raise LatticeError("--nats-host: the address of a cluster started with --nats auto; give --nats URLs otherwise")
+    if netns and auto and nats_host is None:
+        raise LatticeError("--netns: nodes in network namespaces cannot reach a cluster on 127.0.0.1; give --nats-host "
+                           "(an address they reach, such as their bridge's) or --nats URLs")
     missing = _missing_namespaces(netns)
     if missing:
         raise LatticeError(f"--netns: no network namespace {missing!r} (ip netns list shows them)")

@@ -18,11 +18,13 @@ last interval's reward also counts the energy its battery holds beyond what it s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from plurigrid.assets.devices import battery_limits_kw, ev_max_kw, ev_min_kw
+from plurigrid.engine.opf_clearing import OPTIMISED_STRATEGIES
 from plurigrid.engine.step import State, StepResult, decide, initial_state, observe, step
 from plurigrid.engine.world import World
 from plurigrid.errors import UsageError
@@ -68,6 +70,11 @@ class Controls:
         if not names:
             raise UsageError("agent: expected at least one participant")
         members = np.array([position[p] for p in names], dtype=np.int64)
+        if world.mechanism == "opf":  # the clearing would overwrite these participants' devices with its plan
+            handed = [p for p, i in zip(names, members) if world.strategy[i] in OPTIMISED_STRATEGIES]
+            if handed:
+                raise UsageError(f"agent: under opf, {handed[0]}'s {world.strategy[position[handed[0]]]} strategy hands its "
+                                 "devices to the clearing; control a participant with another strategy, or use another mechanism")
         return cls(members, names, world.batteries.capacity_kwh[members] > 0, world.evs.power_kw[members] > 0)
 
     def width(self, j: int) -> int:
@@ -148,13 +155,20 @@ class Driver:
         m = c.members
         a = np.zeros((len(m), 3))
         for j, vec in enumerate(actions):
-            v = np.clip(np.asarray(vec, dtype=float).ravel(), -1.0, 1.0)
+            v = np.asarray(vec, dtype=float).ravel()
+            if v.shape != (c.width(j),) or not np.isfinite(v).all():
+                raise UsageError(f"action: {c.names[j]} expects {c.width(j)} finite numbers ({', '.join(c.labels(j))}), "
+                                 f"got {np.asarray(vec).tolist()!r}")
+            v = np.clip(v, -1.0, 1.0)
             a[j, 0] = v[0]
             pos = 1
             if c.battery[j]:
                 a[j, 1], pos = v[pos], pos + 1
             if c.ev[j]:
                 a[j, 2] = v[pos]
+        online = ~obs.offline[m]  # an offline participant is on local control: the engine keeps it passive
+        m, a = m[online], a[online]
+        c = dataclasses.replace(c, members=m, battery=c.battery[online], ev=c.ev[online])
         lo, hi = obs.price_band_eur_per_kwh
         price = lo + (a[:, 0] + 1.0) / 2.0 * (hi - lo)
         d.bid_eur_per_kwh[m] = price
@@ -178,6 +192,11 @@ class Driver:
         s = self.state
         if s is None:
             raise UsageError("step before reset: call reset() first")
+        if self.k >= self.world.steps:
+            raise UsageError(f"step after the episode's last interval ({self.world.steps}): call reset() first")
+        if len(actions) != len(self.controls.members):
+            raise UsageError(f"action: expected one vector per controlled participant ({len(self.controls.members)}), "
+                             f"got {len(actions)}")
 
         def decide_with(world: World, state: State, obs: Observation, k: int) -> Decision:
             d = decide(world, state, obs, k)

@@ -64,7 +64,7 @@ def _figure(table: pd.DataFrame, parameter: str, kpis: list[str], div_id: str, c
             data.append(trace)
         layout[f"yaxis{axis}"] = {"title": {"text": kpi}, "gridcolor": "#EBF0F8"}
         layout[f"xaxis{axis}"] = {"gridcolor": "#EBF0F8"} | ({"title": {"text": parameter}} if i == len(kpis) else {})
-    spec = json.dumps({"data": data, "layout": layout}, separators=(",", ":"))
+    spec = json.dumps({"data": data, "layout": layout}, separators=(",", ":")).replace("<", "\\u003c")  # no </script> from a name
     return (f'<div id="{div_id}"></div><script>(function(){{var f={spec};'
             f'Plotly.newPlot("{div_id}",f.data,f.layout,{{responsive:true}});}})();</script>')
 

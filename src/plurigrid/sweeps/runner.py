@@ -178,18 +178,22 @@ def sweep_table(spec: SweepSpec, tasks: list[Task], rows: dict[str, dict]) -> pd
     import pandas as pd
 
     params = list(spec.axes) + ([] if spec.random is None else list(spec.random.draws))
+    as_text = {name for name in params if _needs_text([task.point[name] for task in tasks])}
     records = []
     for task in tasks:
         row = rows.get(task.id, {"status": "missing", "error": "not run"})
-        values = {name: _cell(task.point[name]) for name in params}
+        values = {name: canonical(task.point[name]) if name in as_text else task.point[name] for name in params}
         records.append({"point": task.id, **values, **{k: v for k, v in row.items() if k != "point"}})
     table = pd.DataFrame.from_records(records)
     front = ["point", *params, "status", "error"]
     return table[front + [c for c in table.columns if c not in front]].set_index("point")
 
 
-def _cell(value: Any) -> Any:
-    return canonical(value) if isinstance(value, list | dict) else value
+def _needs_text(values: list) -> bool:
+    """Whether a parameter's column must hold JSON text: it has lists or tables, or mixes kinds (numbers and names),
+    which a Parquet column cannot hold."""
+    kinds = {"number" if isinstance(v, int | float) and not isinstance(v, bool) else type(v).__name__ for v in values}
+    return len(kinds) > 1 or bool(kinds & {"list", "dict"})
 
 
 def sweep(sweep: str | Path | Mapping[str, Any] | SweepSpec, *, workers: int | None = None, scheduler: str | None = None,

@@ -18,6 +18,7 @@ Parameters are the names of `points.PARAMETERS` or a dotted path into the microw
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -75,7 +76,7 @@ class SweepSection(Strict):
                              description="the battery a participant gains under battery_share")
     pv: PV = Field(default_factory=lambda: PV(kwp=5.0), description="the PV a participant gains under pv_share")
     kpis: list[str] = Field(default_factory=lambda: ["savings_frac", "total_cost", "self_sufficiency", "peak_import_kw",
-                                                     "losses_kwh", "welfare"],
+                                                     "losses_kwh", "welfare"], min_length=1,
                             description="the KPIs the report plots and ranks")
 
 
@@ -107,6 +108,9 @@ class SweepSpec(Strict):
                 raise ValueError(f"{both[0]!r} is both an axis and a random draw; give it in one of [axes] and [random]")
         if not self.axes and self.random is None:
             raise ValueError("a sweep needs [axes], [random] or both")
+        points = math.prod(len(values) for values in self.axes.values()) * (1 if self.random is None else self.random.samples)
+        if points > MAX_POINTS:
+            raise ValueError(f"{points:,} points: more than {MAX_POINTS:,}; split the sweep or draw [random] samples instead")
         return self
 
     def world_path(self) -> str:
