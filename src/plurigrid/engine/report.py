@@ -51,9 +51,14 @@ class Figure:
 
     def html(self, div_id: str) -> str:
         layout = self.layout | ({"shapes": self.shapes} if self.shapes else {})
-        spec = json.dumps({"data": self.data, "layout": layout}, separators=(",", ":")).replace("<", "\\u003c")  # no </script> from a name
-        return (f'<div id="{div_id}" style="height:340px"></div><script>(function(){{var f={spec};'
-                f'Plotly.newPlot("{div_id}",f.data,f.layout,{{responsive:true}});}})();</script>')
+        return plot_html(div_id, self.data, layout, ' style="height:340px"')
+
+
+def plot_html(div_id: str, data: list[dict], layout: dict, attributes: str = "") -> str:
+    """A div and the script that draws plotly.js `data` and `layout` into it (the JSON cannot close the script)."""
+    spec = json.dumps({"data": data, "layout": layout}, separators=(",", ":")).replace("<", "\\u003c")
+    return (f'<div id="{div_id}"{attributes}></div><script>(function(){{var f={spec};'
+            f'Plotly.newPlot("{div_id}",f.data,f.layout,{{responsive:true}});}})();</script>')
 
 
 def figures(w: World, totals: Totals) -> list[Figure]:

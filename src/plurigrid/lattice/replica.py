@@ -47,7 +47,6 @@ that was away reads the log from where it stopped and arrives at the same roots.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,7 +57,7 @@ import numpy as np
 from plurigrid.engine.ledger_entries import commit_step
 from plurigrid.engine.step import State, StepResult, initial_state, passive_decision, step
 from plurigrid.engine.world import World
-from plurigrid.lattice.hashgraph import HashGraph, Operation
+from plurigrid.lattice.hashgraph import HashGraph, Operation, canonical
 from plurigrid.market.settlement import tariff_bill_micro
 from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import Header, Ledger
@@ -66,7 +65,6 @@ from plurigrid.strategies.base import Decision, Observation
 
 DECISION, CLOSE, READING, METER = "decision", "close", "reading", "meter"
 COMMIT, REVEAL, UNSEAL = "commit", "reveal", "unseal"  # sealed bids (rule 8)
-SEALED_KINDS = (COMMIT, REVEAL, UNSEAL)
 FLOAT_FIELDS = ("battery_kw", "ev_kw", "hvac_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh")
 DEVICE_FIELDS = ("soc_kwh", "ev_remaining_kwh", "ev_unmet_kwh", "backlog_kwh", "backlog_age_steps", "indoor_c")
 
@@ -89,7 +87,7 @@ def decision_payload(world: World, d: Decision, k: int, i: int) -> dict:
 
 def commitment(decision: dict, salt: str) -> str:
     """The SHA-256 (hex) a `commit` carries: of the decision payload and its salt, as canonical JSON."""
-    return hashlib.sha256(json.dumps(decision | {"salt": salt}, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(canonical(decision | {"salt": salt})).hexdigest()
 
 
 def _is_hex(value: object, length: int) -> bool:

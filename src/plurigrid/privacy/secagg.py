@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from plurigrid.errors import PlurigridError
 from plurigrid.privacy.shamir import SHARE_BYTES, combine, split
+from plurigrid.state.ledger import canonical
 
 FULL_GRAPH_UP_TO = 100
 ROUNDS = 4  # advertise, share keys, masked input, unmask
@@ -60,7 +60,7 @@ def _unb64(text: str) -> bytes:
 
 def wire_bytes(message: Any) -> int:
     """Size of a message as sent: its canonical JSON."""
-    return len(json.dumps(message, sort_keys=True, separators=(",", ":")).encode())
+    return len(canonical(message))
 
 
 def _kdf(shared: bytes, purpose: str, session: str) -> bytes:

@@ -34,6 +34,7 @@ import numpy as np
 
 from plurigrid.privacy.secagg import ROUNDS, Aggregator, Member, SecAggError, Setup, wire_bytes
 from plurigrid.state.identity import Identity, verify
+from plurigrid.state.ledger import canonical
 
 SUBJECT = "secagg"
 ROUND_NAMES = ("advertise", "share", "input", "unmask")
@@ -44,7 +45,7 @@ def _setup_json(setup: Setup) -> dict:
 
 
 def _signed(identity: Identity, request: dict) -> bytes:
-    body = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    body = canonical(request).decode()
     return json.dumps({"request": body, "signature": base64.b64encode(identity.sign(body.encode())).decode()},
                       separators=(",", ":")).encode()
 

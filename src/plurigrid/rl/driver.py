@@ -18,7 +18,6 @@ last interval's reward also counts the energy its battery holds beyond what it s
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,8 +166,7 @@ class Driver:
             if c.ev[j]:
                 a[j, 2] = v[pos]
         online = ~obs.offline[m]  # an offline participant is on local control: the engine keeps it passive
-        m, a = m[online], a[online]
-        c = dataclasses.replace(c, members=m, battery=c.battery[online], ev=c.ev[online])
+        m, a, has_battery, has_ev = m[online], a[online], c.battery[online], c.ev[online]
         lo, hi = obs.price_band_eur_per_kwh
         price = lo + (a[:, 0] + 1.0) / 2.0 * (hi - lo)
         d.bid_eur_per_kwh[m] = price
@@ -177,13 +175,13 @@ class Driver:
         b = w.batteries
         charge, discharge = battery_limits_kw(obs.soc_kwh[m], b.capacity_kwh[m], b.power_kw[m], b.efficiency[m], b.min_kwh[m],
                                               obs.dt_h)
-        d.battery_kw[m] = np.where(c.battery, np.where(a[:, 1] >= 0, a[:, 1] * charge, a[:, 1] * discharge), 0.0)
+        d.battery_kw[m] = np.where(has_battery, np.where(a[:, 1] >= 0, a[:, 1] * charge, a[:, 1] * discharge), 0.0)
         ev = w.evs
         most = ev_max_kw(obs.ev_remaining_kwh[m], ev.power_kw[m], ev.efficiency[m], obs.ev_plugged[m], obs.dt_h)
         least = np.where(obs.ev_plugged[m], ev_min_kw(obs.ev_remaining_kwh[m], obs.ev_steps_left[m], ev.power_kw[m],
                                                       ev.efficiency[m], obs.dt_h), 0.0)
         least = np.minimum(least, most)
-        d.ev_kw[m] = np.where(c.ev, least + (a[:, 2] + 1.0) / 2.0 * (most - least), d.ev_kw[m])
+        d.ev_kw[m] = np.where(has_ev, least + (a[:, 2] + 1.0) / 2.0 * (most - least), d.ev_kw[m])
 
     def advance(self, actions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, StepResult]:
         """Runs the current interval with the members' actions: (rewards per member, next observations, the step).

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from plurigrid.microworld.names import MECHANISMS, STRATEGIES
+from plurigrid.state.ledger import canonical as canonical_bytes
 
 Point = dict[str, Any]
 BATTERY_STRATEGIES = ("self-consumption", "battery-arbitrage", "truthful", "zero-intelligence")
 
 
 def canonical(value: Any) -> str:
-    """One text per value (sorted keys, no spaces): the table's cell for a list or dict, and the point id's input."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """One text per value (the ledger's canonical JSON): the table's cell for a list or dict, and the point id's input."""
+    return canonical_bytes(value).decode()
 
 
 def point_id(point: Point, settings: dict) -> str:

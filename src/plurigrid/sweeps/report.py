@@ -6,11 +6,10 @@ One self-contained file (plotly.js inlined, as in a run's report), the same byte
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plurigrid.engine.report import plotly_js
+from plurigrid.engine.report import plot_html, plotly_js
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,9 +63,7 @@ def _figure(table: pd.DataFrame, parameter: str, kpis: list[str], div_id: str, c
             data.append(trace)
         layout[f"yaxis{axis}"] = {"title": {"text": kpi}, "gridcolor": "#EBF0F8"}
         layout[f"xaxis{axis}"] = {"gridcolor": "#EBF0F8"} | ({"title": {"text": parameter}} if i == len(kpis) else {})
-    spec = json.dumps({"data": data, "layout": layout}, separators=(",", ":")).replace("<", "\\u003c")  # no </script> from a name
-    return (f'<div id="{div_id}"></div><script>(function(){{var f={spec};'
-            f'Plotly.newPlot("{div_id}",f.data,f.layout,{{responsive:true}});}})();</script>')
+    return plot_html(div_id, data, layout)
 
 
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:
