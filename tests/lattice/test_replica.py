@@ -185,7 +185,7 @@ def test_the_ledger_refuses_a_reading_settled_twice(tmp_path):
     ledger.append(1, "t1", {"readings": row, "grid": {"upstream_wh": 0, "losses_wh": 0}})
     with pytest.raises(LedgerError, match="the reading of a for interval 0 is settled twice or is not of an earlier interval"):
         ledger.append(2, "t2", {"readings": row, "grid": {"upstream_wh": 0, "losses_wh": 0}})
-    with pytest.raises(LedgerError, match="readings.op must be operation ids"):
+    with pytest.raises(LedgerError, match="readings.op must be SHA-256 digests"):
         ledger.append(2, "t2", {"readings": row | {"op": ["AB" * 32]}, "grid": {"upstream_wh": 0, "losses_wh": 0}})
     ledger.close()
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from plurigrid.engine.step import StepResult
 from plurigrid.engine.world import World
+from plurigrid.microworld.privacy import OPEN
 from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import Header, Ledger
 
@@ -37,6 +38,12 @@ def _ints(values: np.ndarray) -> np.ndarray:
 def block_entries(world: World, k: int, r: StepResult, open_accounts: bool) -> dict:
     """The block entries of step `k`: accounts are the world's participants, by index."""
     entries: dict = {"accounts": list(world.ids)} if open_accounts else {}
+    if open_accounts:  # the data policies the participants consented to, where they differ from the open default
+        declared = [i for i, policy in enumerate(world.policies) if policy != OPEN]
+        if declared:
+            entries["consents"] = {"participant": _ints(np.array(declared)),
+                                   "version": _ints(np.array([world.policies[i].version for i in declared])),
+                                   "digest": [world.policies[i].digest() for i in declared]}
     book = r.clearing.book
     if book is not None and len(book.buyer) + len(book.seller):
         entries["orders"] = {

@@ -24,6 +24,8 @@ from plurigrid.market.mechanisms import Clearing, OrderBook, clearing_rule
 from plurigrid.microworld.checks import check_resources
 from plurigrid.microworld.generate import generate_participants
 from plurigrid.microworld.loader import SpecError
+from plurigrid.microworld.privacy import DataPolicy, policy_of
+from plurigrid.microworld.privacy import problems as privacy_problems
 from plurigrid.microworld.spec import STRATEGIES, Microworld, Participant
 from plurigrid.strategies.wasm.host import ModuleError
 from plurigrid.strategies.wasm.manifest import ManifestError
@@ -58,6 +60,7 @@ class World:
     seed: int
     max_import_kw: float | None
     modules: dict[int, ModulePlan]  # the WASM modules of the participants this world runs (checked, not started)
+    policies: tuple[DataPolicy, ...]  # each participant's data policy (microworld/privacy.py)
 
     @property
     def steps(self) -> int:
@@ -144,6 +147,11 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         bus_labels[i] = label
     bus_pos = bus_positions(net, bus_labels)
     check_resources(name, spec, hours=hours, participants=N, buses=len(net.bus))  # with a referenced grid's own
+    policies = tuple(policy_of(spec.privacy, p.privacy, p.preferences.data_sharing) for p in participants)
+    for problem in privacy_problems(policies, [str(p.bus) for p in participants], lattice=False)[:1]:
+        i = problem.participant
+        where = f"participant[{i - n_generated}].privacy" if i >= n_generated else "privacy"
+        raise SpecError(name, f"{where}.{problem.field}", f"{ids[i]}: {problem}")
     index = time_index(spec, hours)
     fleet = fleet_of(participants, dt_h)
     reference = _island_reference(name, spec, grid, participants, fleet, bus_labels)
@@ -169,7 +177,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         clear=None if mechanism == "opf" else clearing_rule(mechanism, market.k_price_k),
         opf_horizon_steps=opf_horizon, reference=reference, seed=seed,
         max_import_kw=spec.grid.connection.max_import_kw if spec.grid.connection else None,
-        modules=_plan_modules(name, participants, n_generated, base_dir, hosted),
+        modules=_plan_modules(name, participants, n_generated, base_dir, hosted), policies=policies,
     )
 
 

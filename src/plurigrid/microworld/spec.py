@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import pandas as pd
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from plurigrid.microworld.names import KINDS, MECHANISMS, STRATEGIES, STRATEGY_CHOICES
+from plurigrid.microworld.privacy import DataPolicy
+from plurigrid.microworld.strict import Strict
 
 # Bounds past anything physical: they catch a slip of units or digits (kwp = 1e300, vn_kv = 1e-300) before
 # it becomes an overflow or a singular power flow deep inside a run.
@@ -35,12 +37,6 @@ MAX_INT64 = 2**63 - 1  # seeds and fuel: what the engine and wasmtime hold in a 
 MIN_RESOLUTION, MAX_RESOLUTION = pd.Timedelta(minutes=1), pd.Timedelta(days=1)
 FIRST_YEAR, LAST_YEAR = 1900, 2100  # start of a world; pandas' calendar ends in 2262
 Kw = Annotated[float, Field(ge=-MAX_POWER_KW, le=MAX_POWER_KW)]  # a signed power value of a profile
-
-
-class Strict(BaseModel):
-    """Base model: unknown keys are errors, and so are NaN and infinity in any number."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _parse_duration(value: object) -> pd.Timedelta:
@@ -358,7 +354,8 @@ class Preferences(Strict):
         0.0, ge=0, le=MAX_VALUE_EUR_PER_MWH,
         description="extra willingness to pay for energy from the community's own renewables (opf)")
     data_sharing: Literal["detail", "bills"] = Field(
-        "detail", description="what the operator's web app shows of this participant: per-step meter series, or bills only")
+        "detail", description="what the operator sees of this participant: per-step series, or bills only "
+                              "(short for privacy.meter.operator = privacy.bids.operator = \"aggregate\")")
 
 
 class ModuleLimits(Strict):
@@ -387,6 +384,7 @@ class Participant(Strict):
     preferences: Preferences = Preferences()
     strategy: Literal[STRATEGY_CHOICES] = "passive"  # type: ignore[valid-type]
     module: ModuleRef | None = None
+    privacy: DataPolicy | None = Field(None, description="who may see which of its data, how finely (on the world's [privacy])")
     markup_eur_per_kwh: float = Field(
         0.0, ge=-MAX_PRICE_EUR_PER_KWH, le=MAX_PRICE_EUR_PER_KWH,
         description="strategic mark-up on the strategy's limit prices: asks this much above them, bids this much below")
@@ -630,6 +628,7 @@ class Microworld(Strict):
     participant: list[Participant] = []
     market: MarketSection = MarketSection()
     event: list[Event] = []
+    privacy: DataPolicy | None = Field(None, description="every participant's data policy unless it declares its own")
 
     @model_validator(mode="after")
     def _has_participants(self) -> Microworld:

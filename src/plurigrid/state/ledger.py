@@ -62,6 +62,8 @@ _TABLES = {  # entry kind → its columns; every value is an integer except `sid
     # mutual credit in energy among members (`mutual_credit`): the most Wh each may owe, then loans of Wh
     "credit_limits": ("member", "limit_wh"),
     "credit_transfers": ("lender", "borrower", "wh"),
+    # data policies the participants consented to (microworld/privacy.py): each version's SHA-256, kept for good
+    "consents": ("participant", "version", "digest"),
 }
 _ACCOUNT_COLUMNS = {"participant", "buyer", "seller", "member", "lender", "borrower"}
 _ACCOUNT_FIELDS = ("balance_micro", "bill_micro", "exported_wh", "height", "imported_wh", "metered_wh")
@@ -130,6 +132,10 @@ def reading_key(account: str, interval: int) -> bytes:
     return f"readings/{account}/{interval:012d}".encode()
 
 
+def consent_key(account: str, version: int) -> bytes:
+    return f"consents/{account}/{version:012d}".encode()
+
+
 def signing_message(header: Header) -> bytes:
     """The bytes a block's signature signs: a domain tag (so no other signed message can pass for it) and its header hash."""
     return SIGNING_DOMAIN + bytes.fromhex(header.hash)
@@ -185,9 +191,9 @@ def _column(table: dict, kind: str, column: str, where: str, accounts: int) -> n
         if not set(values) <= {"buy", "sell"}:
             raise LedgerError(f"{where}: {kind}.side must be 'buy' or 'sell'")
         return values
-    if column == "op":
+    if column in ("op", "digest"):
         if not all(isinstance(v, str) and len(v) == 64 and set(v) <= set("0123456789abcdef") for v in values):
-            raise LedgerError(f"{where}: {kind}.op must be operation ids (64 lowercase hex digits)")
+            raise LedgerError(f"{where}: {kind}.{column} must be SHA-256 digests (64 lowercase hex digits)")
         return values
     if isinstance(values, np.ndarray):
         array = values
@@ -214,7 +220,7 @@ def _table(entries: dict, kind: str, accounts: int, where: str) -> dict[str, Any
     table = entries.get(kind, {})
     columns = _TABLES[kind]
     if isinstance(table, dict) and not table:
-        return {c: np.zeros(0, dtype=np.int64) if c not in ("side", "op") else [] for c in columns}
+        return {c: np.zeros(0, dtype=np.int64) if c not in ("side", "op", "digest") else [] for c in columns}
     if not isinstance(table, dict) or sorted(table) != sorted(columns):
         raise LedgerError(f"{where}: {kind} must have the columns {', '.join(columns)}")
     if not all(isinstance(table[c], (list, np.ndarray)) for c in columns) or len({len(table[c]) for c in columns}) != 1:
@@ -291,6 +297,11 @@ def apply_block(accounts: Accounts, tx: Transaction, header: Header, entries: di
         raise LedgerError(f"{where}: a balance would exceed 2**62 micro-units")
     values = format_rows(_ACCOUNT_PARTS, [fields[f][changed] for f in _ACCOUNT_FIELDS])
     tx.writes.update(zip(accounts.keys[changed].tolist(), values))
+    for p, version, digest in zip(*(tables["consents"][c] for c in _TABLES["consents"])):
+        key = consent_key(accounts.names[p], int(version))
+        if tx.get(key) is not None or version < 1:
+            raise LedgerError(f"{where}: consent version {version} of {accounts.names[p]} is recorded twice or below 1")
+        tx.set(key, digest.encode())
     if len(tables["credit_limits"]["member"]) or len(tables["credit_transfers"]["wh"]):
         _apply_credit(accounts.names, tx, tables["credit_limits"], tables["credit_transfers"], where)
     tx.set(block_key(header.height), canonical({k: v for k, v in header.to_json().items() if k != "state_root"}))
