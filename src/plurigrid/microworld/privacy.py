@@ -38,6 +38,9 @@ MIN_GROUP = 3  # an `aggregate` total covers at least this many participants, so
 # what the clearing itself reads of every participant: each replica (or the simulator) steps every device,
 # meter and strategy order through the grid's power flow, with the participants' preferences as utilities
 CLEARING_NEEDS = ("meter", "bids", "location", "devices", "preferences")
+# written in the world's spec, which its operator keeps and edits: buses, assets, preferences, and the load and
+# generation profiles the world is built on (its model of each participant: a forecast, not what is metered)
+SPEC_KINDS = ("location", "devices", "preferences", "forecast")
 
 
 class KindPolicy(Strict):
@@ -134,6 +137,10 @@ def problems(policies: Sequence[DataPolicy], bus_of: Sequence[str], *, lattice: 
             if not policy.allows(kind, "own"):
                 out.append(Problem(i, f"{kind}.own", policy.granularity(kind, "own"),
                                    f"the node that acts for the participant must see its {kind} per interval"))
+        for kind in SPEC_KINDS:
+            if not policy.allows(kind, "operator"):
+                out.append(Problem(i, f"{kind}.operator", policy.granularity(kind, "operator"),
+                                   f"the world's spec states every participant's {kind}, and the operator keeps the spec"))
         for kind in CLEARING_NEEDS if lattice else ():
             if not policy.allows(kind, "lattice"):
                 out.append(Problem(i, f"{kind}.lattice", policy.granularity(kind, "lattice"),

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from plurigrid.server import _results as results
 from plurigrid.server._auth import Principal
-from plurigrid.server._context import Context, context, participant, principal
+from plurigrid.server._context import Context, context, participant, principal, user_error
 from plurigrid.server._runs_api import RunOut, finished_folder, run_row
 from plurigrid.server._worlds import checked, world_row
 
@@ -32,11 +32,12 @@ class Me(BaseModel):
 class Preferences(BaseModel):
     """What a participant may change themselves; null where they have no such device. Takes effect in the next run."""
 
+    model_config = ConfigDict(extra="forbid")
+
     comfort_min_c: float | None = Field(None, ge=5, le=35)
     comfort_max_c: float | None = Field(None, ge=5, le=35)
     ev_departure: str | None = Field(None, pattern=r"^\d{2}:\d{2}$")
     local_renewable_premium_eur_per_mwh: float | None = Field(None, ge=0, le=1e5)
-    data_sharing: Literal["detail", "bills"] | None = None
 
 
 def _entry(spec: dict, pid: str) -> tuple[int, dict]:
@@ -54,8 +55,7 @@ def _read(entry: dict) -> Preferences:
         comfort_min_c=None if hvac is None else hvac.get("comfort_min_c", 20.0),
         comfort_max_c=None if hvac is None else hvac.get("comfort_max_c", 23.0),
         ev_departure=None if ev is None else ev.get("departure", "07:00"),
-        local_renewable_premium_eur_per_mwh=prefs.get("local_renewable_premium_eur_per_mwh", 0.0),
-        data_sharing=prefs.get("data_sharing", "detail"))
+        local_renewable_premium_eur_per_mwh=prefs.get("local_renewable_premium_eur_per_mwh", 0.0))
 
 
 def _own_run(ctx: Context, who: Principal, run_id: str) -> dict:
@@ -93,13 +93,70 @@ def put_preferences(body: Preferences, who: Principal = Depends(participant), ct
                 raise HTTPException(422, {"path": f"participant[{i}].assets.{device}", "message": f"you have no {device}",
                                           "line": f"{key}: you have no {device}"})
             assets[device][field] = changes[key]
-    for key in ("local_renewable_premium_eur_per_mwh", "data_sharing"):
-        if key in changes:
-            entry.setdefault("preferences", {})[key] = changes[key]
-    spec_model = checked(spec)
-    ctx.db.update_world(who.world, spec_model.world.name, spec_model.world.description, spec)
-    ctx.diagrams.pop(f"world:{who.world}", None)
+    if "local_renewable_premium_eur_per_mwh" in changes:
+        entry.setdefault("preferences", {})["local_renewable_premium_eur_per_mwh"] = changes["local_renewable_premium_eur_per_mwh"]
+    _save(ctx, who.world, spec)
     return _read(entry)
+
+
+class Privacy(BaseModel):
+    """A participant's data policy as it applies (theirs on the world's default), its version and the digest the
+    next run's ledger records as their consent."""
+
+    policy: dict[str, Any]
+    version: int
+    digest: str
+
+
+def _privacy(spec: dict, entry: dict) -> Privacy:
+    from plurigrid.microworld.privacy import DataPolicy, policy_of
+
+    world_default = DataPolicy.model_validate(spec["privacy"]) if spec.get("privacy") else None
+    own = DataPolicy.model_validate(entry["privacy"]) if entry.get("privacy") else None
+    policy = policy_of(world_default, own, (entry.get("preferences") or {}).get("data_sharing", "detail"))
+    return Privacy(policy=policy.model_dump(exclude={"version"}), version=policy.version, digest=policy.digest())
+
+
+@router.get("/privacy")
+def get_privacy(who: Principal = Depends(participant), ctx: Context = Depends(context)) -> Privacy:
+    """Who may see which of the participant's data, and how finely (docs/privacy.md)."""
+    assert who.world is not None and who.participant is not None
+    spec = world_row(ctx, who.world)["spec"]
+    return _privacy(spec, _entry(spec, who.participant)[1])
+
+
+@router.put("/privacy")
+def put_privacy(body: dict[str, dict[str, Any]], who: Principal = Depends(participant), ctx: Context = Depends(context)) -> Privacy:
+    """Changes the kinds and audiences given (`{"meter": {"operator": "hourly"}}`) as the policy's next version;
+    refused (422, with the field) where it cannot hold. The next run records it in its ledger as consent."""
+    assert who.world is not None and who.participant is not None
+    spec = copy.deepcopy(world_row(ctx, who.world)["spec"])
+    i, entry = _entry(spec, who.participant)
+    before = _privacy(spec, entry)
+    declared = copy.deepcopy(entry.get("privacy") or {})
+    for kind, audiences in body.items():
+        declared.setdefault(kind, {}).update(audiences)
+    declared["version"] = before.version + 1
+    entry["privacy"] = declared
+    _save(ctx, who.world, spec)
+    return _privacy(spec, entry)
+
+
+def _save(ctx: Context, world: str, spec: dict) -> None:
+    """Stores a participant's change to the world's spec once the spec, and every participant's policy at its bus,
+    still hold (422 with the field path of the first problem)."""
+    from plurigrid.microworld.loader import SpecError
+    from plurigrid.microworld.privacy import policy_of
+    from plurigrid.microworld.privacy import problems as privacy_problems
+
+    model = checked(spec)
+    policies = [policy_of(model.privacy, p.privacy, p.preferences.data_sharing) for p in model.participant]
+    for problem in privacy_problems(policies, [str(p.bus) for p in model.participant], lattice=False)[:1]:
+        pid = model.participant[problem.participant].id
+        raise user_error(SpecError(model.world.name, f"participant[{problem.participant}].privacy.{problem.field}",
+                                   f"{pid}: {problem}"))
+    ctx.db.update_world(world, model.world.name, model.world.description, spec)
+    ctx.diagrams.pop(f"world:{world}", None)
 
 
 @router.get("/runs")

@@ -15,9 +15,10 @@ from pydantic import BaseModel, Field
 
 from plurigrid.errors import PlurigridError
 from plurigrid.microworld.names import MECHANISMS
+from plurigrid.server import _privacy as privacy
 from plurigrid.server import _results as results
 from plurigrid.server._auth import authenticate
-from plurigrid.server._context import Context, context, new_id, operator, read_request, user_error
+from plurigrid.server._context import Context, context, new_id, operator, user_error
 from plurigrid.server._runs import FINAL
 from plurigrid.server._worker import NAMES
 from plurigrid.server._worlds import WorldBody, checked, parse_body, world_row
@@ -173,38 +174,27 @@ def run_timeseries(run_id: str, offset: int = Query(0, ge=0), limit: int = Query
 def run_settlements(run_id: str, ctx: Context = Depends(context)) -> list[dict[str, Any]]:
     """Each participant's energy and bill over the run, against the tariff baseline."""
     folder = finished_folder(ctx, run_id)
-    return _user(lambda: results.settlements(folder))
+    times = _user(lambda: results.times(folder))
+    run_h = len(times) * (times[1] - times[0]).total_seconds() / 3600 if len(times) > 1 else 0.0
+    return privacy.settlement_rows(folder, _user(lambda: results.settlements(folder)), run_h)
 
 
 @router.get("/runs/{run_id}/participants", dependencies=[Depends(operator)])
 def run_participants(run_id: str, step: int = Query(0, ge=0), offset: int = Query(0, ge=0),
                      limit: int = Query(PAGE, ge=1, le=MAX_PAGE), ctx: Context = Depends(context)) -> dict[str, Any]:
-    """Every participant's values at one step (participants who share bills only are left out)."""
+    """Every participant's values at one step; what a participant keeps from the operator per interval is null."""
     folder = finished_folder(ctx, run_id)
-    page = _user(lambda: results.participants_at(folder, step, 0, 10**9))
-    hidden = _hidden(folder)
-    keep = [i for i, p in enumerate(page["participant"]) if p not in hidden][offset:offset + limit]
-    return page | {"total": len(page["participant"]) - sum(p in hidden for p in page["participant"]), "offset": offset,
-                   "participant": [page["participant"][i] for i in keep],
-                   "columns": {c: [v[i] for i in keep] for c, v in page["columns"].items()}}
+    return privacy.step_page(folder, _user(lambda: results.participants_at(folder, step, offset, limit)))
 
 
 @router.get("/runs/{run_id}/participants/{participant}", dependencies=[Depends(operator)])
 def run_participant(run_id: str, participant: str, ctx: Context = Depends(context)) -> dict[str, Any]:
-    """One participant's values at every step (403 if they share their bills only)."""
+    """One participant's values at every step, or per hour or day as their data policy gives the operator."""
     folder = finished_folder(ctx, run_id)
-    if participant in _hidden(folder):
-        raise HTTPException(403, f"{participant} shares their bills only (preferences.data_sharing = 'bills')")
     series = _user(lambda: results.participant_series(folder, participant))
     if not series["time"]:
         raise HTTPException(404, f"no participant {participant!r} in run {run_id}")
-    return series
-
-
-def _hidden(folder: Path) -> set[str]:
-    spec = read_request(folder)["spec"]
-    return {str(p.get("id")) for p in spec.get("participant", []) if isinstance(p, dict)
-            and isinstance(p.get("preferences"), dict) and p["preferences"].get("data_sharing") == "bills"}
+    return privacy.series(folder, series)
 
 
 @router.get("/runs/{run_id}/buses", dependencies=[Depends(operator)])
@@ -249,6 +239,7 @@ def ledger_proof(run_id: str, key: str = Query(..., min_length=1, max_length=300
     folder = finished_folder(ctx, run_id)
     if not (folder / "ledger").is_dir():
         raise HTTPException(404, f"run {run_id} kept no ledger")
+    privacy.check_key(folder, key)
     try:
         return prove(folder, key, height)
     except PlurigridError as err:
