@@ -41,12 +41,11 @@ def test_participant_sees_own_data_and_sets_preferences(page, server, screenshot
     page.fill("[data-testid=pref-comfort_max_c]", "24")
     page.fill("[data-testid=pref-ev_departure]", "06:45")
     page.fill("[data-testid=pref-local_renewable_premium_eur_per_mwh]", "35")
-    page.select_option("[data-testid=pref-data_sharing]", "bills")
     page.click("[data-testid=save-preferences]")
     page.wait_for_selector("[data-testid=preferences-status][data-state=ok]")
     stored = server.api(token).get("me/preferences").json()
     assert stored == {"comfort_min_c": 19.5, "comfort_max_c": 24.0, "ev_departure": "06:45",
-                      "local_renewable_premium_eur_per_mwh": 35.0, "data_sharing": "bills"}
+                      "local_renewable_premium_eur_per_mwh": 35.0}
     assert page.input_value("[data-testid=pref-comfort_min_c]") == "19.5"
 
     # a band the world refuses: the API's message lands on the field
@@ -56,4 +55,21 @@ def test_participant_sees_own_data_and_sets_preferences(page, server, screenshot
     assert page.locator("[data-path=comfort_max_c].invalid, [data-path=comfort_min_c].invalid").count() >= 1
     assert server.api(token).get("me/preferences").json()["comfort_max_c"] == 24.0
     page.screenshot(path=str(screenshots / "participant-preferences.png"), full_page=True)
+
+    # the data policy: a meter the operator's bus results would show anyway is refused on its cell; a change
+    # that holds becomes the policy's next version
+    before = server.api(token).get("me/privacy").json()
+    page.select_option("[data-testid=privacy-meter-operator]", "hourly")
+    page.click("[data-testid=save-privacy]")
+    page.wait_for_selector("[data-testid=privacy-status][data-state=error]")
+    assert "keeps their meter from the operator" in page.inner_text("[data-testid=privacy-status]")
+    assert page.locator("[data-testid=privacy-meter-operator].invalid").count() == 1
+    page.select_option("[data-testid=privacy-meter-operator]", "interval")
+    page.select_option("[data-testid=privacy-meter-public]", "daily")
+    page.click("[data-testid=save-privacy]")
+    page.wait_for_selector("[data-testid=privacy-status][data-state=ok]")
+    after = server.api(token).get("me/privacy").json()
+    assert after["version"] == before["version"] + 1 and after["policy"]["meter"]["public"] == "daily"
+    assert f"Version {after['version']}" in page.inner_text("[data-testid=privacy-version]")
+    page.screenshot(path=str(screenshots / "participant-privacy.png"), full_page=True)
     assert not [o for o in others if re.search(rf"\b{re.escape(o)}\b", page.inner_text("body"))]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 
 from plurigrid.microworld.loader import parse_text, resolve
@@ -74,12 +75,17 @@ def encodings(value: object) -> set[bytes]:
 
 
 def leaks(captured: bytes, secrets: dict[str, list]) -> list[str]:
-    """Which secret values (by label) appear in the captured bytes, in which encoding."""
+    """Which secret values (by label) appear in the captured bytes, in which encoding. A value's text counts only
+    as a whole number (not the middle of a longer one, such as a timing's digits)."""
     found = []
     for label, values in secrets.items():
         for value in values:
+            texts = _forms(value)
             for form in encodings(value):
-                if form in captured:
+                pattern = re.escape(form)
+                if form in texts:
+                    pattern = rb"(?<![0-9.])" + pattern + rb"(?![0-9])"
+                if re.search(pattern, captured):
                     found.append(f"{label}: {value!r} as {form[:40]!r}")
                     break
     return found

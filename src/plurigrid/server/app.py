@@ -6,7 +6,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from plurigrid.server._auth import issue
@@ -49,6 +51,12 @@ def create_app(data_dir: str | Path, node_config: str | Path | None = None, work
     app = FastAPI(title="Plurigrid", version=version("plurigrid"), lifespan=lifespan,
                   description="Microworlds, runs, results, ledgers and grids of a Plurigrid service (docs/http-api.md).")
     app.state.context = ctx
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, without echoing what was sent: a response carries no data the caller did not ask for."""
+        return JSONResponse({"detail": [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]},
+                            status_code=422)
 
     @app.get("/api/health")
     def health() -> dict[str, str]:

@@ -1,5 +1,6 @@
 // The participant's own app: their bill against the tariff, their energy, battery, EV and comfort in their
-// latest run, and their preferences (comfort band, EV departure, green premium, data sharing). It shows
+// latest run, their preferences (comfort band, EV departure, green premium) and their data policy (who sees
+// which of their data, how finely). It shows
 // nothing of anyone else: every route it calls is one of /api/me/*.
 
 import { ApiError } from './api.js';
@@ -15,8 +16,20 @@ import { showFieldError, clearFieldErrors } from './schema-form.js';
  * @property {number | null} [comfort_max_c]
  * @property {string | null} [ev_departure]
  * @property {number | null} [local_renewable_premium_eur_per_mwh]
- * @property {string | null} [data_sharing]
  */
+/**
+ * @typedef {Object} Privacy
+ * @property {Record<string, Record<string, string | number | null>>} policy  kind → audience → granularity (and retention_days)
+ * @property {number} version
+ * @property {string} digest
+ */
+
+/** The kinds of data and the audiences a data policy names (the node acting for the participant sees everything). */
+const DATA_KINDS = [['meter', 'Meter readings'], ['forecast', 'Forecasts'], ['bids', 'Bids and setpoints'],
+  ['preferences', 'Preferences'], ['location', 'Location'], ['devices', 'Devices']];
+const AUDIENCES = [['coalition', 'Coalition'], ['lattice', 'Lattice nodes'], ['operator', 'Operator'], ['public', 'Public']];
+const GRANULARITIES = [['interval', 'each interval'], ['hourly', 'per hour'], ['daily', 'per day'],
+  ['aggregate', 'only in totals'], ['none', 'not at all']];
 
 /** The preferences a participant sets, with what they mean to them. */
 const PREFERENCE_FIELDS = /** @type {const} */ ([
@@ -24,7 +37,6 @@ const PREFERENCE_FIELDS = /** @type {const} */ ([
   ['comfort_max_c', 'Comfort band: highest indoor temperature (°C)', 'number'],
   ['ev_departure', 'EV charged by (departure time)', 'time'],
   ['local_renewable_premium_eur_per_mwh', 'Green premium: extra paid for the community’s own renewables (per MWh)', 'number'],
-  ['data_sharing', 'What the operator sees of my meter', 'sharing'],
 ]);
 
 /**
@@ -38,13 +50,15 @@ export function mountParticipantApp(container, services) {
   const charts = [];
   const runPart = h('div', { class: 'participant-grid', 'data-testid': 'my-run' }, 'Loading your latest run…');
   const preferencesPart = h('section', { class: 'card', 'data-testid': 'my-preferences' }, 'Loading your preferences…');
+  const privacyPart = h('section', { class: 'card', 'data-testid': 'my-privacy' }, 'Loading your data policy…');
   replaceChildren(container, h('div', { class: 'participant-page', 'data-testid': 'participant-page' },
     h('h2', { 'data-testid': 'my-name' }, `Your energy · ${me.participant ?? ''}`),
-    runPart, preferencesPart));
+    runPart, preferencesPart, privacyPart));
   /** @type {Promise<Preferences>} */
   const preferences = api.get('me/preferences');
   loadRun(api, preferences, runPart, charts);
   loadPreferences(api, preferences, preferencesPart);
+  loadPrivacy(api, privacyPart);
   return { unmount: () => charts.forEach((c) => c.destroy()) };
 }
 
@@ -153,9 +167,7 @@ async function loadPreferences(api, preferences, slot) {
   const inputs = new Map();
   const fields = PREFERENCE_FIELDS.filter(([key]) => stored[key] !== null && stored[key] !== undefined).map(([key, label, type]) => {
     const value = stored[key];
-    const input = type === 'sharing'
-      ? h('select', {}, [['detail', 'every 15-minute reading'], ['bills', 'my bills only']].map(([v, text]) => h('option', { value: v, selected: v === value }, text)))
-      : h('input', { type: type === 'time' ? 'time' : 'number', step: 'any', value: String(value) });
+    const input = h('input', { type: type === 'time' ? 'time' : 'number', step: 'any', value: String(value) });
     input.dataset.testid = `pref-${key}`;
     inputs.set(key, input);
     return h('label', { class: 'field', 'data-path': key }, h('span', { class: 'field-label' }, label), input,
@@ -203,4 +215,68 @@ function refusedPreferences(err) {
   if (path.includes('.assets.hvac')) return last.startsWith('comfort_') ? [last] : ['comfort_min_c', 'comfort_max_c'];
   if (path.includes('.assets.ev')) return ['ev_departure'];
   return [last];
+}
+
+/**
+ * The data policy as a table: for each kind of data, how finely each audience may see it. Saving sends the
+ * changed cells; the API stores them as the policy's next version (refused, with the cell, where it cannot hold).
+ * @param {Api} api
+ * @param {HTMLElement} slot
+ */
+async function loadPrivacy(api, slot) {
+  /** @type {Privacy} */
+  let stored;
+  try {
+    stored = await api.get('me/privacy');
+  } catch (err) {
+    replaceChildren(slot, h('p', { class: 'error' }, `Could not load your data policy: ${err instanceof Error ? err.message : err}`));
+    return;
+  }
+  const status = h('p', { class: 'status-line', 'data-testid': 'privacy-status' });
+  const version = h('p', { class: 'muted', 'data-testid': 'privacy-version' });
+  const showVersion = () => { version.textContent = `Version ${stored.version} · consent ${stored.digest.slice(0, 12)}… (recorded in the next run’s ledger)`; };
+  showVersion();
+  /** @type {Map<string, HTMLSelectElement>} */
+  const cells = new Map();
+  const rows = DATA_KINDS.map(([kind, label]) => h('tr', {}, h('th', { scope: 'row' }, label), ...AUDIENCES.map(([audience]) => {
+    const select = h('select', { 'data-testid': `privacy-${kind}-${audience}`, 'data-path': `${kind}.${audience}` },
+      GRANULARITIES.map(([v, text]) => h('option', { value: v, selected: v === stored.policy[kind][audience] }, text)));
+    cells.set(`${kind}.${audience}`, /** @type {HTMLSelectElement} */ (select));
+    return h('td', {}, select);
+  })));
+  const table = h('table', { class: 'privacy-table' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Who sees'), ...AUDIENCES.map(([, label]) => h('th', { scope: 'col' }, label)))),
+    h('tbody', {}, ...rows));
+  const form = h('form', { class: 'privacy-form', 'data-testid': 'privacy-form' }, table,
+    h('button', { type: 'submit', class: 'primary', 'data-testid': 'save-privacy' }, 'Save data policy'), status, version);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    /** @type {Record<string, Record<string, string>>} */
+    const changes = {};
+    for (const [path, select] of cells) {
+      const [kind, audience] = path.split('.');
+      select.classList.remove('invalid');
+      if (select.value !== stored.policy[kind][audience]) (changes[kind] ??= {})[audience] = select.value;
+    }
+    if (Object.keys(changes).length === 0) {
+      status.textContent = 'Nothing changed.';
+      status.dataset.state = 'ok';
+      return;
+    }
+    try {
+      stored = await api.put('me/privacy', changes);
+      showVersion();
+      status.textContent = 'Saved: it applies from the next run.';
+      status.dataset.state = 'ok';
+    } catch (err) {
+      const message = err instanceof ApiError ? err.specError?.message ?? err.message : String(err);
+      const path = err instanceof ApiError ? (err.specError?.path ?? '').split('.privacy.').pop() ?? '' : '';
+      cells.get(path)?.classList.add('invalid');
+      status.textContent = `Not saved: ${message}`;
+      status.dataset.state = 'error';
+    }
+  });
+  replaceChildren(slot, h('h3', {}, 'Your data'),
+    h('p', { class: 'muted' }, 'Who may see which of your data, and how finely. Your own node always sees everything it acts on; your bills stay with the operator, who bills you.'),
+    form);
 }
