@@ -242,3 +242,31 @@ def test_lifecycle_handlers_run_on_events_and_when_the_participant_goes_offline_
     # the offline event starts at step 2 while the agent is cut off: only the online ones hear of it
     assert modules.log == ["step 2: agent: went offline", "step 4: agent: back online", "step 5: agent: an event"]
     assert modules.report()["agent"]["strategy_failures"] == 0
+
+
+def test_a_module_whose_side_channels_reach_an_audience_reads_only_what_that_audience_may_see(tmp_path):
+    """A module granted `send` can pass what it reads to other participants: the fields of a kind its participant
+    keeps from the coalition per interval come as null, and `read_meter` as NaN; a module without it reads all."""
+    from plurigrid.microworld.privacy import OPEN, DataPolicy
+
+    ids = ["a", "b", "c"]
+    policies = (DataPolicy(meter={"coalition": "hourly"}), OPEN, DataPolicy(devices={"coalition": "none"}))
+    fixed = (HOSTILE / "fixed.wat").read_text()
+    sends, silent = _module(tmp_path, "sends", fixed, "sends", '["send"]'), _module(tmp_path, "silent", fixed, "silent")
+    plans = {0: plan_module(0, ModuleRef(path=str(sends)), None), 1: plan_module(1, ModuleRef(path=str(sends)), None),
+             2: plan_module(2, ModuleRef(path=str(silent)), None)}
+    runner = start_modules(plans, ids, policies=policies)
+    seen, meters = {}, {}
+    for i, slot in runner.slots.items():
+        def spy(payload, i=i, call=slot.instance.decide_payload, ctx=slot.instance.context):
+            seen[i], meters[i] = json.loads(payload), ctx.meter_kwh
+            return call(payload)
+        slot.instance.decide_payload = spy
+    runner.meter_kwh = np.array([1.25, 2.5, 3.75])
+    runner.decide(_observation({name: np.full(3, 0.5) for name in OBSERVED}, 0.2), np.arange(3), Decision.empty(3),
+                  np.random.default_rng(0), 0, "t")
+    meter_fields = ("load_kw", "renewable_kw", "backlog_kwh", "soc_kwh", "ev_remaining_kwh", "indoor_c")
+    assert all(seen[0][f] is None for f in meter_fields) and np.isnan(meters[0])
+    assert seen[0]["battery_kwh"] == 0.5 and seen[0]["flexible_frac"] == 0.5
+    assert all(seen[1][f] == 0.5 for f in OBSERVED if f != "ev_plugged") and meters[1] == 2.5  # open policy
+    assert seen[2]["battery_kwh"] == 0.5 and meters[2] == 3.75  # keeps devices from the coalition, but cannot send

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from plurigrid.assets.devices import battery_limits_kw, ev_max_kw
+from plurigrid.microworld.privacy import KINDS, DataPolicy, hidden_from_module
 from plurigrid.microworld.spec import ModuleRef
 from plurigrid.strategies.base import Decision, Observation
 from plurigrid.strategies.builtin import BUILTIN
@@ -61,6 +62,14 @@ _OBSERVED: dict[str, Callable[[Observation], np.ndarray]] = {
     "value_eur_per_kwh": lambda o: o.demand.value_eur_per_kwh,
     "marginal_cost_eur_per_kwh": lambda o: o.thermal.marginal_cost_eur_per_kwh,
 }
+# the kind of data (microworld/privacy.py) each observed field is of the participant: what its policy may withhold
+_KIND_OF_FIELD = {
+    **dict.fromkeys(("load_kw", "renewable_kw", "backlog_kwh", "backlog_age_steps", "soc_kwh", "ev_remaining_kwh",
+                     "ev_plugged", "ev_steps_left", "indoor_c"), "meter"),
+    **dict.fromkeys(("battery_kwh", "battery_kw", "battery_eff", "battery_min_kwh", "ev_kw", "ev_eff",
+                     "marginal_cost_eur_per_kwh"), "devices"),
+    **dict.fromkeys(("flexible_frac", "max_delay_steps", "value_eur_per_kwh"), "preferences"),
+}
 
 
 @dataclass
@@ -88,11 +97,24 @@ class ModuleRunner:
     log: list[str] = field(default_factory=list)
     host_faults: list[dict] = field(default_factory=list)  # calls the wall-clock backstop stopped (at most LOG_KEEP)
     inbox: dict[int, list[dict]] = field(default_factory=dict)
+    policies: tuple[DataPolicy, ...] = ()  # each participant's data policy (none given: all open)
+    hidden: dict[str, np.ndarray] = field(default_factory=dict)  # kind → which participants' modules may not read it
     _ids_json: list[bytes] = field(init=False, repr=False)  # each id as JSON (observations quote it every step)
 
     def __post_init__(self) -> None:
         """Encodes the participant ids as JSON once."""
         self._ids_json = [encode_json(i).encode() for i in self.ids]
+        for i in self.slots:
+            self._hide(i)
+
+    def _hide(self, i: int) -> None:
+        """Marks what participant i's module may not read: its policy against the side channels it was granted."""
+        kinds = hidden_from_module(self.policies[i], self.slots[i].manifest.capabilities) if self.policies else frozenset()
+        for kind in KINDS:
+            if kind in kinds:
+                self.hidden.setdefault(kind, np.zeros(len(self.ids), dtype=bool))[i] = True
+            elif kind in self.hidden:
+                self.hidden[kind][i] = False
 
     @property
     def members(self) -> np.ndarray:
@@ -118,7 +140,8 @@ class ModuleRunner:
         payloads = self._observations(obs, online, members, time_iso, inbox)
         imp, exp = obs.import_forecast_eur_per_kwh, obs.export_forecast_eur_per_kwh
         prices = json.dumps({"import_eur_per_kwh": imp.tolist(), "export_eur_per_kwh": exp.tolist()}).encode()
-        meter = self.meter_kwh[online].tolist()
+        meter = np.where(self.hidden["meter"], np.nan, self.meter_kwh)[online].tolist() if "meter" in self.hidden \
+            else self.meter_kwh[online].tolist()
         wanted = {key: np.full(len(members), np.nan) for key in DECISION_KEYS}
         ok = np.zeros(len(members), dtype=bool)
         failed: dict[str, list[int]] = {}
@@ -166,6 +189,10 @@ class ModuleRunner:
         parts, columns = [b'{"participant":%s,', common[1:-1].replace(b"%", b"%%")], [[ids[i] for i in members]]
         for name, read in _OBSERVED.items():
             texts = _encoded(read(obs), online)
+            withheld = self.hidden.get(_KIND_OF_FIELD.get(name, ""))
+            if withheld is not None and withheld[online].any():
+                texts = [b"null" if w else t for t, w in zip([texts] * len(members) if isinstance(texts, bytes) else texts,
+                                                             withheld[online])]
             key = b"," + encode_json(name).encode() + b":"
             if isinstance(texts, bytes):  # a number, true, false or null: no % to escape
                 parts.append(key + texts)
@@ -189,6 +216,7 @@ class ModuleRunner:
         keep = manifest.name == old.manifest.name
         slot, init = _slot(i, path, manifest, self.seed, kv=old.instance.kv if keep else None)
         self.slots[i] = slot
+        self._hide(i)
         self._note(f"step {step}: {participant_id}: module {old.manifest.name} {old.manifest.sha256[:12]} -> "
                    f"{manifest.name} {manifest.sha256[:12]} ({'kv kept' if keep else 'kv reset'})")
         if not init.ok:
@@ -336,15 +364,18 @@ def plan_module(i: int, ref: ModuleRef, base_dir: Path | None) -> ModulePlan:
     return ModulePlan(i, path, manifest)
 
 
-def start_modules(plans: dict[int, ModulePlan], ids: list[str], seed: int = 0) -> ModuleRunner | None:
+def start_modules(plans: dict[int, ModulePlan], ids: list[str], seed: int = 0,
+                  policies: tuple[DataPolicy, ...] = ()) -> ModuleRunner | None:
     """Fresh instances of the planned modules (each `init` called), or None when there are none.
 
-    `seed` is the world's: participant i's WASI random stream starts from it and i.
+    `seed` is the world's: participant i's WASI random stream starts from it and i. `policies`: what each module
+    may read of its participant (its fields of a withheld kind are null, `read_meter` NaN).
     """
     if not plans:
         return None
     started = {i: _slot(i, plan.path, plan.manifest, seed) for i, plan in plans.items()}
-    runner = ModuleRunner({i: slot for i, (slot, _) in started.items()}, ids, meter_kwh=np.zeros(len(ids)), seed=seed)
+    runner = ModuleRunner({i: slot for i, (slot, _) in started.items()}, ids, meter_kwh=np.zeros(len(ids)), seed=seed,
+                          policies=policies)
     for slot, init in started.values():
         if not init.ok:
             runner._failed(slot, 0, "init", init)

@@ -33,7 +33,7 @@ class Runtime:
     @classmethod
     def start(cls, world) -> Runtime:
         """A fresh runtime for `world` (engine.world.World): module instances started, nothing built yet."""
-        return cls(Window(world.series), start_modules(world.modules, world.ids, world.seed))
+        return cls(Window(world.series), start_modules(world.modules, world.ids, world.seed, world.policies))
 
     def powerflow(self, world, k: int) -> FastPowerFlow:
         """The power flow for the topology in force at step k (built once per topology)."""

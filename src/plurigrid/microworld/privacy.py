@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,6 +79,16 @@ class DataPolicy(Strict):
 
 
 OPEN = DataPolicy()
+# where a strategy module's side channels carry what it reads: messages to other participants, log lines to the
+# operator's run log (its decisions are the participant's bids, which their own policy governs)
+MODULE_CHANNELS = {"send": "coalition", "log": "operator"}
+
+
+def hidden_from_module(policy: DataPolicy, grants: Iterable[str]) -> frozenset[str]:
+    """The kinds of its participant's data a module may not read: those its granted side channels could carry to
+    an audience that may not see them per interval."""
+    reach = [audience for capability, audience in MODULE_CHANNELS.items() if capability in grants]
+    return frozenset(kind for kind in KINDS if not all(policy.allows(kind, audience) for audience in reach))
 
 
 def coarseness(granularity: str) -> int:
