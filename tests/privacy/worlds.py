@@ -17,7 +17,7 @@ import struct
 from plurigrid.microworld.loader import parse_text, resolve
 
 HOMES = ("home-a", "home-b", "home-c")
-POLICY = {"version": 2, "meter": {"operator": "hourly", "public": "daily"}, "bids": {"operator": "daily"}}
+POLICY = {"version": 2, "meter": {"operator": "hourly", "public": "hourly"}, "bids": {"operator": "daily"}}
 
 
 def private_world(name: str = "private") -> dict:
@@ -29,7 +29,7 @@ def private_world(name: str = "private") -> dict:
         values = [round(731.37 + 97.13 * h + 41.71 * k + 3.17 * (k * k % 7), 2) for k in range(16)]
         spec["participant"].append({"id": home, "bus": "bus2", "kind": "household", "strategy": "self-consumption",
                                     "assets": {"load": {"profile": {"source": "values", "p_kw": values, "resolution": "15min"}},
-                                               "pv": {"kwp": 900.0 + 10 * h}, "battery": {"capacity_kwh": 400.0, "power_kw": 150.0}},
+                                               "pv": {"kwp": 4000.0 + 10 * h}, "battery": {"capacity_kwh": 400.0, "power_kw": 150.0}},
                                     "privacy": POLICY})
     return spec
 

@@ -41,8 +41,7 @@ def block_entries(world: World, k: int, r: StepResult, open_accounts: bool) -> d
     if open_accounts:  # the data policies the participants consented to, where they differ from the open default
         declared = [i for i, policy in enumerate(world.policies) if policy != OPEN]
         if declared:
-            entries["consents"] = {"participant": _ints(np.array(declared)),
-                                   "version": _ints(np.array([world.policies[i].version for i in declared])),
+            entries["consents"] = {"participant": declared, "version": [world.policies[i].version for i in declared],
                                    "digest": [world.policies[i].digest() for i in declared]}
     book = r.clearing.book
     if book is not None and len(book.buyer) + len(book.seller):
@@ -69,14 +68,19 @@ def block_entries(world: World, k: int, r: StepResult, open_accounts: bool) -> d
     return entries
 
 
-def commit_step(ledger: Ledger, world: World, k: int, r: StepResult, readings: dict | None = None) -> Header:
+def commit_step(ledger: Ledger, world: World, k: int, r: StepResult, readings: dict | None = None,
+                consents: dict | None = None) -> Header:
     """Commits step k's settlement as the ledger's next block (both drivers: the simulator and a lattice replica).
 
     `readings`: late meter readings of earlier intervals to settle in this block (a replica's; see ledger).
+    `consents`: newer data policy versions its hosts announced (a replica's; the world's own are in block 1).
     """
     entries = block_entries(world, k, r, ledger.height == 0)
     if readings:
         entries["readings"] = readings
+    if consents:
+        first = entries.get("consents", {})
+        entries["consents"] = {column: first.get(column, []) + values for column, values in consents.items()}
     return ledger.append(k, world.index[k].isoformat(), entries)
 
 

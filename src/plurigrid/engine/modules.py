@@ -104,6 +104,11 @@ class ModuleRunner:
     def __post_init__(self) -> None:
         """Encodes the participant ids as JSON once."""
         self._ids_json = [encode_json(i).encode() for i in self.ids]
+        self.apply_policies(self.policies)
+
+    def apply_policies(self, policies: tuple[DataPolicy, ...]) -> None:
+        """What each module may read from now on (a node applies its own participants' policies from NODE.toml)."""
+        self.policies, self.hidden = policies, {}
         for i in self.slots:
             self._hide(i)
 

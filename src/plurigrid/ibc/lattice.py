@@ -215,12 +215,13 @@ class IbcService:
             results.extend(done)
         return {"heights": heights, "results": results}
 
-    def settled(self, interval: int, fed_in_wh: dict[str, int]) -> None:
-        """Issues `SETTLED_DENOM` credits for what this member's participants fed in during a cleared interval.
+    def settled(self, period: str, fed_in_wh: dict[str, int]) -> None:
+        """Issues `SETTLED_DENOM` credits for what this member's participants fed in during a cleared period
+        (`interval-<k>`, or `hour-<k>`/`day-<k>` named by its first interval, as their data policies allow).
 
-        Each is issued once (its memo names the interval), so an interval cleared again after a restart, as
-        the clearing log is replayed, issues nothing twice; one the IBC log cannot take now is retried."""
-        batch = [issue(p, SETTLED_DENOM, wh, f"interval-{interval}") for p, wh in fed_in_wh.items() if wh > 0]
+        Each is issued once (its memo names the period), so a period cleared again after a restart, as the
+        clearing log is replayed, issues nothing twice; one the IBC log cannot take now is retried."""
+        batch = [issue(p, SETTLED_DENOM, wh, period) for p, wh in fed_in_wh.items() if wh > 0]
         if batch:
             self._issues.put_nowait(batch)
 

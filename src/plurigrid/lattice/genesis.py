@@ -7,7 +7,7 @@ operator (or `plurigrid lattice up`) writes one `genesis.json` and gives it to e
 names the lattice's JetStream stream, so nodes holding different genesis files never share a log.
 
     {"microworld": "hello", "close_after_s": 2.0, "heartbeat_s": 0.2, "interval_s": 900, "sealed_bids": true,
-     "members": [{"name": "kiosk", "did": "did:key:z6Mk…", "participants": ["kiosk", "home-1"]}, …]}
+     "operator": "did:key:z6Mk…", "members": [{"name": "kiosk", "did": "did:key:z6Mk…", "participants": ["kiosk", "home-1"]}, …]}
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Genesis:
     heartbeat_s: float = 0.2
     interval_s: float | None = None  # wall seconds per interval (a gate closes no sooner); None: as fast as it clears
     sealed_bids: bool = False  # decisions are committed (hashed) before the gate closes and revealed after it
+    operator: str | None = None  # the grid operator's did:key: the members answer its feeder aggregations (privacy/feeder.py)
 
     @property
     def hosts(self) -> dict[str, tuple[str, ...]]:
@@ -50,6 +51,7 @@ class Genesis:
         return {"microworld": self.microworld, "close_after_s": self.close_after_s, "heartbeat_s": self.heartbeat_s,
                 **({} if self.interval_s is None else {"interval_s": self.interval_s}),
                 **({"sealed_bids": True} if self.sealed_bids else {}),  # absent when off: earlier lattices keep their id
+                **({} if self.operator is None else {"operator": self.operator}),
                 "members": [asdict(m) | {"participants": list(m.participants)} for m in self.members]}
 
     @property
@@ -71,12 +73,17 @@ class Genesis:
     @classmethod
     def from_json(cls, raw: object, where: str) -> Genesis:
         if not isinstance(raw, dict) or set(raw) - {"microworld", "members", "close_after_s", "heartbeat_s", "interval_s",
-                                                    "sealed_bids"} \
+                                                    "sealed_bids", "operator"} \
                 or not isinstance(raw.get("microworld"), str) or not isinstance(raw.get("members"), list):
             raise GenesisError(f"{where}: expected an object with microworld, members[, close_after_s, heartbeat_s, "
-                               "interval_s, sealed_bids]")
+                               "interval_s, sealed_bids, operator]")
         if type(raw.get("sealed_bids", False)) is not bool:
             raise GenesisError(f"{where}: sealed_bids must be true or false")
+        if "operator" in raw:
+            try:
+                public_key_of(raw["operator"])
+            except (IdentityError, TypeError) as err:
+                raise GenesisError(f"{where}: operator: {err}") from None
         timing = {k: raw[k] for k in ("close_after_s", "heartbeat_s", "interval_s") if k in raw}
         if not all(type(v) in (int, float) and v > 0 for v in timing.values()):
             raise GenesisError(f"{where}: close_after_s, heartbeat_s and interval_s must be positive numbers of seconds")
@@ -101,7 +108,7 @@ class Genesis:
         if not members:
             raise GenesisError(f"{where}: members is empty")
         return cls(raw["microworld"], tuple(members), **{k: float(v) for k, v in timing.items()},
-                   sealed_bids=raw.get("sealed_bids", False))
+                   sealed_bids=raw.get("sealed_bids", False), operator=raw.get("operator"))
 
     def member(self, did: str, where: str) -> Member:
         for m in self.members:

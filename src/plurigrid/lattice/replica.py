@@ -37,6 +37,9 @@ the NATS cluster, or the in-process bus):
    as rule 5 with the revealed decisions. A participant whose commitment is not revealed by the
    unseal acts passively and settles at tariff (rule 4). No node sees another's bid before its own
    is fixed, so none can act on it in time; when everyone reveals, the block is the open one's.
+9. a `consent` operation is a host's record of one participant's data policy (its version and SHA-256; the
+   policy itself stays with the node, which enforces it): it lands in the next block's `consents`, once per
+   version; a version not above the last one recorded for the participant (the world's own count) is ignored.
 
 The log order is the same for every reader (JetStream's stream sequence survives failover; a
 retried append is de-duplicated by content hash), each step is deterministic, so every replica
@@ -59,12 +62,14 @@ from plurigrid.engine.step import State, StepResult, initial_state, passive_deci
 from plurigrid.engine.world import World
 from plurigrid.lattice.hashgraph import HashGraph, Operation, canonical
 from plurigrid.market.settlement import tariff_bill_micro
+from plurigrid.microworld.privacy import OPEN
 from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import Header, Ledger
 from plurigrid.strategies.base import Decision, Observation
 
 DECISION, CLOSE, READING, METER = "decision", "close", "reading", "meter"
 COMMIT, REVEAL, UNSEAL = "commit", "reveal", "unseal"  # sealed bids (rule 8)
+CONSENT = "consent"  # a participant's data policy, by version and digest (rule 9)
 FLOAT_FIELDS = ("battery_kw", "ev_kw", "hvac_kw", "shift_kw", "serve_kw", "bid_eur_per_kwh", "ask_eur_per_kwh")
 DEVICE_FIELDS = ("soc_kwh", "ev_remaining_kwh", "ev_unmet_kwh", "backlog_kwh", "backlog_age_steps", "indoor_c")
 
@@ -126,8 +131,13 @@ class DecisionRules:
             if op.kind == UNSEAL and not self.sealed:
                 return "not a sealed-bid lattice"
             return None if set(p) == {"interval"} else f"malformed {op.kind}"
-        if op.kind not in (DECISION, READING, METER, COMMIT, REVEAL):
+        if op.kind not in (DECISION, READING, METER, COMMIT, REVEAL, CONSENT):
             return f"unknown kind {op.kind!r}"
+        if op.kind == CONSENT:
+            if set(p) != {"interval", "participant", "version", "digest"} or type(p["version"]) is not int \
+                    or not 1 <= p["version"] <= 2**31 or not _is_hex(p["digest"], 64):
+                return "malformed consent"
+            return self._host(op)
         if op.kind == READING:
             return self._reading(op)
         if op.kind == METER:
@@ -219,6 +229,10 @@ class Replica:
         self.sealed_cut: dict[int, dict[int, str]] = {}  # sealed: the commitments each closed interval's close fixed
         self.revealed: dict[int, dict[int, dict]] = {}  # sealed: interval → participant index → the revealed decision
         self.ignored_reveals = 0
+        # rule 9: each participant's last consented policy version (the world's own, where it declares one)
+        self.consented = {i: p.version for i, p in enumerate(self.world.policies) if p != OPEN}
+        self.consents: list[tuple[int, int, str]] = []  # to record in the next block: (participant, version, digest)
+        self.ignored_consents = 0
 
     @property
     def next_interval(self) -> int:
@@ -259,6 +273,8 @@ class Replica:
                 self._take_meter(op)
             elif op.kind == REVEAL:
                 self._take_reveal(op)
+            elif op.kind == CONSENT:
+                self._take_consent(op)
             elif op.kind == CLOSE and k >= self.next_interval:
                 if not self.sealed:
                     while self.next_interval <= k:
@@ -284,6 +300,15 @@ class Replica:
             self.ignored_reveals += 1
             return
         self.revealed.setdefault(k, {})[i] = decision
+
+    def _take_consent(self, op: Operation) -> None:
+        """Rule 9: queues a participant's newer policy version for the next block; an older or equal one is ignored."""
+        i, version = self.rules.index[op.payload["participant"]], op.payload["version"]
+        if version <= self.consented.get(i, 0):
+            self.ignored_consents += 1
+            return
+        self.consented[i] = version
+        self.consents.append((i, version, op.payload["digest"]))
 
     def _take_meter(self, op: Operation) -> None:
         """Queues the correction of a real meter's range of intervals for the next block (rule 7)."""
@@ -319,9 +344,10 @@ class Replica:
     def _clear(self, k: int, rows: dict[int, dict], unrevealed: int = 0) -> Cleared:
         result = step(self.world, self.state, k, decide_with=published(rows))
         readings = dict(zip(("participant", "interval", "wh", "bill_micro", "op"), map(list, zip(*sorted(self.readings)))))
-        header = commit_step(self.ledger, self.world, k, result, readings)
+        consents = dict(zip(("participant", "version", "digest"), map(list, zip(*self.consents))))
+        header = commit_step(self.ledger, self.world, k, result, readings, consents)
         cleared = Cleared(header, result, frozenset(rows), self.late, unrevealed)
-        self.late, self.readings = 0, []
+        self.late, self.readings, self.consents = 0, [], []
         self.cleared.append(cleared)
         return cleared
 

@@ -22,6 +22,9 @@ modules and capabilities it can run.
     [capabilities]
     devices = ["meter", "battery"]       # device access this host grants to strategies
 
+    [privacy.home-1]                     # a hosted participant's data policy on the world's (docs/privacy.md):
+    meter = { public = "daily" }         # announced to the lattice as its consent, enforced at this node's boundaries
+
     [[device]]                           # a real device of one of its participants (docs/devices.md)
     name = "home-meter"
     protocol = "sunspec"                 # SunSpec over Modbus TCP, or "mqtt" (then [mqtt] names the broker)
@@ -43,6 +46,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from plurigrid.microworld.loader import SpecError, parse_text, validate_model
+from plurigrid.microworld.privacy import DataPolicy
 from plurigrid.microworld.spec import STRATEGIES, Strict
 
 DEVICES = ("meter", "battery", "ev-charger", "heat-pump", "pv-inverter", "relay")
@@ -146,6 +150,7 @@ class NodeConfig(Strict):
     mqtt: MqttSection | None = None
     openadr: OpenAdrSection | None = None
     grpc: GrpcSection | None = None
+    privacy: dict[str, DataPolicy] = Field(default_factory=dict)  # hosted participant → its policy on the world's
 
     @model_validator(mode="after")
     def _devices(self) -> NodeConfig:
@@ -163,6 +168,9 @@ class NodeConfig(Strict):
         strangers = sorted(set(self.openadr.opt_out) - set(self.node.participants)) if self.openadr else []
         if strangers:
             raise ValueError(f"openadr.opt_out: {strangers} are not this node's participants")
+        strangers = sorted(set(self.privacy) - set(self.node.participants))
+        if strangers:
+            raise ValueError(f"privacy: {strangers} are not this node's participants")
         return self
 
 

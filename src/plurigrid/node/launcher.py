@@ -41,7 +41,7 @@ from plurigrid.lattice.proxy import Relay
 from plurigrid.lattice.replica import CLOSE
 from plurigrid.lattice.transport import InprocBus, InprocTransport, NatsTransport
 from plurigrid.node.nexus import Nexus, NodeReport
-from plurigrid.node.runner import REPORT, SharedWorlds, timing
+from plurigrid.node.runner import REPORT, SharedWorlds, check_clearable, timing
 from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import BLOCKS, balances, verify
 
@@ -114,6 +114,7 @@ async def run_lattice(world: str, nodes: int, intervals: int | None, transport: 
         raise LatticeError(f"--intervals: must be >= 1, got {intervals}")
     if first.n < nodes:
         raise LatticeError(f"--nodes: {name} has {first.n} participants, too few for {nodes} nodes")
+    check_clearable(first, first.policies, f"--microworld {name}")
     identities = [node_identity(i) for i in range(nodes)]
     cluster = None
     tmp = tempfile.TemporaryDirectory(prefix="plurigrid-lattice-") if data_dir is None else None

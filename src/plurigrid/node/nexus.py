@@ -56,6 +56,7 @@ from plurigrid.lattice.membership import Membership
 from plurigrid.lattice.replica import (
     CLOSE,
     COMMIT,
+    CONSENT,
     DECISION,
     METER,
     READING,
@@ -69,6 +70,7 @@ from plurigrid.lattice.replica import (
     reading_payload,
 )
 from plurigrid.lattice.transport import Transport, TransportDown
+from plurigrid.microworld.privacy import DataPolicy
 from plurigrid.node.devices import DeviceLink
 
 if TYPE_CHECKING:
@@ -123,6 +125,7 @@ class Nexus:
     on_cleared: list[Callable[[Cleared], None]] = field(default_factory=list)  # told of every interval its replica clears
     devices: DeviceLink | None = None  # its participants' real batteries and meters
     demand_response: Ven | None = None  # its OpenADR VEN: events in force change its participants' decisions
+    consents: dict[str, DataPolicy] = field(default_factory=dict)  # its participants' policies from NODE.toml, to announce
     replica: Replica = field(init=False)
 
     def __post_init__(self) -> None:
@@ -232,6 +235,7 @@ class Nexus:
                 await self._until(lambda: others <= set(self.membership.alive()), self.join_timeout_s, online=False)
             self.lifecycle.to(State.ACTIVE, f"caught up at log entry {head}")
             k = self.replica.next_interval
+            await self._announce_consents(k)
             if self.devices is not None:
                 await self.devices.start(k)
             while k < steps:
@@ -252,6 +256,16 @@ class Nexus:
                           sum(self.world.n - len(c.decided) for c in self.replica.cleared), self.offline_intervals,
                           self.outbox.counts(), len(self.replica.read),
                           host_faults=faults, device_faults=[] if self.devices is None else self.devices.faults)
+
+    async def _announce_consents(self, k: int) -> None:
+        """Appends a `consent` (rule 9) for each hosted participant whose policy version the ledger has not recorded."""
+        for pid, policy in self.consents.items():
+            if k < self.world.steps and policy.version > self.replica.consented.get(self._index[pid], 0):
+                payload = {"interval": k, "participant": pid, "version": policy.version, "digest": policy.digest()}
+                try:
+                    await self._append(Operation.create(self.identity, CONSENT, payload, self.replica.graph.parents()).wire)
+                except TransportDown:
+                    return  # announced on the next start
 
     def _go_offline(self, reason: str) -> None:
         if self.lifecycle.state != State.OFFLINE:

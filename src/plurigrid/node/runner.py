@@ -16,15 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import numpy as np
 
 from plurigrid.engine.world import World, compile_world
 from plurigrid.lattice.genesis import Genesis, GenesisError
 from plurigrid.lattice.replica import Cleared
 from plurigrid.lattice.transport import NatsTransport
 from plurigrid.microworld.loader import load
+from plurigrid.microworld.privacy import DataPolicy, declared, merged
+from plurigrid.microworld.privacy import problems as privacy_problems
 from plurigrid.node.config import NodeConfig, detect_host, load_node_config
 from plurigrid.node.nexus import Nexus, NodeReport
+from plurigrid.privacy.views import periods
 from plurigrid.state.identity import Identity
 
 if TYPE_CHECKING:
@@ -105,6 +110,29 @@ def check_host(setup: NodeSetup, world: World, where: Path) -> None:
             raise GenesisError(f"{where}: participant {world.ids[plan.participant]!r}: module {plan.manifest.name}: {reason}")
 
 
+def node_policies(setup: NodeSetup, world: World, where: Path) -> dict[str, DataPolicy]:
+    """The node's participants' policies from its NODE.toml, on the world's (a version above the world's unless it
+    names one); refuses (GenesisError, one line) any policy, the world's included, that a lattice cannot clear with."""
+    policies = list(world.policies)
+    own = {}
+    for pid, declared_policy in setup.config.privacy.items():
+        i = world.ids.index(pid)
+        override = declared(declared_policy)
+        own[pid] = policies[i] = merged(world.policies[i], override | {"version": override.get("version", world.policies[i].version + 1)})
+    check_clearable(world, policies, str(where), set(own))
+    return own
+
+
+def check_clearable(world: World, policies: list[DataPolicy] | tuple[DataPolicy, ...], where: str,
+                    from_node: set[str] | frozenset[str] = frozenset()) -> None:
+    """Refuses (GenesisError, one line) policies a lattice cannot clear with: every member reads what the clearing
+    needs of every participant, per interval. `from_node`: the participants whose policy the node's config set."""
+    buses = [str(b) for b in world.grid.net.bus.name.to_numpy()[world.bus_pos]]
+    for problem in privacy_problems(policies, buses, lattice=True)[:1]:
+        pid = world.ids[problem.participant]
+        raise GenesisError(f"{where}: privacy.{pid}.{problem}" if pid in from_node else f"{where}: {pid}: privacy.{problem}")
+
+
 def _world_name(setup: NodeSetup) -> str:
     name = setup.genesis.microworld
     return str(setup.genesis_dir / name) if name.endswith(".toml") and not Path(name).is_absolute() else name
@@ -146,20 +174,72 @@ async def _ven(setup: NodeSetup, node: Nexus) -> Ven:
     return ven
 
 
+class _Feeder:
+    """A node's feeder service on its own NATS connection (privacy/feeder.py), closed with it."""
+
+    def __init__(self, setup: NodeSetup, node: Nexus) -> None:
+        from plurigrid.privacy.feeder import FeederService
+
+        def metered_wh(k: int):
+            return node.replica.cleared[k].result.settlement.metered_wh if k < node.replica.next_interval else None
+        self.servers = setup.config.transport.servers
+        self.service = FeederService(setup.identity, setup.genesis, node.world, metered_wh)
+        self.nc: Any = None
+
+    async def start(self) -> None:
+        import nats
+
+        self.nc = await nats.connect(servers=self.servers, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+        await self.service.start(self.nc)
+
+    async def close(self) -> None:
+        await self.service.close()
+        if self.nc is not None:
+            await self.nc.close()
+
+
+async def _feeder_services(setups: list[NodeSetup], nodes: list[Nexus]) -> list[_Feeder]:
+    """Where the genesis names an operator: each node answers its feeder aggregations (started here)."""
+    feeders = [_Feeder(setup, node) for setup, node in zip(setups, nodes) if setup.genesis.operator is not None]
+    for feeder in feeders:
+        await feeder.start()
+    return feeders
+
+
 def _issuer(service: IbcService, node: Nexus) -> Callable[[Cleared], None]:
-    """What a node tells its IBC service of each cleared interval: what its own participants fed in (Wh)."""
-    index = {pid: node.world.ids.index(pid) for pid in node.hosted}
+    """What a node tells its IBC service of each cleared interval: what its own participants fed in (Wh), at the
+    granularity each one's policy gives the public (other chains see the credits): each interval's, the sum of
+    each hour or day once its last interval is cleared, or none at all (`aggregate` and `none`)."""
+    world = node.world
+    index = {pid: world.ids.index(pid) for pid in node.hosted}
+    granularity = {pid: node.consents.get(pid, world.policies[i]).granularity("meter", "public") for pid, i in index.items()}
+    period = {g: periods(world.index, g) for g in set(granularity.values()) if g in ("interval", "hourly", "daily")}
+    sums: dict[str, int] = dict.fromkeys(index, 0)
 
     def settled(cleared: Cleared) -> None:
+        k = cleared.header.interval
         metered = cleared.result.settlement.metered_wh
-        service.settled(cleared.header.interval, {pid: -int(metered[i]) for pid, i in index.items()})
+        due: dict[str, dict[str, int]] = {}
+        for pid, i in index.items():
+            g = granularity[pid]
+            if g not in period:
+                continue
+            sums[pid] += -int(metered[i])
+            of = period[g]
+            if k + 1 == len(of) or of[k + 1] != of[k]:  # the period's last interval
+                first = int(np.flatnonzero(of == of[k])[0])
+                due.setdefault({"interval": f"interval-{k}", "hourly": f"hour-{first}", "daily": f"day-{first}"}[g], {})[pid] = sums[pid]
+                sums[pid] = 0
+        for memo, fed_in in due.items():
+            service.settled(memo, fed_in)
     return settled
 
 
 async def run_nodes(config_paths: list[Path], intervals: int | None = None, byzantine: bool = False,
                     join_timeout_s: float = 30.0) -> list[NodeReport]:
     """Runs the nodes until they have cleared `intervals` (default: the whole world); writes each one's report.json.
-    Nodes with [ibc] go on serving their lattice's IBC chain afterwards, until the process is stopped."""
+    Nodes with [ibc] go on serving their lattice's IBC chain afterwards, and nodes of a lattice with an operator
+    its feeder totals, until the process is stopped."""
     setups = [prepare(path) for path in config_paths]
     worlds = SharedWorlds()
     nodes = []
@@ -167,13 +247,17 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
         genesis = setup.genesis
         world = worlds.get(_world_name(setup), setup.config.node.participants)
         check_host(setup, world, path)
+        consents = node_policies(setup, world, path)
         dids = [m.did for m in genesis.members]
         victim = dids[(dids.index(setup.identity.did) + 1) % len(dids)] if byzantine else None
         transport = NatsTransport(setup.config.transport.servers, stream=genesis.stream, prefix=genesis.stream.lower())
         nodes.append(Nexus(setup.identity, world, genesis.hosts,
                            transport, setup.data_dir, **timing(genesis), fallback_strategy=setup.config.node.fallback_strategy,
-                           join_timeout_s=join_timeout_s, byzantine_victim=victim))
-    services = await _ibc_services(setups, nodes)
+                           join_timeout_s=join_timeout_s, byzantine_victim=victim, consents=consents))
+        modules = nodes[-1].replica.state.runtime.modules
+        if consents and modules is not None:  # its modules read what its participants' own policies allow
+            modules.apply_policies(tuple(consents.get(pid, p) for pid, p in zip(world.ids, world.policies)))
+    services = await _ibc_services(setups, nodes) + await _feeder_services(setups, nodes)
     vtns: list = []
     for setup, node in zip(setups, nodes):
         if setup.config.device:
@@ -209,7 +293,7 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
                     await n.demand_response.stop()
         _write_reports(setups, reports)
         if services:
-            await asyncio.Event().wait()  # IBC goes on until the process is stopped
+            await asyncio.Event().wait()  # IBC and feeder totals go on until the process is stopped
     finally:
         for service in services:
             await service.close()
