@@ -209,3 +209,33 @@ def test_history_includes_readings_so_bills_add_up_to_the_balance(tmp_path):
         rows = history(tmp_path / "r", account)
         assert -sum(r["bill_micro"] for r in rows) == accounts[account]["balance_micro"]
     assert [r.get("readings_wh") for r in history(tmp_path / "r", world.ids[0])][4] == 2000
+
+
+def test_consents_land_once_per_newer_version_by_the_participants_host_only(tmp_path):
+    """Rule 9: a host's `consent` lands in the next block (provable, on every replica alike); an equal or older
+    version, or one from a node that does not host the participant, changes nothing."""
+    from plurigrid.lattice.replica import CONSENT
+    from plurigrid.state.ledger import prove
+
+    world = _world()
+    hosts = _hosts(world)
+    pid = hosts[NODES[1].did][0]
+    host, stranger = NODES[1], NODES[2]
+
+    def consent(who, version, digest):
+        return Operation.create(who, CONSENT, {"interval": 0, "participant": pid, "version": version, "digest": digest},
+                                ()).wire
+    extra = {0: [consent(host, 2, "a" * 64), consent(host, 2, "b" * 64), consent(stranger, 5, "c" * 64)],
+             2: [consent(host, 1, "d" * 64), consent(host, 3, "e" * 64)]}
+    replicas = [Replica(_world(), hosts, tmp_path / f"r{n}") for n in range(2)]
+    log = _drive(replicas[0], extra=lambda k: extra.get(k, []))
+    for data in log:
+        replicas[1].apply(data)
+    assert [r.root for r in replicas][0] == replicas[1].root
+    assert replicas[0].ignored_consents == 2 and [reason for _, reason in replicas[0].rejected] == \
+        ["author does not host the participant"]
+    for r in replicas:
+        r.close()
+    recorded = {version: prove(tmp_path / "r0", f"consents/{pid}/{version:012d}")["value"] for version in (1, 2, 3, 5)}
+    assert {v: bytes.fromhex(x).decode() if x else None for v, x in recorded.items()} == \
+        {1: None, 2: "a" * 64, 3: "e" * 64, 5: None}

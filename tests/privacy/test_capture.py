@@ -34,9 +34,10 @@ from plurigrid.ibc.remote import RemoteChain
 from plurigrid.lattice.genesis import Genesis, Member
 from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.microworld.loader import load
+from plurigrid.microworld.privacy import merged
 from plurigrid.privacy.feeder import feeder_total, members_at
 from plurigrid.state.identity import Identity
-from plurigrid.state.ledger import history
+from plurigrid.state.ledger import history, prove
 from tests.lattice.test_transport import require_nats_server
 from tests.privacy.capture import RecordingRelay, publications
 from tests.privacy.worlds import HOMES, leaks, private_world
@@ -88,6 +89,8 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
         genesis.save(tmp_path / "genesis.json")
         for config in configs:
             config.write_text(config.read_text() + '[lattice]\ngenesis = "genesis.json"\n')
+        # home-a's node narrows its policy further: the lattice records the new version as its consent
+        configs[0].write_text(configs[0].read_text() + '[privacy.home-a]\nforecast = { public = "none" }\n')
         process = subprocess.Popen([sys.executable, "-m", "plurigrid.cli.main", "node",
                                     *[a for c in configs for a in ("--config", str(c))], "--intervals", str(INTERVALS)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
@@ -99,7 +102,7 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
             bus2 = [world.ids[i] for rows in members_at(world, genesis, "bus2").values() for i in rows]
             metered = {pid: [row["metered_wh"] for row in history(tmp_path / "n3", pid)] for pid in world.ids}
             chain = RemoteChain(cluster.urls, genesis, timeout_s=5.0)
-            issued = lambda: {key.decode(): int(v) for key, v in chain.items(b"issued/") if SETTLED_DENOM.encode() in key}  # noqa: E731
+            issued = lambda: {key.decode(): int(v) for key, v in chain.items(b"issued/") if SETTLED_DENOM.encode() in key}
             _wait_for(lambda: sum(f"/{home}/" in key for key in issued() for home in HOMES) == 2 * len(HOMES),
                       "each home's two hourly credits", process)
             credits = issued()
@@ -118,6 +121,12 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
             for relay in relays:
                 relay.close()
 
+    # every node recorded home-a's newer policy (the world's version 2, narrowed by its node's config) alike
+    narrowed = merged(world.policies[world.ids.index("home-a")], {"forecast": {"public": "none"}, "version": 3})
+    for i in range(len(HOSTED)):
+        proof = prove(tmp_path / f"n{i}", "consents/home-a/000000000003")
+        assert bytes.fromhex(proof["value"]).decode() == narrowed.digest()
+    assert len({json.dumps(json.loads((tmp_path / f"n{i}" / "report.json").read_text())["roots"]) for i in range(len(HOSTED))}) == 1
     # the operator's feeder totals are exact, from every node at the bus
     assert sorted(bus2) == sorted([*HOMES, "load2", "wind"])
     for k, (total, report) in enumerate(aggregated):
