@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import tomli_w
 
@@ -122,3 +123,32 @@ def test_a_world_file_with_such_a_policy_is_refused_in_one_line(tmp_path) -> Non
     res = cli("run", str(path), "--hours", "1")
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith("plurigrid: error: w.toml: participant[0].privacy.meter.operator: load1: meter.operator = 'daily': ")
+
+
+def test_per_step_records_leave_the_run_once_their_retention_passed(service) -> None:
+    from plurigrid.server._retention import prune
+
+    c, h = service.client, service.headers
+    spec = private_world("retained")
+    for p in spec["participant"]:
+        if p["id"] in HOMES:
+            p["privacy"] = {**POLICY, "meter": {**POLICY["meter"], "retention_days": 30}, "bids": {"retention_days": 30}}
+    world = c.post("/api/worlds", json={"spec": spec}, headers=h).json()["id"]
+    run = c.post("/api/runs", json={"world": world, "hours": 1}, headers=h).json()["id"]
+    finished = service.wait(run)["finished"]
+    ctx = service.client.app.state.context
+    folder = service.data / "runs" / run
+    traded = pd.read_parquet(folder / "trades.parquet")
+    assert set(HOMES) & {*traded["buyer"].astype(str), *traded["seller"].astype(str)}  # they traded
+    assert run not in prune(ctx.db, ctx.data_dir / "runs", now=finished + 29 * 86400)
+    assert prune(ctx.db, ctx.data_dir / "runs", now=finished + 31 * 86400)[run] == {"meter": list(HOMES), "bids": list(HOMES)}
+    assert not set(HOMES) & set(pd.read_parquet(folder / "participants.parquet")["participant"].astype(str))
+    traded = pd.read_parquet(folder / "trades.parquet")
+    assert not set(HOMES) & {*traded["buyer"].astype(str), *traded["seller"].astype(str)}
+    gone = c.get(f"/api/runs/{run}/participants/{HOMES[0]}", headers=h)
+    assert gone.status_code == 410 and "privacy.meter.retention_days = 30" in gone.json()["detail"]
+    assert HOMES[0] not in c.get(f"/api/runs/{run}/participants", params={"step": 0}, headers=h).json()["participant"]
+    bills = {r["participant"]: r for r in c.get(f"/api/runs/{run}/settlements", headers=h).json()}
+    assert bills[HOMES[0]]["bill_micro"] is not None  # the operator's books keep the bill
+    assert c.get(f"/api/runs/{run}/ledger/verify", headers=h).json()["valid"]
+    assert prune(ctx.db, ctx.data_dir / "runs", now=finished + 400 * 86400).get(run) is None  # once only

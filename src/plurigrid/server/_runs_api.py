@@ -19,6 +19,7 @@ from plurigrid.server import _privacy as privacy
 from plurigrid.server import _results as results
 from plurigrid.server._auth import authenticate
 from plurigrid.server._context import Context, context, new_id, operator, user_error
+from plurigrid.server._retention import expired
 from plurigrid.server._runs import FINAL
 from plurigrid.server._worker import NAMES
 from plurigrid.server._worlds import WorldBody, checked, parse_body, world_row
@@ -191,6 +192,9 @@ def run_participants(run_id: str, step: int = Query(0, ge=0), offset: int = Quer
 def run_participant(run_id: str, participant: str, ctx: Context = Depends(context)) -> dict[str, Any]:
     """One participant's values at every step, or per hour or day as their data policy gives the operator."""
     folder = finished_folder(ctx, run_id)
+    if participant in expired(folder).get("meter", []):
+        raise HTTPException(410, f"{participant}'s per-step records of run {run_id} passed their retention "
+                                 f"(privacy.meter.retention_days = {privacy.policy(folder, participant).meter.retention_days:g})")
     series = _user(lambda: results.participant_series(folder, participant))
     if not series["time"]:
         raise HTTPException(404, f"no participant {participant!r} in run {run_id}")

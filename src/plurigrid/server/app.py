@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from plurigrid.server._db import Database
 from plurigrid.server._runs import RunManager
 
 STATIC = Path(__file__).with_name("static")
+RETENTION_CHECK_S = 3600.0  # how often the service removes records past their participants' retention
 DATABASE = "plurigrid.db"
 
 
@@ -39,13 +41,20 @@ def create_app(data_dir: str | Path, node_config: str | Path | None = None, work
     """The FastAPI application over `data_dir` (SQLite metadata and run folders)."""
     from importlib.metadata import version
 
-    from plurigrid.server import _grid_api, _me, _runs_api, _worlds
+    from plurigrid.server import _grid_api, _me, _retention, _runs_api, _worlds
 
     ctx = open_context(Path(data_dir), None if node_config is None else Path(node_config), workers)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
+        async def keep_retention() -> None:  # per-step records whose retention passed leave the run folders
+            while True:
+                await asyncio.to_thread(_retention.prune, ctx.db, ctx.data_dir / "runs")
+                await asyncio.sleep(RETENTION_CHECK_S)
+
+        pruning = asyncio.create_task(keep_retention())
         yield
+        pruning.cancel()
         ctx.runs.close()
 
     app = FastAPI(title="Plurigrid", version=version("plurigrid"), lifespan=lifespan,
