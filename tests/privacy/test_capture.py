@@ -38,6 +38,7 @@ from plurigrid.microworld.privacy import merged
 from plurigrid.privacy.feeder import feeder_total, members_at
 from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import history, prove
+from tests.cli.test_cli import plurigrid as cli
 from tests.lattice.test_transport import require_nats_server
 from tests.privacy.capture import RecordingRelay, publications
 from tests.privacy.worlds import HOMES, leaks, private_world
@@ -111,10 +112,21 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
             async def totals() -> list[tuple[int, dict]]:
                 nc = await nats.connect(cluster.urls)
                 try:
-                    return [await feeder_total(nc, genesis, world, operator, "bus2", k, timeout_s=5.0) for k in range(INTERVALS)]
+                    return [await feeder_total(nc, genesis, world, operator, "bus2", k, timeout_s=5.0) for k in range(INTERVALS - 1)]
                 finally:
                     await nc.close()
             aggregated = asyncio.run(totals())
+            # the same from the operator's command line; a node answers each bus and interval once: asked again, they decline
+            (tmp_path / "operator.key").write_bytes(b"\x07" * 32)
+            args = ["lattice", "feeder", "--genesis", str(tmp_path / "genesis.json"), "--key", str(tmp_path / "operator.key"),
+                    "--bus", "bus2", "--nats", cluster.urls[0], "--json"]
+            last = cli(*args, "--intervals", str(INTERVALS - 1))
+            assert last.returncode == 0, last.stderr
+            again = cli(*args, "--intervals", "0")
+            declined = "/feeder/bus2/0: only 0 members advertised keys, fewer than the threshold 2\n"
+            assert again.returncode == 2 and again.stderr.endswith(declined), again.stderr
+            wrong = cli(*args[:6], "--bus", "nowhere", "--nats", cluster.urls[0], "--intervals", str(INTERVALS - 1))
+            assert wrong.returncode == 2 and wrong.stderr == "plurigrid: error: --bus: no participant of the lattice is at bus 'nowhere'\n"
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
@@ -132,6 +144,8 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
     for k, (total, report) in enumerate(aggregated):
         assert total == sum(metered[pid][k] for pid in bus2), k
         assert report["answered"][-1] == sorted(members_at(world, genesis, "bus2")), report["answered"]
+    [row] = json.loads(last.stdout)
+    assert row["wh"] == sum(metered[pid][INTERVALS - 1] for pid in bus2) and not row["missing"] and len(row["members"]) == 4
     # the homes' credits are their hourly sums of energy fed in
     for home in HOMES:
         hours = [-sum(metered[home][h * 4:(h + 1) * 4]) for h in range(INTERVALS // 4)]

@@ -56,3 +56,41 @@ def up(
                    f"p99 {report['latency_ms']['p99']:.1f} ms", highlight=False, soft_wrap=True)
     if not report["agreed"]:
         raise typer.Exit(1)
+
+
+@lattice_app.command("feeder")
+def feeder(
+    genesis: Path = typer.Option(..., "--genesis", help="the lattice's genesis.json (its operator is this key's did)"),
+    key: Path = typer.Option(..., "--key", help="the operator's Ed25519 key (32-byte seed file)"),
+    bus: str = typer.Option(..., "--bus", help="the bus whose participants' energy to sum"),
+    intervals: str = typer.Option("0", "--intervals", help="an interval K or a range K-L (cleared ones)"),
+    nats: str = typer.Option("nats://127.0.0.1:4222", "--nats", help="NATS server URL(s), comma-separated"),
+    timeout_s: float = typer.Option(2.0, "--timeout-s", help="how long a round waits for the nodes' answers"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """The operator's feeder totals: the Wh a bus's participants metered per interval, by secure aggregation
+    over the nodes that host them (no node's part is revealed; docs/privacy.md)."""
+    from plurigrid.errors import UsageError
+    from plurigrid.lattice.genesis import Genesis
+    from plurigrid.node.runner import SharedWorlds
+    from plurigrid.privacy.feeder import feeder_totals
+    from plurigrid.state.identity import Identity
+
+    first, _, last = intervals.partition("-")
+    if not first.isdigit() or not (last or first).isdigit() or int(last or first) < int(first):
+        raise UsageError(f"--intervals: expected K or K-L with K <= L, got {intervals!r}")
+    lattice = Genesis.load(genesis)
+    operator = Identity.load(key)
+    if lattice.operator != operator.did:
+        raise UsageError(f"--key: {operator.did} is not the operator the genesis names ({lattice.operator})")
+    name = lattice.microworld
+    world = SharedWorlds().get(str(genesis.parent / name) if name.endswith(".toml") and not Path(name).is_absolute() else name, ())
+    rows = asyncio.run(feeder_totals([s.strip() for s in nats.split(",") if s.strip()], lattice, world, operator, bus,
+                                     range(int(first), int(last or first) + 1), timeout_s))
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for row in rows:
+        missing = f"; missing {len(row['missing'])} that did not answer: {', '.join(row['missing'])}" if row["missing"] else ""
+        _out.print(f"interval {row['interval']}: {row['wh']:,} Wh at {bus} from {len(row['members'])} nodes "
+                   f"({row['seconds']:.2f} s{missing})", highlight=False, soft_wrap=True)

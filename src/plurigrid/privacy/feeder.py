@@ -15,18 +15,23 @@ world's policies already require at least `MIN_GROUP` participants at a bus that
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from plurigrid.engine.world import World
+from plurigrid.errors import UsageError
 from plurigrid.lattice.genesis import Genesis
-from plurigrid.privacy.secagg import Setup
+from plurigrid.privacy.secagg import SecAggError, Setup
 from plurigrid.privacy.secagg_nats import SecAggService, aggregate_over_nats
 from plurigrid.state.identity import Identity
 
 SESSION = "feeder"
+
+
+class FeederError(UsageError):
+    """A feeder total that cannot be asked for or given (one line)."""
 
 
 def prefix_of(genesis: Genesis) -> str:
@@ -86,7 +91,34 @@ async def feeder_total(nc: Any, genesis: Genesis, world: World, operator: Identi
     (who answered each round, bytes, seconds). Nodes that do not answer drop out, and their part with them."""
     members = sorted(members_at(world, genesis, bus))
     if not members:
-        raise ValueError(f"no participant of the lattice is at bus {bus!r}")
+        raise FeederError(f"--bus: no participant of the lattice is at bus {bus!r}")
     total, report = await aggregate_over_nats(nc, prefix_of(genesis), Setup.of(session_of(genesis, bus, interval), members),
                                               operator, timeout_s)
     return int(total[0]), report
+
+
+async def feeder_totals(servers: list[str], genesis: Genesis, world: World, operator: Identity, bus: str,
+                        intervals: Iterable[int], timeout_s: float = 2.0) -> list[dict]:
+    """`feeder_total` of each interval over one connection (`plurigrid lattice feeder`): interval, Wh, the nodes
+    whose parts it sums, bytes sent and received, seconds."""
+    import nats
+    from nats.errors import NoServersError
+
+    try:
+        nc = await nats.connect(servers=servers, connect_timeout=timeout_s, max_reconnect_attempts=0)
+    except (TimeoutError, NoServersError, OSError) as err:
+        raise FeederError(f"--nats: no NATS server reachable at {', '.join(servers)} ({err})") from None
+    try:
+        rows = []
+        for k in intervals:
+            try:
+                wh, report = await feeder_total(nc, genesis, world, operator, bus, k, timeout_s)
+            except SecAggError as err:
+                raise FeederError(f"interval {k}: {err}") from None
+            everyone = sorted(members_at(world, genesis, bus))
+            counted = sorted(report["counted"])
+            rows.append({"interval": k, "wh": wh, "members": counted, "missing": sorted(set(everyone) - set(counted)),
+                         "bytes_out": sum(report["bytes_out"]), "bytes_in": sum(report["bytes_in"]), "seconds": report["seconds"]})
+        return rows
+    finally:
+        await nc.close()
