@@ -27,6 +27,10 @@ def private_run(service):
     return world, run
 
 
+def rows_of(settlements: list[dict]) -> dict[str, dict]:
+    return {r["participant"]: r for r in settlements}
+
+
 def _interval_values(service, run: str, home: str) -> dict[str, list]:
     frames = plurigrid.open_run(service.data / "runs" / run).participants
     return {f"{home} metered_wh": [int(v) for v in frames["metered_wh"][home]],
@@ -46,9 +50,11 @@ def test_operator_sees_hourly_meter_and_no_interval_value(service, private_run) 
     step = c.get(f"/api/runs/{run}/participants", params={"step": 5}, headers=h).json()
     j = step["participant"].index(home)
     assert step["columns"]["metered_wh"][j] is None and step["columns"]["traded_wh"][j] is None
-    assert step["columns"]["bill_micro"][j] is not None  # bills are the operator's books
+    assert step["columns"]["bill_micro"][j] is None  # money per step is energy times a known price
+    assert rows_of(c.get(f"/api/runs/{run}/settlements", headers=h).json())[home]["bill_micro"] is not None  # the run's bill
     assert step["columns"]["metered_wh"][step["participant"].index("load1")] is not None
-    rows = {r["participant"]: r for r in c.get(f"/api/runs/{run}/settlements", headers=h).json()}
+    rows = rows_of(c.get(f"/api/runs/{run}/settlements", headers=h).json())
+    assert rows[home]["baseline"] is not None  # 4 h: a total of the meter at least an hour long
     assert rows[home]["imported_wh"] is not None and rows[home]["bought_wh"] is None  # 4 h: hourly yes, daily no
     refused = c.get(f"/api/runs/{run}/ledger/proof", params={"key": f"accounts/{home}"}, headers=h)
     assert refused.status_code == 403 and "privacy.meter.operator = 'hourly'" in refused.json()["detail"]

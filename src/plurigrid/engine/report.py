@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from plurigrid.engine.record import Totals
+from plurigrid.engine.results import baseline_kept
 from plurigrid.engine.world import World
 
 MAX_BARS = 60
@@ -85,8 +86,8 @@ def figures(w: World, totals: Totals) -> list[Figure]:
     loading.line(x, s["max_trafo_loading_pct"], "transformers")
     loading.limit(100)
     bill = totals.bill_micro * 1e-6
-    base = totals.baseline_micro * 1e-6
-    order = np.argsort(-np.abs(base - bill), kind="stable")[:MAX_BARS]
+    base = np.where(baseline_kept(w, totals.steps), np.nan, totals.baseline_micro * 1e-6)
+    order = np.argsort(-np.abs(np.nan_to_num(base - bill)), kind="stable")[:MAX_BARS]
     bills = Figure(f"Bills vs tariff baseline ({min(MAX_BARS, w.n)} participants with the largest difference)",
                     w.spec.world.currency)
     names = [w.ids[i] for i in order]
@@ -118,13 +119,17 @@ def mechanism_table(properties: dict, currency: str) -> str:
     return f"<h2>Mechanism properties</h2><p>Money in {html.escape(currency)}.</p><table>{_rows(rows)}</table>"
 
 
+def _money(micro: int | None) -> str:
+    return "kept private" if micro is None else f"{micro * 1e-6:,.6f}"
+
+
 def rationality_table(above: list[dict], currency: str) -> str:
     """The summary's individual_rationality as an HTML section: who paid more than its tariff baseline, and why."""
     if not above:
         return "<h2>Individual rationality</h2><p>No participant paid more than its tariff baseline.</p>"
     rows = "".join(
-        f"<tr><td>{html.escape(p['participant'])}</td><td>{p['bill_micro'] * 1e-6:,.6f}</td>"
-        f"<td>{p['baseline_micro'] * 1e-6:,.6f}</td><td>{p['excess_micro'] * 1e-6:,.6f}</td>"
+        f"<tr><td>{html.escape(p['participant'])}</td><td>{_money(p['bill_micro'])}</td>"
+        f"<td>{_money(p['baseline_micro'])}</td><td>{_money(p['excess_micro'])}</td>"
         f"<td>{html.escape('; '.join(p['reasons']))}</td></tr>" for p in above[:MAX_BARS])
     more = f"<p>… and {len(above) - MAX_BARS:,} more (summary.json lists them all).</p>" if len(above) > MAX_BARS else ""
     return (f"<h2>Individual rationality</h2><p><strong>{len(above):,} participant{'s' if len(above) != 1 else ''} "

@@ -108,6 +108,13 @@ def settlements_table(world: World, totals: Totals) -> pd.DataFrame:
     })
 
 
+def baseline_kept(world: World, steps: int) -> np.ndarray:
+    """Participants whose tariff baseline over a run of `steps` (their energy at a known tariff) the operator may not
+    see: their policy keeps the meter from the operator at a granularity longer than the run."""
+    run_h = steps * world.dt_h
+    return np.array([not p.shows_total("meter", "operator", run_h) for p in world.policies], dtype=bool)
+
+
 def summary(world: World, totals: Totals, microworld: str, *, modules: dict | None = None,
             host_faults: list[dict] | None = None, timings_s: dict[str, float] | None = None) -> dict:
     """The run's summary.json content (deterministic for a seed; timings are the only wall-clock numbers).
@@ -115,6 +122,7 @@ def summary(world: World, totals: Totals, microworld: str, *, modules: dict | No
     `reproducible` is false when a host fault (a module call stopped by the wall-clock backstop,
     engine.modules) let the machine decide part of the run; `host_faults` lists them.
     """
+    kept = {world.ids[i] for i in np.flatnonzero(baseline_kept(world, totals.steps))}
     out = {
         "microworld": microworld,
         "name": world.name,
@@ -130,9 +138,10 @@ def summary(world: World, totals: Totals, microworld: str, *, modules: dict | No
         "kpis": kpis(world, totals),
         "balance": balance(world, totals),
         "mechanism_properties": mechanism_properties(totals.series, totals.bill_micro, totals.baseline_micro),
-        "individual_rationality": individual_rationality(
+        "individual_rationality": [row | ({"baseline_micro": None, "excess_micro": None} if row["participant"] in kept else {})
+                                   for row in individual_rationality(
             list(world.ids), totals.bill_micro, totals.baseline_micro, totals.tariff_gap, totals.steps,
-            nodal=world.mechanism == "opf", currency=world.spec.world.currency),
+            nodal=world.mechanism == "opf", currency=world.spec.world.currency)],
         "modules": modules or {},
         "reproducible": not host_faults,
         "host_faults": host_faults or [],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -34,6 +35,7 @@ KINDS = ("meter", "forecast", "bids", "preferences", "location", "devices")
 AUDIENCES = ("own", "coalition", "lattice", "operator", "public")
 GRANULARITIES = ("interval", "hourly", "daily", "aggregate", "none")
 Granularity = Literal["interval", "hourly", "daily", "aggregate", "none"]
+PERIOD_H = {"interval": 0.0, "hourly": 1.0, "daily": 24.0}  # the period a per-participant granularity sums over
 MIN_GROUP = 3  # an `aggregate` total covers at least this many participants, so no member's value can be read off it
 # what the clearing itself reads of every participant: each replica (or the simulator) steps every device,
 # meter and strategy order through the grid's power flow, with the participants' preferences as utilities
@@ -72,6 +74,11 @@ class DataPolicy(Strict):
     def allows(self, kind: str, audience: str, finest: str = "interval") -> bool:
         """Whether `audience` may see `kind` at `finest` granularity (or any coarser one up to it)."""
         return coarseness(self.granularity(kind, audience)) <= coarseness(finest)
+
+    def shows_total(self, kind: str, audience: str, run_h: float) -> bool:
+        """Whether `audience` may see this participant's total of `kind` over a run of `run_h` hours: a total over a
+        run at least as long as the period its granularity allows is no finer than that granularity."""
+        return PERIOD_H.get(self.granularity(kind, audience), math.inf) <= run_h
 
     def digest(self) -> str:
         """SHA-256 (hex) of the policy as canonical JSON: what the ledger records as the participant's consent."""

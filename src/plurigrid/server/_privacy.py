@@ -4,7 +4,8 @@ Every operator route that returns a participant's own numbers passes them throug
 values of a kind the operator may not see per interval are null, a participant's series is summed or
 averaged to its policy's hours or days (or left out), run totals are shown only where the run is at
 least as long as the granularity's period, and ledger keys that hold one participant's last interval
-are refused. Bills stay visible: the operator bills every participant.
+are refused. Money per step is of the meter's kind (at a tariff it is the energy times a known price);
+the bill over the run stays visible: the operator bills every participant.
 """
 
 from __future__ import annotations
@@ -15,20 +16,20 @@ from pathlib import Path
 import pandas as pd
 from fastapi import HTTPException
 
-from plurigrid.microworld.privacy import DataPolicy, policy_of
+from plurigrid.microworld.privacy import PERIOD_H, DataPolicy, policy_of
 from plurigrid.privacy.views import coarsened
 from plurigrid.server._context import read_request
 
 AUDIENCE = "operator"
 # the kind of data each per-participant column is (the rest, bills, are the operator's own books)
 KIND_OF_COLUMN = {
-    "net_kw": "meter", "metered_wh": "meter", "baseline_micro": "meter", "soc_kwh": "meter", "thermal_kw": "meter",
+    "net_kw": "meter", "metered_wh": "meter", "baseline_micro": "meter", "bill_micro": "meter", "soc_kwh": "meter", "thermal_kw": "meter",
     "served_kw": "meter", "indoor_c": "meter", "green_kw": "meter", "ev_kw": "meter",
     "imported_wh": "meter", "exported_wh": "meter", "baseline": "meter", "savings": "meter",
     "traded_wh": "bids", "unit_price_eur_per_kwh": "bids", "bought_wh": "bids", "sold_wh": "bids",
 }
+BOOKS = ("bill_micro", "bill")  # a run's bill: shown whatever the granularity (the operator bills it)
 ADDITIVE = ("metered_wh", "baseline_micro", "traded_wh", "bill_micro")  # summed over a period; the rest averaged
-PERIOD_H = {"interval": 0.0, "hourly": 1.0, "daily": 24.0}
 LEDGER_KEYS = ("accounts/", "readings/")  # state keys that hold one participant's last settled interval
 
 
@@ -81,7 +82,7 @@ def settlement_rows(folder: Path, rows: list[dict], run_h: float) -> list[dict]:
     out = []
     for row in rows:
         p = policy(folder, str(row["participant"]))
-        out.append({c: v if c not in KIND_OF_COLUMN or PERIOD_H.get(p.granularity(KIND_OF_COLUMN[c], AUDIENCE), 1e9) <= run_h
+        out.append({c: v if c in BOOKS or c not in KIND_OF_COLUMN or p.shows_total(KIND_OF_COLUMN[c], AUDIENCE, run_h)
                     else None for c, v in row.items()})
     return out
 
