@@ -3,12 +3,12 @@
 Four `plurigrid node`s (one process) clear the private world over a real nats-server, each through a relay that
 records what it sends: home-a, home-b and home-c (who give the operator their meter per hour, the public per hour)
 each on a node of their own, everyone else on the fourth. Every node serves the lattice's IBC chain (its credits
-are public) and the operator's feeder totals (secure aggregation). The operator asks for bus2's total of every
+are public) and the operator's group totals (secure aggregation). The operator asks for bus2's total of every
 interval and gets the exact sum; then every publication a node made is sorted by audience from its subject:
 
 - the clearing log and heartbeats go to the lattice, which clears with everyone's data per interval;
 - the IBC log and IBC answers go to the public: credits, per hour for the homes;
-- replies to requests (`_INBOX`) go to whoever asked: the operator's feeder rounds, relayers' IBC queries;
+- replies to requests (`_INBOX`) go to whoever asked: the operator's totals rounds, relayers' IBC queries;
 
 and the homes' per-interval meter values are searched for, in every encoding, in what went to the operator and
 the public. The same search finds the homes' hourly sums in the IBC traffic and their decisions in the log, so a
@@ -23,11 +23,13 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import nats
 import tomli_w
 
+from plurigrid.engine.simulate import simulate
 from plurigrid.engine.world import compile_world
 from plurigrid.ibc.lattice import SETTLED_DENOM, subjects
 from plurigrid.ibc.remote import RemoteChain
@@ -35,7 +37,7 @@ from plurigrid.lattice.genesis import Genesis, Member
 from plurigrid.lattice.natsd import NatsCluster
 from plurigrid.microworld.loader import load
 from plurigrid.microworld.privacy import merged
-from plurigrid.privacy.feeder import feeder_total, members_at
+from plurigrid.privacy.totals import flexibility_wh, group_total, members_of
 from plurigrid.state.identity import Identity
 from plurigrid.state.ledger import history, prove
 from tests.cli.test_cli import plurigrid as cli
@@ -64,7 +66,7 @@ def _audience(subject: str, genesis: Genesis) -> str:
     if subject.startswith(f"{ibc_prefix}.") or subject == f"{ibc_stream.lower()}.log" or subject.startswith(f"{ibc_stream.lower()}."):
         return "public"
     if subject.startswith("_INBOX."):
-        return "requester"  # the operator (feeder rounds) or anyone (IBC queries): both may not see interval meters
+        return "requester"  # the operator (totals rounds) or anyone (IBC queries): both may not see interval meters
     if subject.startswith("$JS.API."):
         return "broker"
     raise AssertionError(f"a publication on {subject!r}: which audience is it for? (classify it here)")
@@ -86,7 +88,8 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
             configs.append(tmp_path / f"n{i}.toml")
             configs[-1].write_text(f'[node]\nname = "n{i}"\ndata_dir = "n{i}"\nparticipants = {json.dumps(list(pids))}\n'
                                    f'[transport]\nservers = ["{relays[i].url}"]\n[ibc]\nchain_id = "private"\n')
-        genesis = Genesis("private.toml", tuple(members), close_after_s=5.0, operator=operator.did)
+        genesis = Genesis("private.toml", tuple(members), close_after_s=5.0, operator=operator.did,
+                          coalitions=(("homes", HOMES),))
         genesis.save(tmp_path / "genesis.json")
         for config in configs:
             config.write_text(config.read_text() + '[lattice]\ngenesis = "genesis.json"\n')
@@ -100,7 +103,7 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
                       "every node to clear its intervals", process)
             spec, name, base = load(str(tmp_path / "private.toml"))
             world = compile_world(spec, name, base, hours=INTERVALS / 4)
-            bus2 = [world.ids[i] for rows in members_at(world, genesis, "bus2").values() for i in rows]
+            bus2 = [world.ids[i] for rows in members_of(world, genesis, "bus:bus2").values() for i in rows]
             metered = {pid: [row["metered_wh"] for row in history(tmp_path / "n3", pid)] for pid in world.ids}
             chain = RemoteChain(cluster.urls, genesis, timeout_s=5.0)
             issued = lambda: {key.decode(): int(v) for key, v in chain.items(b"issued/") if SETTLED_DENOM.encode() in key}
@@ -112,21 +115,23 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
             async def totals() -> list[tuple[int, dict]]:
                 nc = await nats.connect(cluster.urls)
                 try:
-                    return [await feeder_total(nc, genesis, world, operator, "bus2", k, timeout_s=5.0) for k in range(INTERVALS - 1)]
+                    return [await group_total(nc, genesis, world, operator, group, k, timeout_s=5.0)
+                            for group in ("bus:bus2", "coalition:homes") for k in range(INTERVALS - 1)]
                 finally:
                     await nc.close()
             aggregated = asyncio.run(totals())
             # the same from the operator's command line; a node answers each bus and interval once: asked again, they decline
             (tmp_path / "operator.key").write_bytes(b"\x07" * 32)
-            args = ["lattice", "feeder", "--genesis", str(tmp_path / "genesis.json"), "--key", str(tmp_path / "operator.key"),
+            args = ["lattice", "totals", "--genesis", str(tmp_path / "genesis.json"), "--key", str(tmp_path / "operator.key"),
                     "--bus", "bus2", "--nats", cluster.urls[0], "--json"]
             last = cli(*args, "--intervals", str(INTERVALS - 1))
             assert last.returncode == 0, last.stderr
             again = cli(*args, "--intervals", "0")
-            declined = "/feeder/bus2/0: only 0 members advertised keys, fewer than the threshold 2\n"
+            declined = "/totals/bus:bus2/0: only 0 members advertised keys, fewer than the threshold 2\n"
             assert again.returncode == 2 and again.stderr.endswith(declined), again.stderr
             wrong = cli(*args[:6], "--bus", "nowhere", "--nats", cluster.urls[0], "--intervals", str(INTERVALS - 1))
-            assert wrong.returncode == 2 and wrong.stderr == "plurigrid: error: --bus: no participant of the lattice is at bus 'nowhere'\n"
+            assert wrong.returncode == 2 and wrong.stderr == ("plurigrid: error: no participant of the lattice is in 'bus:nowhere' "
+                                                              "(expected bus:<bus> or coalition:<name>)\n")
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
@@ -139,13 +144,24 @@ def test_no_byte_a_node_sends_carries_what_a_policy_withholds(tmp_path) -> None:
         proof = prove(tmp_path / f"n{i}", "consents/home-a/000000000003")
         assert bytes.fromhex(proof["value"]).decode() == narrowed.digest()
     assert len({json.dumps(json.loads((tmp_path / f"n{i}" / "report.json").read_text())["roots"]) for i in range(len(HOSTED))}) == 1
-    # the operator's feeder totals are exact, from every node at the bus
-    assert sorted(bus2) == sorted([*HOMES, "load2", "wind"])
-    for k, (total, report) in enumerate(aggregated):
-        assert total == sum(metered[pid][k] for pid in bus2), k
-        assert report["answered"][-1] == sorted(members_at(world, genesis, "bus2")), report["answered"]
+    # the operator's group totals are exact: the lattice cleared as the simulator does, and its totals are the plain sums
+    flexibility, simulated = [], {pid: [] for pid in world.ids}
+
+    def after(state, k, result) -> None:
+        flexibility.append(flexibility_wh(world, SimpleNamespace(soc_kwh=state.soc_kwh, result=result)))
+        for i, pid in enumerate(world.ids):
+            simulated[pid].append(int(result.settlement.metered_wh[i]))
+    simulate(world, after_step=after)
+    assert simulated == {pid: metered[pid][:INTERVALS] for pid in world.ids}
+    groups = {"bus:bus2": bus2, "coalition:homes": list(HOMES)}
+    for n, (totals, report) in enumerate(aggregated):
+        group, k = list(groups)[n // (INTERVALS - 1)], n % (INTERVALS - 1)
+        rows = [world.ids.index(pid) for pid in groups[group]]
+        assert totals == {"net_wh": sum(metered[world.ids[i]][k] for i in rows), "flexibility_wh": int(flexibility[k][rows].sum())}
+        assert report["answered"][-1] == sorted(members_of(world, genesis, group)), report["answered"]
+    assert all(aggregated[n][0]["flexibility_wh"] > 0 for n in range(len(aggregated)))  # batteries and deferrable load
     [row] = json.loads(last.stdout)
-    assert row["wh"] == sum(metered[pid][INTERVALS - 1] for pid in bus2) and not row["missing"] and len(row["members"]) == 4
+    assert row["net_wh"] == sum(metered[pid][INTERVALS - 1] for pid in bus2) and not row["missing"] and len(row["members"]) == 4
     # the homes' credits are their hourly sums of energy fed in
     for home in HOMES:
         hours = [-sum(metered[home][h * 4:(h + 1) * 4]) for h in range(INTERVALS // 4)]

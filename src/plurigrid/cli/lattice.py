@@ -58,24 +58,28 @@ def up(
         raise typer.Exit(1)
 
 
-@lattice_app.command("feeder")
-def feeder(
+@lattice_app.command("totals")
+def totals(
     genesis: Path = typer.Option(..., "--genesis", help="the lattice's genesis.json (its operator is this key's did)"),
     key: Path = typer.Option(..., "--key", help="the operator's Ed25519 key (32-byte seed file)"),
-    bus: str = typer.Option(..., "--bus", help="the bus whose participants' energy to sum"),
+    bus: str | None = typer.Option(None, "--bus", help="a feeder: the participants at this bus"),
+    coalition: str | None = typer.Option(None, "--coalition", help="a coalition the genesis file names"),
     intervals: str = typer.Option("0", "--intervals", help="an interval K or a range K-L (cleared ones)"),
     nats: str = typer.Option("nats://127.0.0.1:4222", "--nats", help="NATS server URL(s), comma-separated"),
     timeout_s: float = typer.Option(2.0, "--timeout-s", help="how long a round waits for the nodes' answers"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """The operator's feeder totals: the Wh a bus's participants metered per interval, by secure aggregation
-    over the nodes that host them (no node's part is revealed; docs/privacy.md)."""
+    """The operator's totals of a feeder or coalition per interval: net Wh metered and Wh of flexibility offered,
+    by secure aggregation over the nodes that host its participants (no node's part is revealed; docs/privacy.md)."""
     from plurigrid.errors import UsageError
     from plurigrid.lattice.genesis import Genesis
     from plurigrid.node.runner import SharedWorlds
-    from plurigrid.privacy.feeder import feeder_totals
+    from plurigrid.privacy.totals import group_totals
     from plurigrid.state.identity import Identity
 
+    if (bus is None) == (coalition is None):
+        raise UsageError("give --bus or --coalition (one of them)")
+    group = f"bus:{bus}" if bus is not None else f"coalition:{coalition}"
     first, _, last = intervals.partition("-")
     if not first.isdigit() or not (last or first).isdigit() or int(last or first) < int(first):
         raise UsageError(f"--intervals: expected K or K-L with K <= L, got {intervals!r}")
@@ -85,12 +89,12 @@ def feeder(
         raise UsageError(f"--key: {operator.did} is not the operator the genesis names ({lattice.operator})")
     name = lattice.microworld
     world = SharedWorlds().get(str(genesis.parent / name) if name.endswith(".toml") and not Path(name).is_absolute() else name, ())
-    rows = asyncio.run(feeder_totals([s.strip() for s in nats.split(",") if s.strip()], lattice, world, operator, bus,
-                                     range(int(first), int(last or first) + 1), timeout_s))
+    rows = asyncio.run(group_totals([s.strip() for s in nats.split(",") if s.strip()], lattice, world, operator, group,
+                                    range(int(first), int(last or first) + 1), timeout_s))
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     for row in rows:
         missing = f"; missing {len(row['missing'])} that did not answer: {', '.join(row['missing'])}" if row["missing"] else ""
-        _out.print(f"interval {row['interval']}: {row['wh']:,} Wh at {bus} from {len(row['members'])} nodes "
-                   f"({row['seconds']:.2f} s{missing})", highlight=False, soft_wrap=True)
+        _out.print(f"interval {row['interval']}: {group} net {row['net_wh']:,} Wh, flexibility offered {row['flexibility_wh']:,} Wh, "
+                   f"from {len(row['members'])} nodes ({row['seconds']:.2f} s{missing})", highlight=False, soft_wrap=True)

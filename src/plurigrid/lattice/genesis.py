@@ -7,7 +7,8 @@ operator (or `plurigrid lattice up`) writes one `genesis.json` and gives it to e
 names the lattice's JetStream stream, so nodes holding different genesis files never share a log.
 
     {"microworld": "hello", "close_after_s": 2.0, "heartbeat_s": 0.2, "interval_s": 900, "sealed_bids": true,
-     "operator": "did:key:z6Mk…", "members": [{"name": "kiosk", "did": "did:key:z6Mk…", "participants": ["kiosk", "home-1"]}, …]}
+     "operator": "did:key:z6Mk…", "coalitions": {"north": ["home-1", "home-2", "home-3"]},
+     "members": [{"name": "kiosk", "did": "did:key:z6Mk…", "participants": ["kiosk", "home-1"]}, …]}
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Genesis:
     heartbeat_s: float = 0.2
     interval_s: float | None = None  # wall seconds per interval (a gate closes no sooner); None: as fast as it clears
     sealed_bids: bool = False  # decisions are committed (hashed) before the gate closes and revealed after it
-    operator: str | None = None  # the grid operator's did:key: the members answer its feeder aggregations (privacy/feeder.py)
+    operator: str | None = None  # the grid operator's did:key: the members answer its group totals (privacy/totals.py)
+    coalitions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # name → participants: groups the operator may total
 
     @property
     def hosts(self) -> dict[str, tuple[str, ...]]:
@@ -52,6 +54,7 @@ class Genesis:
                 **({} if self.interval_s is None else {"interval_s": self.interval_s}),
                 **({"sealed_bids": True} if self.sealed_bids else {}),  # absent when off: earlier lattices keep their id
                 **({} if self.operator is None else {"operator": self.operator}),
+                **({"coalitions": {name: list(pids) for name, pids in self.coalitions}} if self.coalitions else {}),
                 "members": [asdict(m) | {"participants": list(m.participants)} for m in self.members]}
 
     @property
@@ -73,10 +76,10 @@ class Genesis:
     @classmethod
     def from_json(cls, raw: object, where: str) -> Genesis:
         if not isinstance(raw, dict) or set(raw) - {"microworld", "members", "close_after_s", "heartbeat_s", "interval_s",
-                                                    "sealed_bids", "operator"} \
+                                                    "sealed_bids", "operator", "coalitions"} \
                 or not isinstance(raw.get("microworld"), str) or not isinstance(raw.get("members"), list):
             raise GenesisError(f"{where}: expected an object with microworld, members[, close_after_s, heartbeat_s, "
-                               "interval_s, sealed_bids, operator]")
+                               "interval_s, sealed_bids, operator, coalitions]")
         if type(raw.get("sealed_bids", False)) is not bool:
             raise GenesisError(f"{where}: sealed_bids must be true or false")
         if "operator" in raw:
@@ -107,8 +110,14 @@ class Genesis:
             members.append(Member(m["name"], m["did"], tuple(m["participants"])))
         if not members:
             raise GenesisError(f"{where}: members is empty")
+        coalitions = raw.get("coalitions", {})
+        if not isinstance(coalitions, dict) or not all(
+                isinstance(name, str) and name and isinstance(pids, list) and pids and all(p in seen_pids for p in pids)
+                for name, pids in coalitions.items()):
+            raise GenesisError(f"{where}: coalitions must map names to lists of the members' participants")
         return cls(raw["microworld"], tuple(members), **{k: float(v) for k, v in timing.items()},
-                   sealed_bids=raw.get("sealed_bids", False), operator=raw.get("operator"))
+                   sealed_bids=raw.get("sealed_bids", False), operator=raw.get("operator"),
+                   coalitions=tuple((name, tuple(pids)) for name, pids in coalitions.items()))
 
     def member(self, did: str, where: str) -> Member:
         for m in self.members:

@@ -193,6 +193,7 @@ class Cleared:
     header: Header
     result: StepResult
     decided: frozenset[int]  # participants whose decision was in the cut (sealed: revealed)
+    soc_kwh: np.ndarray  # the batteries' state of charge after the interval (privacy/totals.py: flexibility offered)
     late: int = 0
     unrevealed: int = 0  # sealed bids: commitments in the cut never revealed (those participants settled at tariff)
 
@@ -346,7 +347,7 @@ class Replica:
         readings = dict(zip(("participant", "interval", "wh", "bill_micro", "op"), map(list, zip(*sorted(self.readings)))))
         consents = dict(zip(("participant", "version", "digest"), map(list, zip(*self.consents))))
         header = commit_step(self.ledger, self.world, k, result, readings, consents)
-        cleared = Cleared(header, result, frozenset(rows), self.late, unrevealed)
+        cleared = Cleared(header, result, frozenset(rows), self.state.soc_kwh.copy(), self.late, unrevealed)
         self.late, self.readings, self.consents = 0, [], []
         self.cleared.append(cleared)
         return cleared

@@ -174,16 +174,16 @@ async def _ven(setup: NodeSetup, node: Nexus) -> Ven:
     return ven
 
 
-class _Feeder:
-    """A node's feeder service on its own NATS connection (privacy/feeder.py), closed with it."""
+class _Totals:
+    """A node's group-totals service on its own NATS connection (privacy/totals.py), closed with it."""
 
     def __init__(self, setup: NodeSetup, node: Nexus) -> None:
-        from plurigrid.privacy.feeder import FeederService
+        from plurigrid.privacy.totals import TotalsService
 
-        def metered_wh(k: int):
-            return node.replica.cleared[k].result.settlement.metered_wh if k < node.replica.next_interval else None
+        def cleared(k: int) -> Cleared | None:
+            return node.replica.cleared[k] if k < node.replica.next_interval else None
         self.servers = setup.config.transport.servers
-        self.service = FeederService(setup.identity, setup.genesis, node.world, metered_wh)
+        self.service = TotalsService(setup.identity, setup.genesis, node.world, cleared)
         self.nc: Any = None
 
     async def start(self) -> None:
@@ -198,12 +198,12 @@ class _Feeder:
             await self.nc.close()
 
 
-async def _feeder_services(setups: list[NodeSetup], nodes: list[Nexus]) -> list[_Feeder]:
-    """Where the genesis names an operator: each node answers its feeder aggregations (started here)."""
-    feeders = [_Feeder(setup, node) for setup, node in zip(setups, nodes) if setup.genesis.operator is not None]
-    for feeder in feeders:
-        await feeder.start()
-    return feeders
+async def _totals_services(setups: list[NodeSetup], nodes: list[Nexus]) -> list[_Totals]:
+    """Where the genesis names an operator: each node answers its group totals (started here)."""
+    services = [_Totals(setup, node) for setup, node in zip(setups, nodes) if setup.genesis.operator is not None]
+    for service in services:
+        await service.start()
+    return services
 
 
 def _issuer(service: IbcService, node: Nexus) -> Callable[[Cleared], None]:
@@ -239,7 +239,7 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
                     join_timeout_s: float = 30.0) -> list[NodeReport]:
     """Runs the nodes until they have cleared `intervals` (default: the whole world); writes each one's report.json.
     Nodes with [ibc] go on serving their lattice's IBC chain afterwards, and nodes of a lattice with an operator
-    its feeder totals, until the process is stopped."""
+    its group totals, until the process is stopped."""
     setups = [prepare(path) for path in config_paths]
     worlds = SharedWorlds()
     nodes = []
@@ -257,7 +257,7 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
         modules = nodes[-1].replica.state.runtime.modules
         if consents and modules is not None:  # its modules read what its participants' own policies allow
             modules.apply_policies(tuple(consents.get(pid, p) for pid, p in zip(world.ids, world.policies)))
-    services = await _ibc_services(setups, nodes) + await _feeder_services(setups, nodes)
+    services = await _ibc_services(setups, nodes) + await _totals_services(setups, nodes)
     vtns: list = []
     for setup, node in zip(setups, nodes):
         if setup.config.device:
@@ -293,7 +293,7 @@ async def run_nodes(config_paths: list[Path], intervals: int | None = None, byza
                     await n.demand_response.stop()
         _write_reports(setups, reports)
         if services:
-            await asyncio.Event().wait()  # IBC and feeder totals go on until the process is stopped
+            await asyncio.Event().wait()  # IBC and group totals go on until the process is stopped
     finally:
         for service in services:
             await service.close()
