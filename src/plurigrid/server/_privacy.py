@@ -21,7 +21,7 @@ from plurigrid.privacy.views import coarsened
 from plurigrid.server._context import read_request
 
 AUDIENCE = "operator"
-# the kind of data each per-participant column is (the rest, bills, are the operator's own books)
+# the kind of data each per-participant column is (money per step counts as meter: energy times a known price)
 KIND_OF_COLUMN = {
     "net_kw": "meter", "metered_wh": "meter", "baseline_micro": "meter", "bill_micro": "meter", "soc_kwh": "meter", "thermal_kw": "meter",
     "served_kw": "meter", "indoor_c": "meter", "green_kw": "meter", "ev_kw": "meter",
