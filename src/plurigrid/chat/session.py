@@ -1,0 +1,138 @@
+"""A conversation with a node: understand a message, call one tool, answer from its facts in the message's language.
+
+Why: the deterministic path is the default and the fallback: the tool comes from the intent model, its
+arguments from the slot rules, the answer from a translated template filled with computed facts. A change
+is stored only after the participant answers yes to the exact change read back to them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from plurigrid.chat import slots
+from plurigrid.chat.intents import IntentModel
+from plurigrid.chat.language import detect, number
+from plurigrid.chat.templates import TEXT, WORDS
+from plurigrid.chat.tools import TOOLS, Context, Fact, Reply, ToolError
+
+YES = ("yes", "y", "yeah", "yep", "sure", "ok", "okay", "confirm", "do it", "ja", "jawohl", "klar", "bestätigen",
+       "sí", "si", "vale", "claro", "confirmo", "de acuerdo", "დიახ", "კი", "ჰო", "ndiyo", "ndio", "sawa", "thibitisha")
+NO = ("no", "n", "nope", "cancel", "don't", "nein", "abbrechen", "lieber nicht", "cancelar", "cancela", "არა",
+      "გააუქმე", "hapana", "ghairi", "acha")
+
+
+@dataclass
+class Understood:
+    language: str
+    tool: str
+    args: dict[str, Any]
+    score: float = 1.0
+
+
+@dataclass
+class Answer:
+    text: str
+    language: str
+    tool: str
+    args: dict[str, Any]
+    facts: dict[str, Fact]
+    pending: bool = False  # a change awaits yes or no
+
+
+def _yes_no(text: str) -> bool | None:
+    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
+    if len(words) > 3:  # "no compartas mis datos…" is a request, not an answer
+        return None
+    phrase = " ".join(words)
+    if any(phrase == w or phrase.startswith(w + " ") for w in NO):
+        return False
+    if any(phrase == w or phrase.startswith(w + " ") for w in YES):
+        return True
+    return None
+
+
+def render(key: str, facts: dict[str, Fact], lang: str) -> str:
+    """The template `key` in `lang`, each {fact} written as that language writes it."""
+    def text(fact: Fact) -> str:
+        if fact.word:
+            return WORDS[lang].get(str(fact.value), str(fact.value))
+        if fact.decimals is not None:
+            return number(float(fact.value), lang, fact.decimals)
+        return str(fact.value)
+    return TEXT[lang][key].format(**{name: text(f) for name, f in facts.items()})
+
+
+@dataclass
+class Chat:
+    context: Context
+    intents: IntentModel = field(default_factory=IntentModel)
+    history: list[tuple[str, Answer]] = field(default_factory=list)
+    pending: Reply | None = None
+
+    def understand(self, text: str) -> Understood:
+        """The message's language, tool and arguments: no tool is called."""
+        lang = detect(text)
+        if self.pending is not None and _yes_no(text) is not None:
+            return Understood(lang, "confirm", {"yes": _yes_no(text)})
+        tool, score = self.intents.classify(text)
+        return Understood(lang, tool, self.arguments(tool, text), score)
+
+    def arguments(self, tool: str, text: str) -> dict[str, Any]:
+        ids = self.context.world_ids
+        if tool in ("explain_bill", "show_bill", "show_battery"):
+            return {"participant": slots.participant_in(text, ids) or self.context.participant}
+        if tool == "explain_price":
+            return {"time": slots.time_of(text)[0]}
+        if tool == "compare_mechanisms":
+            return {"mechanism": slots.mechanism_in(text)}
+        if tool == "what_if":
+            found = slots.numbers(text)
+            return {"change": slots.first_of(text, slots.ASSET_WORDS), "value": found[0] if found else None}
+        if tool == "set_comfort":
+            found = slots.numbers(text)
+            if len(found) >= 2:
+                return {"min_c": min(found[:2]), "max_c": max(found[:2])}
+            if found:
+                return {"max_c": found[0]} if slots.has_any(text, slots.MAX_WORDS) else {"min_c": found[0]}
+            return {}
+        if tool == "set_ev_departure":
+            return {"time": slots.time_of(text)[0]}
+        if tool == "set_green_premium":
+            found = slots.numbers(text)
+            return {"eur_per_mwh": found[0] if found else None}
+        if tool == "set_data_policy":
+            granularity = slots.first_of(text, slots.GRANULARITY_WORDS)
+            if granularity is None and any(word in f" {text.lower()} " for word in slots.NEGATIONS):
+                granularity = "none"
+            return {"kind": slots.first_of(text, slots.KIND_WORDS) or "meter",
+                    "audience": slots.first_of(text, slots.AUDIENCE_WORDS), "granularity": granularity}
+        return {}
+
+    def ask(self, text: str) -> Answer:
+        """Answers one message (a question, a request for a change, or yes/no to a proposed change)."""
+        heard = self.understand(text)
+        lang = heard.language
+        if heard.tool == "confirm":
+            reply, self.pending = self.pending, None
+            assert reply is not None and reply.change is not None  # understood as confirm only while one is pending
+            if heard.args["yes"]:
+                try:
+                    self.context.apply(reply.change)
+                except ToolError as err:
+                    return self._answer(text, heard, Reply(err.key, err.facts))
+                return self._answer(text, heard, Reply("stored", reply.facts))
+            return self._answer(text, heard, Reply("cancelled", reply.facts))
+        try:
+            reply = TOOLS[heard.tool](self.context, **{k: v for k, v in heard.args.items() if v is not None})
+        except ToolError as err:
+            reply = Reply(err.key, err.facts)
+        self.pending = reply if reply.change is not None else None
+        return self._answer(text, heard, reply)
+
+    def _answer(self, text: str, heard: Understood, reply: Reply) -> Answer:
+        answer = Answer(render(reply.key, reply.facts, heard.language), heard.language, heard.tool, heard.args,
+                        reply.facts, pending=self.pending is not None)
+        self.history.append((text, answer))
+        return answer
