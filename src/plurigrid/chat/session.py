@@ -17,10 +17,11 @@ from plurigrid.chat.language import detect, number
 from plurigrid.chat.templates import TEXT, WORDS
 from plurigrid.chat.tools import TOOLS, Context, Fact, Reply, ToolError
 
-YES = ("yes", "y", "yeah", "yep", "sure", "ok", "okay", "confirm", "do it", "ja", "jawohl", "klar", "bestätigen",
-       "sí", "si", "vale", "claro", "confirmo", "de acuerdo", "დიახ", "კი", "ჰო", "ndiyo", "ndio", "sawa", "thibitisha")
-NO = ("no", "n", "nope", "cancel", "don't", "nein", "abbrechen", "lieber nicht", "cancelar", "cancela", "არა",
-      "გააუქმე", "hapana", "ghairi", "acha")
+YES = {"en": ("yes", "y", "yeah", "yep", "sure", "ok", "okay", "confirm", "do it"),
+       "de": ("ja", "jawohl", "klar", "bestätigen", "ok"), "es": ("sí", "si", "vale", "claro", "confirmo", "de acuerdo"),
+       "ka": ("დიახ", "კი", "ჰო"), "sw": ("ndiyo", "ndio", "sawa", "thibitisha")}
+NO = {"en": ("no", "n", "nope", "cancel", "don't"), "de": ("nein", "abbrechen", "lieber nicht"),
+      "es": ("no", "cancelar", "cancela"), "ka": ("არა", "გააუქმე"), "sw": ("hapana", "ghairi", "acha")}
 
 
 @dataclass
@@ -41,15 +42,16 @@ class Answer:
     pending: bool = False  # a change awaits yes or no
 
 
-def _yes_no(text: str) -> bool | None:
+def _yes_no(text: str) -> tuple[bool, set[str]] | None:
+    """A short yes or no, and the languages whose word it is."""
     words = re.sub(r"[^\w\s']", " ", text.lower()).split()
     if len(words) > 3:  # "no compartas mis datos…" is a request, not an answer
         return None
     phrase = " ".join(words)
-    if any(phrase == w or phrase.startswith(w + " ") for w in NO):
-        return False
-    if any(phrase == w or phrase.startswith(w + " ") for w in YES):
-        return True
+    for answer, table in ((False, NO), (True, YES)):
+        langs = {lang for lang, ws in table.items() if any(phrase == w or phrase.startswith(w + " ") for w in ws)}
+        if langs:
+            return answer, langs
     return None
 
 
@@ -74,8 +76,12 @@ class Chat:
     def understand(self, text: str) -> Understood:
         """The message's language, tool and arguments: no tool is called."""
         lang = detect(text)
-        if self.pending is not None and _yes_no(text) is not None:
-            return Understood(lang, "confirm", {"yes": _yes_no(text)})
+        said = _yes_no(text)
+        if said is not None:  # in the language of its word, or of the question it answers where the word is shared
+            yes, langs = said
+            asked = self.history[-1][1].language if self.history else lang
+            return Understood(next(iter(langs)) if len(langs) == 1 else asked if asked in langs else min(langs),
+                              "confirm", {"yes": yes})
         tool, score = self.intents.classify(text)
         return Understood(lang, tool, self.arguments(tool, text), score)
 
@@ -116,7 +122,8 @@ class Chat:
         lang = heard.language
         if heard.tool == "confirm":
             reply, self.pending = self.pending, None
-            assert reply is not None and reply.change is not None  # understood as confirm only while one is pending
+            if reply is None or reply.change is None:
+                return self._answer(text, heard, Reply("nothing_pending", {}))
             if heard.args["yes"]:
                 try:
                     self.context.apply(reply.change)
