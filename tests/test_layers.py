@@ -10,7 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "plurigrid"
 # lowest first; a package may import any package at its own rank or lower
 RANKS = {"errors": 0, "jsonfile": 0, "untrusted": 0, "kanban": 0, "state": 1, "microworld": 2, "grid": 3, "assets": 3, "opf": 4, "strategies": 5,
-         "market": 6, "engine": 7, "lattice": 8, "ibc": 8, "devices": 8, "games": 8, "privacy": 8, "node": 9, "sweeps": 9, "cli": 10, "rl": 10, "_api": 10, "server": 10,
+         "market": 6, "engine": 7, "lattice": 8, "ibc": 8, "devices": 8, "games": 8, "privacy": 8, "node": 9, "sweeps": 9, "chat": 9, "cli": 10, "rl": 10, "_api": 10, "server": 10,
          "__main__": 10}
 
 

@@ -42,7 +42,8 @@ CUES: dict[str, tuple[str, ...]] = {
 
 EXAMPLES: dict[str, list[str]] = {
     "explain_bill": [
-        "why is my bill so expensive", "warum ist meine Rechnung so teuer", "por qué es tan cara mi factura", "რატომ არის ჩემი ანგარიში ძვირი", "kwa nini bili yangu ni ghali",
+        "why is my bill so expensive", "warum ist meine Rechnung so teuer", "por qué es tan cara mi factura",
+        "რატომ არის ჩემი ანგარიში ძვირი", "kwa nini bili yangu ni ghali",
         "why did I pay so much", "explain my bill", "what is my bill made of", "why is my bill this high",
         "how was my bill calculated", "break down what I paid",
         "warum habe ich so viel bezahlt", "erkläre meine Rechnung", "woraus besteht meine Rechnung",
@@ -54,7 +55,8 @@ EXAMPLES: dict[str, list[str]] = {
         "kwa nini bili yangu ni kubwa",
     ],
     "explain_price": [
-        "why was electricity expensive in the evening", "warum war Strom am Abend teuer", "por qué la electricidad fue cara por la tarde", "რატომ იყო დენი ძვირი საღამოს", "kwa nini umeme ulikuwa ghali jioni", "რა ღირდა ელექტროენერგია საღამოს",
+        "why was electricity expensive in the evening", "warum war Strom am Abend teuer", "por qué la electricidad fue cara por la tarde",
+        "რატომ იყო დენი ძვირი საღამოს", "kwa nini umeme ulikuwa ghali jioni", "რა ღირდა ელექტროენერგია საღამოს",
         "who set the price at 18:00", "why was the price so high", "what was the price at noon",
         "which constraint set the price", "why was electricity expensive this evening",
         "wer hat den Preis um 18 Uhr gesetzt", "warum war der Strompreis so hoch", "wie hoch war der Preis um 12:00",
@@ -71,7 +73,8 @@ EXAMPLES: dict[str, list[str]] = {
         "itakuwaje tukitumia pay-as-bid", "linganisha na utaratibu wa vcg", "ningelipa kidogo kwa opf",
     ],
     "what_if": [
-        "ningeokoa pesa kwa betri kubwa", "would a storage battery pay off", "würde sich ein Akku lohnen", "me conviene una batería", "ღირს ბატარეის დაყენება",
+        "ningeokoa pesa kwa betri kubwa", "would a storage battery pay off", "würde sich ein Akku lohnen", "me conviene una batería",
+        "ღირს ბატარეის დაყენება",
         "what if I had a 10 kWh battery", "what if I installed 5 kWp of solar", "how much would a battery save me",
         "what if I add solar panels", "would a bigger battery help",
         "was wäre wenn ich eine Batterie mit 10 kWh hätte", "was bringt mir eine Solaranlage mit 5 kWp",
@@ -82,7 +85,8 @@ EXAMPLES: dict[str, list[str]] = {
         "ingekuwaje kama ningekuwa na betri ya kWh 10", "nikiweka sola ya kWp 5", "betri ingeniokolea kiasi gani",
     ],
     "show_bill": [
-        "მაჩვენეთ რამდენი გადავიხადე", "show me what I paid", "zeig mir, was ich bezahlt habe", "muéstrame lo que pagué", "nionyeshe nililipa nini",
+        "მაჩვენეთ რამდენი გადავიხადე", "show me what I paid", "zeig mir, was ich bezahlt habe", "muéstrame lo que pagué",
+        "nionyeshe nililipa nini",
         "show my bill", "how much did I pay", "what do I owe", "my bills please", "what was my total cost",
         "zeig mir meine Rechnung", "wie viel habe ich bezahlt", "was kostet mich der Strom",
         "muéstrame mi factura", "cuánto pagué", "cuánto debo",
@@ -97,7 +101,8 @@ EXAMPLES: dict[str, list[str]] = {
         "betri yangu ilifanyaje kazi", "nionyeshe matumizi ya betri yangu", "kiwango cha chaji ya betri",
     ],
     "set_comfort": [
-        "joto lisizidi nyuzi 24", "joto la nyumba lisiwe chini ya nyuzi 19", "not warmer than 24 degrees", "nicht wärmer als 24 Grad", "no más de 24 grados en casa", "არაუმეტეს 24 გრადუსი",
+        "joto lisizidi nyuzi 24", "joto la nyumba lisiwe chini ya nyuzi 19", "not warmer than 24 degrees", "nicht wärmer als 24 Grad",
+        "no más de 24 grados en casa", "არაუმეტეს 24 გრადუსი",
         "set my comfort band to 20 to 23 degrees", "keep the house between 19 and 22 °C", "I want it warmer, at least 21",
         "change my temperature range", "never below 20 degrees",
         "stelle meinen Komfortbereich auf 20 bis 23 Grad", "halte das Haus zwischen 19 und 22 °C",

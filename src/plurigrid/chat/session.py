@@ -119,7 +119,6 @@ class Chat:
     def ask(self, text: str) -> Answer:
         """Answers one message (a question, a request for a change, or yes/no to a proposed change)."""
         heard = self.understand(text)
-        lang = heard.language
         if heard.tool == "confirm":
             reply, self.pending = self.pending, None
             if reply is None or reply.change is None:

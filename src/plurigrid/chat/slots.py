@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from plurigrid.chat.language import numbers_in
 from plurigrid.microworld.names import MECHANISMS
@@ -85,7 +85,7 @@ def has_any(text: str, words: Iterable[str]) -> bool:
     return False
 
 
-def first_of(text: str, table: dict[str, tuple[str, ...]]) -> str | None:
+def first_of(text: str, table: Mapping[str, Iterable[str]]) -> str | None:
     """The first key of `table` (in its order) whose words `text` holds."""
     return next((key for key, words in table.items() if has_any(text, words)), None)
 

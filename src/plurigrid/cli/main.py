@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover
 from rich.table import Table
 
 from plurigrid.cli import console
+from plurigrid.cli.chat import chat
 from plurigrid.cli.game import game_app
 from plurigrid.cli.ibc import ibc_app, relayer
 from plurigrid.cli.kanban import kanban
@@ -52,6 +53,7 @@ app.command("opf")(opf)
 app.command("kanban")(kanban)
 app.command("serve")(serve)
 app.command("sweep")(sweep)
+app.command("chat")(chat)
 out_console = console.out
 err_console = console.err
 
