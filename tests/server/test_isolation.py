@@ -9,7 +9,7 @@ import re
 from tests.server.conftest import Service
 
 PUBLIC = {"/api/health", "/api/schema/microworld", "/api/std_types"}  # reference data, no participant's
-OWN = {"/api/me", "/api/me/preferences", "/api/me/privacy", "/api/me/runs", "/api/me/runs/{run_id}"}  # the caller's own data
+OWN = {"/api/me", "/api/me/chat", "/api/me/preferences", "/api/me/privacy", "/api/me/runs", "/api/me/runs/{run_id}"}  # the caller's own data
 OTHERS = ["load1", "load3", "solar", "wind", "hydro", "diesel"]  # hello's participants but the caller (load2)
 
 

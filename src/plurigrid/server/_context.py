@@ -25,6 +25,7 @@ class Context:
     runs: RunManager
     node_config: Path | None = None
     diagrams: dict[str, dict] = field(default_factory=dict)  # cache of drawn grids by key
+    chats: dict[str, Any] = field(default_factory=dict)  # a participant token's conversation (plurigrid.chat.Chat)
 
     @property
     def cache_dir(self) -> Path:

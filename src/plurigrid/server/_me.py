@@ -180,3 +180,39 @@ def my_run(run_id: str, who: Principal = Depends(participant), ctx: Context = De
     except results.NotRecorded:
         out |= {"time": [], "columns": {}}
     return out
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=500)
+
+
+class ChatAnswer(BaseModel):
+    text: str
+    language: str
+    tool: str
+    pending: bool  # a change awaits yes or no
+
+
+@router.post("/chat")
+def chat(body: ChatMessage, who: Principal = Depends(participant), ctx: Context = Depends(context)) -> ChatAnswer:
+    """One message to the participant's node (docs/chat.md): an explanation, a what-if, or a change of a preference
+    or of the data policy, stored only after the participant answers yes. The conversation is the token's."""
+    from plurigrid.chat import Chat
+    from plurigrid.chat import Context as ChatContext
+
+    assert who.world is not None and who.participant is not None
+    row = world_row(ctx, who.world)
+    session = ctx.chats.get(who.token_id)
+    if session is None or session.context.spec != row["spec"]:  # a first message, or the world changed elsewhere
+        world = who.world
+
+        def store(spec: dict) -> None:
+            _save(ctx, world, spec)
+        name = str(row["spec"].get("world", {}).get("name") or "world")
+        base = None if row["base"] is None else Path(row["base"])
+        session = Chat(ChatContext(copy.deepcopy(row["spec"]), name, base, who.participant, store=store))
+        ctx.chats[who.token_id] = session
+    answer = session.ask(body.message)
+    return ChatAnswer(text=answer.text, language=answer.language, tool=answer.tool, pending=answer.pending)

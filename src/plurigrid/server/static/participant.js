@@ -53,7 +53,7 @@ export function mountParticipantApp(container, services) {
   const privacyPart = h('section', { class: 'card', 'data-testid': 'my-privacy' }, 'Loading your data policy…');
   replaceChildren(container, h('div', { class: 'participant-page', 'data-testid': 'participant-page' },
     h('h2', { 'data-testid': 'my-name' }, `Your energy · ${me.participant ?? ''}`),
-    runPart, preferencesPart, privacyPart));
+    chatPanel(api), runPart, preferencesPart, privacyPart));
   /** @type {Promise<Preferences>} */
   const preferences = api.get('me/preferences');
   loadRun(api, preferences, runPart, charts);
@@ -279,4 +279,37 @@ async function loadPrivacy(api, slot) {
   replaceChildren(slot, h('h3', {}, 'Your data'),
     h('p', { class: 'muted' }, 'Who may see which of your data, and how finely. Your own node always sees everything it acts on; your bills stay with the operator, who bills you.'),
     form);
+}
+
+/**
+ * Ask your node: a conversation in any of its languages (English, German, Spanish, Georgian, Swahili). Every
+ * number in an answer is computed by the node; a change is stored only after you answer yes.
+ * @param {Api} api
+ * @returns {HTMLElement}
+ */
+function chatPanel(api) {
+  const log = h('div', { class: 'chat-log', 'data-testid': 'chat-log', 'aria-live': 'polite' });
+  const input = /** @type {HTMLInputElement} */ (h('input', { type: 'text', maxlength: '500', 'data-testid': 'chat-input',
+    placeholder: 'Why did I pay what I paid? · Warum …? · ¿Por qué …? · რატომ …? · Kwa nini …?' }));
+  const say = (/** @type {string} */ who, /** @type {string} */ text, /** @type {string} */ lang) => {
+    log.append(h('p', { class: `chat-message chat-${who}`, 'data-testid': `chat-${who}`, lang }, text));
+    log.scrollTop = log.scrollHeight;
+  };
+  const form = h('form', { class: 'chat-form' }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': 'chat-send' }, 'Ask'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const message = input.value.trim();
+    if (!message) return;
+    input.value = '';
+    say('you', message, '');
+    try {
+      /** @type {{text: string, language: string, tool: string, pending: boolean}} */
+      const answer = await api.post('me/chat', { message });
+      say('node', answer.text, answer.language);
+      form.dataset.pending = String(answer.pending);
+    } catch (err) {
+      say('error', err instanceof Error ? err.message : String(err), '');
+    }
+  });
+  return h('section', { class: 'card chat', 'data-testid': 'my-chat' }, h('h3', {}, 'Ask your node'), log, form);
 }
