@@ -3,30 +3,9 @@ next run's result; a participant's chat does not speak of anyone else."""
 
 from __future__ import annotations
 
-import re
-
-from plurigrid.chat.language import number
-from plurigrid.chat.session import render
+from plurigrid.chat.session import computed, numerals, render
 from plurigrid.chat.templates import TEXT
 from tests.chat.conftest import ME, new_chat, requests
-
-_NUMERAL = re.compile(r"\d+")
-
-
-def _numerals(text: str) -> list[str]:
-    """Every run of digits that is not part of a name (home11) or a unit (kWh has none)."""
-    return [m.group() for m in _NUMERAL.finditer(text) if not (m.start() and text[m.start() - 1].isalpha())]
-
-
-def _computed(answer) -> set[str]:
-    """The digit runs of every fact, written as the answer's language writes it."""
-    out: set[str] = set()
-    for fact in answer.facts.values():
-        if fact.decimals is not None:
-            out.update(_numerals(number(float(fact.value), answer.language, fact.decimals)))
-        else:
-            out.update(_numerals(str(fact.value)))
-    return out
 
 
 def test_no_answer_states_a_number_the_tools_did_not_compute() -> None:
@@ -34,7 +13,7 @@ def test_no_answer_states_a_number_the_tools_did_not_compute() -> None:
     answers = 0
     for row in requests("eval.jsonl") + requests("heldout.jsonl"):
         answer = chat.ask(row["text"])
-        invented = [n for n in _numerals(answer.text) if n not in _computed(answer)]
+        invented = [n for n in numerals(answer.text) if n not in computed(answer.facts, answer.language)]
         assert not invented, (row["text"], answer.text)
         answers += 1
         if answer.pending:  # leave nothing half-done for the next request
@@ -42,7 +21,7 @@ def test_no_answer_states_a_number_the_tools_did_not_compute() -> None:
             chat.ask("no")
     assert answers >= 200
     # the templates themselves hold no number: every number comes from a fact
-    assert not [(lang, key) for lang, texts in TEXT.items() for key, text in texts.items() if _numerals(text)]
+    assert not [(lang, key) for lang, texts in TEXT.items() for key, text in texts.items() if numerals(text)]
 
 
 def test_a_preference_set_through_chat_changes_the_next_run() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plurigrid.chat import slots
+from plurigrid.chat.generate import Generator
 from plurigrid.chat.intents import IntentModel
 from plurigrid.chat.language import detect, number
 from plurigrid.chat.templates import TEXT, WORDS
@@ -40,6 +41,23 @@ class Answer:
     args: dict[str, Any]
     facts: dict[str, Fact]
     pending: bool = False  # a change awaits yes or no
+    generated: bool = False  # the generative model phrased it (its numbers checked against the facts)
+
+
+_NUMERAL = re.compile(r"\d+")
+
+
+def numerals(text: str) -> list[str]:
+    """Every run of digits a text states, but those inside a name (home11)."""
+    return [m.group() for m in _NUMERAL.finditer(text) if not (m.start() and text[m.start() - 1].isalpha())]
+
+
+def computed(facts: dict[str, Fact], lang: str) -> set[str]:
+    """The runs of digits of the facts as `lang` writes them: the only numbers an answer may state."""
+    out: set[str] = set()
+    for fact in facts.values():
+        out.update(numerals(number(float(fact.value), lang, fact.decimals) if fact.decimals is not None else str(fact.value)))
+    return out
 
 
 def _yes_no(text: str) -> tuple[bool, set[str]] | None:
@@ -70,6 +88,7 @@ def render(key: str, facts: dict[str, Fact], lang: str) -> str:
 class Chat:
     context: Context
     intents: IntentModel = field(default_factory=IntentModel)
+    generator: Generator | None = None  # the optional generative path (chat/generate.py)
     history: list[tuple[str, Answer]] = field(default_factory=list)
     pending: Reply | None = None
 
@@ -83,7 +102,21 @@ class Chat:
             return Understood(next(iter(langs)) if len(langs) == 1 else asked if asked in langs else min(langs),
                               "confirm", {"yes": yes})
         tool, score = self.intents.classify(text)
-        return Understood(lang, tool, self.arguments(tool, text), score)
+        args = self.arguments(tool, text)
+        if self.generator is not None:
+            generated = self.generator.arguments(tool, text, self.context.participant)
+            if generated is not None and self._valid(tool, generated):
+                args = ({"participant": self.context.participant} if "participant" in args else {}) | generated
+        return Understood(lang, tool, args, score)
+
+    def _valid(self, tool: str, args: dict[str, Any]) -> bool:
+        """Arguments the model wrote that name only participants of the world and give every argument a tool needs."""
+        who = args.get("participant")
+        if who is not None and who not in self.context.world_ids:
+            return False
+        needs = {"what_if": ("change", "value"), "set_ev_departure": ("time",), "compare_mechanisms": ("mechanism",),
+                 "set_green_premium": ("eur_per_mwh",), "set_data_policy": ("audience", "granularity")}
+        return all(args.get(k) is not None for k in needs.get(tool, ()))
 
     def arguments(self, tool: str, text: str) -> dict[str, Any]:
         ids = self.context.world_ids
@@ -138,7 +171,13 @@ class Chat:
         return self._answer(text, heard, reply)
 
     def _answer(self, text: str, heard: Understood, reply: Reply) -> Answer:
-        answer = Answer(render(reply.key, reply.facts, heard.language), heard.language, heard.tool, heard.args,
-                        reply.facts, pending=self.pending is not None)
+        said = render(reply.key, reply.facts, heard.language)
+        generated = False
+        if self.generator is not None:
+            phrased = self.generator.phrase(said, heard.language)
+            if phrased and set(numerals(phrased)) <= computed(reply.facts, heard.language):
+                said, generated = phrased, True
+        answer = Answer(said, heard.language, heard.tool, heard.args, reply.facts, pending=self.pending is not None,
+                        generated=generated)
         self.history.append((text, answer))
         return answer

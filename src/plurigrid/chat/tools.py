@@ -23,6 +23,7 @@ from plurigrid.microworld.privacy import policy_of
 from plurigrid.microworld.privacy import problems as privacy_problems
 from plurigrid.microworld.spec import Microworld
 
+KEEP_VARIANTS = 4  # what-if and comparison runs kept besides the base run
 C_RATE_H = 2.0  # a battery the participant does not have yet: its power is its capacity over two hours (C/2)
 
 
@@ -87,8 +88,11 @@ class Context:
         return compile_world(self.model(spec), self.name, self.base_dir, hours=self.hours, mechanism=mechanism)
 
     def outcome(self, variant: tuple = (), spec: dict | None = None, mechanism: str | None = None) -> Outcome:
-        """A run of the world (cached per variant: the base run is `()`)."""
+        """A run of the world, kept for the base (`()`) and the last KEEP_VARIANTS what-ifs and comparisons (each
+        holds a compiled grid: memory stays bounded on a small node)."""
         if variant not in self._runs:
+            for old in [v for v in self._runs if v][:max(0, len(self._runs) - KEEP_VARIANTS)]:
+                del self._runs[old]
             self._runs[variant] = Outcome.of(self.world(spec, mechanism))
         return self._runs[variant]
 
