@@ -79,3 +79,18 @@ def test_answers_come_in_the_language_of_the_question() -> None:
     for question, text in expected.items():
         assert chat.ask(question).text == text
     assert render("show_bill", bill, "de").count(",") >= 3  # a decimal comma in every amount
+
+
+def test_who_set_the_price_is_not_told_to_another_participant_when_their_bids_are_private() -> None:
+    from plurigrid.chat import Chat, Context
+    from tests.chat.conftest import spec_with_heat_pump
+
+    open_answer = new_chat().ask("who set the price at 18:00?")
+    setter = open_answer.facts["setter"].value
+    assert setter != ME and open_answer.text.endswith(f"{setter} set it with its offer to sell of "
+                                                      f"{open_answer.facts['limit'].value:.3f} EUR/kWh.")
+    spec, name, base = spec_with_heat_pump()
+    next(p for p in spec["participant"] if p["id"] == setter)["privacy"] = {"bids": {"coalition": "none"}}
+    private = Chat(Context(spec, name, base, ME)).ask("who set the price at 18:00?")
+    assert private.text.endswith("The participant whose order set it keeps its bids private.") and setter not in private.text
+    assert Chat(Context(spec, name, base, ME, own_only=False)).ask("who set the price at 18:00?").facts["setter"].value == setter

@@ -16,6 +16,9 @@ TEXT: dict[str, dict[str, str]] = {
         "explain_price": "At {time} the price was {price} {currency}/kWh (import tariff {import_price}, export tariff "
                          "{export_price}); {traded} kWh were traded. {setter} set it with its {side} of {limit} "
                          "{currency}/kWh.",
+        "explain_price_private": "At {time} the price was {price} {currency}/kWh (import tariff {import_price}, export "
+                                 "tariff {export_price}); {traded} kWh were traded. The participant whose order set it "
+                                 "keeps its bids private.",
         "explain_price_none": "At {time} nothing was traded in the market, so everyone settled at the tariff: import "
                               "{import_price} {currency}/kWh, export {export_price} {currency}/kWh.",
         "compare_mechanisms": "Under {mechanism} {participant} pays {bill} {currency}; under {other} it would pay "
@@ -54,6 +57,9 @@ TEXT: dict[str, dict[str, str]] = {
         "explain_price": "Um {time} lag der Preis bei {price} {currency}/kWh (Bezugstarif {import_price}, "
                          "Einspeisetarif {export_price}); gehandelt wurden {traded} kWh. {setter} hat ihn mit seinem "
                          "{side} von {limit} {currency}/kWh gesetzt.",
+        "explain_price_private": "Um {time} lag der Preis bei {price} {currency}/kWh (Bezugstarif {import_price}, "
+                                 "Einspeisetarif {export_price}); gehandelt wurden {traded} kWh. Wer ihn gesetzt hat, hält "
+                                 "seine Gebote privat.",
         "explain_price_none": "Um {time} wurde am Markt nichts gehandelt, alle rechneten zum Tarif ab: Bezug "
                               "{import_price} {currency}/kWh, Einspeisung {export_price} {currency}/kWh.",
         "compare_mechanisms": "Mit {mechanism} zahlt {participant} {bill} {currency}; mit {other} wären es "
@@ -94,6 +100,9 @@ TEXT: dict[str, dict[str, str]] = {
         "explain_price": "A las {time} el precio fue {price} {currency}/kWh (tarifa de compra {import_price}, tarifa "
                          "de venta {export_price}); se negociaron {traded} kWh. Lo fijó {setter} con su {side} de "
                          "{limit} {currency}/kWh.",
+        "explain_price_private": "A las {time} el precio fue {price} {currency}/kWh (tarifa de compra {import_price}, "
+                                 "tarifa de venta {export_price}); se negociaron {traded} kWh. Quien lo fijó mantiene "
+                                 "privadas sus ofertas.",
         "explain_price_none": "A las {time} no hubo intercambio en el mercado, así que todos pagaron la tarifa: "
                               "compra {import_price} {currency}/kWh, venta {export_price} {currency}/kWh.",
         "compare_mechanisms": "Con {mechanism} {participant} paga {bill} {currency}; con {other} pagaría {other_bill} "
@@ -131,6 +140,9 @@ TEXT: dict[str, dict[str, str]] = {
         "explain_price": "{time}-ზე ფასი იყო {price} {currency}/კვტ·სთ (შესყიდვის ტარიფი {import_price}, მიწოდების "
                          "ტარიფი {export_price}); ვაჭრობა იყო {traded} კვტ·სთ. ფასი დაადგინა {setter}-მა თავისი "
                          "{side}-ით, {limit} {currency}/კვტ·სთ.",
+        "explain_price_private": "{time}-ზე ფასი იყო {price} {currency}/კვტ·სთ (შესყიდვის ტარიფი {import_price}, "
+                                 "მიწოდების ტარიფი {export_price}); ვაჭრობა იყო {traded} კვტ·სთ. მონაწილე, რომელმაც "
+                                 "ფასი დაადგინა, თავის შეთავაზებებს არ აზიარებს.",
         "explain_price_none": "{time}-ზე ბაზარზე ვაჭრობა არ ყოფილა, ამიტომ ყველამ ტარიფით გადაიხადა: შესყიდვა "
                               "{import_price} {currency}/კვტ·სთ, მიწოდება {export_price} {currency}/კვტ·სთ.",
         "compare_mechanisms": "{mechanism}-ით {participant} იხდის {bill} {currency}-ს; {other}-ით გადაიხდიდა "
@@ -171,6 +183,9 @@ TEXT: dict[str, dict[str, str]] = {
         "explain_price": "Saa {time} bei ilikuwa {currency} {price} kwa kWh (ushuru wa kununua {import_price}, ushuru "
                          "wa kuuza {export_price}); kWh {traded} ziliuzwa. {setter} aliiweka kwa {side} yake ya "
                          "{currency} {limit} kwa kWh.",
+        "explain_price_private": "Saa {time} bei ilikuwa {currency} {price} kwa kWh (ushuru wa kununua {import_price}, "
+                                 "ushuru wa kuuza {export_price}); kWh {traded} ziliuzwa. Mshiriki aliyeiweka anaweka "
+                                 "zabuni zake faragha.",
         "explain_price_none": "Saa {time} hakuna kilichouzwa sokoni, kwa hiyo wote walilipa ushuru: kununua "
                               "{currency} {import_price} kwa kWh, kuuza {currency} {export_price} kwa kWh.",
         "compare_mechanisms": "Kwa {mechanism} {participant} analipa {currency} {bill}; kwa {other} angelipa {currency} "

@@ -161,8 +161,10 @@ def explain_price(ctx: Context, time: str | None = None) -> Reply:
     if setter is None:
         return Reply("explain_price_none", facts)
     who, side, limit = setter
-    return Reply("explain_price", facts | {"price": Fact(float(o.price_eur_per_kwh[k]), 3), "traded": kwh(o.traded_wh[k]),
-                                           "setter": Fact(w.ids[who]), "side": Fact(side, word=True),
+    facts |= {"price": Fact(float(o.price_eur_per_kwh[k]), 3), "traded": kwh(o.traded_wh[k])}
+    if ctx.own_only and w.ids[who] != ctx.participant and not w.policies[who].allows("bids", "coalition"):
+        return Reply("explain_price_private", facts)  # the setter keeps its bids from other participants
+    return Reply("explain_price", facts | {"setter": Fact(w.ids[who]), "side": Fact(side, word=True),
                                            "limit": Fact(limit, 3)})
 
 
