@@ -73,6 +73,14 @@ def _yes_no(text: str) -> tuple[bool, set[str]] | None:
     return None
 
 
+def _keeps(phrased: str, said: str, facts: dict[str, Fact], lang: str) -> bool:
+    """Whether a model's phrasing of `said` may be shown: in the same language, no longer than twice as long, with
+    exactly the same numbers (no fact lost, none invented) and every name and text fact of the answer."""
+    names = [str(f.value) for f in facts.values() if f.decimals is None and not f.word and str(f.value) in said]
+    return bool(phrased) and len(phrased) <= 2 * len(said) and detect(phrased) == lang \
+        and sorted(numerals(phrased)) == sorted(numerals(said)) and all(name in phrased for name in names)
+
+
 def render(key: str, facts: dict[str, Fact], lang: str) -> str:
     """The template `key` in `lang`, each {fact} written as that language writes it."""
     def text(fact: Fact) -> str:
@@ -173,9 +181,9 @@ class Chat:
     def _answer(self, text: str, heard: Understood, reply: Reply) -> Answer:
         said = render(reply.key, reply.facts, heard.language)
         generated = False
-        if self.generator is not None:
+        if self.generator is not None and numerals(said):
             phrased = self.generator.phrase(said, heard.language)
-            if phrased and set(numerals(phrased)) <= computed(reply.facts, heard.language):
+            if _keeps(phrased, said, reply.facts, heard.language):
                 said, generated = phrased, True
         answer = Answer(said, heard.language, heard.tool, heard.args, reply.facts, pending=self.pending is not None,
                         generated=generated)
