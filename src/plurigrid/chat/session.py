@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from plurigrid.chat import slots
+from plurigrid.chat import generate, slots
 from plurigrid.chat.generate import Generator
 from plurigrid.chat.intents import IntentModel
 from plurigrid.chat.language import detect, number
@@ -111,20 +111,28 @@ class Chat:
                               "confirm", {"yes": yes})
         tool, score = self.intents.classify(text)
         args = self.arguments(tool, text)
-        if self.generator is not None:
+        missing = [k for k in generate.SCHEMAS[tool] if args.get(k) is None and k in self._needs(tool)]
+        if self.generator is not None and missing:  # the model fills in what the rules could not read
             generated = self.generator.arguments(tool, text, self.context.participant)
-            if generated is not None and self._valid(tool, generated):
-                args = ({"participant": self.context.participant} if "participant" in args else {}) | generated
+            if generated is not None and self._valid(tool, args | {k: v for k, v in generated.items() if k in missing}):
+                args |= {k: generated[k] for k in missing if k in generated}
         return Understood(lang, tool, args, score)
 
+    @staticmethod
+    def _needs(tool: str) -> tuple[str, ...]:
+        return {"what_if": ("change", "value"), "set_ev_departure": ("time",), "compare_mechanisms": ("mechanism",),
+                "set_green_premium": ("eur_per_mwh",), "set_data_policy": ("audience", "granularity"),
+                "set_comfort": ("min_c", "max_c")}.get(tool, ())
+
     def _valid(self, tool: str, args: dict[str, Any]) -> bool:
-        """Arguments the model wrote that name only participants of the world and give every argument a tool needs."""
+        """Arguments that name only participants of the world and give every argument the tool needs (set_comfort:
+        at least one end of the band)."""
         who = args.get("participant")
         if who is not None and who not in self.context.world_ids:
             return False
-        needs = {"what_if": ("change", "value"), "set_ev_departure": ("time",), "compare_mechanisms": ("mechanism",),
-                 "set_green_premium": ("eur_per_mwh",), "set_data_policy": ("audience", "granularity")}
-        return all(args.get(k) is not None for k in needs.get(tool, ()))
+        needs = self._needs(tool)
+        present = [args.get(k) is not None for k in needs]
+        return any(present) if tool == "set_comfort" else all(present)
 
     def arguments(self, tool: str, text: str) -> dict[str, Any]:
         ids = self.context.world_ids
