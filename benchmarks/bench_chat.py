@@ -102,7 +102,7 @@ def main() -> None:
             share = "" if result["phrased_share"] is None else f", answers phrased by the model {result['phrased_share']:.0%}"
             notes.append(f"{path} / {which}: {result['right']} of {result['requests']} right "
                          f"({result['right'] / result['requests']:.1%}); first answer {result['start_s']:.2f} s; "
-                         f"peak memory {result['peak_mb']:.0f} MB{share}")
+                         f"peak memory {result['peak_mb']:.1f} MB{share}")
     print()
     for note in notes:
         print(f"- {note}")

@@ -87,10 +87,12 @@ def test_who_set_the_price_is_not_told_to_another_participant_when_their_bids_ar
 
     open_answer = new_chat().ask("who set the price at 18:00?")
     setter = open_answer.facts["setter"].value
-    assert setter != ME and open_answer.text.endswith(f"{setter} set it with its offer to sell of "
-                                                      f"{open_answer.facts['limit'].value:.3f} EUR/kWh.")
+    assert setter != ME and f"{setter} set it with its offer to sell of {open_answer.facts['limit'].value:.3f} EUR/kWh." \
+        in open_answer.text
+    assert open_answer.text.endswith(f"The grid's tightest limit then was the line {open_answer.facts['binding'].value}, at "
+                                     f"{open_answer.facts['binding_pct'].value:.1f} % of its rating.")
     spec, name, base = spec_with_heat_pump()
     next(p for p in spec["participant"] if p["id"] == setter)["privacy"] = {"bids": {"coalition": "none"}}
     private = Chat(Context(spec, name, base, ME)).ask("who set the price at 18:00?")
-    assert private.text.endswith("The participant whose order set it keeps its bids private.") and setter not in private.text
+    assert "The participant whose order set it keeps its bids private." in private.text and setter not in private.text
     assert Chat(Context(spec, name, base, ME, own_only=False)).ask("who set the price at 18:00?").facts["setter"].value == setter

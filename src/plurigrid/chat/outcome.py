@@ -35,6 +35,7 @@ class Outcome:
     setter: list[tuple[int, str, float] | None]  # (T,) the accepted order whose limit is nearest the price
     soc_kwh: np.ndarray  # (T, N) after each interval
     battery_kw: np.ndarray  # (T, N) + charging, - discharging
+    tightest: list[tuple[str, str, float] | None]  # (T,) the most loaded branch: ("line" or "trafo", its name, % of rating)
     steps: int = field(default=0)
 
     @classmethod
@@ -44,7 +45,8 @@ class Outcome:
         totals = {name: np.zeros(n, dtype=np.int64) for name in
                   ("market_micro", "tariff_micro", "fee_micro", "baseline_micro", "imported_wh", "exported_wh",
                    "bought_wh", "sold_wh")}
-        price, traded, setter, soc, battery = [], [], [], [], []
+        price, traded, setter, soc, battery, tightest = [], [], [], [], [], []
+        net = world.grid.net
 
         def after(state: State, k: int, r: StepResult) -> None:
             s, c = r.settlement, r.clearing
@@ -59,11 +61,12 @@ class Outcome:
             setter.append(_setter(c))
             soc.append(state.soc_kwh.copy())
             battery.append(r.decision.battery_kw.copy())
+            tightest.append(_tightest(net, r))
 
         simulate(world, after_step=after)
         bill = totals["market_micro"] + totals["tariff_micro"] + totals["fee_micro"]
         return cls(world, bill, **totals, price_eur_per_kwh=np.array(price, dtype=float), traded_wh=np.array(traded),
-                   setter=setter, soc_kwh=np.array(soc), battery_kw=np.array(battery), steps=len(price))
+                   setter=setter, soc_kwh=np.array(soc), battery_kw=np.array(battery), tightest=tightest, steps=len(price))
 
 
 def _setter(c) -> tuple[int, str, float] | None:
@@ -78,3 +81,16 @@ def _setter(c) -> tuple[int, str, float] | None:
     if not candidates:
         return None
     return min(candidates, key=lambda o: (abs(o[2] - c.price_eur_per_kwh), o[0]))
+
+
+def _tightest(net, r: StepResult) -> tuple[str, str, float] | None:
+    """The branch loaded nearest its rating in the interval's AC power flow (None if it did not converge)."""
+    if not r.pf.converged:
+        return None
+    best = None
+    for kind, loading, names in (("line", r.pf.line_loading_pct, net.line.name), ("trafo", r.pf.trafo_loading_pct, net.trafo.name)):
+        values = np.where(np.isfinite(loading), loading, -np.inf)
+        if len(values) and np.isfinite(values.max()) and (best is None or values.max() > best[2]):
+            i = int(np.argmax(values))
+            best = (kind, str(names.iloc[i]), float(values[i]))
+    return best

@@ -89,7 +89,10 @@ def render(key: str, facts: dict[str, Fact], lang: str) -> str:
         if fact.decimals is not None:
             return number(float(fact.value), lang, fact.decimals)
         return str(fact.value)
-    return TEXT[lang][key].format(**{name: text(f) for name, f in facts.items()})
+    out = TEXT[lang][key].format(**{name: text(f) for name, f in facts.items()})
+    if key.startswith("explain_price") and "binding" in facts:
+        out += " " + TEXT[lang]["binding"].format(**{name: text(f) for name, f in facts.items()})
+    return out
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
+        "binding": "The grid's tightest limit then was the {binding_kind} {binding}, at {binding_pct} % of its rating.",
         "explain_bill": "{participant} paid {bill} {currency} in {mechanism}. On the tariff alone it would have paid "
                         "{baseline} {currency}, so it saved {savings} {currency}. The bill is {market} {currency} in "
                         "the market, {tariff} {currency} at the tariff and {fee} {currency} in fees. It bought "
@@ -49,6 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
                 "departure, green premium or data sharing.",
     },
     "de": {
+        "binding": "Die engste Netzgrenze war dann {binding_kind} {binding} mit {binding_pct} % ihrer Belastbarkeit.",
         "explain_bill": "{participant} hat in {mechanism} {bill} {currency} bezahlt. Nur zum Tarif wären es {baseline} "
                         "{currency} gewesen, gespart also {savings} {currency}. Die Rechnung besteht aus {market} "
                         "{currency} am Markt, {tariff} {currency} zum Tarif und {fee} {currency} Gebühren. Gekauft "
@@ -92,6 +94,7 @@ TEXT: dict[str, dict[str, str]] = {
                 "oder stellen Sie Komfortbereich, Abfahrt des E-Autos, grünen Aufpreis oder Datenfreigabe ein.",
     },
     "es": {
+        "binding": "El límite más ajustado de la red fue {binding_kind} {binding}, al {binding_pct} % de su capacidad.",
         "explain_bill": "{participant} pagó {bill} {currency} con {mechanism}. Solo con la tarifa habría pagado "
                         "{baseline} {currency}, así que ahorró {savings} {currency}. La factura es {market} "
                         "{currency} en el mercado, {tariff} {currency} a tarifa y {fee} {currency} en cargos. Compró "
@@ -132,6 +135,7 @@ TEXT: dict[str, dict[str, str]] = {
                 "confort, la salida del coche eléctrico, la prima verde o qué datos comparte.",
     },
     "ka": {
+        "binding": "ქსელის ყველაზე მჭიდრო შეზღუდვა იყო {binding_kind} {binding}, მისი სიმძლავრის {binding_pct}%.",
         "explain_bill": "{participant}-მა {mechanism}-ში გადაიხადა {bill} {currency}. მხოლოდ ტარიფით გადაიხდიდა "
                         "{baseline} {currency}-ს, ანუ დაზოგა {savings} {currency}. ანგარიში შედგება ბაზარზე {market} "
                         "{currency}-ისგან, ტარიფით {tariff} {currency}-ისგან და {fee} {currency} მოსაკრებლისგან. "
@@ -176,6 +180,7 @@ TEXT: dict[str, dict[str, str]] = {
                 "ელექტრომობილის გასვლის დრო, მწვანე პრემია ან მონაცემების გაზიარება.",
     },
     "sw": {
+        "binding": "Kikomo kilichobana zaidi cha gridi kilikuwa {binding_kind} {binding}, kwa {binding_pct}% ya uwezo wake.",
         "explain_bill": "{participant} alilipa {currency} {bill} kwa {mechanism}. Kwa ushuru pekee angelipa {currency} "
                         "{baseline}, kwa hiyo aliokoa {currency} {savings}. Bili ni {currency} {market} sokoni, "
                         "{currency} {tariff} kwa ushuru na {currency} {fee} za ada. Alinunua kWh {bought} na kuuza kWh "
@@ -220,14 +225,15 @@ TEXT: dict[str, dict[str, str]] = {
 
 # the words the templates put in their places, per language
 WORDS: dict[str, dict[str, str]] = {
-    "en": {"ask": "offer to sell", "bid": "bid to buy", "operator": "operator", "public": "public",
+    "en": {"line": "line", "trafo": "transformer", "ask": "offer to sell", "bid": "bid to buy", "operator": "operator", "public": "public",
            "lattice": "other nodes", "coalition": "coalition", "meter": "meter readings", "forecast": "forecasts",
            "bids": "bids", "preferences": "preferences", "location": "location", "devices": "devices",
            "interval": "every interval", "hourly": "per hour", "daily": "per day", "aggregate": "only in totals",
            "none": "not at all", "battery": "battery", "hvac": "heat pump", "ev": "electric vehicle",
            "number": "a number", "time": "a time (HH:MM)", "band": "the lowest and highest temperature",
            "mechanism": "a mechanism", "policy": "what to share, with whom and how finely"},
-    "de": {"ask": "Verkaufsangebot", "bid": "Kaufgebot", "operator": "der Betreiber", "public": "die Öffentlichkeit",
+    "de": {"line": "die Leitung", "trafo": "der Transformator",
+           "ask": "Verkaufsangebot", "bid": "Kaufgebot", "operator": "der Betreiber", "public": "die Öffentlichkeit",
            "lattice": "die anderen Knoten", "coalition": "die Koalition", "meter": "Zählerstände",
            "forecast": "Prognosen", "bids": "Gebote", "preferences": "Präferenzen", "location": "Standort",
            "devices": "Geräte", "interval": "in jedem Intervall", "hourly": "stündlich", "daily": "täglich",
@@ -235,7 +241,8 @@ WORDS: dict[str, dict[str, str]] = {
            "ev": "E-Auto", "number": "eine Zahl", "time": "eine Uhrzeit (HH:MM)",
            "band": "die niedrigste und höchste Temperatur", "mechanism": "einen Mechanismus",
            "policy": "was Sie mit wem wie fein teilen"},
-    "es": {"ask": "oferta de venta", "bid": "oferta de compra", "operator": "el operador", "public": "el público",
+    "es": {"line": "la línea", "trafo": "el transformador",
+           "ask": "oferta de venta", "bid": "oferta de compra", "operator": "el operador", "public": "el público",
            "lattice": "los otros nodos", "coalition": "la coalición", "meter": "las lecturas del contador",
            "forecast": "las previsiones", "bids": "las ofertas", "preferences": "las preferencias",
            "location": "la ubicación", "devices": "los equipos", "interval": "en cada intervalo",
@@ -243,7 +250,8 @@ WORDS: dict[str, dict[str, str]] = {
            "battery": "batería", "hvac": "bomba de calor", "ev": "coche eléctrico", "number": "un número",
            "time": "una hora (HH:MM)", "band": "la temperatura mínima y máxima", "mechanism": "un mecanismo",
            "policy": "qué compartir, con quién y con qué detalle"},
-    "ka": {"ask": "გაყიდვის შეთავაზება", "bid": "ყიდვის შეთავაზება", "operator": "ოპერატორი", "public": "საზოგადოება",
+    "ka": {"line": "ხაზი", "trafo": "ტრანსფორმატორი",
+           "ask": "გაყიდვის შეთავაზება", "bid": "ყიდვის შეთავაზება", "operator": "ოპერატორი", "public": "საზოგადოება",
            "lattice": "სხვა კვანძები", "coalition": "კოალიცია", "meter": "მრიცხველის ჩვენებები",
            "forecast": "პროგნოზები", "bids": "შეთავაზებები", "preferences": "პრეფერენციები",
            "location": "მდებარეობა", "devices": "მოწყობილობები", "interval": "ყოველ ინტერვალში",
@@ -251,7 +259,7 @@ WORDS: dict[str, dict[str, str]] = {
            "battery": "ბატარეა", "hvac": "სითბური ტუმბო", "ev": "ელექტრომობილი", "number": "რიცხვი",
            "time": "დრო (HH:MM)", "band": "ყველაზე დაბალი და მაღალი ტემპერატურა", "mechanism": "მექანიზმი",
            "policy": "რა გააზიაროთ, ვისთან და რა სიზუსტით"},
-    "sw": {"ask": "ofa ya kuuza", "bid": "zabuni ya kununua", "operator": "mwendeshaji", "public": "umma",
+    "sw": {"line": "laini", "trafo": "transfoma", "ask": "ofa ya kuuza", "bid": "zabuni ya kununua", "operator": "mwendeshaji", "public": "umma",
            "lattice": "nodi nyingine", "coalition": "muungano", "meter": "usomaji wa mita", "forecast": "utabiri",
            "bids": "zabuni", "preferences": "mapendeleo", "location": "mahali", "devices": "vifaa",
            "interval": "kila kipindi", "hourly": "kwa saa", "daily": "kwa siku", "aggregate": "katika jumla tu",
