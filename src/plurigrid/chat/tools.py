@@ -8,6 +8,7 @@ stores one after the participant confirmed it.
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from plurigrid.microworld.privacy import policy_of
 from plurigrid.microworld.privacy import problems as privacy_problems
 from plurigrid.microworld.spec import Microworld
 
-KEEP_VARIANTS = 4  # what-if and comparison runs kept besides the base run
+KEEP_VARIANTS = 2  # what-if and comparison runs kept besides the base run
 C_RATE_H = 2.0  # a battery the participant does not have yet: its power is its capacity over two hours (C/2)
 
 
@@ -91,8 +92,11 @@ class Context:
         """A run of the world, kept for the base (`()`) and the last KEEP_VARIANTS what-ifs and comparisons (each
         holds a compiled grid: memory stays bounded on a small node)."""
         if variant not in self._runs:
-            for old in [v for v in self._runs if v][:max(0, len(self._runs) - KEEP_VARIANTS)]:
+            dropped = [v for v in self._runs if v][:max(0, len(self._runs) - KEEP_VARIANTS)]
+            for old in dropped:
                 del self._runs[old]
+            if dropped:
+                gc.collect()  # a dropped run's grid and power flow go before the next is built
             self._runs[variant] = Outcome.of(self.world(spec, mechanism))
         return self._runs[variant]
 
