@@ -161,8 +161,9 @@ def explain_price(ctx: Context, time: str | None = None) -> Reply:
         k = hits[0]
     facts = {"time": Fact(local[k]), "currency": Fact(w.spec.world.currency),
              "import_price": Fact(float(w.import_eur_per_kwh[k]), 3), "export_price": Fact(float(w.export_eur_per_kwh[k]), 3)}
-    if o.tightest[k] is not None:  # which grid limit bound, or came nearest to binding
-        kind, name, pct = o.tightest[k]
+    tightest = o.tightest[k]
+    if tightest is not None:  # which grid limit bound, or came nearest to binding
+        kind, name, pct = tightest
         facts |= {"binding_kind": Fact(kind, word=True), "binding": Fact(name), "binding_pct": Fact(pct, 1)}
     setter = o.setter[k]
     if setter is None:
