@@ -155,3 +155,15 @@ def sign_in(page: Any, server: Server, token: str) -> None:
     page.fill("[data-testid=token-input]", token)
     page.click("[data-testid=sign-in]")
     page.wait_for_selector("[data-testid=role]")
+
+
+def residential_run(server: Server, participant: str, hvac: dict) -> tuple[str, str, str]:
+    """A saved copy of the library world `residential` whose `participant` also has a heat pump (`hvac`), a finished
+    run of it, and a participant token: (world id, run id, token)."""
+    api = server.api()
+    spec = api.get("library/residential").json()["spec"]
+    next(p for p in spec["participant"] if p["id"] == participant)["assets"]["hvac"] = hvac
+    world = api.post("worlds", json={"spec": spec}).json()["id"]
+    run = api.post("runs", json={"world": world}).json()["id"]
+    assert server.wait_run(run)["status"] == "done"
+    return world, run, server.issue_token("participant", world, participant)

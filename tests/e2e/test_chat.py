@@ -4,19 +4,14 @@ and a preference stored only after yes."""
 from __future__ import annotations
 
 from plurigrid.chat.language import number
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import residential_run, sign_in
 
 ME = "home11"
 
 
 def test_the_chat_panel_answers_and_takes_a_preference_after_yes(page, server, screenshots):
     api = server.api()
-    spec = api.get("library/residential").json()["spec"]
-    next(p for p in spec["participant"] if p["id"] == ME)["assets"]["hvac"] = {"p_max_kw": 3.0}
-    world = api.post("worlds", json={"spec": spec}).json()["id"]
-    run = api.post("runs", json={"world": world}).json()["id"]
-    assert server.wait_run(run)["status"] == "done"
-    token = server.issue_token("participant", world, ME)
+    _, run, token = residential_run(server, ME, {"p_max_kw": 3.0})
     sign_in(page, server, token)
     page.wait_for_selector("[data-testid=my-chat]")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import residential_run, sign_in
 
 ME = "home11"  # battery and EV in the library's residential world; the test gives them a heat pump too
 
@@ -13,12 +13,7 @@ ME = "home11"  # battery and EV in the library's residential world; the test giv
 def test_participant_sees_own_data_and_sets_preferences(page, server, screenshots):
     api = server.api()
     spec = api.get("library/residential").json()["spec"]
-    mine = next(p for p in spec["participant"] if p["id"] == ME)
-    mine["assets"]["hvac"] = {"p_max_kw": 3.0, "comfort_min_c": 20.0, "comfort_max_c": 23.0}
-    world = api.post("worlds", json={"spec": spec}).json()["id"]
-    run = api.post("runs", json={"world": world}).json()["id"]
-    assert server.wait_run(run)["status"] == "done"
-    token = server.issue_token("participant", world, ME)
+    _, run, token = residential_run(server, ME, {"p_max_kw": 3.0, "comfort_min_c": 20.0, "comfort_max_c": 23.0})
 
     sign_in(page, server, token)
     page.wait_for_selector("[data-testid=participant-page]")

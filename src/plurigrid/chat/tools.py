@@ -20,8 +20,7 @@ from plurigrid.chat.outcome import Outcome
 from plurigrid.engine.world import World, compile_world
 from plurigrid.errors import PlurigridError
 from plurigrid.microworld.loader import validate_data
-from plurigrid.microworld.privacy import policy_of
-from plurigrid.microworld.privacy import problems as privacy_problems
+from plurigrid.microworld.privacy import spec_problems
 from plurigrid.microworld.spec import Microworld
 
 KEEP_VARIANTS = 2  # what-if and comparison runs kept besides the base run
@@ -231,8 +230,7 @@ def _proposal(ctx: Context, key: str, edit: Callable[[dict], None], facts: dict[
         model = ctx.model(spec)
     except PlurigridError as err:
         raise ToolError("refused", reason=Fact(str(err).split(": ", 1)[-1])) from None
-    policies = [policy_of(model.privacy, p.privacy, p.preferences.data_sharing) for p in model.participant]
-    for problem in privacy_problems(policies, [str(p.bus) for p in model.participant], lattice=False)[:1]:
+    for problem in spec_problems(model)[:1]:
         raise ToolError("refused", reason=Fact(f"{model.participant[problem.participant].id}: {problem}"))
     return Reply(key, facts | {"participant": Fact(ctx.participant)}, change=spec)
 

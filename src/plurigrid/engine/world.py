@@ -24,7 +24,7 @@ from plurigrid.market.mechanisms import Clearing, OrderBook, clearing_rule
 from plurigrid.microworld.checks import check_resources
 from plurigrid.microworld.generate import generate_participants
 from plurigrid.microworld.loader import SpecError
-from plurigrid.microworld.privacy import DataPolicy, policy_of
+from plurigrid.microworld.privacy import DataPolicy, policies_of
 from plurigrid.microworld.privacy import problems as privacy_problems
 from plurigrid.microworld.spec import STRATEGIES, Microworld, Participant
 from plurigrid.strategies.wasm.host import ModuleError
@@ -147,7 +147,7 @@ def compile_world(spec: Microworld, name: str, base_dir: Path | None, *, hours: 
         bus_labels[i] = label
     bus_pos = bus_positions(net, bus_labels)
     check_resources(name, spec, hours=hours, participants=N, buses=len(net.bus))  # with a referenced grid's own
-    policies = tuple(policy_of(spec.privacy, p.privacy, p.preferences.data_sharing) for p in participants)
+    policies = tuple(policies_of(spec.privacy, participants))
     for problem in privacy_problems(policies, [str(p.bus) for p in participants], lattice=False)[:1]:
         i = problem.participant
         where = f"participant[{i - n_generated}].privacy" if i >= n_generated else "privacy"

@@ -25,11 +25,14 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from plurigrid.microworld.strict import Strict
+
+if TYPE_CHECKING:
+    from plurigrid.microworld.spec import Microworld
 
 KINDS = ("meter", "forecast", "bids", "preferences", "location", "devices")
 AUDIENCES = ("own", "coalition", "lattice", "operator", "public")
@@ -138,6 +141,17 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.field} = {self.granularity!r}: {self.why}"
+
+
+def policies_of(world_default: DataPolicy | None, participants: Iterable) -> list[DataPolicy]:
+    """Each participant's policy (microworld Participant models) on the world's `[privacy]` default."""
+    return [policy_of(world_default, p.privacy, p.preferences.data_sharing) for p in participants]
+
+
+def spec_problems(spec: Microworld) -> list[Problem]:
+    """`problems` of a microworld's own participants at their buses, outside a lattice (its generated participants
+    are checked when the world is compiled)."""
+    return problems(policies_of(spec.privacy, spec.participant), [str(p.bus) for p in spec.participant], lattice=False)
 
 
 def problems(policies: Sequence[DataPolicy], bus_of: Sequence[str], *, lattice: bool) -> list[Problem]:

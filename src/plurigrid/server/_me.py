@@ -146,12 +146,10 @@ def _save(ctx: Context, world: str, spec: dict) -> None:
     """Stores a participant's change to the world's spec once the spec, and every participant's policy at its bus,
     still hold (422 with the field path of the first problem)."""
     from plurigrid.microworld.loader import SpecError
-    from plurigrid.microworld.privacy import policy_of
-    from plurigrid.microworld.privacy import problems as privacy_problems
+    from plurigrid.microworld.privacy import spec_problems
 
     model = checked(spec)
-    policies = [policy_of(model.privacy, p.privacy, p.preferences.data_sharing) for p in model.participant]
-    for problem in privacy_problems(policies, [str(p.bus) for p in model.participant], lattice=False)[:1]:
+    for problem in spec_problems(model)[:1]:
         pid = model.participant[problem.participant].id
         raise user_error(SpecError(model.world.name, f"participant[{problem.participant}].privacy.{problem.field}",
                                    f"{pid}: {problem}"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from fastapi import HTTPException
 
-from plurigrid.microworld.privacy import PERIOD_H, DataPolicy, policy_of
+from plurigrid.microworld.privacy import PERIOD_H, DataPolicy, policies_of, policy_of
 from plurigrid.privacy.views import coarsened
 from plurigrid.server._context import read_request
 
@@ -39,8 +39,7 @@ def _policies(folder: Path, mtime: float) -> tuple[DataPolicy, dict[str, DataPol
 
     data = read_request(folder)["spec"]
     spec = validate_data(str(data.get("world", {}).get("name", "world")), data)
-    return policy_of(spec.privacy, None), {p.id: policy_of(spec.privacy, p.privacy, p.preferences.data_sharing)
-                                           for p in spec.participant}
+    return policy_of(spec.privacy, None), dict(zip((p.id for p in spec.participant), policies_of(spec.privacy, spec.participant)))
 
 
 def policy(folder: Path, participant: str) -> DataPolicy:
